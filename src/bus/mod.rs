@@ -1,0 +1,1 @@
+//! D-Bus client for org.freedesktop.systemd1.

@@ -1,0 +1,131 @@
+//! The `unitwright` command line.
+//!
+//! Contract, tested in `tests/cli.rs`:
+//! * exit 0 on success, 1 on failure, 2 on a usage error;
+//! * errors are printed as `unitwright: <what failed>: <why>`;
+//! * `--user` talks to the calling user's service manager, `--system` (the default) to the
+//!   system manager, with systemctl's meaning.
+//!
+//! Each group of subcommands lives in its own module with an `Args`/`Command` type and a
+//! `run` function; this module only parses and dispatches.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod escape;
+pub mod instance;
+pub mod render;
+pub mod systemd;
+
+/// Which service manager a command talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The system manager on the system bus (`--system`, the default).
+    #[default]
+    System,
+    /// The calling user's manager on the session bus (`--user`).
+    User,
+}
+
+/// Options that every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Talk to the service manager of the calling user.
+    #[arg(long, global = true, conflicts_with = "system")]
+    pub user: bool,
+    /// Talk to the service manager of the system (the default).
+    #[arg(long, global = true)]
+    pub system: bool,
+    /// Log more (repeat for debug output).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Global {
+    /// The manager selected by `--user`/`--system`.
+    pub fn scope(&self) -> Scope {
+        if self.user {
+            Scope::User
+        } else {
+            Scope::System
+        }
+    }
+}
+
+/// unitwright: systemd as the engine for containerised and templated services.
+#[derive(Debug, Parser)]
+#[command(name = "unitwright", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Escape strings for use in unit names, exactly like systemd-escape(1).
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Escape(escape::Args),
+    /// Manage instances of a template unit with per-instance settings.
+    #[command(subcommand)]
+    Instance(instance::Command),
+    /// Render a unit file from a tera template, escaping each value for its context.
+    Render(render::Args),
+    #[command(flatten)]
+    Systemd(systemd::Command),
+}
+
+/// An error that ends the program with exit status 1 and a message
+/// `unitwright: <what>: <why>`.
+#[derive(Debug)]
+pub struct Failure {
+    /// What failed, e.g. `starting console@a.service`.
+    pub what: String,
+    /// Why, e.g. `the unit's ExecStart exited with status 1`.
+    pub why: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.why)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Parses `std::env::args_os()` and runs the command.
+pub fn main() -> ExitCode {
+    run(std::env::args_os())
+}
+
+/// Parses `args` (including the program name) and runs the command.
+pub fn run<I>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = OsString>,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Escape(args) => escape::run(&cli.global, args),
+        Command::Instance(cmd) => instance::run(&cli.global, cmd),
+        Command::Render(args) => render::run(&cli.global, args),
+        Command::Systemd(cmd) => systemd::run(&cli.global, cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("unitwright: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

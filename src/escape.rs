@@ -1,0 +1,1 @@
+//! systemd 252 unit-name escaping (see `systemd-escape`).

@@ -1,0 +1,1 @@
+//! Template instances with per-instance settings.

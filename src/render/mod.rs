@@ -1,0 +1,1 @@
+//! Rendering units from tera templates with unit-file-context escaping.
