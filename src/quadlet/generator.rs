@@ -370,6 +370,9 @@ impl Run<'_> {
         units.sort_by_key(|q| q.kind.priority());
         let mut stdout = String::new();
         for q in &units {
+            if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
+                super::common::warn_if_ambiguous_image(q, &mut ctx);
+            }
             let converted = (q.kind.converter())(q, &mut ctx);
             for w in ctx.warnings.drain(..) {
                 self.log.warning(&w);
