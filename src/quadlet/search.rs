@@ -114,10 +114,9 @@ impl Walker<'_> {
             Ok(rd) => rd,
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    self.log.debug(&format!(
-                        "error reading directory {:?}: {e}",
-                        path.display()
-                    ));
+                    self.log.debug_with(|| {
+                        format!("error reading directory {:?}: {e}", path.display())
+                    });
                 }
                 return;
             }
@@ -176,7 +175,7 @@ impl Walker<'_> {
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     self.log
-                        .debug(&format!("error resolving path {:?}: {e}", path.display()));
+                        .debug_with(|| format!("error resolving path {:?}: {e}", path.display()));
                 }
             }
         }
