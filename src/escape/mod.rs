@@ -258,11 +258,6 @@ pub fn is_valid_char_with_at(b: u8) -> bool {
     b == b'@' || is_valid_char(b)
 }
 
-/// `VALID_CHARS_GLOB`: [`is_valid_char_with_at`] or one of `[]!-*?`.
-fn is_valid_char_glob(b: u8) -> bool {
-    is_valid_char_with_at(b) || matches!(b, b'[' | b']' | b'!' | b'*' | b'?')
-}
-
 /// Mirrors `unit_name_is_valid(n, ANY)` and tells which kind of name `n` is.
 ///
 /// A name is valid if it is 1 to 255 bytes, has a last `.` not at the start followed by a known
