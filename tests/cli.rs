@@ -3,6 +3,8 @@
 //! `unitwright escape` is the documented exception: it is systemd-escape, exit codes included
 //! (1 for its usage errors too).
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::{Command, Output};
 
 fn unitwright(args: &[&str]) -> Output {

@@ -3,6 +3,8 @@
 //! cases. With `CI=true` a missing `systemd-escape` fails the tests; otherwise they are skipped
 //! with a loud message.
 
+#![allow(clippy::unwrap_used)]
+
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;

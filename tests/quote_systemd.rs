@@ -5,6 +5,9 @@
 //! `systemd --test` refuses to run as root, so as root it is run through `runuser -u nobody`.
 //! With `CI=true` the test fails when systemd cannot be run; otherwise it is skipped loudly.
 
+#![allow(clippy::unwrap_used)]
+
+use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -203,16 +206,16 @@ proptest! {
         let mut unit = String::from("[Unit]\n");
         let description = description.trim_matches(' ').trim_end_matches('\\').to_owned();
         if !description.is_empty() {
-            unit += &format!("Description={}\n", quote::plain_setting(&description).unwrap());
+            writeln!(unit, "Description={}", quote::plain_setting(&description).unwrap()).unwrap();
         }
         unit += "[Service]\n";
         for (args, literal) in &commands {
             let env = if *literal { EnvExpansion::Disabled } else { EnvExpansion::Enabled };
-            unit += &format!("ExecStartPre={}\n", quote::exec_command("/bin/echo", args, env).unwrap());
+            writeln!(unit, "ExecStartPre={}", quote::exec_command("/bin/echo", args, env).unwrap()).unwrap();
         }
         unit += "ExecStart=/bin/true\n";
         for (k, value) in envs.iter().enumerate() {
-            unit += &format!("Environment={}\n", quote::environment_assignment(&format!("UW{k}"), value).unwrap());
+            writeln!(unit, "Environment={}", quote::environment_assignment(&format!("UW{k}"), value).unwrap()).unwrap();
         }
         unit += "Environment=UWEND=end\n";
 

@@ -12,6 +12,7 @@
 //! bytes and split into lines at every `\n` and `\r`.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ pub struct Args {
 }
 
 /// Runs `unitwright escape` with the arguments clap collected (after `escape`).
+// Same signature as every other subcommand's `run`, for the dispatcher in `cli::run`.
+#[allow(clippy::needless_pass_by_value)]
 pub fn run(_global: &super::Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(run_raw(&args.args))
 }
@@ -238,7 +241,10 @@ pub fn parse(args: &[&[u8]], posixly_correct: bool) -> Parsed {
                     return getopt_error(&cat(&[b"unrecognized option '", arg, b"'"]));
                 }
                 (None, several) => {
-                    let list: String = several.iter().map(|(n, _)| format!(" '--{n}'")).collect();
+                    let list = several.iter().fold(String::new(), |mut list, (n, _)| {
+                        let _ = write!(list, " '--{n}'");
+                        list
+                    });
                     return getopt_error(&cat(&[
                         b"option '",
                         arg,
@@ -461,6 +467,7 @@ fn process(options: &Options, arg: &[u8], warnings: &mut Vec<Vec<u8>>) -> Result
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

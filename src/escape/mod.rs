@@ -16,7 +16,7 @@
 //! * [`from_path`]: the name a `.mount`/`.swap`/`.automount` unit must have for its path.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 pub mod path;
 mod siphash;
@@ -579,7 +579,7 @@ pub fn hash_long<S: AsRef<[u8]> + ?Sized>(name: &S) -> Result<String> {
     s.push_str(&lossy(&name[..keep.min(name.len())]));
     s.push('_');
     for b in h {
-        s.push_str(&format!("{b:02x}"));
+        let _ = write!(s, "{b:02x}");
     }
     s.push_str(&lossy(suffix));
     Ok(s)
@@ -731,4 +731,5 @@ pub fn mangle<S: AsRef<[u8]> + ?Sized>(name: &S) -> Result<Cow<'_, str>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -207,6 +207,7 @@ pub fn is_device_path(p: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -75,6 +75,7 @@ pub fn siphash24(data: &[u8], key: &[u8; 16]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::siphash24;
 

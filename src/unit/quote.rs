@@ -104,7 +104,7 @@ fn quoted_word(bytes: &[u8], double_dollar: bool) -> Result<String> {
             b'"' => out.push_str("\\\""),
             b'%' => out.push_str("%%"),
             b'$' if double_dollar => out.push_str("$$"),
-            b if b < 0x20 || b >= 0x7f => {
+            b if !(0x20..0x7f).contains(&b) => {
                 let _ = write!(out, "\\x{b:02x}");
             }
             b => out.push(char::from(b)),
@@ -289,6 +289,7 @@ pub fn unit_name_list<N: AsRef<str>>(names: &[N]) -> Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
