@@ -132,10 +132,10 @@ const MODES: &[&[&str]] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn every_mode_matches_systemd_escape_on_random_bytes(
+    fn random_modes_match_systemd_escape_on_several_operands(
         mode in 0..MODES.len(),
         operands in prop::collection::vec(operand(), 1..3),
     ) {
@@ -154,7 +154,7 @@ fn each_mode_matches_systemd_escape_on_its_own_random_bytes() {
         return;
     }
     for mode in MODES {
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(256));
         let mut pre = mode.to_vec();
         pre.push("--");
         runner

@@ -280,3 +280,25 @@ fn exec_prefix_characters_stay_arguments_and_dollar_words_stay_words() {
     let expected: Vec<Vec<u8>> = args.iter().map(|a| double_dollars(a)).collect();
     assert_eq!(lines[0][1..], expected[..]);
 }
+
+#[test]
+fn executables_with_spaces_percent_and_unicode_load_as_written() {
+    if !systemd_available() {
+        return;
+    }
+    let exe = "/opt/my tool/100%/b\u{ef}n";
+    let unit = format!(
+        "[Service]\nExecStart={}\n",
+        quote::exec_command(exe, &["x"], EnvExpansion::Disabled).unwrap()
+    );
+    let lines = command_lines(&systemd_dump(&unit));
+    assert_eq!(lines, vec![vec![exe.as_bytes().to_vec(), b"x".to_vec()]]);
+}
+
+#[test]
+fn what_systemd_refuses_in_executables_is_refused_before_writing() {
+    // systemd 252 fails the whole unit ("Executable name contains special characters") for these.
+    for exe in ["/bin/o'k", "/bin/a\\b", "/bin/a\u{7f}b", "/bin/a\"b"] {
+        assert!(quote::exec_path(exe).is_err(), "{exe:?}");
+    }
+}
