@@ -242,3 +242,30 @@ fn posixly_correct_stops_at_the_first_operand() {
     assert_eq!(theirs.status.code(), ours.status.code());
     assert_eq!(theirs.stdout, ours.stdout);
 }
+
+#[test]
+fn long_paths_are_hashed_like_systemd_when_mangled() {
+    if !oracle_available() {
+        return;
+    }
+    let long =
+        |prefix: &str, fill: &str| format!("{prefix}{}/{}", fill.repeat(100), "b".repeat(100));
+    let operands: Vec<Vec<u8>> = [
+        long("/", "aa"),
+        long("/dev/", "a"),
+        long("/sys/", "\u{fc}"),
+        long("/x/", "%"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    for mode in [
+        &["--mangle", "--"][..],
+        &["--path", "--suffix=mount", "--"],
+        &["--path", "--"],
+    ] {
+        for op in &operands {
+            assert_same(mode, std::slice::from_ref(op)).unwrap();
+        }
+    }
+}
