@@ -20,7 +20,7 @@ pub enum Error {
         source: zbus::Error,
     },
     /// The unit does not exist (`org.freedesktop.systemd1.NoSuchUnit` or `LoadState=not-found`).
-    #[error("{what}: unit {unit} not found")]
+    #[error("{what} failed: unit {unit} not found")]
     NoSuchUnit {
         /// The operation, e.g. `start of web.service`.
         what: String,
@@ -28,7 +28,7 @@ pub enum Error {
         unit: String,
     },
     /// The manager answered the call with a D-Bus error.
-    #[error("{what}: {message} ({name})")]
+    #[error("{what} failed: {message} ({name})")]
     Refused {
         /// The operation, e.g. `start of web.service`.
         what: String,
@@ -38,7 +38,7 @@ pub enum Error {
         message: String,
     },
     /// Any other bus-level failure of a call.
-    #[error("{what}: {source}")]
+    #[error("{what} failed: {source}")]
     Bus {
         /// The operation.
         what: String,
@@ -47,7 +47,7 @@ pub enum Error {
         source: zbus::Error,
     },
     /// No answer (method reply or job result) within the configured time.
-    #[error("{what}: no result within {} s (the job may still be running)", after.as_secs_f64())]
+    #[error("{what} failed: no result within {} s (a job may still be running)", after.as_secs_f64())]
     Timeout {
         /// The operation.
         what: String,
@@ -56,7 +56,7 @@ pub enum Error {
     },
     /// The manager dropped its name on the bus and did not take it back in time
     /// (it crashed or was killed; a daemon-reexec normally comes back within a second).
-    #[error("{what}: the service manager left the bus and did not come back within {} s", after.as_secs_f64())]
+    #[error("{what} failed: the service manager left the bus and did not come back within {} s", after.as_secs_f64())]
     ManagerGone {
         /// The operation.
         what: String,
@@ -64,13 +64,13 @@ pub enum Error {
         after: Duration,
     },
     /// The connection to the bus was closed.
-    #[error("{what}: the connection to the bus was lost")]
+    #[error("{what} failed: the connection to the bus was lost")]
     ConnectionLost {
         /// The operation.
         what: String,
     },
     /// The manager sent something we could not understand.
-    #[error("{what}: unexpected reply: {detail}")]
+    #[error("{what} failed: unexpected reply: {detail}")]
     Protocol {
         /// The operation.
         what: String,

@@ -58,7 +58,7 @@ pub use error::Error;
 pub use job::{JobMode, JobOutcome, JobResult, JobVerb};
 pub use unit::{
     glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
-    unit_name_from_path, unit_path, ListedUnit, ServiceState, UnitState, UNIT_TYPES,
+    unit_name_from_path, unit_path, ListedUnit, ManagerState, ServiceState, UnitState, UNIT_TYPES,
 };
 pub use watch::{UnitChange, UnitEvent, UnitWatch};
 
@@ -442,12 +442,23 @@ impl Manager {
         &self,
         patterns: &[S],
     ) -> Result<Vec<ListedUnit>, Error> {
+        self.list_units_filtered::<&str, S>(&[], patterns).await
+    }
+
+    /// Like [`Manager::list_units`], keeping only units whose load, active or sub state is
+    /// one of `states` (all when empty), e.g. `failed` or `running`.
+    pub async fn list_units_filtered<T: AsRef<str>, S: AsRef<str>>(
+        &self,
+        states: &[T],
+        patterns: &[S],
+    ) -> Result<Vec<ListedUnit>, Error> {
         let what = "listing units";
+        let states: Vec<&str> = states.iter().map(AsRef::as_ref).collect();
         let patterns: Vec<&str> = patterns.iter().map(AsRef::as_ref).collect();
         let rows = timeout(
             self.inner.timeouts.query,
             what,
-            self.inner.proxy.list_units_by_patterns(&[], &patterns),
+            self.inner.proxy.list_units_by_patterns(&states, &patterns),
         )
         .await?
         .map_err(|e| Error::from_call(what, None, e))?;
@@ -509,6 +520,22 @@ impl Manager {
             UnitWatch::new(&self.inner.conn, &self.inner.proxy, patterns),
         )
         .await?
+    }
+
+    /// The manager's own state: version, `SystemState`, number of jobs and failed units.
+    pub async fn manager_state(&self) -> Result<ManagerState, Error> {
+        let what = "reading the manager's state";
+        let props = timeout(
+            self.inner.timeouts.query,
+            what,
+            self.get_all(
+                "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager",
+            ),
+        )
+        .await?
+        .map_err(|e| Error::from_call(what, None, e))?;
+        Ok(ManagerState::from_props(&props))
     }
 
     /// Reads the Unit (and, if `service`, the Service) properties of `unit`.

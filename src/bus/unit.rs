@@ -75,6 +75,33 @@ pub struct ListedUnit {
     pub job_type: Option<String>,
 }
 
+/// Properties of the manager itself (`org.freedesktop.systemd1.Manager`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagerState {
+    /// `Version`, e.g. `252.38-1~deb12u1`.
+    pub version: String,
+    /// `SystemState`: initializing, starting, running, degraded, maintenance, stopping.
+    pub system_state: String,
+    /// `NJobs`: queued jobs.
+    pub n_jobs: u32,
+    /// `NFailedUnits`.
+    pub n_failed_units: u32,
+    /// `NNames`: loaded unit names.
+    pub n_names: u32,
+}
+
+impl ManagerState {
+    pub(crate) fn from_props(p: &Props) -> Self {
+        ManagerState {
+            version: string(p, "Version"),
+            system_state: string(p, "SystemState"),
+            n_jobs: num(p, "NJobs").unwrap_or(0),
+            n_failed_units: num(p, "NFailedUnits").unwrap_or(0),
+            n_names: num(p, "NNames").unwrap_or(0),
+        }
+    }
+}
+
 pub(crate) type Props = HashMap<String, OwnedValue>;
 
 fn string(p: &Props, key: &str) -> String {
