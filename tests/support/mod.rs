@@ -533,3 +533,16 @@ fn remove_tree(dir: &Path) {
         let _ = fs::remove_dir(dir);
     }
 }
+
+impl UserManager {
+    /// Kills the whole sandbox now (manager, bus, services): what a lost bus connection looks
+    /// like to clients. Drop does nothing more afterwards but remove the directory.
+    pub fn kill_everything(&mut self) {
+        if self.init_pid != 0 {
+            kill(self.init_pid, "KILL");
+            self.init_pid = 0;
+        }
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
