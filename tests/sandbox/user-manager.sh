@@ -32,6 +32,7 @@ unshare_pid=$!
 
 init_pid=
 cleanup() {
+  set +e
   [ -n "$init_pid" ] && kill -KILL "$init_pid" 2>/dev/null
   kill -KILL "$unshare_pid" 2>/dev/null
   wait "$unshare_pid" 2>/dev/null
