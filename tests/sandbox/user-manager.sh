@@ -19,7 +19,22 @@ export DBUS_SESSION_BUS_ADDRESS="unix:path=$XDG_RUNTIME_DIR/bus"
 mkdir -p "$XDG_RUNTIME_DIR/systemd/user" "$root/home" "$root/config"
 chmod 700 "$XDG_RUNTIME_DIR"
 
+# A cgroup of its own below ours (name=systemd and unified, or the cgroup2 tree), so that
+# its units do not share cgroups with those of other sandboxes running at the same time.
+cg=$(basename "$root")
+UW_CGROUPS=
+while IFS=: read -r _ ctl path; do
+  case "$ctl" in
+    name=systemd) base=/sys/fs/cgroup/systemd ;;
+    "") if [ -f /sys/fs/cgroup/cgroup.procs ]; then base=/sys/fs/cgroup; else base=/sys/fs/cgroup/unified; fi ;;
+    *) continue ;;
+  esac
+  UW_CGROUPS="$UW_CGROUPS $base${path%/}/$cg"
+done </proc/self/cgroup
+export UW_CGROUPS
+
 HOME="$root/home" XDG_CONFIG_HOME="$root/config" \
+sh -c 'for d in $UW_CGROUPS; do mkdir -p "$d" 2>/dev/null && echo $$ > "$d/cgroup.procs" 2>/dev/null; done; exec "$@"' sh \
 unshare --mount --pid --fork --kill-child --propagation private --mount-proc sh -c '
   set -e
   mount -t tmpfs tmpfs /run/systemd
@@ -32,17 +47,27 @@ unshare_pid=$!
 
 init_pid=
 cleanup() {
+  [ -n "${UW_DEBUG:-}" ] && set -x
   set +e
-  [ -n "$init_pid" ] && kill -KILL "$init_pid" 2>/dev/null
-  kill -KILL "$unshare_pid" 2>/dev/null
+  # Killing the PID namespace's init kills everything in it; unshare then reaps it and exits.
+  if [ -n "$init_pid" ]; then kill -KILL "$init_pid" 2>/dev/null; else kill -KILL "$unshare_pid" 2>/dev/null; fi
   wait "$unshare_pid" 2>/dev/null
+  # The kernel may need a moment to release the cgroups of processes that just died.
+  for d in $UW_CGROUPS /sys/fs/cgroup/*/"$cg"; do
+    n=0
+    while [ -d "$d" ] && [ $n -lt 50 ]; do
+      find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+      n=$((n + 1)); [ -d "$d" ] && sleep 0.02
+    done
+  done
   rm -rf "$root"
 }
 trap cleanup EXIT INT TERM
 
 i=0
 while :; do
-  init_pid=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null | tr -d ' ') || true
+  [ "$(cat "/proc/$unshare_pid/comm" 2>/dev/null)" = unshare ] &&
+    init_pid=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null | tr -d ' ')
   state=$(busctl --address="$DBUS_SESSION_BUS_ADDRESS" get-property org.freedesktop.systemd1 \
     /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager SystemState 2>/dev/null || true)
   case "$state" in *running*|*degraded*) break ;; esac

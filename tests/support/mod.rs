@@ -63,6 +63,23 @@ fn kill(pid: u32, signal: &str) {
         .status();
 }
 
+/// SIGKILLs the namespace's init (`init_pid`, 0 if unknown), which takes every process of
+/// the PID namespace with it, and waits until `unshare` has reaped it and exited.
+fn stop_namespace(unshare: &mut Child, init_pid: u32) {
+    if init_pid != 0 {
+        kill(init_pid, "KILL");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if !matches!(unshare.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = unshare.kill();
+    let _ = unshare.wait();
+}
+
 /// Host PIDs of the children of `pid`.
 fn children(pid: u32) -> Vec<u32> {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -110,7 +127,8 @@ fn namespace_init(unshare: &mut Child, root: &Path) -> Result<u32, String> {
         if let Ok(Some(status)) = unshare.try_wait() {
             return Err(format!("unshare exited with {status}: {}", read_log(root)));
         }
-        Ok(!children(pid).is_empty())
+        // The child is the namespace's init once the cgroup shell has exec'd unshare.
+        Ok(comm(pid) == "unshare" && !children(pid).is_empty())
     })?;
     Ok(children(pid)[0])
 }
@@ -185,6 +203,7 @@ pub struct UserManager {
     unshare: Child,
     /// Host PID of the namespace's init (a shell).
     init_pid: u32,
+    cgroup: Cgroup,
 }
 
 impl UserManager {
@@ -236,7 +255,8 @@ dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >
 set +e
 while :; do wait; done
 "#;
-        let mut cmd = Command::new("unshare");
+        let cgroup = Cgroup::new(root.path());
+        let mut cmd = cgroup.command("unshare");
         cmd.args([
             "--mount",
             "--pid",
@@ -269,6 +289,7 @@ while :; do wait; done
             unit_dir,
             init_pid: 0,
             unshare,
+            cgroup,
         };
         sandbox.init_pid = namespace_init(&mut sandbox.unshare, sandbox.root.path())?;
         wait_for("systemd --user", || {
@@ -361,11 +382,8 @@ while :; do wait; done
 impl Drop for UserManager {
     fn drop(&mut self) {
         // Killing the PID namespace's init kills every process in it; unshare then reaps it.
-        if self.init_pid != 0 {
-            kill(self.init_pid, "KILL");
-        }
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
+        stop_namespace(&mut self.unshare, self.init_pid);
+        self.cgroup.remove();
     }
 }
 
@@ -380,6 +398,7 @@ pub struct SystemManager {
     unshare: Child,
     /// Host PID of the namespace's systemd.
     pid: u32,
+    cgroup: Cgroup,
 }
 
 impl SystemManager {
@@ -422,7 +441,9 @@ impl SystemManager {
             fs::write(unit_dir.join(name), contents).map_err(|e| e.to_string())?;
         }
         let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let unshare = Command::new("unshare")
+        let cgroup = Cgroup::new(root.path());
+        let unshare = cgroup
+            .command("unshare")
             .args([
                 "--mount",
                 "--pid",
@@ -447,6 +468,7 @@ impl SystemManager {
             unit_dir,
             unshare,
             pid: 0,
+            cgroup,
         };
         sandbox.pid = namespace_init(&mut sandbox.unshare, sandbox.root.path())?;
         wait_for("systemd --system", || {
@@ -483,42 +505,85 @@ impl SystemManager {
 impl Drop for SystemManager {
     fn drop(&mut self) {
         // PID 1 ignores SIGTERM; SIGKILL from outside ends it and the whole namespace.
-        if self.pid != 0 {
-            kill(self.pid, "KILL");
-        }
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
-        remove_empty_cgroups();
+        stop_namespace(&mut self.unshare, self.pid);
+        self.cgroup.remove();
     }
 }
 
-/// The system manager creates `init.scope`, `system.slice`, ... at the root of its cgroup
-/// namespace; remove what is left empty (rmdir fails on non-empty cgroups, which is fine).
-fn remove_empty_cgroups() {
-    let Ok(own) = fs::read_to_string("/proc/self/cgroup") else {
-        return;
-    };
-    for line in own.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
+/// A cgroup of its own for one sandbox, below the test's cgroup, in the hierarchies systemd
+/// tracks processes in (`name=systemd` and the unified one, or the single cgroup2 tree).
+///
+/// Without it every sandboxed manager would use the same paths (`/app.slice/x.service`,
+/// `/system.slice/...`) as every other sandbox running at the same time, and stopping a unit
+/// in one sandbox could kill the processes of the same-named unit in another.
+#[derive(Debug)]
+struct Cgroup {
+    /// The sandbox's directory in each hierarchy.
+    dirs: Vec<PathBuf>,
+}
+
+impl Cgroup {
+    fn new(root: &Path) -> Cgroup {
+        let name = root
+            .file_name()
+            .map_or_else(|| "unitwright".into(), ToOwned::to_owned);
+        let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.procs").exists();
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let mut dirs = Vec::new();
+        for line in own.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let base = match controllers {
+                "" if pure_v2 => PathBuf::from("/sys/fs/cgroup"),
+                "" => PathBuf::from("/sys/fs/cgroup/unified"),
+                "name=systemd" => PathBuf::from("/sys/fs/cgroup/systemd"),
+                _ => continue,
+            };
+            dirs.push(base.join(path.trim_start_matches('/')).join(&name));
+        }
+        Cgroup { dirs }
+    }
+
+    /// `program` started by a shell that first moves itself into this cgroup (best effort:
+    /// where cgroups are read-only the sandbox still runs, only less isolated).
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            r#"for d in $UW_CGROUPS; do mkdir -p "$d" 2>/dev/null && echo $$ > "$d/cgroup.procs" 2>/dev/null; done; exec "$@""#,
+            "sh",
+            program,
+        ]);
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        cmd.env("UW_CGROUPS", dirs.join(" "));
+        cmd
+    }
+
+    /// Removes the sandbox's cgroups, also those the manager created in the other controller
+    /// hierarchies at the same relative path.
+    fn remove(&self) {
+        let Some(first) = self.dirs.first() else {
+            return;
         };
-        let mount = match controllers {
-            "" => "unified".to_owned(),
-            c => c.trim_start_matches("name=").to_owned(),
-        };
-        let base = Path::new("/sys/fs/cgroup")
-            .join(mount)
-            .join(path.trim_start_matches('/'));
-        for name in [
-            "init.scope",
-            "system.slice",
-            "user.slice",
-            "machine.slice",
-            "-.slice",
-        ] {
-            remove_tree(&base.join(name));
+        let mut all = self.dirs.clone();
+        if let Ok(relative) = first.strip_prefix("/sys/fs/cgroup/systemd") {
+            if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+                all.extend(entries.flatten().map(|e| e.path().join(relative)));
+            }
+        }
+        for dir in all {
+            // The kernel may need a moment to release cgroups of processes that just died.
+            for _ in 0..50 {
+                remove_tree(&dir);
+                if !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
@@ -538,11 +603,7 @@ impl UserManager {
     /// Kills the whole sandbox now (manager, bus, services): what a lost bus connection looks
     /// like to clients. Drop does nothing more afterwards but remove the directory.
     pub fn kill_everything(&mut self) {
-        if self.init_pid != 0 {
-            kill(self.init_pid, "KILL");
-            self.init_pid = 0;
-        }
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
+        stop_namespace(&mut self.unshare, self.init_pid);
+        self.init_pid = 0;
     }
 }
