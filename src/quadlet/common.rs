@@ -1,0 +1,574 @@
+//! Helpers shared by the Quadlet kinds (Quadlet 5.4.2 `pkg/systemd/quadlet/quadlet.go`): the
+//! service skeleton, dependency look-ups, networks, volumes, user namespaces, image sources,
+//! `[Service]` rules and option groups. Byte-level rules are in `quadlet-keys.md` §3.
+//!
+//! Typical use in a kind:
+//!
+//! ```ignore
+//! check_supported_keys(q, SUPPORTED_KEYS)?;          // unsupported key → error (file:line)
+//! let mut service = new_service(q, ctx);             // copy, rename groups, default deps
+//! add_source_path(&mut service, q);
+//! service.add(UNIT, "RequiresMountsFor", "%t/containers");
+//! let mut cmd = PodmanCmd::base(ctx, q);
+//! cmd.extend(["network", "create", "--ignore"]);
+//! add_networks(q, &mut service, ctx, &mut cmd)?;
+//! service.add(SERVICE, "ExecStart", cmd.to_exec_line());
+//! add_syslog_identifier(&mut service);
+//! ```
+
+use super::podman::PodmanCmd;
+use super::{Context, ConvertError, Quadlet};
+use crate::unit::UnitFile;
+
+/// `[Unit]`
+pub const UNIT: &str = "Unit";
+/// `[Service]`
+pub const SERVICE: &str = "Service";
+/// `[Install]`
+pub const INSTALL: &str = "Install";
+/// `[Quadlet]`
+pub const QUADLET: &str = "Quadlet";
+/// Keys accepted in `[Quadlet]`.
+pub const QUADLET_KEYS: &[&str] = &["DefaultDependencies"];
+
+/// Checks that every key of the type group is in `supported` (then that `[Quadlet]` only has
+/// `DefaultDependencies`). The first offending key, by order of appearance, is the error
+/// `unsupported key 'K' in group 'G' in <path>` with its line.
+pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), ConvertError> {
+    for (group, keys) in [(q.kind.group(), supported), (QUADLET, QUADLET_KEYS)] {
+        let Some(g) = q.unit.group(group) else {
+            continue;
+        };
+        if let Some(l) = g
+            .lines
+            .iter()
+            .find(|l| !l.comment && !keys.contains(&l.key.as_str()))
+        {
+            return Err(ConvertError::at_origin(
+                q,
+                l.origin,
+                format!(
+                    "unsupported key '{}' in group '{group}' in {}",
+                    l.key,
+                    q.path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The service skeleton: a copy of the Quadlet file with the type group renamed `X-<Type>` and
+/// `[Quadlet]` renamed `X-Quadlet`, and unless `[Quadlet] DefaultDependencies=false` the lines
+/// `Wants=` and `After=` of `network-online.target` (system) or
+/// `podman-user-wait-network-online.service` (user) prepended to `[Unit]` (created if absent,
+/// so it always precedes `[Service]`).
+pub fn new_service(q: &Quadlet, ctx: &Context) -> UnitFile {
+    let mut s = q.unit.clone();
+    s.rename_group(q.kind.group(), q.kind.x_group());
+    s.rename_group(QUADLET, "X-Quadlet");
+    if q.unit.lookup_bool_or(QUADLET, "DefaultDependencies", true) {
+        let target = if ctx.user {
+            "podman-user-wait-network-online.service"
+        } else {
+            "network-online.target"
+        };
+        s.prepend(UNIT, "After", target);
+        s.prepend(UNIT, "Wants", target);
+    } else {
+        s.ensure_group(UNIT);
+    }
+    s
+}
+
+/// Appends `SourcePath=<path of the Quadlet file>` to `[Unit]`.
+pub fn add_source_path(service: &mut UnitFile, q: &Quadlet) {
+    service.add(UNIT, "SourcePath", q.path.display().to_string());
+}
+
+/// Appends `SyslogIdentifier=%N` to `[Service]` unless the user set one.
+pub fn add_syslog_identifier(service: &mut UnitFile) {
+    if !service.has_key(SERVICE, "SyslogIdentifier") {
+        service.add(SERVICE, "SyslogIdentifier", "%N");
+    }
+}
+
+/// Appends `key=value` to `[Service]` unless the user set `key` (e.g. `Type=oneshot`,
+/// `RemainAfterExit=yes`).
+pub fn add_service_default(service: &mut UnitFile, key: &str, value: &str) {
+    if !service.has_key(SERVICE, key) {
+        service.add(SERVICE, key, value);
+    }
+}
+
+/// Appends `Requires=<svc>` and `After=<svc>` to `[Unit]`.
+pub fn add_requires(service: &mut UnitFile, svc: &str) {
+    service.add(UNIT, "Requires", svc);
+    service.add(UNIT, "After", svc);
+}
+
+/// `[Service] KillMode=`: absent → `KillMode=mixed` appended; `mixed` or `control-group` kept;
+/// anything else → `invalid KillMode 'X'`.
+pub fn check_kill_mode(q: &Quadlet, service: &mut UnitFile) -> Result<(), ConvertError> {
+    match service.lookup(SERVICE, "KillMode") {
+        None => {
+            service.add(SERVICE, "KillMode", "mixed");
+            Ok(())
+        }
+        Some("mixed" | "control-group") => Ok(()),
+        Some(other) => Err(ConvertError::at_key(
+            q,
+            SERVICE,
+            "KillMode",
+            format!("invalid KillMode '{other}'"),
+        )),
+    }
+}
+
+/// `[Service] Type=` may only be absent, `notify` or `oneshot` (else `invalid service Type 'X'`).
+/// Returns true for `oneshot`.
+pub fn check_service_type(q: &Quadlet, service: &UnitFile) -> Result<bool, ConvertError> {
+    match service.lookup(SERVICE, "Type") {
+        None | Some("notify") => Ok(false),
+        Some("oneshot") => Ok(true),
+        Some(other) => Err(ConvertError::at_key(
+            q,
+            SERVICE,
+            "Type",
+            format!("invalid service Type '{other}'"),
+        )),
+    }
+}
+
+/// *Sets* `Type=notify` and `NotifyAccess=all` (overwriting the user's last lines in place).
+pub fn set_notify_type(service: &mut UnitFile) {
+    service.set(SERVICE, "Type", "notify");
+    service.set(SERVICE, "NotifyAccess", "all");
+}
+
+/// Quadlet's `lookupAndAddString`: for each `(key, flag)` in order, `flag V` if the L value is
+/// non-empty. The order is the fixed "literal" order (5.4.2 iterated a Go map).
+pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+    let group = q.kind.group();
+    for (key, flag) in keys {
+        if let Some(v) = q.unit.lookup_nonempty(group, key) {
+            cmd.add(*flag);
+            cmd.add(v);
+        }
+    }
+}
+
+/// Quadlet's `lookupAndAddAllStrings`: for each `(key, flag)`, `flag V` per LA value.
+pub fn add_all_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+    let group = q.kind.group();
+    for (key, flag) in keys {
+        cmd.add_each(flag, q.unit.lookup_all(group, key));
+    }
+}
+
+/// Quadlet's `lookupAndAddBoolean`: for each present key, `flag` or `flag=false`.
+pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+    let group = q.kind.group();
+    for (key, flag) in keys {
+        if let Some(b) = q.unit.lookup_bool(group, key) {
+            cmd.add_bool(flag, b);
+        }
+    }
+}
+
+/// `--publish V` for each `PublishPort=` value, unchanged.
+pub fn add_publish_ports(cmd: &mut PodmanCmd, q: &Quadlet) {
+    cmd.add_each(
+        "--publish",
+        q.unit.lookup_all(q.kind.group(), "PublishPort"),
+    );
+}
+
+/// Go's `filepath.Clean` on a path string.
+pub fn clean_path(p: &str) -> String {
+    let abs = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !abs {
+                    parts.push("..");
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    match (abs, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// The `+P` rule: an absolute path is kept (not cleaned), a value starting with `%` (not `%%`)
+/// is kept (a specifier such as `%h`), anything else is joined to the Quadlet file's directory
+/// and cleaned.
+pub fn resolve_path(q: &Quadlet, p: &str) -> String {
+    if p.starts_with('/') || (p.starts_with('%') && !p.starts_with("%%")) {
+        return p.to_owned();
+    }
+    clean_path(&format!("{}/{p}", q.dir.display()))
+}
+
+/// The directory part of a path string (Go `filepath.Dir`).
+pub fn dir_of(p: &str) -> String {
+    match p.rfind('/') {
+        Some(0) => "/".to_owned(),
+        Some(i) => clean_path(&p[..i]),
+        None => ".".to_owned(),
+    }
+}
+
+/// Quadlet's `convertNumber` as used by `LookupUint32`: `strtol`-style base detection (`0x` hex,
+/// leading `0` octal); empty, unparsable, negative or too large values give 0 (5.4.2 multiplies
+/// negative numbers by −11 and then rejects them). `None` when the key is absent.
+pub fn lookup_u32(unit: &UnitFile, group: &str, key: &str) -> Option<u32> {
+    let v = unit.lookup(group, key)?;
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let parsed = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        u64::from_str_radix(h, 16).ok()
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8).ok()
+    } else {
+        digits.parse::<u64>().ok()
+    };
+    Some(match parsed {
+        Some(n) if !neg || n == 0 => u32::try_from(n).unwrap_or(0),
+        _ => 0,
+    })
+}
+
+/// The user-namespace options (quadlet-keys §3.8): `UserNS`, `UIDMap`, `GIDMap`, `SubUIDMap`,
+/// `SubGIDMap`, or the deprecated `RemapUsers`/`RemapUid`/`RemapGid`/`RemapUidSize`.
+/// `manual_ok` is false for `.kube` (`RemapUsers=manual is not supported`).
+pub fn add_user_mappings(
+    q: &Quadlet,
+    cmd: &mut PodmanCmd,
+    manual_ok: bool,
+) -> Result<(), ConvertError> {
+    let group = q.kind.group();
+    let u = &q.unit;
+    let start = cmd.args.len();
+    if let Some(v) = u.lookup_nonempty(group, "UserNS") {
+        cmd.add("--userns");
+        cmd.add(v);
+    }
+    cmd.add_each("--uidmap", u.lookup_all_strv(group, "UIDMap"));
+    cmd.add_each("--gidmap", u.lookup_all_strv(group, "GIDMap"));
+    if let Some(v) = u.lookup_nonempty(group, "SubUIDMap") {
+        cmd.add("--subuidname");
+        cmd.add(v);
+    }
+    if let Some(v) = u.lookup_nonempty(group, "SubGIDMap") {
+        cmd.add("--subgidname");
+        cmd.add(v);
+    }
+    let remap_keys = ["RemapUid", "RemapGid", "RemapUsers"];
+    if cmd.args.len() > start {
+        if let Some(k) = remap_keys.iter().find(|k| u.has_key(group, k)) {
+            return Err(ConvertError::at_key(
+                q,
+                group,
+                k,
+                "deprecated Remap keys are set along with explicit mapping keys",
+            ));
+        }
+        return Ok(());
+    }
+    let uid_maps = u.lookup_all_strv(group, "RemapUid");
+    let gid_maps = u.lookup_all_strv(group, "RemapGid");
+    let remap = u.lookup_last_raw(group, "RemapUsers").unwrap_or("");
+    let err = |key: &str, msg: String| Err(ConvertError::at_key(q, group, key, msg));
+    match remap {
+        "" => {
+            if !uid_maps.is_empty() {
+                return err("RemapUid", "UidMap set without RemapUsers".into());
+            }
+            if !gid_maps.is_empty() {
+                return err("RemapGid", "GidMap set without RemapUsers".into());
+            }
+        }
+        "manual" => {
+            if !manual_ok {
+                return err("RemapUsers", "RemapUsers=manual is not supported".into());
+            }
+            cmd.add_each("--uidmap", uid_maps);
+            cmd.add_each("--gidmap", gid_maps);
+        }
+        "auto" => {
+            let mut opts: Vec<String> = uid_maps
+                .iter()
+                .map(|w| format!("uidmapping={w}"))
+                .chain(gid_maps.iter().map(|w| format!("gidmapping={w}")))
+                .collect();
+            if let Some(n) = lookup_u32(u, group, "RemapUidSize").filter(|n| *n > 0) {
+                opts.push(format!("size={n}"));
+            }
+            cmd.add("--userns");
+            if opts.is_empty() {
+                cmd.add("auto");
+            } else {
+                cmd.add(format!("auto:{}", opts.join(",")));
+            }
+        }
+        "keep-id" => {
+            if uid_maps.len() > 1 {
+                return err(
+                    "RemapUid",
+                    "RemapUsers=keep-id supports only a single value for UID mapping".into(),
+                );
+            }
+            if gid_maps.len() > 1 {
+                return err(
+                    "RemapGid",
+                    "RemapUsers=keep-id supports only a single value for GID mapping".into(),
+                );
+            }
+            let mut opts = Vec::new();
+            if let Some(w) = uid_maps.first() {
+                opts.push(format!("uid={w}"));
+            }
+            if let Some(w) = gid_maps.first() {
+                opts.push(format!("gid={w}"));
+            }
+            cmd.add("--userns");
+            if opts.is_empty() {
+                cmd.add("keep-id");
+            } else {
+                cmd.add(format!("keep-id:{}", opts.join(",")));
+            }
+        }
+        other => {
+            return err(
+                "RemapUsers",
+                format!("unsupported RemapUsers option '{other}'"),
+            )
+        }
+    }
+    Ok(())
+}
+
+/// `Network=` values (quadlet-keys §3.5): `--network X` each; `x.network` and `x.container`
+/// references become resource names plus `Requires=`/`After=`.
+pub fn add_networks(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &Context,
+    cmd: &mut PodmanCmd,
+) -> Result<(), ConvertError> {
+    let group = q.kind.group();
+    let err = |msg: String| ConvertError::at_key(q, group, "Network", msg);
+    for v in q.unit.lookup_all(group, "Network") {
+        let (name, opts) = match v.split_once(':') {
+            Some((n, o)) => (n, Some(o)),
+            None => (v, None),
+        };
+        let is_net = name.ends_with(".network");
+        let is_ctr = name.ends_with(".container");
+        let arg =
+            if is_net || is_ctr {
+                let info = ctx
+                    .units
+                    .get(name)
+                    .ok_or_else(|| err(format!("requested Quadlet unit {name} was not found")))?;
+                add_requires(service, &info.service_file_name());
+                if info.resource_name.is_empty() {
+                    return Err(err(format!("cannot get the resource name of {name}")));
+                }
+                match (opts, is_ctr) {
+                    (Some(_), true) => return Err(err(
+                        "extra options are not supported when joining another container's network"
+                            .into(),
+                    )),
+                    (Some(o), false) => format!("{}:{o}", info.resource_name),
+                    (None, true) => format!("container:{}", info.resource_name),
+                    (None, false) => info.resource_name.clone(),
+                }
+            } else {
+                v.to_owned()
+            };
+        cmd.add("--network");
+        cmd.add(arg);
+    }
+    Ok(())
+}
+
+/// Quadlet's `handleStorageSource` (quadlet-keys §3.4, §3.6): a source starting with `.` is made
+/// absolute; an absolute source adds `RequiresMountsFor=`; `x.volume` (and `x.image` when
+/// `allow_image`) becomes the resource name plus `Requires=`/`After=`.
+pub fn resolve_storage_source(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &Context,
+    source: &str,
+    allow_image: bool,
+    key: &str,
+) -> Result<String, ConvertError> {
+    let source = if source.starts_with('.') {
+        resolve_path(q, source)
+    } else {
+        source.to_owned()
+    };
+    if source.starts_with('/') {
+        service.add(UNIT, "RequiresMountsFor", source.as_str());
+        return Ok(source);
+    }
+    if source.ends_with(".volume") || (allow_image && source.ends_with(".image")) {
+        let info = ctx.units.get(&source).ok_or_else(|| {
+            ConvertError::at_key(
+                q,
+                q.kind.group(),
+                key,
+                format!("requested Quadlet source {source} was not found"),
+            )
+        })?;
+        add_requires(service, &info.service_file_name());
+        return Ok(info.resource_name.clone());
+    }
+    Ok(source)
+}
+
+/// `Volume=` values (quadlet-keys §3.4): `-v SRC:DEST[:OPTS]`, `-v DEST` for a single part or an
+/// empty source.
+pub fn add_volumes(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &Context,
+    cmd: &mut PodmanCmd,
+) -> Result<(), ConvertError> {
+    let group = q.kind.group();
+    for v in q.unit.lookup_all(group, "Volume") {
+        let mut parts = v.splitn(3, ':');
+        let first = parts.next().unwrap_or_default();
+        let Some(dest) = parts.next() else {
+            cmd.add("-v");
+            cmd.add(v);
+            continue;
+        };
+        let opts = parts.next();
+        let source = if first.is_empty() {
+            String::new()
+        } else {
+            resolve_storage_source(q, service, ctx, first, false, "Volume")?
+        };
+        cmd.add("-v");
+        if source.is_empty() {
+            cmd.add(dest);
+        } else if let Some(o) = opts {
+            cmd.add(format!("{source}:{dest}:{o}"));
+        } else {
+            cmd.add(format!("{source}:{dest}"));
+        }
+    }
+    Ok(())
+}
+
+/// Quadlet's `handleImageSource` (§3.7): `x.image`/`x.build` becomes that unit's image name plus
+/// `Requires=`/`After=`; other values are returned unchanged.
+pub fn resolve_image_source(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &Context,
+    image: &str,
+) -> Result<String, ConvertError> {
+    if image.ends_with(".build") || image.ends_with(".image") {
+        let info = ctx.units.get(image).ok_or_else(|| {
+            ConvertError::at_key(
+                q,
+                q.kind.group(),
+                "Image",
+                format!("requested Quadlet image {image} was not found"),
+            )
+        })?;
+        add_requires(service, &info.service_file_name());
+        return Ok(info.resource_name.clone());
+    }
+    Ok(image.to_owned())
+}
+
+/// True for a full image id (64 lowercase hex digits) or a name whose first path component is a
+/// registry (contains `.` or `:`, or is `localhost`) — Quadlet's `isUnambiguousName`.
+pub fn is_unambiguous_image_name(name: &str) -> bool {
+    if name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return true;
+    }
+    match name.split_once('/') {
+        Some((domain, _)) => domain.contains(['.', ':']) || domain == "localhost",
+        None => false,
+    }
+}
+
+/// Quadlet's short-name warning for `Image=` of `.container`, `.volume` and `.image` files.
+pub fn warn_if_ambiguous_image(q: &Quadlet, ctx: &mut Context) {
+    let Some(image) = q.unit.lookup(q.kind.group(), "Image") else {
+        return;
+    };
+    if image.ends_with(".build") || image.ends_with(".image") || is_unambiguous_image_name(image) {
+        return;
+    }
+    ctx.warn(format!(
+        "Warning: {} specifies the image \"{image}\" which not a fully qualified image name. This is not ideal for performance and security reasons. See the podman-pull manpage discussion of short-name-aliases.conf for details.",
+        q.name
+    ));
+}
+
+/// The placeholder conversion used by kinds that are not written yet.
+pub fn not_converted_yet(q: &Quadlet) -> ConvertError {
+    ConvertError::new(format!(
+        "{} files are not converted yet by this generator",
+        q.kind.extension()
+    ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn clean_path_matches_go_filepath_clean() {
+        assert_eq!(clean_path("/a/b/../c/./d/"), "/a/c/d");
+        assert_eq!(clean_path("/a//b"), "/a/b");
+        assert_eq!(clean_path("/.."), "/");
+        assert_eq!(clean_path("a/../.."), "..");
+    }
+
+    #[test]
+    fn numbers_use_strtol_bases_and_reject_negatives() {
+        let u = crate::unit::parse_str(
+            "[V]\nA=0x10\nB=010\nC=-1\nD=abc\nE=\nF=42\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let n = |k| lookup_u32(&u, "V", k);
+        assert_eq!(
+            [n("A"), n("B"), n("C"), n("D"), n("E"), n("F"), n("G")],
+            [Some(16), Some(8), Some(0), Some(0), Some(0), Some(42), None]
+        );
+    }
+
+    #[test]
+    fn image_names_need_a_registry() {
+        assert!(is_unambiguous_image_name("quay.io/x/y"));
+        assert!(is_unambiguous_image_name("localhost/x"));
+        assert!(is_unambiguous_image_name("reg:5000/x"));
+        assert!(!is_unambiguous_image_name("fedora"));
+        assert!(!is_unambiguous_image_name("library/fedora"));
+    }
+}

@@ -1,0 +1,601 @@
+//! `.container` files, group `[Container]`, to `<name>.service` (Quadlet 5.4.2 `ConvertContainer`,
+//! quadlet-keys.md §4).
+//!
+//! The `podman run` arguments come in the order of quadlet-keys §4.1 (groups C0–C45). The three
+//! groups whose order 5.4.2 took from Go map iteration (C9 strings, C10 lists, C11 booleans) use
+//! the fixed "literal" order listed there, which is one of the orders 5.4.2 itself produces.
+//!
+//! Differences from 5.4.2: a `Mount=` of type volume/bind/glob/image without a source is an error
+//! (`source parameter is required for mount type T`, as podman's main branch says) instead of a
+//! crash, and a `source=` value containing `=` is kept whole.
+
+use super::common::{
+    add_all_strings, add_bools, add_networks, add_publish_ports, add_source_path, add_strings,
+    add_syslog_identifier, add_user_mappings, add_volumes, check_kill_mode, check_service_type,
+    check_supported_keys, new_service, resolve_image_source, resolve_path, resolve_storage_source,
+    set_notify_type, SERVICE, UNIT,
+};
+use super::podman::PodmanCmd;
+use super::{Context, ConvertError, Quadlet};
+use crate::unit::UnitFile;
+
+const GROUP: &str = "Container";
+
+/// The keys `[Container]` accepts in 5.4.2 (`supportedContainerKeys`).
+pub const SUPPORTED_KEYS: &[&str] = &[
+    "AddCapability",
+    "AddDevice",
+    "AddHost",
+    "Annotation",
+    "AutoUpdate",
+    "CgroupsMode",
+    "ContainerName",
+    "ContainersConfModule",
+    "DNS",
+    "DNSOption",
+    "DNSSearch",
+    "DropCapability",
+    "Entrypoint",
+    "Environment",
+    "EnvironmentFile",
+    "EnvironmentHost",
+    "Exec",
+    "ExposeHostPort",
+    "GIDMap",
+    "GlobalArgs",
+    "Group",
+    "GroupAdd",
+    "HealthCmd",
+    "HealthInterval",
+    "HealthLogDestination",
+    "HealthMaxLogCount",
+    "HealthMaxLogSize",
+    "HealthOnFailure",
+    "HealthRetries",
+    "HealthStartPeriod",
+    "HealthStartupCmd",
+    "HealthStartupInterval",
+    "HealthStartupRetries",
+    "HealthStartupSuccess",
+    "HealthStartupTimeout",
+    "HealthTimeout",
+    "HostName",
+    "IP",
+    "IP6",
+    "Image",
+    "Label",
+    "LogDriver",
+    "LogOpt",
+    "Mask",
+    "Mount",
+    "Network",
+    "NetworkAlias",
+    "NoNewPrivileges",
+    "Notify",
+    "PidsLimit",
+    "Pod",
+    "PodmanArgs",
+    "PublishPort",
+    "Pull",
+    "ReadOnly",
+    "ReadOnlyTmpfs",
+    "RemapGid",
+    "RemapUid",
+    "RemapUidSize",
+    "RemapUsers",
+    "Rootfs",
+    "RunInit",
+    "SeccompProfile",
+    "Secret",
+    "SecurityLabelDisable",
+    "SecurityLabelFileType",
+    "SecurityLabelLevel",
+    "SecurityLabelNested",
+    "SecurityLabelType",
+    "ServiceName",
+    "ShmSize",
+    "StartWithPod",
+    "StopSignal",
+    "StopTimeout",
+    "SubGIDMap",
+    "SubUIDMap",
+    "Sysctl",
+    "Timezone",
+    "Tmpfs",
+    "UIDMap",
+    "Ulimit",
+    "Unmask",
+    "User",
+    "UserNS",
+    "VolatileTmp",
+    "Volume",
+    "WorkingDir",
+];
+
+/// C9: single-valued options, literal order.
+const STRING_OPTIONS: &[(&str, &str)] = &[
+    ("Timezone", "--tz"),
+    ("PidsLimit", "--pids-limit"),
+    ("ShmSize", "--shm-size"),
+    ("Entrypoint", "--entrypoint"),
+    ("WorkingDir", "--workdir"),
+    ("IP", "--ip"),
+    ("IP6", "--ip6"),
+    ("HostName", "--hostname"),
+    ("StopSignal", "--stop-signal"),
+    ("StopTimeout", "--stop-timeout"),
+    ("Pull", "--pull"),
+];
+
+/// C10: repeatable options, literal order.
+const LIST_OPTIONS: &[(&str, &str)] = &[
+    ("NetworkAlias", "--network-alias"),
+    ("Ulimit", "--ulimit"),
+    ("DNS", "--dns"),
+    ("DNSOption", "--dns-option"),
+    ("DNSSearch", "--dns-search"),
+    ("GroupAdd", "--group-add"),
+    ("AddHost", "--add-host"),
+    ("Tmpfs", "--tmpfs"),
+];
+
+/// C11: boolean options, literal order.
+const BOOL_OPTIONS: &[(&str, &str)] = &[
+    ("RunInit", "--init"),
+    ("EnvironmentHost", "--env-host"),
+    ("ReadOnlyTmpfs", "--read-only-tmpfs"),
+];
+
+/// C41: health options, fixed order.
+const HEALTH_OPTIONS: &[(&str, &str)] = &[
+    ("HealthCmd", "--health-cmd"),
+    ("HealthInterval", "--health-interval"),
+    ("HealthOnFailure", "--health-on-failure"),
+    ("HealthLogDestination", "--health-log-destination"),
+    ("HealthMaxLogCount", "--health-max-log-count"),
+    ("HealthMaxLogSize", "--health-max-log-size"),
+    ("HealthRetries", "--health-retries"),
+    ("HealthStartPeriod", "--health-start-period"),
+    ("HealthTimeout", "--health-timeout"),
+    ("HealthStartupCmd", "--health-startup-cmd"),
+    ("HealthStartupInterval", "--health-startup-interval"),
+    ("HealthStartupRetries", "--health-startup-retries"),
+    ("HealthStartupSuccess", "--health-startup-success"),
+    ("HealthStartupTimeout", "--health-startup-timeout"),
+];
+
+/// The container name: `ContainerName=` if non-empty, else `systemd-%N`, or `systemd-%p_%i` for
+/// a file name with `@` (templates and instances).
+pub fn container_name(q: &Quadlet) -> String {
+    if let Some(n) = q.unit.lookup_nonempty(GROUP, "ContainerName") {
+        return n.to_owned();
+    }
+    if q.name.contains('@') {
+        "systemd-%p_%i".to_owned()
+    } else {
+        "systemd-%N".to_owned()
+    }
+}
+
+/// `ExposeHostPort=` values must end in `\d+(-\d+)?(/udp|/tcp)?` (the 5.4.2 regular expression is
+/// not anchored at the start).
+fn valid_expose_port(v: &str) -> bool {
+    let rest = v
+        .strip_suffix("/udp")
+        .or_else(|| v.strip_suffix("/tcp"))
+        .unwrap_or(v);
+    rest.ends_with(|c: char| c.is_ascii_digit())
+}
+
+/// Converts a `.container` file into its service unit (see [`super::ConvertFn`]).
+pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+    check_supported_keys(q, SUPPORTED_KEYS)?;
+    let u = &q.unit;
+    let mut service = new_service(q, ctx);
+    add_source_path(&mut service, q);
+
+    let image = u.lookup_nonempty(GROUP, "Image");
+    let rootfs = u.lookup_nonempty(GROUP, "Rootfs");
+    let image = match (image, rootfs) {
+        (None, None) => return Err(ConvertError::new("no Image or Rootfs key specified")),
+        (Some(_), Some(_)) => {
+            return Err(ConvertError::at_key(
+                q,
+                GROUP,
+                "Rootfs",
+                "the Image And Rootfs keys conflict can not be specified together",
+            ))
+        }
+        (Some(img), None) => Some(resolve_image_source(q, &mut service, ctx, img)?),
+        (None, Some(_)) => None,
+    };
+    service.add(UNIT, "RequiresMountsFor", "%t/containers");
+
+    service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
+    check_kill_mode(q, &mut service)?;
+    let mut stop = PodmanCmd::base(ctx, q);
+    stop.extend(["rm", "-v", "-f", "-i", "--cidfile=%t/%N.cid"]);
+    service.add(SERVICE, "ExecStop", stop.to_exec_line());
+    // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
+    // failure when ExecStop already removed the container.
+    stop.args[0] = format!("-{}", stop.args[0]);
+    service.add(SERVICE, "ExecStopPost", stop.to_exec_line());
+    service.add(SERVICE, "Delegate", "yes");
+
+    let mut cmd = PodmanCmd::base(ctx, q);
+    cmd.extend(["run", "--name"]);
+    cmd.add(container_name(q));
+    cmd.extend(["--cidfile=%t/%N.cid", "--replace", "--rm"]);
+    if let Some(d) = u.lookup(GROUP, "LogDriver") {
+        cmd.add("--log-driver");
+        cmd.add(d);
+    }
+    cmd.add_each("--log-opt", u.lookup_all_strv(GROUP, "LogOpt"));
+    match u.lookup_nonempty(GROUP, "CgroupsMode") {
+        Some(m) => {
+            cmd.add("--cgroups");
+            cmd.add(m);
+        }
+        None => cmd.add("--cgroups=split"),
+    }
+    add_strings(&mut cmd, q, STRING_OPTIONS);
+    add_all_strings(&mut cmd, q, LIST_OPTIONS);
+    add_bools(&mut cmd, q, BOOL_OPTIONS);
+    add_networks(q, &mut service, ctx, &mut cmd)?;
+
+    if !check_service_type(q, &service)? {
+        let notify = u.lookup(GROUP, "Notify");
+        if notify.is_some_and(|n| n.eq_ignore_ascii_case("healthy")) {
+            cmd.add("--sdnotify=healthy");
+        } else if u.lookup_bool_or(GROUP, "Notify", false) {
+            cmd.add("--sdnotify=container");
+        } else {
+            cmd.add("--sdnotify=conmon");
+        }
+        set_notify_type(&mut service);
+        cmd.add("-d");
+    }
+
+    add_security_options(q, &mut cmd);
+    add_user(q, &mut cmd)?;
+    add_user_mappings(q, &mut cmd, true)?;
+    add_volumes(q, &mut service, ctx, &mut cmd)?;
+
+    if let Some(v) = u.lookup_nonempty(GROUP, "AutoUpdate") {
+        cmd.add("--label");
+        cmd.add(format!("io.containers.autoupdate={v}"));
+    }
+    for v in u.lookup_all(GROUP, "ExposeHostPort") {
+        let v = v.trim();
+        if !valid_expose_port(v) {
+            return Err(ConvertError::at_key(
+                q,
+                GROUP,
+                "ExposeHostPort",
+                format!("invalid port format '{v}'"),
+            ));
+        }
+        cmd.add("--expose");
+        cmd.add(v);
+    }
+    add_publish_ports(&mut cmd, q);
+    cmd.add_key_vals("--env", &u.lookup_all_key_val(GROUP, "Environment"));
+    cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
+    cmd.add_key_vals("--annotation", &u.lookup_all_key_val(GROUP, "Annotation"));
+    for w in u.lookup_all_args(GROUP, "Mask") {
+        cmd.add("--security-opt");
+        cmd.add(format!("mask={w}"));
+    }
+    for w in u.lookup_all_args(GROUP, "Unmask") {
+        cmd.add("--security-opt");
+        cmd.add(format!("unmask={w}"));
+    }
+    for w in u.lookup_all_args(GROUP, "EnvironmentFile") {
+        cmd.add("--env-file");
+        cmd.add(resolve_path(q, &w));
+    }
+    cmd.add_each("--secret", u.lookup_all_args(GROUP, "Secret"));
+    for m in u.lookup_all_args(GROUP, "Mount") {
+        let m = resolve_mount(q, &mut service, ctx, &m)?;
+        cmd.add("--mount");
+        cmd.add(m);
+    }
+    add_strings(&mut cmd, q, HEALTH_OPTIONS);
+    add_pod(q, &mut service, ctx, &mut cmd)?;
+    cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
+    if let Some(img) = image {
+        cmd.add(img);
+    } else {
+        cmd.add("--rootfs");
+        cmd.add(rootfs.unwrap_or_default());
+    }
+    if let Some(words) = u.lookup_last_args(GROUP, "Exec") {
+        cmd.extend(words);
+    }
+
+    add_syslog_identifier(&mut service);
+    service.add(SERVICE, "ExecStart", cmd.to_exec_line());
+    Ok(service)
+}
+
+/// C14–C26: security options, devices, capabilities, sysctls, read-only.
+fn add_security_options(q: &Quadlet, cmd: &mut PodmanCmd) {
+    let u = &q.unit;
+    if u.lookup_bool_or(GROUP, "NoNewPrivileges", false) {
+        cmd.add("--security-opt=no-new-privileges");
+    }
+    if u.lookup_bool_or(GROUP, "SecurityLabelDisable", false) {
+        cmd.extend(["--security-opt", "label=disable"]);
+    }
+    if u.lookup_bool_or(GROUP, "SecurityLabelNested", false) {
+        cmd.extend(["--security-opt", "label=nested"]);
+    }
+    for (key, prefix) in [
+        ("SecurityLabelType", "label=type:"),
+        ("SecurityLabelFileType", "label=filetype:"),
+        ("SecurityLabelLevel", "label=level:"),
+    ] {
+        if let Some(v) = u.lookup_nonempty(GROUP, key) {
+            cmd.add("--security-opt");
+            cmd.add(format!("{prefix}{v}"));
+        }
+    }
+    for dev in u.lookup_all_strv(GROUP, "AddDevice") {
+        // A leading `-` makes the device optional: added only if the host path exists now.
+        if let Some(optional) = dev.strip_prefix('-') {
+            let host = optional.split(':').next().unwrap_or_default();
+            if std::fs::metadata(host).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+                continue;
+            }
+            cmd.add("--device");
+            cmd.add(optional);
+        } else {
+            cmd.add("--device");
+            cmd.add(dev);
+        }
+    }
+    if let Some(p) = u.lookup(GROUP, "SeccompProfile") {
+        cmd.add("--security-opt");
+        cmd.add(format!("seccomp={p}"));
+    }
+    for c in u.lookup_all_strv(GROUP, "DropCapability") {
+        cmd.add("--cap-drop");
+        cmd.add(c.to_lowercase());
+    }
+    for c in u.lookup_all_strv(GROUP, "AddCapability") {
+        cmd.add("--cap-add");
+        cmd.add(c.to_lowercase());
+    }
+    cmd.add_each("--sysctl", u.lookup_all_strv(GROUP, "Sysctl"));
+    let read_only = u.lookup_bool(GROUP, "ReadOnly");
+    if let Some(ro) = read_only {
+        cmd.add_bool("--read-only", ro);
+    }
+    if read_only != Some(true) && u.lookup_bool_or(GROUP, "VolatileTmp", false) {
+        cmd.extend(["--tmpfs", "/tmp:rw,size=512M,mode=1777"]);
+    }
+}
+
+/// C27: `--user U` or `--user U:G`; a group without a user is an error.
+fn add_user(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertError> {
+    let user = q.unit.lookup_nonempty(GROUP, "User");
+    let group = q.unit.lookup_nonempty(GROUP, "Group");
+    match (user, group) {
+        (None, Some(_)) => Err(ConvertError::at_key(
+            q,
+            GROUP,
+            "Group",
+            "invalid Group set without User",
+        )),
+        (Some(u), None) => {
+            cmd.add("--user");
+            cmd.add(u);
+            Ok(())
+        }
+        (Some(u), Some(g)) => {
+            cmd.add("--user");
+            cmd.add(format!("{u}:{g}"));
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// C42: `Pod=x.pod` joins the pod: `BindsTo=`/`After=` and `--pod-id-file`; unless
+/// `StartWithPod=false` the pod will `Wants=`/`Before=` this service.
+fn add_pod(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &mut Context,
+    cmd: &mut PodmanCmd,
+) -> Result<(), ConvertError> {
+    let Some(pod) = q.unit.lookup_nonempty(GROUP, "Pod") else {
+        return Ok(());
+    };
+    if !pod.ends_with(".pod") {
+        return Err(ConvertError::at_key(
+            q,
+            GROUP,
+            "Pod",
+            format!("pod {pod} is not Quadlet based"),
+        ));
+    }
+    let Some(info) = ctx.units.get_mut(pod) else {
+        return Err(ConvertError::at_key(
+            q,
+            GROUP,
+            "Pod",
+            format!("quadlet pod unit {pod} does not exist"),
+        ));
+    };
+    let pod_service = info.service_file_name();
+    service.add(UNIT, "BindsTo", pod_service.as_str());
+    service.add(UNIT, "After", pod_service.as_str());
+    cmd.add("--pod-id-file");
+    cmd.add(format!("%t/{}.pod-id", info.service_name));
+    if q.unit.lookup_bool_or(GROUP, "StartWithPod", true) {
+        info.containers_to_start.push(q.service_file_name());
+    }
+    Ok(())
+}
+
+/// Splits one CSV record the way Go's `encoding/csv` reader does (`,` separator, `"` quoting,
+/// no lazy quotes). More than one record (a newline outside quotes) is an error.
+fn parse_csv_record(s: &str) -> Result<Vec<String>, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut fields = Vec::new();
+    let mut i = 0;
+    loop {
+        let mut field = String::new();
+        if chars.get(i) == Some(&'"') {
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => {
+                        return Err(format!(
+                            "parse error on line 1, column {}: extraneous or missing \" in quoted-field",
+                            i + 1
+                        ))
+                    }
+                    Some('"') if chars.get(i + 1) == Some(&'"') => {
+                        field.push('"');
+                        i += 2;
+                    }
+                    Some('"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => {
+                        field.push(*c);
+                        i += 1;
+                    }
+                }
+            }
+            match chars.get(i) {
+                None | Some(',') => {}
+                Some(_) => {
+                    return Err(format!(
+                    "parse error on line 1, column {}: extraneous or missing \" in quoted-field",
+                    i + 1
+                ))
+                }
+            }
+        } else {
+            while let Some(&c) = chars.get(i) {
+                match c {
+                    ',' => break,
+                    '"' => {
+                        return Err(format!(
+                            "parse error on line 1, column {}: bare \" in non-quoted-field",
+                            i + 1
+                        ))
+                    }
+                    '\n' | '\r' => {
+                        return Err("wrong number of records: a mount must be one CSV record".into())
+                    }
+                    c => field.push(c),
+                }
+                i += 1;
+            }
+        }
+        fields.push(field);
+        if chars.get(i) == Some(&',') {
+            i += 1;
+        } else {
+            return Ok(fields);
+        }
+    }
+}
+
+/// Writes fields as one CSV record like Go's `csv.Writer` (without the final newline).
+fn to_csv(fields: &[String]) -> String {
+    let mut out = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let quote = !f.is_empty()
+            && (f.contains([',', '"', '\r', '\n'])
+                || f == "\\."
+                || f.starts_with(char::is_whitespace));
+        if quote {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(f);
+        }
+    }
+    out
+}
+
+/// C40 (quadlet-keys §3.6): resolves the source of volume/bind/glob/image mounts and re-serializes
+/// the mount with `type=` first; other mount types pass through unchanged.
+fn resolve_mount(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &Context,
+    mount: &str,
+) -> Result<String, ConvertError> {
+    let err = |msg: String| ConvertError::at_key(q, GROUP, "Mount", msg);
+    let fields = parse_csv_record(mount).map_err(err)?;
+    let mut mount_type = None;
+    let mut tokens = Vec::with_capacity(fields.len());
+    for f in fields {
+        if mount_type.is_none() {
+            if let Some(t) = f.strip_prefix("type=").filter(|t| !t.contains('=')) {
+                mount_type = Some(t.to_owned());
+                continue;
+            }
+        }
+        tokens.push(f);
+    }
+    let Some(mount_type) = mount_type else {
+        return Err(err("incorrect mount format: should be --mount type=<bind|glob|tmpfs|volume>,[src=<host-dir|volume-name>,]target=<ctr-dir>[,options]".into()));
+    };
+    if !matches!(mount_type.as_str(), "volume" | "bind" | "glob" | "image") {
+        return Ok(mount.to_owned());
+    }
+    let mut source = None;
+    for (i, t) in tokens.iter().enumerate() {
+        let key = t.split('=').next().unwrap_or_default();
+        if key == "source" || key == "src" {
+            let Some((_, v)) = t.split_once('=') else {
+                return Err(err("source parameter does not include a value".into()));
+            };
+            source = Some((i, v.to_owned()));
+        }
+    }
+    let Some((idx, original)) = source else {
+        return Err(err(format!(
+            "source parameter is required for mount type {mount_type}"
+        )));
+    };
+    let resolved = resolve_storage_source(q, service, ctx, &original, true, "Mount")?;
+    tokens[idx] = format!("source={resolved}");
+    tokens.insert(0, format!("type={mount_type}"));
+    Ok(to_csv(&tokens))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expose_port_must_end_in_a_port() {
+        assert!(valid_expose_port("80"));
+        assert!(valid_expose_port("8000-8080/udp"));
+        assert!(valid_expose_port("abc80"));
+        assert!(!valid_expose_port("80/sctp"));
+        assert!(!valid_expose_port("/udp"));
+    }
+
+    #[test]
+    fn csv_round_trip_quotes_fields_with_commas() {
+        let f = parse_csv_record(r#"type=bind,"src=/q,x",dst=/c2"#).unwrap();
+        assert_eq!(f, vec!["type=bind", "src=/q,x", "dst=/c2"]);
+        assert_eq!(to_csv(&f), r#"type=bind,"src=/q,x",dst=/c2"#);
+        assert!(parse_csv_record(r#"a"b"#).is_err());
+    }
+}

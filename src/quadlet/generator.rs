@@ -1,0 +1,500 @@
+//! The generator program: flags, loading, dispatch to the kinds, output, exit status
+//! (Quadlet 5.4.2 `cmd/quadlet/main.go`, with the improvements listed in [`super`]).
+//!
+//! Flags are parsed like Go's `flag` package (which users and scripts know from Quadlet): `-v`,
+//! `-no-kmsg-log`, `-user`, `-dryrun`, `-version`, with one or two dashes, `-flag=false` accepted,
+//! parsing stops at the first non-flag argument or `--`; an unknown flag prints usage and exits
+//! with 2, `-h`/`-help` exits with 0. Positional arguments are the one or three output
+//! directories systemd passes (only the first is used); `-dryrun` needs none.
+//!
+//! User mode: `-user`, `SYSTEMD_SCOPE=user`, or a program name (basename of argv[0]) containing
+//! `user` (the `podman-user-generator` symlink convention).
+//!
+//! Exit status: 0 when everything converted, 1 when any file failed to load or convert or an
+//! output could not be written (the other units are still written), 2 on usage errors.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::log::Logger;
+use super::output::OutputDir;
+use super::search::{self, EntryKind, Scan};
+use super::{Context, Kind, Quadlet, UnitInfo};
+use crate::unit::{self, dropin, UnitFile};
+
+/// The name used in log records.
+pub const LOG_NAME: &str = "unitwright-generator";
+
+/// Parsed command line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Options {
+    /// `-v`: debug logging.
+    pub verbose: bool,
+    /// `-no-kmsg-log`: log to stderr.
+    pub no_kmsg: bool,
+    /// `-user`: user (rootless) mode.
+    pub user: bool,
+    /// `-dryrun`: print the units instead of writing them.
+    pub dryrun: bool,
+    /// `-version`: print the version.
+    pub version: bool,
+    /// `-h`/`-help`.
+    pub help: bool,
+    /// Output directories.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Go `strconv.ParseBool`.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses arguments (without argv[0]) the way Go's `flag` package does.
+pub fn parse_args(args: &[OsString]) -> Result<Options, String> {
+    let mut opts = Options::default();
+    let mut idx = 0;
+    while idx < args.len() {
+        let Some(a) = args[idx].to_str() else { break };
+        if a == "--" {
+            idx += 1;
+            break;
+        }
+        if a.len() < 2 || !a.starts_with('-') {
+            break;
+        }
+        let name = a.strip_prefix("--").unwrap_or(&a[1..]);
+        if name.is_empty() || name.starts_with('-') || name.starts_with('=') {
+            return Err(format!("bad flag syntax: {a}"));
+        }
+        let (name, value) =
+            match name.split_once('=') {
+                Some((n, v)) => (
+                    n,
+                    Some(parse_go_bool(v).ok_or_else(|| {
+                        format!("invalid boolean value {v:?} for -{n}: parse error")
+                    })?),
+                ),
+                None => (name, None),
+            };
+        let v = value.unwrap_or(true);
+        match name {
+            "v" => opts.verbose = v,
+            "no-kmsg-log" => opts.no_kmsg = v,
+            "user" => opts.user = v,
+            "dryrun" => opts.dryrun = v,
+            "version" => opts.version = v,
+            "h" | "help" => opts.help = true,
+            _ => return Err(format!("flag provided but not defined: -{name}")),
+        }
+        idx += 1;
+    }
+    opts.dirs = args[idx..].iter().map(PathBuf::from).collect();
+    Ok(opts)
+}
+
+fn usage(argv0: &str) -> String {
+    format!(
+        "Usage of {argv0}:\n  {argv0} [-v] [-user] [-no-kmsg-log] [-dryrun] [-version] NORMAL-DIR [EARLY-DIR LATE-DIR]\n\
+         \x20 -dryrun\n\tRun in dryrun mode printing debug information\n\
+         \x20 -no-kmsg-log\n\tDon't log to kmsg\n\
+         \x20 -user\n\tRun as systemd user\n\
+         \x20 -v\tPrint debug information\n\
+         \x20 -version\n\tPrint version information and exit\n"
+    )
+}
+
+/// Entry point of the `unitwright-generator` binary.
+pub fn generator_main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = argv
+        .first()
+        .map_or_else(|| LOG_NAME.to_owned(), |a| a.to_string_lossy().into_owned());
+    let opts = match parse_args(argv.get(1..).unwrap_or_default()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprint!("{e}\n{}", usage(&argv0));
+            return ExitCode::from(2);
+        }
+    };
+    if opts.help {
+        eprint!("{}", usage(&argv0));
+        return ExitCode::SUCCESS;
+    }
+    if opts.version {
+        println!(
+            "{LOG_NAME} version {} (Quadlet 5.4.2 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let program = Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let user = opts.user
+        || std::env::var_os("SYSTEMD_SCOPE").is_some_and(|s| s == "user")
+        || program.contains("user");
+    let mut log = Logger::new(LOG_NAME, !opts.no_kmsg && !opts.dryrun);
+    if opts.verbose || opts.dryrun {
+        log.set_debug();
+    }
+    if !opts.dryrun && opts.dirs.is_empty() {
+        log.error("missing output directory argument");
+        return ExitCode::FAILURE;
+    }
+    if !opts.dryrun && opts.dirs.len() != 1 && opts.dirs.len() != 3 {
+        log.error("This program takes one or three arguments.");
+        return ExitCode::FAILURE;
+    }
+    let podman = std::env::var("PODMAN")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/bin/podman".to_owned());
+    let run = Run {
+        log: &log,
+        user,
+        dryrun: opts.dryrun,
+        podman,
+        argv0,
+        out_dir: opts.dirs.first().cloned(),
+    };
+    if run.run() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One generator run.
+struct Run<'a> {
+    log: &'a Logger,
+    user: bool,
+    dryrun: bool,
+    podman: String,
+    argv0: String,
+    out_dir: Option<PathBuf>,
+}
+
+/// The `.d` directories of the scan, by name, with the indexes of the directories holding them
+/// (in search order).
+fn dropin_index(scan: &Scan) -> HashMap<&std::ffi::OsStr, Vec<usize>> {
+    let mut map: HashMap<&std::ffi::OsStr, Vec<usize>> = HashMap::new();
+    for (i, d) in scan.dirs.iter().enumerate() {
+        for e in &d.entries {
+            if e.kind == EntryKind::Dir && e.name.as_encoded_bytes().ends_with(b".d") {
+                map.entry(e.name.as_os_str()).or_default().push(i);
+            }
+        }
+    }
+    map
+}
+
+/// The drop-in files that apply to `name`, in application order.
+fn find_dropins(
+    scan: &Scan,
+    index: &HashMap<&std::ffi::OsStr, Vec<usize>>,
+    name: &str,
+) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    for dname in dropin::dropin_dir_names(name) {
+        let Some(dirs) = index.get(std::ffi::OsStr::new(&dname)) else {
+            continue;
+        };
+        for &i in dirs {
+            let dir = scan.dirs[i].path.join(&dname);
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut confs: Vec<PathBuf> = rd
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".conf"))
+                .map(|e| e.path())
+                .collect();
+            confs.sort();
+            candidates.extend(confs);
+        }
+    }
+    dropin::select_dropins(candidates)
+}
+
+/// Quadlet's `getServiceName`: `ServiceName=` of the type group, else base name + suffix.
+fn service_name(unit: &UnitFile, kind: Kind, name: &str) -> String {
+    if let Some(s) = unit.lookup(kind.group(), "ServiceName") {
+        return s.to_owned();
+    }
+    let base = name.rsplit_once('.').map_or(name, |(b, _)| b);
+    format!("{base}{}", kind.service_suffix())
+}
+
+/// The resource name known before conversion (5.4.2 `generateUnitsInfoMap`): a container's name
+/// with `%N` replaced by the service name (empty if other specifiers remain), a build's first
+/// `ImageTag`.
+fn initial_resource_name(q: &Quadlet) -> String {
+    match q.kind {
+        Kind::Container => {
+            let name = super::container::container_name(q);
+            let name = name.replace("%N", &q.service_name);
+            if name.contains('%') {
+                String::new()
+            } else {
+                name
+            }
+        }
+        Kind::Build => q
+            .unit
+            .lookup_all("Build", "ImageTag")
+            .first()
+            .map(|s| (*s).to_owned())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+impl Run<'_> {
+    /// Loads every Quadlet file of the scan (first file name wins), merging drop-ins. Returns the
+    /// units and whether everything loaded.
+    fn load(&self, scan: &Scan) -> (Vec<Quadlet>, bool) {
+        let mut ok = true;
+        let mut seen: std::collections::HashSet<&std::ffi::OsStr> =
+            std::collections::HashSet::new();
+        let mut units = Vec::new();
+        let index = dropin_index(scan);
+        for dir in &scan.dirs {
+            for e in &dir.entries {
+                if e.kind != EntryKind::File || seen.contains(e.name.as_os_str()) {
+                    continue;
+                }
+                let Some(name) = e.name.to_str() else {
+                    continue;
+                };
+                let Some(kind) = Kind::from_file_name(name) else {
+                    continue;
+                };
+                let path = dir.path.join(name);
+                self.log
+                    .debug(&format!("Loading source unit file {}", path.display()));
+                let mut unit = match unit::parse_file(&path) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        // The other files of the directory are still loaded (5.4.2 dropped them).
+                        self.log.error(&format!("error loading {e}"));
+                        ok = false;
+                        continue;
+                    }
+                };
+                seen.insert(e.name.as_os_str());
+                let mut dropin_failed = false;
+                for d in find_dropins(scan, &index, name) {
+                    self.log
+                        .debug(&format!("Loading source drop-in file {}", d.display()));
+                    match unit::parse_file(&d) {
+                        Ok(di) => unit.merge(&di),
+                        Err(err) => {
+                            self.log.error(&format!(
+                                "error loading drop-in of {name}: {err}; {name} is skipped"
+                            ));
+                            dropin_failed = true;
+                            break;
+                        }
+                    }
+                }
+                if dropin_failed {
+                    ok = false;
+                    continue;
+                }
+                let service_name = service_name(&unit, kind, name);
+                units.push(Quadlet {
+                    name: name.to_owned(),
+                    path,
+                    dir: dir.path.clone(),
+                    kind,
+                    unit,
+                    service_name,
+                });
+            }
+        }
+        (units, ok)
+    }
+
+    fn run(&self) -> bool {
+        let scan = search::scan(self.user, self.log);
+        let (mut units, mut ok) = self.load(&scan);
+        if units.is_empty() {
+            let dirs: Vec<String> = scan
+                .dirs
+                .iter()
+                .map(|d| d.path.display().to_string())
+                .collect();
+            self.log
+                .debug(&format!("No files parsed from [{}]", dirs.join(" ")));
+            return ok;
+        }
+        let out = match &self.out_dir {
+            Some(d) if !self.dryrun => match OutputDir::create(d) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    self.log.error(&format!(
+                        "cannot create output directory {}: {e}",
+                        d.display()
+                    ));
+                    return false;
+                }
+            },
+            _ => None,
+        };
+        let mut ctx = Context {
+            user: self.user,
+            podman: self.podman.clone(),
+            units: HashMap::with_capacity(units.len()),
+            warnings: Vec::new(),
+        };
+        for q in &units {
+            ctx.units.insert(
+                q.name.clone(),
+                UnitInfo {
+                    kind: q.kind,
+                    service_name: q.service_name.clone(),
+                    resource_name: initial_resource_name(q),
+                    containers_to_start: Vec::new(),
+                },
+            );
+        }
+        // Stable: within a priority, load order (search-path precedence, then name order).
+        units.sort_by_key(|q| q.kind.priority());
+        let mut stdout = String::new();
+        for q in &units {
+            if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
+                super::common::warn_if_ambiguous_image(q, &mut ctx);
+            }
+            let converted = (q.kind.converter())(q, &mut ctx);
+            for w in ctx.warnings.drain(..) {
+                self.log.warning(&w);
+            }
+            let service = match converted {
+                Ok(s) => s,
+                Err(e) => {
+                    self.log.error(&format!("converting {:?}: {e}", q.name));
+                    ok = false;
+                    continue;
+                }
+            };
+            let file_name = q.service_file_name();
+            match &out {
+                None => {
+                    stdout.push_str("---");
+                    stdout.push_str(&file_name);
+                    stdout.push_str("---\n");
+                    service.write_to(&mut stdout);
+                    stdout.push('\n');
+                }
+                Some(out) => {
+                    if !self.write_unit(out, &file_name, service) {
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if self.dryrun {
+            use std::io::Write;
+            let mut so = std::io::stdout().lock();
+            if so
+                .write_all(stdout.as_bytes())
+                .and_then(|()| so.flush())
+                .is_err()
+            {
+                return false;
+            }
+        }
+        ok
+    }
+
+    fn write_unit(&self, out: &OutputDir, file_name: &str, mut service: UnitFile) -> bool {
+        let header = format!("# Automatically generated by {}", self.argv0);
+        service.prepend_comments(&[&header, "# "]);
+        let path = out.path().join(file_name);
+        self.log
+            .debug(&format!("writing {:?}", path.display().to_string()));
+        if let Err(e) = out.write_file(file_name, service.to_text().as_bytes()) {
+            self.log
+                .error(&format!("generating service file {}: {e}", path.display()));
+            return false;
+        }
+        self.enable(out, file_name, &service);
+        true
+    }
+
+    /// Quadlet's `enableServiceFile`: `[Install]` `Alias=`, `WantedBy=`, `RequiredBy=` symlinks;
+    /// templates only with `DefaultInstance=`. Failures are warnings.
+    fn enable(&self, out: &OutputDir, file_name: &str, service: &UnitFile) {
+        let mut links: Vec<PathBuf> = service
+            .lookup_all_strv("Install", "Alias")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        let stem = file_name.strip_suffix(".service").unwrap_or(file_name);
+        let mut link_name = Some(file_name.to_owned());
+        if let Some(base) = stem.strip_suffix('@') {
+            link_name = service
+                .lookup("Install", "DefaultInstance")
+                .map(|inst| format!("{base}@{inst}.service"));
+        }
+        if let Some(link_name) = link_name {
+            for (key, suffix) in [("WantedBy", "wants"), ("RequiredBy", "requires")] {
+                for t in service.lookup_all_strv("Install", key) {
+                    if !t.contains('/') {
+                        links.push(PathBuf::from(format!("{t}.{suffix}/{link_name}")));
+                    }
+                }
+            }
+        }
+        for rel in links {
+            self.log.debug(&format!(
+                "Creating symlink {} -> {file_name}",
+                out.path().join(&rel).display()
+            ));
+            if let Err(e) = out.symlink_unit(&rel, file_name) {
+                self.log.warning(&format!(
+                    "Can't create symlink {} for {file_name}: {e}",
+                    rel.display()
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn flags_accept_one_or_two_dashes_and_values() {
+        let o = parse_args(&args(&["--user", "-no-kmsg-log", "-v=false", "/out"])).unwrap();
+        assert!(o.user && o.no_kmsg && !o.verbose);
+        assert_eq!(o.dirs, vec![PathBuf::from("/out")]);
+    }
+
+    #[test]
+    fn flag_parsing_stops_at_first_positional() {
+        let o = parse_args(&args(&["/a", "-dryrun"])).unwrap();
+        assert!(!o.dryrun);
+        assert_eq!(o.dirs.len(), 2);
+    }
+
+    #[test]
+    fn unknown_flags_are_errors() {
+        assert!(parse_args(&args(&["-frobnicate"])).is_err());
+        assert!(parse_args(&args(&["-user=maybe"])).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! `.network` files, group `[Network]`, to `<name>-network.service` (quadlet-keys.md, section on `.network`).
+//!
+//! Not written yet: the conversion reports an error so that the rest of the generator works.
+
+use super::common::not_converted_yet;
+use super::{Context, ConvertError, Quadlet};
+use crate::unit::UnitFile;
+
+/// Converts a `.network` file into its service unit (see [`super::ConvertFn`]).
+pub fn convert(q: &Quadlet, _ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+    Err(not_converted_yet(q))
+}

@@ -1,0 +1,162 @@
+//! podman command lines: the base command every Quadlet kind starts from and the serialization
+//! of argv words into an `Exec*=` value, byte for byte as Quadlet 5.4.2's `escapeWords`
+//! (`pkg/systemd/parser/split.go`).
+//!
+//! Serialization rules: words are joined by single spaces. A word is written bare unless it
+//! contains (among code points up to U+0080) whitespace, a control character, `"`, `'` or `\`;
+//! then it is written in double quotes with `\a \b \n \r \t \v \f \\ \"` escapes and `\xNN` for
+//! other control characters. `%` and `$` are not escaped (systemd expands them at run time, as
+//! with Quadlet). An empty word is written as nothing (leaving two spaces), as Quadlet does.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Context, Quadlet};
+
+/// An argv being built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodmanCmd {
+    /// The words.
+    pub args: Vec<String>,
+}
+
+impl PodmanCmd {
+    /// Quadlet's `createBasePodmanCommand`: podman, then `--module=V` for each
+    /// `ContainersConfModule` value, then the `GlobalArgs` words of the type group of `q`.
+    pub fn base(ctx: &Context, q: &Quadlet) -> Self {
+        let group = q.kind.group();
+        let mut cmd = PodmanCmd {
+            args: vec![ctx.podman.clone()],
+        };
+        for m in q.unit.lookup_all(group, "ContainersConfModule") {
+            cmd.args.push(format!("--module={m}"));
+        }
+        cmd.args.extend(q.unit.lookup_all_args(group, "GlobalArgs"));
+        cmd
+    }
+
+    /// Appends one word.
+    pub fn add(&mut self, word: impl Into<String>) {
+        self.args.push(word.into());
+    }
+
+    /// Appends several words.
+    pub fn extend<I, S>(&mut self, words: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(words.into_iter().map(Into::into));
+    }
+
+    /// Appends `flag value` for each value.
+    pub fn add_each<I, S>(&mut self, flag: &str, values: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for v in values {
+            self.args.push(flag.to_owned());
+            self.args.push(v.into());
+        }
+    }
+
+    /// Appends `flag K=V` for each pair (the map is sorted by key).
+    pub fn add_key_vals(&mut self, flag: &str, map: &BTreeMap<String, String>) {
+        for (k, v) in map {
+            self.args.push(flag.to_owned());
+            self.args.push(format!("{k}={v}"));
+        }
+    }
+
+    /// Appends `flag` (true) or `flag=false`.
+    pub fn add_bool(&mut self, flag: &str, value: bool) {
+        if value {
+            self.args.push(flag.to_owned());
+        } else {
+            self.args.push(format!("{flag}=false"));
+        }
+    }
+
+    /// The serialized command line (see the module documentation).
+    pub fn to_exec_line(&self) -> String {
+        escape_words(&self.args)
+    }
+}
+
+fn needs_quoting(word: &str) -> bool {
+    word.chars().any(|c| {
+        c <= '\u{80}'
+            && (c.is_ascii_whitespace()
+                || c == '\u{b}'
+                || c.is_control()
+                || matches!(c, '"' | '\'' | '\\'))
+    })
+}
+
+/// Quadlet's `escapeWords`: joins `words` with spaces, quoting where needed.
+pub fn escape_words<S: AsRef<str>>(words: &[S]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let w = w.as_ref();
+        if !needs_quoting(w) {
+            out.push_str(w);
+            continue;
+        }
+        out.push('"');
+        for c in w.chars() {
+            match c {
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                '\u{c}' => out.push_str("\\f"),
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                c if c <= '\u{80}' && c.is_control() => {
+                    let _ = write!(out, "\\x{:02x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_needed() {
+        assert_eq!(
+            escape_words(&[
+                "echo 'hi there' \"q\" \\ $HOME %h",
+                "single \n",
+                "a\tb",
+                "\u{1}",
+                "é",
+                "100%",
+                "${X}",
+                "semi;colon"
+            ]),
+            r#""echo 'hi there' \"q\" \\ $HOME %h" "single \n" "a\tb" "\x01" é 100% ${X} semi;colon"#
+        );
+        assert_eq!(escape_words(&["x\u{7f}y", "it's"]), r#""x\x7fy" "it's""#);
+    }
+
+    #[test]
+    fn empty_words_leave_two_spaces() {
+        assert_eq!(
+            escape_words(&["--log-driver", "", "--cgroups=split"]),
+            "--log-driver  --cgroups=split"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! Where Quadlet files are searched (Quadlet 5.4.2 `getUnitDirs`, `appendSubPaths`) and the
+//! directory walk that reads every directory once.
+//!
+//! * `QUADLET_UNIT_DIRS` (colon-separated, absolute paths) replaces the search path; the first
+//!   entry that is not absolute is reported and ends the list.
+//! * System mode: `/run/containers/systemd`, `/etc/containers/systemd` (without its `users`
+//!   sub-tree), `/usr/share/containers/systemd`.
+//! * User mode: `$XDG_RUNTIME_DIR/containers/systemd` (if set), `$XDG_CONFIG_HOME` or
+//!   `$HOME/.config` + `/containers/systemd` (if neither is set: a warning, and the `/etc` dirs
+//!   are skipped too, as in 5.4.2), `/etc/containers/systemd/users` (without sub-trees whose first
+//!   component is numeric, i.e. other users' uid dirs), `/etc/containers/systemd/users/$UID`.
+//! * Every root is walked recursively, depth first, entries in name order; symlinked directories
+//!   are followed (a visited set prevents loops); directories ending in `.d` are drop-in
+//!   directories and are not walked.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::log::Logger;
+
+/// System-mode search roots, highest priority first.
+pub const SYSTEM_DIRS: [&str; 3] = [
+    "/run/containers/systemd",
+    "/etc/containers/systemd",
+    "/usr/share/containers/systemd",
+];
+
+/// The admin directory whose `users` sub-tree holds per-user Quadlets.
+pub const ADMIN_DIR: &str = "/etc/containers/systemd";
+
+/// What a directory entry is (symlinks resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file (or a symlink to one).
+    File,
+    /// A directory (or a symlink to one).
+    Dir,
+    /// Anything else, or a dangling symlink.
+    Other,
+}
+
+/// One entry of a walked directory.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The entry's file name.
+    pub name: OsString,
+    /// What it is.
+    pub kind: EntryKind,
+}
+
+/// A walked directory: its resolved path and its entries sorted by name.
+#[derive(Debug, Clone)]
+pub struct Dir {
+    /// The resolved (symlink-free) path.
+    pub path: PathBuf,
+    /// The entries, sorted by name.
+    pub entries: Vec<Entry>,
+}
+
+/// How the sub-tree of a root is filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// Walk everything.
+    None,
+    /// System mode: skip `/etc/containers/systemd/users/**`.
+    NoUsers,
+    /// User mode under `users/`: skip sub-trees whose first component is numeric.
+    NonNumericUsers,
+}
+
+/// All directories to read, in precedence order.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Walked directories, highest priority first.
+    pub dirs: Vec<Dir>,
+}
+
+fn is_numeric(s: &std::ffi::OsStr) -> bool {
+    s.as_encoded_bytes().iter().all(u8::is_ascii_digit)
+}
+
+fn allowed(path: &Path, filter: Filter, users: &Path) -> bool {
+    match filter {
+        Filter::None => true,
+        Filter::NoUsers => !path.starts_with(users),
+        Filter::NonNumericUsers => match path.strip_prefix(users) {
+            Ok(rest) => rest
+                .components()
+                .next()
+                .map_or(true, |c| !is_numeric(c.as_os_str())),
+            Err(_) => true,
+        },
+    }
+}
+
+struct Walker<'a> {
+    scan: Scan,
+    visited: std::collections::HashSet<PathBuf>,
+    users: PathBuf,
+    log: &'a Logger,
+}
+
+impl Walker<'_> {
+    /// Walks `path`, which is already resolved.
+    fn walk(&mut self, path: &Path, filter: Filter) {
+        if self.visited.contains(path)
+            || path.as_os_str().as_encoded_bytes().ends_with(b".d")
+            || !allowed(path, filter, &self.users)
+        {
+            return;
+        }
+        let rd = match fs::read_dir(path) {
+            Ok(rd) => rd,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    self.log.debug(&format!(
+                        "error reading directory {:?}: {e}",
+                        path.display()
+                    ));
+                }
+                return;
+            }
+        };
+        self.visited.insert(path.to_owned());
+        let mut entries: Vec<Entry> = rd
+            .filter_map(Result::ok)
+            .map(|de| {
+                let kind = match de.file_type() {
+                    Ok(t) if t.is_file() => EntryKind::File,
+                    Ok(t) if t.is_dir() => EntryKind::Dir,
+                    Ok(t) if t.is_symlink() => match fs::metadata(de.path()) {
+                        Ok(m) if m.is_file() => EntryKind::File,
+                        Ok(m) if m.is_dir() => EntryKind::Dir,
+                        _ => EntryKind::Other,
+                    },
+                    _ => EntryKind::Other,
+                };
+                Entry {
+                    name: de.file_name(),
+                    kind,
+                }
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let subdirs: Vec<OsString> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Dir)
+            .map(|e| e.name.clone())
+            .collect();
+        self.scan.dirs.push(Dir {
+            path: path.to_owned(),
+            entries,
+        });
+        for name in subdirs {
+            let sub = path.join(&name);
+            // Real directories under a resolved path are resolved already; only symlinks need it.
+            let resolved = match fs::symlink_metadata(&sub) {
+                Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(&sub) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                },
+                _ => sub,
+            };
+            self.walk(&resolved, filter);
+        }
+    }
+
+    fn root(&mut self, path: &Path, filter: Filter) {
+        match fs::canonicalize(path) {
+            Ok(p) => {
+                if p.is_dir() {
+                    self.walk(&p, filter);
+                }
+            }
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    self.log
+                        .debug(&format!("error resolving path {:?}: {e}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+/// Reads an environment variable, treating an empty value as unset.
+fn env_nonempty(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// Walks the search path for `user` mode (see the module documentation).
+pub fn scan(user: bool, log: &Logger) -> Scan {
+    let users = fs::canonicalize(Path::new(ADMIN_DIR).join("users"))
+        .unwrap_or_else(|_| Path::new(ADMIN_DIR).join("users"));
+    let mut w = Walker {
+        scan: Scan::default(),
+        visited: std::collections::HashSet::new(),
+        users,
+        log,
+    };
+    if let Some(list) = env_nonempty("QUADLET_UNIT_DIRS") {
+        for dir in std::env::split_paths(&list) {
+            if !dir.is_absolute() {
+                log.error(&format!("{} not a valid file path", dir.display()));
+                break;
+            }
+            w.root(&dir, Filter::None);
+        }
+        return w.scan;
+    }
+    if user {
+        if let Some(rt) = env_nonempty("XDG_RUNTIME_DIR") {
+            w.root(&Path::new(&rt).join("containers/systemd"), Filter::None);
+        }
+        let config = env_nonempty("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env_nonempty("HOME").map(|h| Path::new(&h).join(".config")));
+        let Some(config) = config else {
+            log.warning("Warning: neither $XDG_CONFIG_HOME nor $HOME are defined");
+            return w.scan;
+        };
+        w.root(&config.join("containers/systemd"), Filter::None);
+        let users_dir = Path::new(ADMIN_DIR).join("users");
+        w.root(&users_dir, Filter::NonNumericUsers);
+        let uid = rustix::process::getuid().as_raw();
+        w.root(&users_dir.join(uid.to_string()), Filter::None);
+    } else {
+        for d in SYSTEM_DIRS {
+            w.root(Path::new(d), Filter::NoUsers);
+        }
+    }
+    w.scan
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_user_dirs_are_filtered_in_user_mode() {
+        let users = Path::new("/etc/containers/systemd/users");
+        assert!(allowed(users, Filter::NonNumericUsers, users));
+        assert!(allowed(
+            &users.join("shared"),
+            Filter::NonNumericUsers,
+            users
+        ));
+        assert!(!allowed(
+            &users.join("1000"),
+            Filter::NonNumericUsers,
+            users
+        ));
+        assert!(!allowed(
+            &users.join("1000/x"),
+            Filter::NonNumericUsers,
+            users
+        ));
+        assert!(!allowed(&users.join("0"), Filter::NoUsers, users));
+        assert!(allowed(
+            Path::new("/etc/containers/systemd"),
+            Filter::NoUsers,
+            users
+        ));
+    }
+}

@@ -1,0 +1,427 @@
+//! The unit-file parser, following podman Quadlet 5.4.2's `UnitFile.Parse`
+//! (`pkg/systemd/parser/unitfile.go`) with systemd's continuation rule.
+//!
+//! * The input is split at `\n`; every physical line is trimmed of surrounding whitespace.
+//! * Empty lines and lines starting with `#` or `;` are comments. Comments before a group header
+//!   belong to that group (one leading empty line is dropped: the serializer re-adds it), comments
+//!   after a key are kept as lines of the group.
+//! * A key line ending in an **odd** number of backslashes (systemd's `config_parse` rule; an even
+//!   number is an escaped backslash) continues on the next line: the final backslash is removed and
+//!   the next non-comment line (trimmed) is appended with nothing inserted (Quadlet's join). Comment
+//!   lines inside a continuation are dropped. A continuation still open at the end of the file ends
+//!   there (the dangling backslash is dropped).
+//! * `[Name]` starts a group; a repeated name merges into the first group of that name.
+//! * `Key=Value`: the key is right-trimmed, the value left-trimmed.
+//! * Anything else is an error naming the file and the physical line, quoting the line.
+//! * Input must be UTF-8 (systemd refuses to load units that are not).
+
+use std::path::{Path, PathBuf};
+
+use super::file::{Group, Line, Origin, UnitFile};
+
+/// Why a unit file could not be parsed. Every variant names the file and the 1-based line.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// A line that is neither a comment, a group header nor a `Key=Value` pair.
+    #[error("{path}:{line}: “{text}” is not a key-value pair, group, or comment")]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based physical line.
+        line: u32,
+        /// The offending line (trimmed).
+        text: String,
+    },
+    /// A `Key=Value` line before the first group header.
+    #[error("{path}:{line}: key file does not start with a group (“{text}”); add a header such as [Container] before it")]
+    NoGroup {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based physical line.
+        line: u32,
+        /// The offending line.
+        text: String,
+    },
+    /// A group header with an empty name or one containing `[`, `]` or control characters.
+    #[error("{path}:{line}: invalid group name: “{text}”")]
+    BadGroup {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based physical line.
+        line: u32,
+        /// The offending line.
+        text: String,
+    },
+    /// The file is not valid UTF-8.
+    #[error("{path}:{line}: the file is not valid UTF-8 (systemd cannot load such a unit)")]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the first invalid byte.
+        line: u32,
+    },
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn is_comment(line: &str) -> bool {
+    line.is_empty() || line.starts_with('#') || line.starts_with(';')
+}
+
+/// True if `s` ends in an odd number of backslashes (an unescaped continuation backslash).
+fn ends_with_continuation(s: &str) -> bool {
+    s.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
+}
+
+fn valid_group_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c == '[' || c == ']' || c.is_control())
+}
+
+struct Parser<'a> {
+    file: UnitFile,
+    path: &'a Path,
+    source: u16,
+    current: Option<usize>,
+    pending: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn flush_pending_as_lines(&mut self) {
+        let Some(idx) = self.current else { return };
+        let g = &mut self.file.groups[idx];
+        for c in self.pending.drain(..) {
+            g.lines.push(Line {
+                key: String::new(),
+                value: c,
+                comment: true,
+                origin: Origin::default(),
+            });
+        }
+    }
+
+    fn start_group(&mut self, name: &str) {
+        let idx = self
+            .file
+            .groups
+            .iter()
+            .position(|g| g.name == name)
+            .unwrap_or_else(|| {
+                self.file.groups.push(Group {
+                    name: name.to_owned(),
+                    comments: Vec::new(),
+                    lines: Vec::new(),
+                });
+                self.file.groups.len() - 1
+            });
+        self.current = Some(idx);
+        let mut pending = std::mem::take(&mut self.pending);
+        if pending.first().is_some_and(String::is_empty) {
+            pending.remove(0);
+        }
+        self.file.groups[idx].comments.extend(pending);
+    }
+
+    fn bad(&self, line: u32, text: &str) -> ParseError {
+        ParseError::BadLine {
+            path: self.path.to_owned(),
+            line,
+            text: text.to_owned(),
+        }
+    }
+}
+
+/// Parses `data` read from `path` (the path is only used in errors and recorded as the file's
+/// first source).
+pub fn parse_str(data: &str, path: &Path) -> Result<UnitFile, ParseError> {
+    let mut p = Parser {
+        file: UnitFile::new(),
+        path,
+        source: 0,
+        current: None,
+        pending: Vec::new(),
+    };
+    p.file.sources.push(path.to_owned());
+    let data = data.strip_suffix('\n').unwrap_or(data);
+    let mut lines = data.split('\n').enumerate();
+    while let Some((idx, raw)) = lines.next() {
+        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+        let line = raw.trim();
+        if is_comment(line) {
+            p.pending.push(line.to_owned());
+            continue;
+        }
+        if line.starts_with('[') {
+            let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+                return Err(p.bad(line_no, line));
+            };
+            if !valid_group_name(name) {
+                return Err(ParseError::BadGroup {
+                    path: path.to_owned(),
+                    line: line_no,
+                    text: line.to_owned(),
+                });
+            }
+            p.start_group(name);
+            continue;
+        }
+        let Some(eq) = line.find('=').filter(|&i| i > 0) else {
+            return Err(p.bad(line_no, line));
+        };
+        let Some(group) = p.current else {
+            return Err(ParseError::NoGroup {
+                path: path.to_owned(),
+                line: line_no,
+                text: line.to_owned(),
+            });
+        };
+        let key = line[..eq].trim_end();
+        let mut value = line[eq + 1..].trim_start().to_owned();
+        while ends_with_continuation(&value) {
+            value.pop();
+            // Join the next non-comment line; comments inside a continuation are dropped.
+            let mut joined = false;
+            for (_, next) in lines.by_ref() {
+                let next = next.trim();
+                if next.starts_with('#') || next.starts_with(';') {
+                    continue;
+                }
+                value.push_str(next);
+                joined = true;
+                break;
+            }
+            if !joined {
+                break;
+            }
+        }
+        if key.is_empty() {
+            return Err(p.bad(line_no, line));
+        }
+        p.flush_pending_as_lines();
+        p.file.groups[group].lines.push(Line {
+            key: key.to_owned(),
+            value,
+            comment: false,
+            origin: Origin {
+                source: p.source,
+                line: line_no,
+            },
+        });
+    }
+    if p.current.is_none() {
+        p.file.groups.push(Group {
+            name: String::new(),
+            comments: Vec::new(),
+            lines: Vec::new(),
+        });
+        p.current = Some(p.file.groups.len() - 1);
+    }
+    p.flush_pending_as_lines();
+    Ok(p.file)
+}
+
+/// Parses raw bytes; invalid UTF-8 is an error naming the line of the first bad byte.
+pub fn parse_bytes(data: &[u8], path: &Path) -> Result<UnitFile, ParseError> {
+    match std::str::from_utf8(data) {
+        Ok(s) => parse_str(s, path),
+        Err(e) => {
+            let upto = &data[..e.valid_up_to()];
+            #[allow(clippy::naive_bytecount)]
+            let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(ParseError::NotUtf8 {
+                path: path.to_owned(),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+            })
+        }
+    }
+}
+
+/// Reads and parses the file at `path`.
+pub fn parse_file(path: &Path) -> Result<UnitFile, ParseError> {
+    let data = std::fs::read(path).map_err(|source| ParseError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_bytes(&data, path)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> UnitFile {
+        parse_str(s, Path::new("/q/t.container")).unwrap()
+    }
+
+    #[test]
+    fn comments_before_a_group_belong_to_it_and_serialize_back() {
+        let text = "# head\n\n[Unit]\nA=1\n# kept as a line\nB=2\n\n# before Container\n[Container]\nImage=x\n";
+        let u = parse(text);
+        assert_eq!(u.groups[0].comments, vec!["# head", ""]);
+        assert_eq!(u.groups[1].comments, vec!["# before Container"]);
+        assert!(u.groups[0].lines[1].comment);
+        assert_eq!(u.to_text(), text);
+    }
+
+    #[test]
+    fn trailing_comments_of_a_group_move_before_the_next_header() {
+        let u = parse("[A]\nK=1\n# c\n[B]\n");
+        assert_eq!(u.groups[1].comments, vec!["# c"]);
+        // Quadlet adds the separating blank line; a second round is stable.
+        let once = u.to_text();
+        assert_eq!(once, "[A]\nK=1\n\n# c\n[B]\n");
+        assert_eq!(parse(&once).to_text(), once);
+    }
+
+    #[test]
+    fn continuation_joins_lines_and_drops_comments_inside() {
+        let u = parse("[C]\nExec=echo \\\n# dropped\n   hello \\\n world\nNext=1\n");
+        assert_eq!(u.lookup("C", "Exec"), Some("echo hello world"));
+        assert_eq!(u.lookup("C", "Next"), Some("1"));
+    }
+
+    #[test]
+    fn even_number_of_backslashes_does_not_continue() {
+        let u = parse("[C]\nA=x\\\\\nB=y\n");
+        assert_eq!(u.lookup_last_raw("C", "A"), Some("x\\\\"));
+        assert_eq!(u.lookup("C", "B"), Some("y"));
+    }
+
+    #[test]
+    fn continuation_at_end_of_file_drops_the_backslash() {
+        let u = parse("[C]\nA=x \\");
+        assert_eq!(u.lookup_last_raw("C", "A"), Some("x "));
+    }
+
+    #[test]
+    fn repeated_groups_are_merged_into_the_first() {
+        let u = parse("[A]\nK=1\n[B]\nK=2\n[A]\nK=3\n");
+        assert_eq!(u.groups.len(), 2);
+        assert_eq!(u.lookup_all("A", "K"), vec!["1", "3"]);
+    }
+
+    #[test]
+    fn empty_assignment_resets_lists() {
+        let u = parse("[A]\nK=1\nK=\nK=2 3\n");
+        assert_eq!(u.lookup_all("A", "K"), vec!["2 3"]);
+        assert_eq!(u.lookup_all_strv("A", "K"), vec!["2", "3"]);
+    }
+
+    #[test]
+    fn lookup_strips_every_outer_double_quote() {
+        let u = parse("[A]\nI=\"\"quay.io/x\"\"\nH=curl -f \"http://x/\"\nS='a'\n");
+        assert_eq!(u.lookup("A", "I"), Some("quay.io/x"));
+        assert_eq!(u.lookup("A", "H"), Some("curl -f \"http://x/"));
+        assert_eq!(u.lookup("A", "S"), Some("'a'"));
+    }
+
+    #[test]
+    fn booleans_accept_systemd_truth_words_only() {
+        let u = parse("[A]\na=YES\nb=On\nc=1\nd=y\ne=enable\n");
+        let b = |k| u.lookup_bool("A", k);
+        assert_eq!(
+            [b("a"), b("b"), b("c"), b("d"), b("e"), b("f")],
+            [
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn key_values_are_sorted_and_later_keys_win() {
+        let u = parse("[A]\nE=B=2 A=1 junk\nE=\"C=x y\" A=3\n");
+        let m = u.lookup_all_key_val("A", "E");
+        let v: Vec<_> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(v, vec!["A=3", "B=2", "C=x y"]);
+    }
+
+    #[test]
+    fn bad_line_error_names_file_and_physical_line() {
+        let e = parse_str("[A]\nK=a \\\n b\nnonsense\n", Path::new("/q/x.container")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("/q/x.container:4: "), "{msg}");
+        assert!(msg.contains("“nonsense”"), "{msg}");
+    }
+
+    #[test]
+    fn key_before_any_group_is_an_error() {
+        let e = parse_str("# c\nK=v\n", Path::new("/q/x.container")).unwrap_err();
+        assert!(matches!(e, ParseError::NoGroup { line: 2, .. }));
+    }
+
+    #[test]
+    fn group_names_must_be_valid() {
+        assert!(matches!(
+            parse_str("[]\n", Path::new("x")).unwrap_err(),
+            ParseError::BadGroup { line: 1, .. }
+        ));
+        assert!(matches!(
+            parse_str("[A] x\n", Path::new("x")).unwrap_err(),
+            ParseError::BadLine { line: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_its_line() {
+        let e = parse_bytes(b"[A]\nK=\xff\n", Path::new("x")).unwrap_err();
+        assert!(matches!(e, ParseError::NotUtf8 { line: 2, .. }));
+    }
+
+    #[test]
+    fn drop_in_merge_appends_and_keeps_origins() {
+        let mut u = parse("[Container]\nEnvironment=A=1\n");
+        let d = parse_str(
+            "[Container]\n# reset\nEnvironment=\nEnvironment=B=2\n[Install]\nWantedBy=x\n",
+            Path::new("/q/t.container.d/10.conf"),
+        )
+        .unwrap();
+        u.merge(&d);
+        assert_eq!(u.lookup_all("Container", "Environment"), vec!["B=2"]);
+        let l = u.last_line("Install", "WantedBy").unwrap();
+        assert_eq!(u.describe_origin(l.origin), "/q/t.container.d/10.conf:6");
+    }
+
+    /// Parse → serialize must be stable (a second round changes nothing) on every file under the
+    /// directory named by `UNITWRIGHT_ROUNDTRIP_DIR`. Run with
+    /// `UNITWRIGHT_ROUNDTRIP_DIR=/some/dir cargo test -- --ignored round_trip`.
+    #[test]
+    #[ignore = "needs UNITWRIGHT_ROUNDTRIP_DIR"]
+    fn round_trip_is_stable_on_a_directory_of_unit_files() {
+        let dir = std::env::var_os("UNITWRIGHT_ROUNDTRIP_DIR").expect("UNITWRIGHT_ROUNDTRIP_DIR");
+        let mut stack = vec![std::path::PathBuf::from(dir)];
+        let (mut files, mut identical) = (0, 0);
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let data = std::fs::read(&p).unwrap();
+                let Ok(first) = parse_bytes(&data, &p) else {
+                    eprintln!("does not parse: {}", p.display());
+                    continue;
+                };
+                let text = first.to_text();
+                let second = parse_str(&text, &p).unwrap().to_text();
+                assert_eq!(text, second, "unstable round trip: {}", p.display());
+                files += 1;
+                identical += usize::from(text.as_bytes() == data.as_slice());
+            }
+        }
+        eprintln!("{files} files stable, {identical} byte-identical to their input");
+        assert!(files > 0);
+    }
+}
