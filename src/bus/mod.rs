@@ -1,1 +1,648 @@
-//! D-Bus client for org.freedesktop.systemd1.
+//! A D-Bus client for systemd's service manager (`org.freedesktop.systemd1`), built on zbus.
+//!
+//! The behaviour follows org.freedesktop.systemd1(5) and systemctl's own client logic
+//! (`bus_wait_for_jobs`, `check_wait_response`): never `systemctl` in a subprocess.
+//!
+//! # Design
+//! * One [`Manager`] is one connection: the session bus for [`Scope::User`]
+//!   (`$DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`), the system bus for
+//!   [`Scope::System`] (`$DBUS_SYSTEM_BUS_ADDRESS`, else `/run/dbus/system_bus_socket`).
+//!   The manager's private socket is not used: zbus cannot talk to it (zbus#1497).
+//! * Before any job can be created, [`Manager::connect`] opens the `JobRemoved` stream and
+//!   calls `Subscribe()`. One background task owns that stream and hands each result to every
+//!   caller waiting on that job path (systemd merges jobs, so several callers may wait on one
+//!   path); a result that arrives before its caller registered is kept for it.
+//! * Every call has a timeout ([`Timeouts`]): unit verbs 25 s (method call and job wait
+//!   together), daemon-reload 180 s (systemctl's `2 × DEFAULT_TIMEOUT_USEC`). A closed
+//!   connection fails every waiter at once; so does the manager leaving the bus and not
+//!   coming back within [`Timeouts::manager_return`] (a daemon-reexec comes back well within it).
+//! * Jobs end in a [`JobOutcome`], not a string: the [`JobResult`], and the unit's state read
+//!   right after, so that a failed service says `result exit-code, ExecStart exited with status
+//!   3` and a start skipped by a `Condition*=` is told apart from a real start
+//!   ([`JobOutcome::condition_failed`]).
+//!
+//! # Example
+//! ```no_run
+//! use unitwright::bus::{Manager, Scope};
+//!
+//! # async fn demo() -> Result<(), unitwright::bus::Error> {
+//! let manager = Manager::connect(Scope::User).await?;
+//! manager.reload().await?; // daemon-reload, returns when the reload is done
+//! let outcome = manager.start("web.service").await?;
+//! if let Some(why) = outcome.failure() {
+//!     eprintln!("web.service failed: {why}");
+//! }
+//! // Many units at once, concurrently on the one connection:
+//! let names: Vec<String> = (1..=3).map(|i| format!("hello@{i}.service")).collect();
+//! for result in manager.start_many(&names).await {
+//!     println!("{}", result?);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+use zbus::proxy::CacheProperties;
+use zbus::zvariant::OwnedObjectPath;
+
+mod error;
+mod job;
+mod proxy;
+mod unit;
+mod watch;
+
+pub use error::Error;
+pub use job::{JobMode, JobOutcome, JobResult, JobVerb};
+pub use unit::{
+    glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
+    unit_name_from_path, unit_path, ListedUnit, ManagerState, ServiceState, UnitState, UNIT_TYPES,
+};
+pub use watch::{UnitChange, UnitEvent, UnitWatch};
+
+use job::{Lost, Removed, Tracker};
+use proxy::{ManagerProxy, SYSTEMD1};
+use unit::Props;
+
+/// Which service manager to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The system manager, on the system bus.
+    #[default]
+    System,
+    /// The calling user's manager, on the session bus.
+    User,
+}
+
+/// Time limits of a [`Manager`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Unit verbs (start, stop, ...): the method call plus waiting for the job. Default 25 s.
+    pub unit: Duration,
+    /// `Reload()` (daemon-reload), which reruns generators. Default 180 s.
+    pub reload: Duration,
+    /// Queries and other calls (status, list, kill, enable, ...). Default 25 s.
+    pub query: Duration,
+    /// How long waiters keep waiting after the manager dropped its bus name (it comes back
+    /// after a daemon-reexec). Default 10 s.
+    pub manager_return: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            unit: Duration::from_secs(25),
+            reload: Duration::from_secs(180),
+            query: Duration::from_secs(25),
+            manager_return: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How to connect: an explicit bus address (instead of the scope's default bus) and time
+/// limits.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A D-Bus address such as `unix:path=/run/user/1000/bus`; `None` uses the scope's bus.
+    pub address: Option<String>,
+    /// Time limits.
+    pub timeouts: Timeouts,
+}
+
+/// Options of one job-creating call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobOptions {
+    /// The job mode (default `replace`).
+    pub mode: JobMode,
+    /// Wait for the job to finish (default). `false` returns once the job is queued
+    /// (`--no-block`).
+    pub wait: bool,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            mode: JobMode::Replace,
+            wait: true,
+        }
+    }
+}
+
+/// Whom `KillUnit` signals (`systemctl kill --kill-whom`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KillWhom {
+    /// Only the main process.
+    Main,
+    /// Only the control process (e.g. a running `ExecReload=`).
+    Control,
+    /// Every process of the unit (the default).
+    #[default]
+    All,
+}
+
+impl KillWhom {
+    /// The string systemd expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KillWhom::Main => "main",
+            KillWhom::Control => "control",
+            KillWhom::All => "all",
+        }
+    }
+}
+
+/// One change made by enable/disable: a symlink created or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitFileChange {
+    /// `symlink` or `unlink` (or another systemd change type).
+    pub kind: String,
+    /// The file created or removed.
+    pub path: String,
+    /// The symlink's destination (empty for `unlink`).
+    pub target: String,
+}
+
+/// A connection to one service manager. Cheap to clone; all clones share the connection and
+/// the job dispatcher, which stops when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: zbus::Connection,
+    proxy: ManagerProxy<'static>,
+    scope: Scope,
+    timeouts: Timeouts,
+    tracker: Arc<Tracker>,
+    /// Dropping it stops the dispatcher task.
+    _stop: oneshot::Sender<()>,
+}
+
+impl Manager {
+    /// Connects to the manager of `scope` on its default bus, with default timeouts.
+    pub async fn connect(scope: Scope) -> Result<Self, Error> {
+        Self::connect_with(scope, &Options::default()).await
+    }
+
+    /// Connects with explicit [`Options`].
+    pub async fn connect_with(scope: Scope, options: &Options) -> Result<Self, Error> {
+        let bus = match (&options.address, scope) {
+            (Some(a), _) => a.clone(),
+            (None, Scope::User) => "session".to_owned(),
+            (None, Scope::System) => "system".to_owned(),
+        };
+        let connect_err = |source| Error::Connect {
+            bus: bus.clone(),
+            source,
+        };
+        let builder = match (&options.address, scope) {
+            (Some(a), _) => zbus::connection::Builder::address(a.as_str()),
+            (None, Scope::User) => zbus::connection::Builder::session(),
+            (None, Scope::System) => zbus::connection::Builder::system(),
+        }
+        .map_err(connect_err)?;
+        let limit = options.timeouts.query;
+        let conn = timeout(limit, "connecting to the bus", builder.build())
+            .await?
+            .map_err(connect_err)?;
+        let what = "subscribing to the service manager";
+        let setup = async {
+            let proxy = ManagerProxy::builder(&conn)
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            // The stream (and its match rule) exists before any job can be created.
+            let removed = proxy.receive_job_removed().await?;
+            let owners = zbus::fdo::DBusProxy::new(&conn)
+                .await?
+                .receive_name_owner_changed_with_args(&[(0, SYSTEMD1)])
+                .await?;
+            proxy.subscribe().await?;
+            Ok::<_, zbus::Error>((proxy, removed, owners))
+        };
+        let (proxy, removed, owners) = timeout(limit, what, setup)
+            .await?
+            .map_err(|e| Error::from_call(what, None, e))?;
+        let tracker = Arc::new(Tracker::default());
+        let (stop_tx, stop_rx) = oneshot::channel();
+        tokio::spawn(dispatch(
+            Arc::clone(&tracker),
+            removed,
+            owners,
+            stop_rx,
+            options.timeouts.manager_return,
+        ));
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                conn,
+                proxy,
+                scope,
+                timeouts: options.timeouts,
+                tracker,
+                _stop: stop_tx,
+            }),
+        })
+    }
+
+    /// The underlying zbus connection (for calls this client does not wrap).
+    pub fn connection(&self) -> &zbus::Connection {
+        &self.inner.conn
+    }
+
+    /// The scope this manager was connected for.
+    pub fn scope(&self) -> Scope {
+        self.inner.scope
+    }
+
+    /// The time limits in use.
+    pub fn timeouts(&self) -> Timeouts {
+        self.inner.timeouts
+    }
+
+    /// Starts `unit` (a full name such as `web.service`) and waits for the job.
+    pub async fn start(&self, unit: &str) -> Result<JobOutcome, Error> {
+        self.job(JobVerb::Start, unit, JobOptions::default()).await
+    }
+
+    /// Stops `unit` and waits for the job.
+    pub async fn stop(&self, unit: &str) -> Result<JobOutcome, Error> {
+        self.job(JobVerb::Stop, unit, JobOptions::default()).await
+    }
+
+    /// Restarts `unit` (starting it if it was not running) and waits for the job.
+    pub async fn restart(&self, unit: &str) -> Result<JobOutcome, Error> {
+        self.job(JobVerb::Restart, unit, JobOptions::default())
+            .await
+    }
+
+    /// Restarts `unit` if it is running, and waits for the job.
+    pub async fn try_restart(&self, unit: &str) -> Result<JobOutcome, Error> {
+        self.job(JobVerb::TryRestart, unit, JobOptions::default())
+            .await
+    }
+
+    /// Reloads `unit` if it supports reloading, else restarts it; waits for the job.
+    pub async fn reload_or_restart(&self, unit: &str) -> Result<JobOutcome, Error> {
+        self.job(JobVerb::ReloadOrRestart, unit, JobOptions::default())
+            .await
+    }
+
+    /// Starts all `units` concurrently on this connection and waits for every job.
+    /// The results are in the order of `units`.
+    pub async fn start_many<S: AsRef<str>>(&self, units: &[S]) -> Vec<Result<JobOutcome, Error>> {
+        self.jobs(JobVerb::Start, units, JobOptions::default())
+            .await
+    }
+
+    /// Runs `verb` on all `units` concurrently; results in the order of `units`.
+    pub async fn jobs<S: AsRef<str>>(
+        &self,
+        verb: JobVerb,
+        units: &[S],
+        options: JobOptions,
+    ) -> Vec<Result<JobOutcome, Error>> {
+        futures_util::future::join_all(units.iter().map(|u| self.job(verb, u.as_ref(), options)))
+            .await
+    }
+
+    /// Runs `verb` on `unit` (a full unit name): queues the job and, unless
+    /// `options.wait` is false, waits for its result and reads the unit's state.
+    pub async fn job(
+        &self,
+        verb: JobVerb,
+        unit: &str,
+        options: JobOptions,
+    ) -> Result<JobOutcome, Error> {
+        let what = format!("{verb} of {unit}");
+        let limit = self.inner.timeouts.unit;
+        timeout(limit, &what, self.job_inner(verb, unit, options, &what)).await?
+    }
+
+    async fn job_inner(
+        &self,
+        verb: JobVerb,
+        unit: &str,
+        options: JobOptions,
+        what: &str,
+    ) -> Result<JobOutcome, Error> {
+        let p = &self.inner.proxy;
+        let mode = options.mode.as_str();
+        let call = match verb {
+            JobVerb::Start => p.start_unit(unit, mode).await,
+            JobVerb::Stop => p.stop_unit(unit, mode).await,
+            JobVerb::Restart => p.restart_unit(unit, mode).await,
+            JobVerb::TryRestart => p.try_restart_unit(unit, mode).await,
+            JobVerb::ReloadOrRestart => p.reload_or_restart_unit(unit, mode).await,
+            JobVerb::Reload => p.reload_unit(unit, mode).await,
+        };
+        let job: OwnedObjectPath = call.map_err(|e| Error::from_call(what, Some(unit), e))?;
+        let mut outcome = JobOutcome {
+            unit: unit.to_owned(),
+            verb,
+            job: job.as_str().to_owned(),
+            result: None,
+            state: None,
+        };
+        if !options.wait {
+            return Ok(outcome);
+        }
+        let rx = self
+            .inner
+            .tracker
+            .wait(&job)
+            .map_err(|l| Self::lost(l, what))?;
+        let Removed { result } = match rx.await {
+            Ok(Ok(removed)) => removed,
+            Ok(Err(lost)) => return Err(Self::lost(lost, what)),
+            Err(_) => return Err(Self::lost(Lost::Connection, what)),
+        };
+        // Read the unit's state for the cases where it adds information: why it failed, or
+        // whether a start actually started it (a false Condition*= still reports "done").
+        let wants_service = !result.is_success() && unit.ends_with(".service");
+        if wants_service || verb.starts() {
+            outcome.state = self.read_state(unit, wants_service, what).await.ok();
+        }
+        outcome.result = Some(result);
+        Ok(outcome)
+    }
+
+    fn lost(lost: Lost, what: &str) -> Error {
+        match lost {
+            Lost::Connection => Error::ConnectionLost {
+                what: what.to_owned(),
+            },
+            Lost::ManagerGone(after) => Error::ManagerGone {
+                what: what.to_owned(),
+                after,
+            },
+        }
+    }
+
+    /// daemon-reload: reruns generators and reloads all unit files. Returns when the reload
+    /// has finished (the manager replies only then).
+    pub async fn reload(&self) -> Result<(), Error> {
+        let what = "daemon-reload";
+        timeout(self.inner.timeouts.reload, what, self.inner.proxy.reload())
+            .await?
+            .map_err(|e| Error::from_call(what, None, e))
+    }
+
+    /// Sends `signal` to the processes of `unit` selected by `whom`.
+    pub async fn kill(&self, unit: &str, whom: KillWhom, signal: i32) -> Result<(), Error> {
+        let what = format!("kill of {unit}");
+        let call = self.inner.proxy.kill_unit(unit, whom.as_str(), signal);
+        timeout(self.inner.timeouts.query, &what, call)
+            .await?
+            .map_err(|e| Error::from_call(&what, Some(unit), e))
+    }
+
+    /// Resets the failed state of `unit`, or of all units when `None`.
+    pub async fn reset_failed(&self, unit: Option<&str>) -> Result<(), Error> {
+        let p = &self.inner.proxy;
+        let limit = self.inner.timeouts.query;
+        match unit {
+            Some(unit) => {
+                let what = format!("reset-failed of {unit}");
+                timeout(limit, &what, p.reset_failed_unit(unit))
+                    .await?
+                    .map_err(|e| Error::from_call(&what, Some(unit), e))
+            }
+            None => timeout(limit, "reset-failed", p.reset_failed())
+                .await?
+                .map_err(|e| Error::from_call("reset-failed", None, e)),
+        }
+    }
+
+    /// The state of `unit` (loading it from disk if needed). A unit that does not exist is
+    /// [`Error::NoSuchUnit`].
+    pub async fn unit_status(&self, unit: &str) -> Result<UnitState, Error> {
+        let what = format!("status of {unit}");
+        let state = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.read_state(unit, unit.ends_with(".service"), &what),
+        )
+        .await??;
+        if state.is_not_found() {
+            return Err(Error::NoSuchUnit {
+                what,
+                unit: unit.to_owned(),
+            });
+        }
+        Ok(state)
+    }
+
+    /// The loaded units whose names match one of the glob `patterns` (all when empty),
+    /// sorted by name (`ListUnitsByPatterns`).
+    pub async fn list_units<S: AsRef<str>>(
+        &self,
+        patterns: &[S],
+    ) -> Result<Vec<ListedUnit>, Error> {
+        self.list_units_filtered::<&str, S>(&[], patterns).await
+    }
+
+    /// Like [`Manager::list_units`], keeping only units whose load, active or sub state is
+    /// one of `states` (all when empty), e.g. `failed` or `running`.
+    pub async fn list_units_filtered<T: AsRef<str>, S: AsRef<str>>(
+        &self,
+        states: &[T],
+        patterns: &[S],
+    ) -> Result<Vec<ListedUnit>, Error> {
+        let what = "listing units";
+        let states: Vec<&str> = states.iter().map(AsRef::as_ref).collect();
+        let patterns: Vec<&str> = patterns.iter().map(AsRef::as_ref).collect();
+        let rows = timeout(
+            self.inner.timeouts.query,
+            what,
+            self.inner.proxy.list_units_by_patterns(&states, &patterns),
+        )
+        .await?
+        .map_err(|e| Error::from_call(what, None, e))?;
+        let mut units: Vec<ListedUnit> = rows
+            .into_iter()
+            .map(
+                |(name, description, load, active, sub, _, _, job_id, job_type, _)| ListedUnit {
+                    name,
+                    description,
+                    load_state: load,
+                    active_state: active,
+                    sub_state: sub,
+                    job_type: (job_id != 0).then_some(job_type),
+                },
+            )
+            .collect();
+        units.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(units)
+    }
+
+    /// Enables unit files (creates the `[Install]` symlinks), then reloads the manager, as
+    /// `systemctl enable` does.
+    pub async fn enable<S: AsRef<str>>(&self, units: &[S]) -> Result<Vec<UnitFileChange>, Error> {
+        let files: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let what = format!("enable of {}", files.join(" "));
+        let (_, changes) = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.enable_unit_files(&files, false, false),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, one(&files), e))?;
+        self.reload().await?;
+        Ok(file_changes(changes))
+    }
+
+    /// Disables unit files (removes the `[Install]` symlinks), then reloads the manager.
+    pub async fn disable<S: AsRef<str>>(&self, units: &[S]) -> Result<Vec<UnitFileChange>, Error> {
+        let files: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let what = format!("disable of {}", files.join(" "));
+        let changes = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.disable_unit_files(&files, false),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, one(&files), e))?;
+        self.reload().await?;
+        Ok(file_changes(changes))
+    }
+
+    /// Live state changes of the units matching `patterns` (all when empty): see
+    /// [`UnitWatch`].
+    pub async fn watch<S: AsRef<str>>(&self, patterns: &[S]) -> Result<UnitWatch, Error> {
+        let patterns = patterns.iter().map(|p| p.as_ref().to_owned()).collect();
+        timeout(
+            self.inner.timeouts.query,
+            "watching units",
+            UnitWatch::new(&self.inner.conn, &self.inner.proxy, patterns),
+        )
+        .await?
+    }
+
+    /// The manager's own state: version, `SystemState`, number of jobs and failed units.
+    pub async fn manager_state(&self) -> Result<ManagerState, Error> {
+        let what = "reading the manager's state";
+        let props = timeout(
+            self.inner.timeouts.query,
+            what,
+            self.get_all(
+                "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager",
+            ),
+        )
+        .await?
+        .map_err(|e| Error::from_call(what, None, e))?;
+        Ok(ManagerState::from_props(&props))
+    }
+
+    /// Reads the Unit (and, if `service`, the Service) properties of `unit`.
+    async fn read_state(&self, unit: &str, service: bool, what: &str) -> Result<UnitState, Error> {
+        let path = unit_path(unit);
+        let unit_props = self.get_all(&path, "org.freedesktop.systemd1.Unit");
+        if service {
+            let service_props = self.get_all(&path, "org.freedesktop.systemd1.Service");
+            let (u, s) = futures_util::future::join(unit_props, service_props).await;
+            let u = u.map_err(|e| Error::from_call(what, Some(unit), e))?;
+            // A not-found unit has no Service interface; report it from the Unit properties.
+            Ok(UnitState::from_props(&u, s.ok().as_ref()))
+        } else {
+            let u = unit_props
+                .await
+                .map_err(|e| Error::from_call(what, Some(unit), e))?;
+            Ok(UnitState::from_props(&u, None))
+        }
+    }
+
+    async fn get_all(&self, path: &str, interface: &str) -> zbus::Result<Props> {
+        let reply = self
+            .inner
+            .conn
+            .call_method(
+                Some(SYSTEMD1),
+                path,
+                Some("org.freedesktop.DBus.Properties"),
+                "GetAll",
+                &(interface,),
+            )
+            .await?;
+        reply.body().deserialize::<Props>()
+    }
+}
+
+fn one<'a>(files: &[&'a str]) -> Option<&'a str> {
+    match files {
+        [only] => Some(only),
+        _ => None,
+    }
+}
+
+fn file_changes(changes: Vec<proxy::FileChange>) -> Vec<UnitFileChange> {
+    changes
+        .into_iter()
+        .map(|(kind, path, target)| UnitFileChange { kind, path, target })
+        .collect()
+}
+
+/// Runs `fut` with a time limit, turning expiry into [`Error::Timeout`].
+async fn timeout<F: std::future::Future>(
+    limit: Duration,
+    what: &str,
+    fut: F,
+) -> Result<F::Output, Error> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| Error::Timeout {
+            what: what.to_owned(),
+            after: limit,
+        })
+}
+
+/// The dispatcher: the only reader of the `JobRemoved` stream. Also watches the manager's bus
+/// name: if it disappears and does not come back within `grace`, every waiter fails.
+async fn dispatch(
+    tracker: Arc<Tracker>,
+    mut removed: proxy::JobRemovedStream,
+    mut owners: zbus::fdo::NameOwnerChangedStream,
+    mut stop: oneshot::Receiver<()>,
+    grace: Duration,
+) {
+    let mut gone_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let deadline = gone_deadline;
+        tokio::select! {
+            _ = &mut stop => break,
+            signal = removed.next() => match signal {
+                Some(signal) => match signal.args() {
+                    Ok(args) => tracker.finish(
+                        args.job.clone(),
+                        Removed { result: JobResult::parse(&args.result) },
+                    ),
+                    Err(e) => log::warn!("ignoring a malformed JobRemoved signal: {e}"),
+                },
+                None => break,
+            },
+            change = owners.next() => match change {
+                Some(change) => {
+                    let back = change.args().is_ok_and(|a| a.new_owner.is_some());
+                    if back {
+                        log::debug!("the service manager is on the bus again");
+                        gone_deadline = None;
+                    } else {
+                        log::debug!("the service manager left the bus");
+                        gone_deadline = Some(tokio::time::Instant::now() + grace);
+                    }
+                }
+                None => break,
+            },
+            () = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                gone_deadline = None;
+                tracker.fail_all(Lost::ManagerGone(grace));
+            }
+        }
+    }
+    // The stream ended (connection closed) or the last Manager was dropped.
+    tracker.fail_all(Lost::Connection);
+}

@@ -107,6 +107,12 @@ pub fn run<I>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = OsString>,
 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // `escape` parses its own arguments exactly like systemd-escape (getopt_long), so that
+    // clap's global options (`-v`, `--user`) and help handling never take its arguments.
+    if args.get(1).is_some_and(|a| a == "escape") {
+        return escape::run_raw(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -1,13 +1,555 @@
-//! The systemctl-like verbs: reload, start, stop, status, list, watch, ...
+//! The systemctl-like verbs: `reload` (daemon-reload), `start`, `stop`, `restart`,
+//! `try-restart`, `reload-or-restart`, `kill`, `reset-failed`, `status`, `list`, `enable`,
+//! `disable`, `watch`.
+//!
+//! Verbs and their meaning are systemctl's; everything goes through [`crate::bus`] (D-Bus),
+//! never through a systemctl subprocess.
+//!
+//! # Contract
+//! * Unit names given without a type suffix get `.service` (`web` → `web.service`), as
+//!   systemctl does; glob patterns are left alone.
+//! * Several units in one call run concurrently on one connection.
+//! * Exit status 0 only when every job succeeded (a start skipped by a false `Condition*=`
+//!   is a success, as in systemctl, and is noted on stderr); otherwise 1, with one line per
+//!   failed unit on stderr, e.g.
+//!   `unitwright: start of bad.service failed: result exit-code, ExecStart exited with status 3`.
+//!   A unit that does not exist is such a failure (`... failed: unit x.service not found`).
+//!   Usage errors exit 2.
+//! * `--json` output is described in `docs/json.md`; its field names and meanings are stable.
 
+use std::io::Write as _;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use serde_json::{json, Value};
+
+use crate::bus::{
+    self, mangle, mangle_pattern, parse_signal, JobMode, JobOptions, JobOutcome, JobVerb, KillWhom,
+    ListedUnit, Manager, Options, UnitChange, UnitState,
+};
+
+/// The systemctl-like subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Reload the manager's configuration (daemon-reload).
-    Reload,
+    /// Reload the manager's configuration: rerun generators, reread all unit files
+    /// (systemctl daemon-reload).
+    #[command(visible_alias = "daemon-reload")]
+    Reload(ReloadArgs),
+    /// Start units and wait until they are started.
+    Start(JobArgs),
+    /// Stop units and wait until they are stopped.
+    Stop(JobArgs),
+    /// Restart units (starting those that are not running).
+    Restart(JobArgs),
+    /// Restart units that are running; leave the others alone.
+    TryRestart(JobArgs),
+    /// Reload units that support it, restart the others.
+    ReloadOrRestart(JobArgs),
+    /// Send a signal to the processes of units.
+    Kill(KillArgs),
+    /// Reset the failed state of units (of all units when none is given).
+    ResetFailed(ResetFailedArgs),
+    /// Show the state of units (of the manager when none is given).
+    Status(StatusArgs),
+    /// List loaded units, optionally only those matching glob patterns.
+    List(ListArgs),
+    /// Enable unit files (create their [Install] symlinks), then reload the manager.
+    Enable(FileArgs),
+    /// Disable unit files (remove their [Install] symlinks), then reload the manager.
+    Disable(FileArgs),
+    /// Print unit state changes as they happen, until interrupted.
+    Watch(WatchArgs),
 }
 
-pub fn run(_global: &super::Global, _cmd: Command) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// Options for `reload`.
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// Give up after SECONDS (default 180; 0 waits forever).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+/// Units and options of the job verbs.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// The units (`web` means `web.service`).
+    #[arg(required = true, value_name = "UNIT")]
+    pub units: Vec<String>,
+    /// Return once the jobs are queued instead of waiting for them to finish.
+    #[arg(long)]
+    pub no_block: bool,
+    /// Give up waiting for a job after SECONDS (default 25; 0 waits forever).
+    /// The job keeps running in the manager.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// How to treat conflicting queued jobs (fail, replace, replace-irreversibly, isolate,
+    /// ignore-dependencies, ignore-requirements, flush, triggering).
+    #[arg(long, value_name = "MODE", default_value = "replace")]
+    pub job_mode: JobMode,
+    /// Print one JSON object per unit on stdout (see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `kill`.
+#[derive(Debug, clap::Args)]
+pub struct KillArgs {
+    /// The units.
+    #[arg(required = true, value_name = "UNIT")]
+    pub units: Vec<String>,
+    /// The signal: a name (TERM, SIGHUP) or number.
+    #[arg(short, long, value_name = "SIGNAL", default_value = "TERM", value_parser = signal_arg)]
+    pub signal: i32,
+    /// Which processes: main, control or all.
+    #[arg(long, value_name = "WHOM", default_value = "all", value_parser = whom_arg)]
+    pub kill_whom: KillWhom,
+}
+
+/// Units of `reset-failed`.
+#[derive(Debug, clap::Args)]
+pub struct ResetFailedArgs {
+    /// The units (all failed units when none is given).
+    #[arg(value_name = "UNIT")]
+    pub units: Vec<String>,
+}
+
+/// Options of `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The units (the manager itself when none is given).
+    #[arg(value_name = "UNIT")]
+    pub units: Vec<String>,
+    /// Print JSON on stdout (see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Glob patterns on unit names (`hello@*`); all loaded units when none is given.
+    #[arg(value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Only units whose load, active or sub state is STATE (repeatable).
+    #[arg(long, value_name = "STATE")]
+    pub state: Vec<String>,
+    /// Print a JSON array on stdout (see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Unit files of `enable`/`disable`.
+#[derive(Debug, clap::Args)]
+pub struct FileArgs {
+    /// The unit files (names, or paths of unit files to link).
+    #[arg(required = true, value_name = "UNIT")]
+    pub units: Vec<String>,
+}
+
+/// Options of `watch`.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Glob patterns on unit names; all units when none is given.
+    #[arg(value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Print one JSON object per line (see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn signal_arg(s: &str) -> Result<i32, String> {
+    parse_signal(s)
+        .ok_or_else(|| format!("unknown signal {s:?}; give a name like TERM or a number"))
+}
+
+fn whom_arg(s: &str) -> Result<KillWhom, String> {
+    match s {
+        "main" => Ok(KillWhom::Main),
+        "control" => Ok(KillWhom::Control),
+        "all" => Ok(KillWhom::All),
+        _ => Err(format!(
+            "unknown --kill-whom {s:?}; valid: main, control, all"
+        )),
+    }
+}
+
+/// `--timeout SECONDS` as a duration; 0 means no limit.
+fn seconds(s: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
+    match s {
+        None => Ok(default),
+        Some(0.0) => Ok(Duration::MAX),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .with_context(|| format!("--timeout {s}: expected a number of seconds, 0 or more")),
+    }
+}
+
+/// Runs one systemctl-like command.
+pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(global, cmd))
+}
+
+async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Manager> {
+    let scope = match global.scope() {
+        super::Scope::User => bus::Scope::User,
+        super::Scope::System => bus::Scope::System,
+    };
+    Ok(Manager::connect_with(scope, &options).await?)
+}
+
+async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    let mut options = Options::default();
+    match cmd {
+        Command::Reload(args) => {
+            options.timeouts.reload = seconds(args.timeout, options.timeouts.reload)?;
+            let m = connect(global, options).await?;
+            m.reload().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start(args) => run_jobs(global, JobVerb::Start, args).await,
+        Command::Stop(args) => run_jobs(global, JobVerb::Stop, args).await,
+        Command::Restart(args) => run_jobs(global, JobVerb::Restart, args).await,
+        Command::TryRestart(args) => run_jobs(global, JobVerb::TryRestart, args).await,
+        Command::ReloadOrRestart(args) => run_jobs(global, JobVerb::ReloadOrRestart, args).await,
+        Command::Kill(args) => {
+            let m = connect(global, options).await?;
+            let units = mangle_all(&args.units);
+            let results = futures_util::future::join_all(
+                units.iter().map(|u| m.kill(u, args.kill_whom, args.signal)),
+            )
+            .await;
+            Ok(report_errors(results))
+        }
+        Command::ResetFailed(args) => {
+            let m = connect(global, options).await?;
+            if args.units.is_empty() {
+                m.reset_failed(None).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let units = mangle_all(&args.units);
+            let results =
+                futures_util::future::join_all(units.iter().map(|u| m.reset_failed(Some(u)))).await;
+            Ok(report_errors(results))
+        }
+        Command::Status(args) => status(&connect(global, options).await?, args).await,
+        Command::List(args) => {
+            let m = connect(global, options).await?;
+            let patterns: Vec<String> = args.patterns.iter().map(|p| mangle_pattern(p)).collect();
+            let units = m.list_units_filtered(&args.state, &patterns).await?;
+            if args.json {
+                let list: Vec<Value> = units.iter().map(listed_json).collect();
+                println!("{}", Value::Array(list));
+            } else {
+                print_table(&units);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enable(args) => files(&connect(global, options).await?, true, &args).await,
+        Command::Disable(args) => files(&connect(global, options).await?, false, &args).await,
+        Command::Watch(args) => watch(&connect(global, options).await?, args).await,
+    }
+}
+
+/// enable/disable, printing the changes like systemctl (on stderr).
+async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<ExitCode> {
+    // Paths of unit files are passed as they are; names get their suffix.
+    let units: Vec<String> = args
+        .units
+        .iter()
+        .map(|u| {
+            if u.contains('/') {
+                u.clone()
+            } else {
+                mangle(u)
+            }
+        })
+        .collect();
+    let changes = if enable {
+        m.enable(&units).await?
+    } else {
+        m.disable(&units).await?
+    };
+    for c in changes {
+        match c.kind.as_str() {
+            "symlink" => eprintln!("Created symlink {} → {}.", c.path, c.target),
+            "unlink" => eprintln!("Removed \"{}\".", c.path),
+            other => eprintln!("{other} {} {}", c.path, c.target),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mangle_all(units: &[String]) -> Vec<String> {
+    units.iter().map(|u| mangle(u)).collect()
+}
+
+/// Prints each error on stderr; exit 1 if there was any.
+fn report_errors(results: Vec<Result<(), bus::Error>>) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for e in results.into_iter().filter_map(Result::err) {
+        eprintln!("unitwright: {e}");
+        code = ExitCode::FAILURE;
+    }
+    code
+}
+
+async fn run_jobs(
+    global: &super::Global,
+    verb: JobVerb,
+    args: JobArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut options = Options::default();
+    options.timeouts.unit = seconds(args.timeout, options.timeouts.unit)?;
+    let m = connect(global, options).await?;
+    let units = mangle_all(&args.units);
+    let job_options = JobOptions {
+        mode: args.job_mode,
+        wait: !args.no_block,
+    };
+    let results = m.jobs(verb, &units, job_options).await;
+    let mut code = ExitCode::SUCCESS;
+    let mut stdout = std::io::stdout().lock();
+    for (unit, result) in units.iter().zip(&results) {
+        match result {
+            Ok(outcome) if outcome.failure().is_some() => {
+                eprintln!("unitwright: {outcome}");
+                code = ExitCode::FAILURE;
+            }
+            Ok(outcome) if outcome.condition_failed() => eprintln!("unitwright: {outcome}"),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("unitwright: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+        if args.json {
+            writeln!(stdout, "{}", job_json(verb, unit, result))?;
+        }
+    }
+    Ok(code)
+}
+
+/// The `--json` object of one job (docs/json.md, "Job verbs").
+pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>) -> Value {
+    match result {
+        Ok(o) => {
+            let state = o.state.as_ref();
+            let service = state.and_then(|s| s.service.as_ref());
+            json!({
+                "unit": o.unit,
+                "verb": verb.as_str(),
+                "job": o.job,
+                "result": o.result.as_ref().map(bus::JobResult::as_str),
+                "success": o.is_success(),
+                "condition_failed": o.condition_failed(),
+                "failure": o.failure(),
+                "active_state": state.map(|s| s.active_state.as_str()),
+                "sub_state": state.map(|s| s.sub_state.as_str()),
+                "service_result": service.map(|s| s.result.as_str()),
+                "exec_main_code": service.map(|s| s.exec_main_code),
+                "exec_main_status": service.map(|s| s.exec_main_status),
+                "error": Value::Null,
+            })
+        }
+        Err(e) => json!({
+            "unit": unit,
+            "verb": verb.as_str(),
+            "job": Value::Null,
+            "result": Value::Null,
+            "success": false,
+            "condition_failed": false,
+            "failure": Value::Null,
+            "active_state": Value::Null,
+            "sub_state": Value::Null,
+            "service_result": Value::Null,
+            "exec_main_code": Value::Null,
+            "exec_main_status": Value::Null,
+            "error": e.to_string(),
+        }),
+    }
+}
+
+async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if args.units.is_empty() {
+        let s = m.manager_state().await?;
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "version": s.version,
+                    "system_state": s.system_state,
+                    "jobs": s.n_jobs,
+                    "failed_units": s.n_failed_units,
+                    "units": s.n_names,
+                })
+            );
+        } else {
+            println!("State: {}", s.system_state);
+            println!(" Jobs: {} queued", s.n_jobs);
+            println!("Units: {} loaded, {} failed", s.n_names, s.n_failed_units);
+            println!("  systemd {}", s.version);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let units = mangle_all(&args.units);
+    let results = futures_util::future::join_all(units.iter().map(|u| m.unit_status(u))).await;
+    let mut code = ExitCode::SUCCESS;
+    let mut shown = Vec::new();
+    for result in results {
+        match result {
+            Ok(state) => shown.push(state),
+            Err(e) => {
+                eprintln!("unitwright: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.json {
+        let list: Vec<Value> = shown.iter().map(status_json).collect();
+        println!("{}", Value::Array(list));
+    } else {
+        for (i, s) in shown.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            print_status(s);
+        }
+    }
+    Ok(code)
+}
+
+/// The `status --json` object of one unit (docs/json.md, "status").
+pub fn status_json(s: &UnitState) -> Value {
+    let service = s.service.as_ref();
+    json!({
+        "unit": s.name,
+        "description": s.description,
+        "load_state": s.load_state,
+        "active_state": s.active_state,
+        "sub_state": s.sub_state,
+        "unit_file_state": s.unit_file_state,
+        "fragment_path": s.fragment_path,
+        "condition_result": s.condition_result,
+        "active_enter_timestamp_us": s.active_enter_timestamp,
+        "main_pid": service.map(|s| s.main_pid),
+        "service_result": service.map(|s| s.result.as_str()),
+        "exec_main_code": service.map(|s| s.exec_main_code),
+        "exec_main_status": service.map(|s| s.exec_main_status),
+        "restarts": service.map(|s| s.n_restarts),
+    })
+}
+
+fn print_status(s: &UnitState) {
+    let dot = match s.active_state.as_str() {
+        "active" | "reloading" => "●",
+        "failed" => "×",
+        _ => "○",
+    };
+    println!("{dot} {} - {}", s.name, s.description);
+    let file = if s.fragment_path.is_empty() {
+        String::new()
+    } else if s.unit_file_state.is_empty() {
+        format!(" ({})", s.fragment_path)
+    } else {
+        format!(" ({}; {})", s.fragment_path, s.unit_file_state)
+    };
+    println!("     Loaded: {}{file}", s.load_state);
+    println!("     Active: {} ({})", s.active_state, s.sub_state);
+    if s.condition_result == Some(false) {
+        println!("  Condition: start condition failed");
+    }
+    if let Some(svc) = &s.service {
+        if svc.main_pid != 0 {
+            println!("   Main PID: {}", svc.main_pid);
+        }
+        if let Some(exit) = svc.main_process_exit() {
+            println!("       Exit: {exit}");
+        }
+        println!("     Result: {}", svc.result);
+    }
+}
+
+/// The `list --json` object of one unit (docs/json.md, "list").
+pub fn listed_json(u: &ListedUnit) -> Value {
+    json!({
+        "unit": u.name,
+        "load_state": u.load_state,
+        "active_state": u.active_state,
+        "sub_state": u.sub_state,
+        "description": u.description,
+        "job": u.job_type,
+    })
+}
+
+fn print_table(units: &[ListedUnit]) {
+    let width = |f: fn(&ListedUnit) -> &str, title: &str| {
+        units
+            .iter()
+            .map(|u| f(u).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(title.len())
+    };
+    let (w_unit, w_load, w_active, w_sub) = (
+        width(|u| &u.name, "UNIT"),
+        width(|u| &u.load_state, "LOAD"),
+        width(|u| &u.active_state, "ACTIVE"),
+        width(|u| &u.sub_state, "SUB"),
+    );
+    println!(
+        "{:w_unit$} {:w_load$} {:w_active$} {:w_sub$} DESCRIPTION",
+        "UNIT", "LOAD", "ACTIVE", "SUB"
+    );
+    for u in units {
+        println!(
+            "{:w_unit$} {:w_load$} {:w_active$} {:w_sub$} {}",
+            u.name, u.load_state, u.active_state, u.sub_state, u.description
+        );
+    }
+    println!("\n{} loaded units listed.", units.len());
+}
+
+/// The `watch --json` object of one change (docs/json.md, "watch").
+pub fn change_json(c: &UnitChange) -> Value {
+    json!({
+        "unit": c.unit,
+        "event": c.event.as_str(),
+        "active_state": c.active_state,
+        "sub_state": c.sub_state,
+    })
+}
+
+async fn watch(m: &Manager, args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let patterns: Vec<String> = args.patterns.iter().map(|p| mangle_pattern(p)).collect();
+    let mut changes = m.watch(&patterns).await?;
+    eprintln!("unitwright: watching unit state changes; interrupt to stop");
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => return Ok(ExitCode::SUCCESS),
+            change = changes.next() => {
+                let Some(c) = change else {
+                    anyhow::bail!("watching units failed: the connection to the bus was lost");
+                };
+                if args.json {
+                    writeln!(stdout, "{}", change_json(&c))?;
+                } else {
+                    match (&c.active_state, &c.sub_state) {
+                        (Some(a), Some(s)) => writeln!(stdout, "{} {a} ({s})", c.unit)?,
+                        (Some(a), None) => writeln!(stdout, "{} {a}", c.unit)?,
+                        (None, Some(s)) => writeln!(stdout, "{} ({s})", c.unit)?,
+                        (None, None) => writeln!(stdout, "{} {}", c.unit, c.event.as_str())?,
+                    }
+                }
+                stdout.flush()?;
+            }
+        }
+    }
 }

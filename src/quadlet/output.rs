@@ -222,6 +222,22 @@ mod tests {
     }
 
     #[test]
+    fn units_on_tmpfs_are_not_fsynced() {
+        // /dev/shm is tmpfs on Linux; /run/systemd/generator is too.
+        let shm = Path::new("/dev/shm");
+        if !is_memory_fs(shm) {
+            assert!(
+                std::env::var_os("CI").map_or(true, |v| v != "true"),
+                "CI=true but /dev/shm is not tmpfs: cannot test the no-fsync path"
+            );
+            eprintln!("SKIPPED: /dev/shm is not tmpfs here");
+            return;
+        }
+        let d = tempfile::tempdir_in(shm).unwrap();
+        assert!(!OutputDir::create(d.path()).unwrap().sync);
+    }
+
+    #[test]
     fn new_files_are_created_with_mode_0644() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();

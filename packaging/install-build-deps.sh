@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing unitwright needs on Debian 12 (run as root).
+# systemd and dbus-daemon give the tests a real user manager on a real bus; podman, runc and
+# busybox-static give them real containers (podman 4.3.1, no registry: a local busybox image).
+set -euo pipefail
+pkgs=(
+  systemd dbus dbus-user-session util-linux
+  podman runc uidmap slirp4netns busybox-static
+  pkg-config
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

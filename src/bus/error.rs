@@ -1,0 +1,121 @@
+//! Errors of the D-Bus client.
+//!
+//! A job that ran and failed is *not* an error: it is a [`super::JobOutcome`] whose result says
+//! why. Errors are for everything that kept an answer from arriving: the unit does not exist,
+//! the manager refused the call, the bus went away, or the answer took too long.
+
+use std::time::Duration;
+
+/// Everything that can go wrong talking to the service manager.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bus could not be reached.
+    #[error("cannot connect to the {bus} bus: {source}")]
+    Connect {
+        /// `session`, `system` or the address that was given.
+        bus: String,
+        /// What zbus reported.
+        #[source]
+        source: zbus::Error,
+    },
+    /// The unit does not exist (`org.freedesktop.systemd1.NoSuchUnit` or `LoadState=not-found`).
+    #[error("{what} failed: unit {unit} not found")]
+    NoSuchUnit {
+        /// The operation, e.g. `start of web.service`.
+        what: String,
+        /// The unit name.
+        unit: String,
+    },
+    /// The manager answered the call with a D-Bus error.
+    #[error("{what} failed: {message} ({name})")]
+    Refused {
+        /// The operation, e.g. `start of web.service`.
+        what: String,
+        /// The D-Bus error name, e.g. `org.freedesktop.DBus.Error.InvalidArgs`.
+        name: String,
+        /// The error message sent by the manager.
+        message: String,
+    },
+    /// Any other bus-level failure of a call.
+    #[error("{what} failed: {source}")]
+    Bus {
+        /// The operation.
+        what: String,
+        /// What zbus reported.
+        #[source]
+        source: zbus::Error,
+    },
+    /// No answer (method reply or job result) within the configured time.
+    #[error("{what} failed: no result within {} s (a job may still be running)", after.as_secs_f64())]
+    Timeout {
+        /// The operation.
+        what: String,
+        /// The limit that was exceeded.
+        after: Duration,
+    },
+    /// The manager dropped its name on the bus and did not take it back in time
+    /// (it crashed or was killed; a daemon-reexec normally comes back within a second).
+    #[error("{what} failed: the service manager left the bus and did not come back within {} s", after.as_secs_f64())]
+    ManagerGone {
+        /// The operation.
+        what: String,
+        /// How long we waited for it to come back.
+        after: Duration,
+    },
+    /// The connection to the bus was closed.
+    #[error("{what} failed: the connection to the bus was lost")]
+    ConnectionLost {
+        /// The operation.
+        what: String,
+    },
+    /// The manager sent something we could not understand.
+    #[error("{what} failed: unexpected reply: {detail}")]
+    Protocol {
+        /// The operation.
+        what: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// The D-Bus error name systemd uses for units that are not loaded and cannot be found.
+const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
+
+impl Error {
+    /// Classifies a zbus error of a call about `unit` (if any).
+    pub(crate) fn from_call(what: &str, unit: Option<&str>, e: zbus::Error) -> Self {
+        match e {
+            zbus::Error::MethodError(name, message, _) => {
+                if name.as_str() == NO_SUCH_UNIT {
+                    if let Some(unit) = unit {
+                        return Error::NoSuchUnit {
+                            what: what.to_owned(),
+                            unit: unit.to_owned(),
+                        };
+                    }
+                }
+                Error::Refused {
+                    what: what.to_owned(),
+                    name: name.as_str().to_owned(),
+                    message: message.unwrap_or_default(),
+                }
+            }
+            zbus::Error::InputOutput(_) => Error::ConnectionLost {
+                what: what.to_owned(),
+            },
+            source => Error::Bus {
+                what: what.to_owned(),
+                source,
+            },
+        }
+    }
+
+    /// The unit this error is about, when there is exactly one.
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            Error::NoSuchUnit { unit, .. } => Some(unit),
+            _ => None,
+        }
+    }
+}

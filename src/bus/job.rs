@@ -1,0 +1,503 @@
+//! Jobs: what was asked ([`JobVerb`], [`JobMode`]), how it ended ([`JobResult`],
+//! [`JobOutcome`]), and the [`Tracker`] that hands each `JobRemoved` signal to every caller
+//! waiting for that job.
+//!
+//! The result strings are systemd's `job_result_table`; success is decided like systemctl's
+//! `check_wait_response` (`done` and `skipped` succeed), and a failed service is explained from
+//! its `Result`, `ExecMainCode` and `ExecMainStatus` properties, as systemctl does.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use zbus::zvariant::OwnedObjectPath;
+
+use super::unit::{signal_name, UnitState};
+
+/// A job-creating operation on one unit, named like the systemctl verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobVerb {
+    /// `StartUnit`.
+    Start,
+    /// `StopUnit`.
+    Stop,
+    /// `RestartUnit`.
+    Restart,
+    /// `TryRestartUnit`: restart if running, else nothing.
+    TryRestart,
+    /// `ReloadOrRestartUnit`.
+    ReloadOrRestart,
+    /// `ReloadUnit`: reload the unit's own configuration (`ExecReload=`).
+    Reload,
+}
+
+impl JobVerb {
+    /// The systemctl verb, e.g. `try-restart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobVerb::Start => "start",
+            JobVerb::Stop => "stop",
+            JobVerb::Restart => "restart",
+            JobVerb::TryRestart => "try-restart",
+            JobVerb::ReloadOrRestart => "reload-or-restart",
+            JobVerb::Reload => "reload",
+        }
+    }
+
+    /// Whether the unit is expected to be running after the job succeeded.
+    pub fn starts(self) -> bool {
+        matches!(
+            self,
+            JobVerb::Start | JobVerb::Restart | JobVerb::ReloadOrRestart
+        )
+    }
+}
+
+impl fmt::Display for JobVerb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a new job interacts with jobs already queued (systemd's `job_mode_table`;
+/// `systemctl --job-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum JobMode {
+    /// Replace conflicting queued jobs (the default).
+    #[default]
+    Replace,
+    /// Fail if the job conflicts with a queued one.
+    Fail,
+    /// Like `replace`, and the new jobs cannot be replaced later.
+    ReplaceIrreversibly,
+    /// Start the unit and stop all others (targets only).
+    Isolate,
+    /// Ignore all dependencies.
+    IgnoreDependencies,
+    /// Ignore requirement dependencies, honour ordering.
+    IgnoreRequirements,
+    /// Cancel all queued jobs first.
+    Flush,
+    /// Stop also the units that trigger this one (stop only).
+    Triggering,
+}
+
+impl JobMode {
+    /// All modes, in `systemctl --job-mode help` order.
+    pub const ALL: [JobMode; 8] = [
+        JobMode::Fail,
+        JobMode::Replace,
+        JobMode::ReplaceIrreversibly,
+        JobMode::Isolate,
+        JobMode::IgnoreDependencies,
+        JobMode::IgnoreRequirements,
+        JobMode::Flush,
+        JobMode::Triggering,
+    ];
+
+    /// The string systemd expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobMode::Replace => "replace",
+            JobMode::Fail => "fail",
+            JobMode::ReplaceIrreversibly => "replace-irreversibly",
+            JobMode::Isolate => "isolate",
+            JobMode::IgnoreDependencies => "ignore-dependencies",
+            JobMode::IgnoreRequirements => "ignore-requirements",
+            JobMode::Flush => "flush",
+            JobMode::Triggering => "triggering",
+        }
+    }
+}
+
+impl FromStr for JobMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let valid: Vec<_> = JobMode::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown job mode {s:?}; valid modes: {}", valid.join(", "))
+            })
+    }
+}
+
+/// The `result` of a `JobRemoved` signal (systemd's `job_result_table`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobResult {
+    /// The job finished successfully (also when a `Condition*=` was false: see
+    /// [`JobOutcome::condition_failed`]).
+    Done,
+    /// The job was canceled before it finished.
+    Canceled,
+    /// The job's timeout (`JobTimeoutSec=`) was reached.
+    Timeout,
+    /// The unit failed (see the unit's state for why).
+    Failed,
+    /// A required dependency failed.
+    Dependency,
+    /// The job was skipped because it did not apply to the unit's state (success).
+    Skipped,
+    /// The job type cannot be applied to this unit (e.g. reload without `ExecReload=`).
+    Invalid,
+    /// An `Assert*=` failed.
+    Assert,
+    /// The unit type does not support the operation.
+    Unsupported,
+    /// The job was garbage-collected.
+    Collected,
+    /// The unit has `RefuseManualStart=`-like "once" semantics and already ran.
+    Once,
+    /// A result string this client does not know.
+    Other(String),
+}
+
+impl JobResult {
+    /// Parses systemd's result string.
+    pub fn parse(s: &str) -> JobResult {
+        match s {
+            "done" => JobResult::Done,
+            "canceled" => JobResult::Canceled,
+            "timeout" => JobResult::Timeout,
+            "failed" => JobResult::Failed,
+            "dependency" => JobResult::Dependency,
+            "skipped" => JobResult::Skipped,
+            "invalid" => JobResult::Invalid,
+            "assert" => JobResult::Assert,
+            "unsupported" => JobResult::Unsupported,
+            "collected" => JobResult::Collected,
+            "once" => JobResult::Once,
+            other => JobResult::Other(other.to_owned()),
+        }
+    }
+
+    /// systemd's string for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobResult::Done => "done",
+            JobResult::Canceled => "canceled",
+            JobResult::Timeout => "timeout",
+            JobResult::Failed => "failed",
+            JobResult::Dependency => "dependency",
+            JobResult::Skipped => "skipped",
+            JobResult::Invalid => "invalid",
+            JobResult::Assert => "assert",
+            JobResult::Unsupported => "unsupported",
+            JobResult::Collected => "collected",
+            JobResult::Once => "once",
+            JobResult::Other(s) => s,
+        }
+    }
+
+    /// `done` and `skipped` count as success, as in systemctl.
+    pub fn is_success(&self) -> bool {
+        matches!(self, JobResult::Done | JobResult::Skipped)
+    }
+
+    /// A short explanation for the failing results (systemctl's wording, shortened).
+    fn explanation(&self) -> Option<&'static str> {
+        Some(match self {
+            JobResult::Canceled => "the job was canceled",
+            JobResult::Timeout => "the job timed out",
+            JobResult::Dependency => "a dependency failed",
+            JobResult::Invalid => "the operation does not apply to this unit",
+            JobResult::Assert => "an Assert*= condition failed",
+            JobResult::Unsupported => "the unit type does not support the operation",
+            JobResult::Collected => "the job was garbage-collected",
+            JobResult::Once => "the unit may only be started once",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for JobResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one job on one unit ended.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    /// The unit the job ran on.
+    pub unit: String,
+    /// What was asked.
+    pub verb: JobVerb,
+    /// The job's object path, e.g. `/org/freedesktop/systemd1/job/42`.
+    pub job: String,
+    /// The job result, or `None` when the call did not wait (`--no-block`).
+    pub result: Option<JobResult>,
+    /// The unit's state read right after the job ended (`None` when not waited for).
+    pub state: Option<UnitState>,
+}
+
+impl JobOutcome {
+    /// True when the job was queued and not waited for.
+    pub fn is_queued(&self) -> bool {
+        self.result.is_none()
+    }
+
+    /// True when the job succeeded (or was only queued).
+    pub fn is_success(&self) -> bool {
+        self.result.as_ref().map_or(true, JobResult::is_success)
+    }
+
+    /// True when a start-like job reported `done` but the unit did not start because a
+    /// `Condition*=` was false (`ConditionResult=no`, unit inactive). systemd reports such a
+    /// start as `done`; this tells it apart.
+    pub fn condition_failed(&self) -> bool {
+        self.verb.starts()
+            && self.result == Some(JobResult::Done)
+            && self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.condition_result == Some(false) && s.active_state == "inactive")
+    }
+
+    /// Why the job failed, e.g. `result exit-code, ExecStart exited with status 3`;
+    /// `None` when it succeeded.
+    pub fn failure(&self) -> Option<String> {
+        let result = self.result.as_ref()?;
+        if result.is_success() {
+            return None;
+        }
+        let mut why = Vec::new();
+        let service = self.state.as_ref().and_then(|s| s.service.as_ref());
+        match (result, service) {
+            (JobResult::Failed, Some(svc)) if svc.result != "success" => {
+                why.push(format!("result {}", svc.result));
+            }
+            _ => why.push(format!("result {result}")),
+        }
+        if let Some(text) = result.explanation() {
+            why.push(text.to_owned());
+        }
+        if let Some(main) = service.and_then(super::unit::ServiceState::main_process_exit) {
+            why.push(main);
+        }
+        Some(why.join(", "))
+    }
+}
+
+impl fmt::Display for JobOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { unit, verb, .. } = self;
+        if let Some(why) = self.failure() {
+            write!(f, "{verb} of {unit} failed: {why}")
+        } else if self.is_queued() {
+            write!(f, "{verb} of {unit} queued as {}", self.job)
+        } else if self.condition_failed() {
+            write!(
+                f,
+                "{verb} of {unit} done, but the unit did not start: a Condition*= was not met"
+            )
+        } else {
+            write!(f, "{verb} of {unit} done")
+        }
+    }
+}
+
+impl super::unit::ServiceState {
+    /// How the main process ended, from `ExecMainCode`/`ExecMainStatus` (`CLD_EXITED`=1,
+    /// `CLD_KILLED`=2, `CLD_DUMPED`=3, as in waitid(2)); `None` if it did not end or exited 0.
+    pub fn main_process_exit(&self) -> Option<String> {
+        let status = self.exec_main_status;
+        match self.exec_main_code {
+            1 if status != 0 => Some(format!("ExecStart exited with status {status}")),
+            2 => Some(format!(
+                "main process killed by signal {}",
+                signal_name(status)
+            )),
+            3 => Some(format!(
+                "main process dumped core on signal {}",
+                signal_name(status)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Why a waiter got no `JobRemoved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// The bus connection closed.
+    Connection,
+    /// The manager left the bus and did not return within this time.
+    ManagerGone(Duration),
+}
+
+/// What a `JobRemoved` signal told.
+#[derive(Debug, Clone)]
+pub(crate) struct Removed {
+    pub result: JobResult,
+}
+
+type Waiter = oneshot::Sender<Result<Removed, Lost>>;
+
+/// How many finished jobs nobody waited for yet are remembered. A caller registers right
+/// after the method reply; the signal may be dispatched first, and must not be lost.
+const RECENT: usize = 4096;
+
+/// Maps job paths to everyone waiting for them. Filled by the connection's dispatcher task,
+/// the only reader of the `JobRemoved` stream.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    state: Mutex<TrackerState>,
+}
+
+#[derive(Debug, Default)]
+struct TrackerState {
+    waiters: HashMap<OwnedObjectPath, Vec<Waiter>>,
+    recent: HashMap<OwnedObjectPath, Removed>,
+    order: VecDeque<OwnedObjectPath>,
+    closed: bool,
+}
+
+impl Tracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
+        // A poisoned lock only means another waiter panicked; the map itself stays valid.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers interest in `job`; the receiver gets its result (at once if it already
+    /// arrived). Several callers may wait on the same path (systemd merges jobs).
+    pub fn wait(
+        &self,
+        job: &OwnedObjectPath,
+    ) -> Result<oneshot::Receiver<Result<Removed, Lost>>, Lost> {
+        let (tx, rx) = oneshot::channel();
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Lost::Connection);
+        }
+        if let Some(done) = st.recent.get(job) {
+            let _ = tx.send(Ok(done.clone()));
+        } else {
+            let list = st.waiters.entry(job.clone()).or_default();
+            list.retain(|w| !w.is_closed());
+            list.push(tx);
+        }
+        Ok(rx)
+    }
+
+    /// Delivers a `JobRemoved` to every waiter of `job` and remembers it for late waiters.
+    pub fn finish(&self, job: OwnedObjectPath, removed: Removed) {
+        let mut st = self.lock();
+        for w in st.waiters.remove(&job).unwrap_or_default() {
+            let _ = w.send(Ok(removed.clone()));
+        }
+        if st.recent.insert(job.clone(), removed).is_none() {
+            st.order.push_back(job);
+        }
+        while st.order.len() > RECENT {
+            if let Some(old) = st.order.pop_front() {
+                st.recent.remove(&old);
+            }
+        }
+    }
+
+    /// Fails every current waiter; with [`Lost::Connection`] also every future one.
+    pub fn fail_all(&self, why: Lost) {
+        let mut st = self.lock();
+        if why == Lost::Connection {
+            st.closed = true;
+        }
+        for (_, list) in st.waiters.drain() {
+            for w in list {
+                let _ = w.send(Err(why));
+            }
+        }
+    }
+
+    /// Number of jobs someone is waiting for.
+    #[cfg(test)]
+    pub fn pending(&self) -> usize {
+        self.lock().waiters.len()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn path(n: u32) -> OwnedObjectPath {
+        OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{n}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_waiter_of_a_merged_job_gets_the_result() {
+        let t = Tracker::default();
+        let a = t.wait(&path(1)).unwrap();
+        let b = t.wait(&path(1)).unwrap();
+        t.finish(
+            path(1),
+            Removed {
+                result: JobResult::Done,
+            },
+        );
+        assert_eq!(a.await.unwrap().unwrap().result, JobResult::Done);
+        assert_eq!(b.await.unwrap().unwrap().result, JobResult::Done);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_result_that_arrives_before_the_waiter_is_not_lost() {
+        let t = Tracker::default();
+        t.finish(
+            path(7),
+            Removed {
+                result: JobResult::Failed,
+            },
+        );
+        let late = t.wait(&path(7)).unwrap();
+        assert_eq!(late.await.unwrap().unwrap().result, JobResult::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_fails_current_and_future_waiters() {
+        let t = Tracker::default();
+        let a = t.wait(&path(2)).unwrap();
+        t.fail_all(Lost::Connection);
+        assert_eq!(a.await.unwrap().unwrap_err(), Lost::Connection);
+        assert_eq!(t.wait(&path(3)).unwrap_err(), Lost::Connection);
+    }
+
+    #[test]
+    fn job_results_round_trip_and_only_done_and_skipped_succeed() {
+        for s in [
+            "done",
+            "canceled",
+            "timeout",
+            "failed",
+            "dependency",
+            "skipped",
+            "invalid",
+            "assert",
+            "unsupported",
+            "collected",
+            "once",
+            "brand-new",
+        ] {
+            let r = JobResult::parse(s);
+            assert_eq!(r.as_str(), s);
+            assert_eq!(r.is_success(), s == "done" || s == "skipped", "{s}");
+        }
+    }
+
+    #[test]
+    fn job_modes_parse_and_unknown_ones_list_the_valid_ones() {
+        for m in JobMode::ALL {
+            assert_eq!(m.as_str().parse::<JobMode>().unwrap(), m);
+        }
+        let err = "bogus".parse::<JobMode>().unwrap_err();
+        assert!(err.contains("replace-irreversibly"), "{err}");
+    }
+}

@@ -1,0 +1,163 @@
+//! Live unit state changes: `PropertiesChanged` on `org.freedesktop.systemd1.Unit` objects,
+//! plus `UnitNew`/`UnitRemoved`, as `busctl monitor` would show them after `Subscribe()`.
+//!
+//! systemd only emits these to subscribed clients; [`super::Manager::connect`] subscribes.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::stream::{self, Stream, StreamExt};
+use zbus::message::Type;
+use zbus::zvariant::OwnedValue;
+use zbus::MatchRule;
+
+use super::proxy::{ManagerProxy, SYSTEMD1};
+use super::unit::{glob_match, unit_name_from_path};
+use super::Error;
+
+/// What happened to a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitEvent {
+    /// The manager loaded the unit (`UnitNew`).
+    New,
+    /// The manager unloaded the unit (`UnitRemoved`, e.g. garbage-collected when inactive).
+    Removed,
+    /// `ActiveState` or `SubState` changed.
+    Changed,
+}
+
+impl UnitEvent {
+    /// `new`, `removed` or `changed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitEvent::New => "new",
+            UnitEvent::Removed => "removed",
+            UnitEvent::Changed => "changed",
+        }
+    }
+}
+
+/// One observed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitChange {
+    /// The unit's name.
+    pub unit: String,
+    /// What happened.
+    pub event: UnitEvent,
+    /// The new `ActiveState` (for [`UnitEvent::Changed`]).
+    pub active_state: Option<String>,
+    /// The new `SubState` (for [`UnitEvent::Changed`]).
+    pub sub_state: Option<String>,
+}
+
+/// A stream of [`UnitChange`]s; ends when the connection closes.
+///
+/// Poll it continuously: like every zbus stream it holds a bounded queue, and a full queue
+/// stops the connection from reading further messages.
+pub struct UnitWatch {
+    inner: Pin<Box<dyn Stream<Item = UnitChange> + Send>>,
+}
+
+impl std::fmt::Debug for UnitWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitWatch").finish_non_exhaustive()
+    }
+}
+
+type Changed = (String, HashMap<String, OwnedValue>, Vec<String>);
+
+impl UnitWatch {
+    pub(crate) async fn new(
+        conn: &zbus::Connection,
+        proxy: &ManagerProxy<'static>,
+        patterns: Vec<String>,
+    ) -> Result<Self, Error> {
+        let what = "watching units";
+        let err = |e| Error::from_call(what, None, e);
+        let rule = MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender(SYSTEMD1)
+            .and_then(|b| b.interface("org.freedesktop.DBus.Properties"))
+            .and_then(|b| b.member("PropertiesChanged"))
+            .and_then(|b| b.path_namespace("/org/freedesktop/systemd1/unit"))
+            .and_then(|b| b.arg(0, "org.freedesktop.systemd1.Unit"))
+            .map_err(err)?
+            .build();
+        let props = zbus::MessageStream::for_match_rule(rule, conn, Some(1024))
+            .await
+            .map_err(err)?;
+        let new = proxy.receive_unit_new().await.map_err(err)?;
+        let removed = proxy.receive_unit_removed().await.map_err(err)?;
+
+        let props = props.filter_map(|msg| async move {
+            let msg = msg.ok()?;
+            let path = msg.header().path()?.to_string();
+            let unit = unit_name_from_path(&path)?;
+            let (_, changed, _): Changed = msg.body().deserialize().ok()?;
+            let get = |k: &str| {
+                changed
+                    .get(k)
+                    .and_then(|v| <&str>::try_from(v).ok())
+                    .map(str::to_owned)
+            };
+            let (active_state, sub_state) = (get("ActiveState"), get("SubState"));
+            (active_state.is_some() || sub_state.is_some()).then_some(UnitChange {
+                unit,
+                event: UnitEvent::Changed,
+                active_state,
+                sub_state,
+            })
+        });
+        let new = new.filter_map(|s| async move {
+            let a = s.args().ok()?;
+            Some(UnitChange {
+                unit: a.id,
+                event: UnitEvent::New,
+                active_state: None,
+                sub_state: None,
+            })
+        });
+        let removed = removed.filter_map(|s| async move {
+            let a = s.args().ok()?;
+            Some(UnitChange {
+                unit: a.id,
+                event: UnitEvent::Removed,
+                active_state: None,
+                sub_state: None,
+            })
+        });
+        // Report a state only when it differs from the last one seen for that unit.
+        let mut last: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        let merged = stream::select(props, stream::select(new, removed))
+            .filter(move |c| {
+                let wanted = patterns.is_empty() || patterns.iter().any(|p| glob_match(p, &c.unit));
+                std::future::ready(wanted)
+            })
+            .filter_map(move |c| {
+                let keep = match c.event {
+                    UnitEvent::Changed => {
+                        let now = (c.active_state.clone(), c.sub_state.clone());
+                        last.insert(c.unit.clone(), now.clone()).as_ref() != Some(&now)
+                    }
+                    UnitEvent::Removed => {
+                        last.remove(&c.unit);
+                        true
+                    }
+                    UnitEvent::New => true,
+                };
+                std::future::ready(keep.then_some(c))
+            });
+        Ok(UnitWatch {
+            inner: Box::pin(merged),
+        })
+    }
+}
+
+impl Stream for UnitWatch {
+    type Item = UnitChange;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}

@@ -1,1 +1,0 @@
-//! systemd 252 unit-name escaping (see `systemd-escape`).

@@ -1,0 +1,407 @@
+//! The D-Bus client against a real `systemd --user` on a private session bus
+//! (see `tests/support/mod.rs`).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use support::UserManager;
+use unitwright::bus::{
+    Error, JobOptions, JobResult, JobVerb, KillWhom, Manager, Options, Scope, UnitEvent, UnitWatch,
+};
+
+const SLEEPER: &str = "[Service]\nExecStart=/bin/sleep 600\n";
+
+async fn connect(sb: &UserManager) -> Manager {
+    connect_with(sb, Options::default()).await
+}
+
+async fn connect_with(sb: &UserManager, mut options: Options) -> Manager {
+    options.address = Some(sb.bus_address());
+    Manager::connect_with(Scope::User, &options)
+        .await
+        .expect("connecting to the sandbox's manager")
+}
+
+#[tokio::test]
+async fn start_and_stop_change_the_units_state() {
+    let Some(sb) = UserManager::builder()
+        .unit("sleeper.service", SLEEPER)
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let started = m.start("sleeper.service").await.unwrap();
+    assert_eq!(started.result, Some(JobResult::Done));
+    assert!(
+        started.is_success() && !started.condition_failed(),
+        "{started}"
+    );
+    assert_eq!(sb.is_active("sleeper.service"), "active");
+    let stopped = m.stop("sleeper.service").await.unwrap();
+    assert_eq!(stopped.result, Some(JobResult::Done));
+    assert_eq!(sb.is_active("sleeper.service"), "inactive");
+}
+
+#[tokio::test]
+async fn a_failing_service_reports_its_result_and_exit_status() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "bad.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 3'\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let outcome = m.start("bad.service").await.unwrap();
+    assert_eq!(outcome.result, Some(JobResult::Failed));
+    assert!(!outcome.is_success());
+    let why = outcome.failure().unwrap();
+    assert_eq!(why, "result exit-code, ExecStart exited with status 3");
+    assert_eq!(
+        outcome.to_string(),
+        "start of bad.service failed: result exit-code, ExecStart exited with status 3"
+    );
+    assert_eq!(sb.is_active("bad.service"), "failed");
+}
+
+#[tokio::test]
+async fn a_missing_unit_is_an_error_naming_it() {
+    let Some(sb) = UserManager::start() else {
+        return;
+    };
+    let m = connect(&sb).await;
+    match m.start("does-not-exist.service").await {
+        Err(Error::NoSuchUnit { unit, .. }) => assert_eq!(unit, "does-not-exist.service"),
+        other => panic!("expected NoSuchUnit, got {other:?}"),
+    }
+    match m.unit_status("does-not-exist.service").await {
+        Err(e @ Error::NoSuchUnit { .. }) => {
+            assert!(e.to_string().contains("does-not-exist.service"), "{e}");
+        }
+        other => panic!("expected NoSuchUnit, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_start_skipped_by_a_condition_is_done_but_reported_as_not_started() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "cond.service",
+            "[Unit]\nConditionPathExists=/nonexistent/unitwright\n[Service]\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let outcome = m.start("cond.service").await.unwrap();
+    assert_eq!(outcome.result, Some(JobResult::Done));
+    assert!(outcome.is_success());
+    assert!(outcome.condition_failed(), "{outcome:?}");
+    assert!(outcome.to_string().contains("Condition"), "{outcome}");
+}
+
+const SLOW: &str = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 1\n";
+
+#[tokio::test]
+async fn every_job_verb_acts_like_systemctl() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "hello@.service",
+            "[Unit]\nDescription=Hello %i\n[Service]\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    // try-restart leaves an inactive unit alone.
+    let o = m.try_restart("hello@a.service").await.unwrap();
+    assert!(o.is_success(), "{o}");
+    assert_eq!(sb.is_active("hello@a.service"), "inactive");
+    // restart starts an inactive unit; reload-or-restart keeps it running.
+    assert!(m.restart("hello@a.service").await.unwrap().is_success());
+    assert_eq!(sb.is_active("hello@a.service"), "active");
+    let pid_before = m
+        .unit_status("hello@a.service")
+        .await
+        .unwrap()
+        .service
+        .unwrap()
+        .main_pid;
+    assert!(m
+        .reload_or_restart("hello@a.service")
+        .await
+        .unwrap()
+        .is_success());
+    let after = m.unit_status("hello@a.service").await.unwrap();
+    assert_eq!(after.active_state, "active");
+    assert_ne!(
+        after.service.unwrap().main_pid,
+        pid_before,
+        "no ExecReload=, so it restarted"
+    );
+    // try-restart restarts a running unit.
+    assert!(m.try_restart("hello@a.service").await.unwrap().is_success());
+    assert_eq!(sb.is_active("hello@a.service"), "active");
+    // kill with a signal makes it fail with result signal; reset-failed clears that.
+    m.kill("hello@a.service", KillWhom::Main, 9).await.unwrap();
+    let failed = wait_for_state(&m, "hello@a.service", "failed").await;
+    let service = failed.service.unwrap();
+    assert_eq!(service.result, "signal");
+    assert_eq!(
+        service.main_process_exit().unwrap(),
+        "main process killed by signal KILL"
+    );
+    m.reset_failed(Some("hello@a.service")).await.unwrap();
+    assert_eq!(sb.is_active("hello@a.service"), "inactive");
+    // --no-block returns a queued job without a result.
+    let queued = m
+        .job(
+            JobVerb::Start,
+            "hello@b.service",
+            JobOptions {
+                wait: false,
+                ..JobOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(queued.is_queued() && queued.job.starts_with("/org/freedesktop/systemd1/job/"));
+    wait_for_state(&m, "hello@b.service", "active").await;
+    // list with a pattern sees exactly the running instance.
+    let listed = m.list_units(&["hello@*"]).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["hello@b.service"]);
+    assert_eq!(listed[0].description, "Hello b");
+    let stopped = m.stop("hello@b.service").await.unwrap();
+    assert!(stopped.is_success());
+    assert_eq!(sb.is_active("hello@b.service"), "inactive");
+}
+
+/// Polls the unit's state over D-Bus until it is `want` (units reach some states on their own).
+async fn wait_for_state(m: &Manager, unit: &str, want: &str) -> unitwright::bus::UnitState {
+    for _ in 0..500 {
+        let s = m.unit_status(unit).await.unwrap();
+        if s.active_state == want {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{unit} never became {want}");
+}
+
+#[tokio::test]
+async fn enable_and_disable_create_and_remove_the_install_symlinks_and_reload() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "boot.service",
+            "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let link = sb
+        .root
+        .path()
+        .join("config/systemd/user/default.target.wants/boot.service");
+    let changes = m.enable(&["boot.service"]).await.unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].kind, "symlink");
+    assert!(link.exists());
+    assert_eq!(
+        m.unit_status("boot.service").await.unwrap().unit_file_state,
+        "enabled"
+    );
+    let changes = m.disable(&["boot.service"]).await.unwrap();
+    assert_eq!(changes[0].kind, "unlink");
+    assert!(!link.exists());
+    assert_eq!(
+        m.unit_status("boot.service").await.unwrap().unit_file_state,
+        "disabled"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_starts_each_get_their_own_result() {
+    // Even instances succeed, odd ones exit with their own number as status.
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "hello@.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'test $((%i %% 2)) -eq 0 || exit %i'\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let units: Vec<String> = (1..=100).map(|i| format!("hello@{i}.service")).collect();
+    let results = m.start_many(&units).await;
+    assert_eq!(results.len(), 100);
+    for (i, (unit, result)) in (1..=100).zip(units.iter().zip(&results)) {
+        let outcome = result.as_ref().unwrap_or_else(|e| panic!("{unit}: {e}"));
+        assert_eq!(&outcome.unit, unit);
+        if i % 2 == 0 {
+            assert_eq!(outcome.result, Some(JobResult::Done), "{outcome}");
+        } else {
+            assert_eq!(outcome.result, Some(JobResult::Failed), "{outcome}");
+            assert_eq!(
+                outcome.failure().unwrap(),
+                format!("result exit-code, ExecStart exited with status {i}")
+            );
+        }
+    }
+    let active = m
+        .list_units_filtered(&["active"], &["hello@*"])
+        .await
+        .unwrap();
+    assert_eq!(active.len(), 50);
+    let failed = m
+        .list_units_filtered(&["failed"], &["hello@*"])
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 50);
+}
+
+#[tokio::test]
+async fn concurrent_starts_of_one_unit_share_the_job_and_both_get_the_result() {
+    let Some(sb) = UserManager::builder().unit("slow.service", SLOW).start() else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let (a, b) = tokio::join!(m.start("slow.service"), m.start("slow.service"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.job, b.job,
+        "systemd merged the two start requests into one job"
+    );
+    assert_eq!(a.result, Some(JobResult::Done));
+    assert_eq!(b.result, Some(JobResult::Done));
+}
+
+#[tokio::test]
+async fn a_daemon_reload_while_jobs_run_does_not_lose_their_results() {
+    let Some(sb) = UserManager::builder().unit("slow@.service", SLOW).start() else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let units: Vec<String> = (1..=5).map(|i| format!("slow@{i}.service")).collect();
+    let reload = async {
+        // Let the jobs get queued first, then reload twice while they run.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        m.reload().await.unwrap();
+        m.reload().await.unwrap();
+    };
+    let (results, ()) = tokio::join!(m.start_many(&units), reload);
+    for r in results {
+        let o = r.unwrap();
+        assert_eq!(o.result, Some(JobResult::Done), "{o}");
+    }
+    for u in &units {
+        assert_eq!(sb.is_active(u), "active");
+    }
+}
+
+#[tokio::test]
+async fn the_manager_dying_mid_job_fails_the_waiter_instead_of_hanging() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "forever.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let mut options = Options::default();
+    options.timeouts.manager_return = Duration::from_secs(1);
+    options.timeouts.unit = Duration::from_secs(60);
+    let m = connect_with(&sb, options).await;
+    let start = tokio::spawn({
+        let m = m.clone();
+        async move { m.start("forever.service").await }
+    });
+    wait_for_state(&m, "forever.service", "activating").await;
+    sb.kill_manager();
+    let err = start.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::ManagerGone { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("start of forever.service failed"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_bus_connection_fails_every_waiter_at_once() {
+    let Some(mut sb) = UserManager::builder()
+        .unit(
+            "forever@.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let units: Vec<String> = (1..=3).map(|i| format!("forever@{i}.service")).collect();
+    let starts = tokio::spawn({
+        let m = m.clone();
+        async move { m.start_many(&units).await }
+    });
+    wait_for_state(&m, "forever@1.service", "activating").await;
+    sb.kill_everything();
+    for r in starts.await.unwrap() {
+        let err = r.unwrap_err();
+        assert!(matches!(err, Error::ConnectionLost { .. }), "{err:?}");
+    }
+    // Later calls fail too, rather than hang.
+    let err = m.start("forever@4.service").await.unwrap_err();
+    assert!(!matches!(err, Error::Timeout { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn watch_reports_state_changes_of_matching_units() {
+    let Some(sb) = UserManager::builder()
+        .unit("watched.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .unit("other.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let mut changes = m.watch(&["watched.*"]).await.unwrap();
+    m.start("other.service").await.unwrap();
+    m.start("watched.service").await.unwrap();
+    next_state(&mut changes, "active running").await;
+    m.stop("watched.service").await.unwrap();
+    next_state(&mut changes, "inactive dead").await;
+}
+
+/// Reads changes of `watched.service` until its state is `want` (systemd coalesces changes,
+/// so intermediate states may or may not show up).
+async fn next_state(changes: &mut UnitWatch, want: &str) {
+    let mut seen = Vec::new();
+    loop {
+        let c = tokio::time::timeout(Duration::from_secs(10), changes.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {want:?} within 10 s; saw {seen:?}"))
+            .expect("the watch stream ended");
+        assert_eq!(c.unit, "watched.service", "{c:?}");
+        if c.event == UnitEvent::Changed {
+            let state = format!("{} {}", c.active_state.unwrap(), c.sub_state.unwrap());
+            if state == want {
+                return;
+            }
+            seen.push(state);
+        }
+    }
+}

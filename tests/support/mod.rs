@@ -1,0 +1,609 @@
+//! Test support: real systemd managers in private namespaces, for integration tests.
+//!
+//! Share it from any integration test with `mod support;` (this file is `tests/support/mod.rs`,
+//! which cargo does not build as a test of its own), or from an example/bench with
+//! `#[path = "../tests/support/mod.rs"] mod support;`.
+//!
+//! * [`UserManager`]: a `systemd --user` with its own session bus. It runs in a private mount
+//!   namespace (a tmpfs over `/run/systemd` provides the `/run/systemd/system` it insists on)
+//!   and a private PID namespace (so that killing the namespace's init kills the manager, the
+//!   bus and every service at once, and nothing is left behind). Its `XDG_RUNTIME_DIR` is an
+//!   ordinary temporary directory *outside* the tmpfs, so the bus socket
+//!   `$XDG_RUNTIME_DIR/bus` is reachable from the test process, which stays outside the
+//!   namespace (a multi-threaded test harness could not `setns` into it anyway). Unit files
+//!   go to `$XDG_RUNTIME_DIR/systemd/user/`; `HOME` and `XDG_CONFIG_HOME` point into the
+//!   temporary directory too, so `enable` never touches the real home.
+//! * [`SystemManager`]: systemd as PID 1 of private PID, mount and cgroup namespaces, with
+//!   only the units the test writes; its system bus is reached from outside through
+//!   `/proc/<pid>/root/run/dbus/system_bus_socket`.
+//!
+//! Both clean up on drop (also when the test panics): SIGKILL to the namespace's init, reap,
+//! remove the temporary directory.
+//!
+//! When the sandbox cannot be set up (no root, no `unshare`, ...), [`UserManager::start`]
+//! returns `None` after a loud message, or panics when `CI=true`: in CI a test that cannot
+//! run the real thing fails.
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a manager may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a test that cannot set up its sandbox must fail rather than skip.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Turns a setup failure into `None` (with a loud message) or, under `CI=true`, a panic.
+fn skip_or_fail<T>(what: &str, result: Result<T, String>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) if ci() => panic!("CI=true and the {what} sandbox cannot be set up: {e}"),
+        Err(e) => {
+            eprintln!("\n!!! SKIPPING: the {what} sandbox cannot be set up: {e}\n!!! (with CI=true this test would fail)\n");
+            None
+        }
+    }
+}
+
+fn sh(cmd: &mut Command) -> Result<Output, String> {
+    cmd.output().map_err(|e| format!("running {cmd:?}: {e}"))
+}
+
+/// SIGKILLs `pid` (with kill(1): the tests do not link libc).
+fn kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// SIGKILLs the namespace's init (`init_pid`, 0 if unknown), which takes every process of
+/// the PID namespace with it, and waits until `unshare` has reaped it and exited.
+fn stop_namespace(unshare: &mut Child, init_pid: u32) {
+    if init_pid != 0 {
+        kill(init_pid, "KILL");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if !matches!(unshare.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = unshare.kill();
+    let _ = unshare.wait();
+}
+
+/// Host PIDs of the children of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool, String>) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match ready() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => return Err(e),
+        }
+        if start.elapsed() > READY_TIMEOUT {
+            return Err(format!("{what} not ready after {READY_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Where a sandbox's stderr goes: `<root>/sandbox.log`.
+fn log_file(root: &Path) -> Stdio {
+    fs::File::create(root.join("sandbox.log")).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+fn read_log(root: &Path) -> String {
+    fs::read_to_string(root.join("sandbox.log")).unwrap_or_default()
+}
+
+/// Waits for `unshare --fork` to create the namespace's init and returns its host PID.
+fn namespace_init(unshare: &mut Child, root: &Path) -> Result<u32, String> {
+    let pid = unshare.id();
+    wait_for("the namespace", || {
+        if let Ok(Some(status)) = unshare.try_wait() {
+            return Err(format!("unshare exited with {status}: {}", read_log(root)));
+        }
+        // The child is the namespace's init once the cgroup shell has exec'd unshare.
+        Ok(comm(pid) == "unshare" && !children(pid).is_empty())
+    })?;
+    Ok(children(pid)[0])
+}
+
+/// Asks the manager on `address` for `SystemState` (busctl is fine in tests).
+fn system_state(address: &str) -> Option<String> {
+    let out = Command::new("busctl")
+        .args([
+            &format!("--address={address}"),
+            "get-property",
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "SystemState",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| {
+        text.trim()
+            .trim_start_matches("s ")
+            .trim_matches('"')
+            .to_owned()
+    })
+}
+
+/// Settings for a [`UserManager`] that must be in place before the manager starts.
+#[derive(Debug, Default)]
+pub struct UserManagerBuilder {
+    env: Vec<(OsString, OsString)>,
+    generators: Vec<PathBuf>,
+    units: Vec<(String, String)>,
+}
+
+impl UserManagerBuilder {
+    /// Sets a variable in the manager's environment (inherited by its services).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Installs `path` as a user generator (a symlink in `/run/systemd/user-generators/`,
+    /// private to the namespace): it runs at manager start and at every daemon-reload.
+    pub fn generator(mut self, path: impl Into<PathBuf>) -> Self {
+        self.generators.push(path.into());
+        self
+    }
+
+    /// Writes a unit file before the manager starts.
+    pub fn unit(mut self, name: &str, contents: &str) -> Self {
+        self.units.push((name.to_owned(), contents.to_owned()));
+        self
+    }
+
+    /// Starts the manager; see [`UserManager::start`].
+    pub fn start(self) -> Option<UserManager> {
+        skip_or_fail("systemd --user", UserManager::try_start(&self))
+    }
+}
+
+/// A running `systemd --user` with a private session bus. See the module docs.
+#[derive(Debug)]
+pub struct UserManager {
+    /// The temporary directory holding everything (removed on drop).
+    pub root: tempfile::TempDir,
+    /// `$XDG_RUNTIME_DIR` of the manager; the bus is `runtime_dir/bus`.
+    pub runtime_dir: PathBuf,
+    /// Where unit files go: `$XDG_RUNTIME_DIR/systemd/user`.
+    pub unit_dir: PathBuf,
+    /// `unshare`, parent of the namespace's init.
+    unshare: Child,
+    /// Host PID of the namespace's init (a shell).
+    init_pid: u32,
+    cgroup: Cgroup,
+}
+
+impl UserManager {
+    /// Starts a manager with default settings. `None` (after a loud message) if the sandbox
+    /// cannot be set up; panics instead when `CI=true`.
+    pub fn start() -> Option<UserManager> {
+        Self::builder().start()
+    }
+
+    /// A builder for extra environment, generators and units.
+    pub fn builder() -> UserManagerBuilder {
+        UserManagerBuilder::default()
+    }
+
+    fn try_start(b: &UserManagerBuilder) -> Result<UserManager, String> {
+        let root = tempfile::Builder::new()
+            .prefix("unitwright-user-")
+            .tempdir()
+            .map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let runtime_dir = root.path().join("run");
+        let unit_dir = runtime_dir.join("systemd/user");
+        for d in [
+            &unit_dir,
+            &root.path().join("home"),
+            &root.path().join("config"),
+        ] {
+            fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        }
+        let _ = Command::new("chmod").arg("700").arg(&runtime_dir).status();
+        for (name, contents) in &b.units {
+            fs::write(unit_dir.join(name), contents).map_err(|e| format!("writing {name}: {e}"))?;
+        }
+        let generators: Vec<String> = b
+            .generators
+            .iter()
+            .map(|g| g.display().to_string())
+            .collect();
+        let address = format!("unix:path={}/bus", runtime_dir.display());
+        // The namespace's init: mount the tmpfs, start the bus at exactly $XDG_RUNTIME_DIR/bus
+        // (the manager registers there whatever DBUS_SESSION_BUS_ADDRESS says), then the manager.
+        let script = r#"set -e
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/systemd/system /run/systemd/user-generators
+if [ -n "$UW_GENERATORS" ]; then
+  printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
+fi
+dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
+/lib/systemd/systemd --user </dev/null &
+set +e
+while :; do wait; done
+"#;
+        let cgroup = Cgroup::new(root.path());
+        let mut cmd = cgroup.command("unshare");
+        cmd.args([
+            "--mount",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--propagation",
+            "private",
+            "--mount-proc",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .env("HOME", root.path().join("home"))
+        .env("XDG_CONFIG_HOME", root.path().join("config"))
+        .env("UW_GENERATORS", generators.join("\n"))
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("MANAGERPID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file(root.path()));
+        for (k, v) in &b.env {
+            cmd.env(k, v);
+        }
+        let unshare = cmd.spawn().map_err(|e| format!("running unshare: {e}"))?;
+        let mut sandbox = UserManager {
+            root,
+            runtime_dir,
+            unit_dir,
+            init_pid: 0,
+            unshare,
+            cgroup,
+        };
+        sandbox.init_pid = namespace_init(&mut sandbox.unshare, sandbox.root.path())?;
+        wait_for("systemd --user", || {
+            if let Ok(Some(status)) = sandbox.unshare.try_wait() {
+                return Err(format!(
+                    "the sandbox exited with {status}: {}",
+                    sandbox.log()
+                ));
+            }
+            Ok(matches!(
+                system_state(&sandbox.bus_address()).as_deref(),
+                Some("running" | "degraded")
+            ))
+        })?;
+        Ok(sandbox)
+    }
+
+    /// The session bus address, for `DBUS_SESSION_BUS_ADDRESS` or `Options::address`.
+    pub fn bus_address(&self) -> String {
+        format!("unix:path={}/bus", self.runtime_dir.display())
+    }
+
+    /// Environment for a client process outside the namespace (e.g. the CLI under test).
+    pub fn client_env(&self) -> Vec<(&'static str, OsString)> {
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS", self.bus_address().into()),
+            ("XDG_RUNTIME_DIR", self.runtime_dir.clone().into()),
+        ]
+    }
+
+    /// Writes `$XDG_RUNTIME_DIR/systemd/user/<name>` (call `reload` afterwards if the manager
+    /// already knows the name).
+    pub fn write_unit(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.unit_dir.join(name);
+        fs::write(&path, contents).expect("writing a unit file");
+        path
+    }
+
+    /// Host PID of `systemd --user`, if it is running.
+    pub fn manager_pid(&self) -> Option<u32> {
+        children(self.init_pid)
+            .into_iter()
+            .find(|&p| comm(p) == "systemd")
+    }
+
+    /// Kills the manager alone (SIGKILL), leaving the bus up: what a crash looks like to clients.
+    pub fn kill_manager(&self) {
+        if let Some(pid) = self.manager_pid() {
+            kill(pid, "KILL");
+        }
+    }
+
+    /// Runs `systemctl --user ARGS` inside the namespace (for checks in tests; the product
+    /// never runs systemctl).
+    pub fn systemctl(&self, args: &[&str]) -> Output {
+        let pid = self.manager_pid().expect("the manager is running");
+        sh(Command::new("nsenter")
+            .args([
+                "-t",
+                &pid.to_string(),
+                "-m",
+                "-p",
+                "--",
+                "systemctl",
+                "--user",
+            ])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .env("DBUS_SESSION_BUS_ADDRESS", self.bus_address()))
+        .expect("running systemctl in the sandbox")
+    }
+
+    /// `ActiveState` of `unit` as `systemctl --user is-active` reports it.
+    pub fn is_active(&self, unit: &str) -> String {
+        let out = self.systemctl(&["is-active", unit]);
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(
+            !text.is_empty(),
+            "systemctl is-active {unit} in the sandbox said nothing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    fn log(&self) -> String {
+        read_log(self.root.path())
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        // Killing the PID namespace's init kills every process in it; unshare then reaps it.
+        stop_namespace(&mut self.unshare, self.init_pid);
+        self.cgroup.remove();
+    }
+}
+
+/// A system manager: systemd as PID 1 of private PID, mount and cgroup namespaces, with a
+/// system bus of its own and only the units in `unit_dir` (`SYSTEMD_UNIT_PATH`).
+#[derive(Debug)]
+pub struct SystemManager {
+    /// The temporary directory (removed on drop).
+    pub root: tempfile::TempDir,
+    /// The only unit directory of the manager.
+    pub unit_dir: PathBuf,
+    unshare: Child,
+    /// Host PID of the namespace's systemd.
+    pid: u32,
+    cgroup: Cgroup,
+}
+
+impl SystemManager {
+    /// Starts it with `units` (name, contents) next to the minimal targets and dbus units it
+    /// needs. `None` or a panic (`CI=true`) if that is not possible.
+    pub fn start(units: &[(&str, &str)]) -> Option<SystemManager> {
+        skip_or_fail("system manager", Self::try_start(units))
+    }
+
+    fn try_start(units: &[(&str, &str)]) -> Result<SystemManager, String> {
+        let root = tempfile::Builder::new()
+            .prefix("unitwright-system-")
+            .tempdir()
+            .map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let unit_dir = root.path().join("units");
+        fs::create_dir_all(&unit_dir).map_err(|e| e.to_string())?;
+        let mut all: Vec<(String, String)> = vec![
+            (
+                "default.target".into(),
+                "[Unit]\nDescription=default\nWants=dbus.socket dbus.service\n".into(),
+            ),
+            (
+                "dbus.socket".into(),
+                "[Socket]\nListenStream=/run/dbus/system_bus_socket\n".into(),
+            ),
+            (
+                "dbus.service".into(),
+                "[Unit]\nRequires=dbus.socket\n[Service]\nExecStart=/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation\n".into(),
+            ),
+        ];
+        for t in ["sysinit", "basic", "shutdown"] {
+            all.push((format!("{t}.target"), format!("[Unit]\nDescription={t}\n")));
+        }
+        all.extend(
+            units
+                .iter()
+                .map(|(n, c)| ((*n).to_owned(), (*c).to_owned())),
+        );
+        for (name, contents) in &all {
+            fs::write(unit_dir.join(name), contents).map_err(|e| e.to_string())?;
+        }
+        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
+        let cgroup = Cgroup::new(root.path());
+        let unshare = cgroup
+            .command("unshare")
+            .args([
+                "--mount",
+                "--pid",
+                "--fork",
+                "--cgroup",
+                "--kill-child",
+                "--propagation",
+                "private",
+                "--mount-proc",
+                "sh",
+                "-c",
+                script,
+            ])
+            .env("SYSTEMD_UNIT_PATH", &unit_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file(root.path()))
+            .spawn()
+            .map_err(|e| format!("running unshare: {e}"))?;
+        let mut sandbox = SystemManager {
+            root,
+            unit_dir,
+            unshare,
+            pid: 0,
+            cgroup,
+        };
+        sandbox.pid = namespace_init(&mut sandbox.unshare, sandbox.root.path())?;
+        wait_for("systemd --system", || {
+            if let Ok(Some(status)) = sandbox.unshare.try_wait() {
+                let log =
+                    fs::read_to_string(sandbox.root.path().join("sandbox.log")).unwrap_or_default();
+                return Err(format!("the sandbox exited with {status}: {log}"));
+            }
+            Ok(matches!(
+                system_state(&sandbox.bus_address()).as_deref(),
+                Some("running" | "degraded")
+            ))
+        })?;
+        Ok(sandbox)
+    }
+
+    /// The system bus address, for `DBUS_SYSTEM_BUS_ADDRESS` or `Options::address`.
+    pub fn bus_address(&self) -> String {
+        format!(
+            "unix:path=/proc/{}/root/run/dbus/system_bus_socket",
+            self.pid
+        )
+    }
+
+    /// `systemctl ARGS` inside the namespaces (for checks in tests).
+    pub fn systemctl(&self, args: &[&str]) -> Output {
+        sh(Command::new("nsenter")
+            .args(["-t", &self.pid.to_string(), "-m", "-p", "--", "systemctl"])
+            .args(args))
+        .expect("running systemctl in the sandbox")
+    }
+}
+
+impl Drop for SystemManager {
+    fn drop(&mut self) {
+        // PID 1 ignores SIGTERM; SIGKILL from outside ends it and the whole namespace.
+        stop_namespace(&mut self.unshare, self.pid);
+        self.cgroup.remove();
+    }
+}
+
+/// A cgroup of its own for one sandbox, below the test's cgroup, in the hierarchies systemd
+/// tracks processes in (`name=systemd` and the unified one, or the single cgroup2 tree).
+///
+/// Without it every sandboxed manager would use the same paths (`/app.slice/x.service`,
+/// `/system.slice/...`) as every other sandbox running at the same time, and stopping a unit
+/// in one sandbox could kill the processes of the same-named unit in another.
+#[derive(Debug)]
+struct Cgroup {
+    /// The sandbox's directory in each hierarchy.
+    dirs: Vec<PathBuf>,
+}
+
+impl Cgroup {
+    fn new(root: &Path) -> Cgroup {
+        let name = root
+            .file_name()
+            .map_or_else(|| "unitwright".into(), ToOwned::to_owned);
+        let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.procs").exists();
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let mut dirs = Vec::new();
+        for line in own.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let base = match controllers {
+                "" if pure_v2 => PathBuf::from("/sys/fs/cgroup"),
+                "" => PathBuf::from("/sys/fs/cgroup/unified"),
+                "name=systemd" => PathBuf::from("/sys/fs/cgroup/systemd"),
+                _ => continue,
+            };
+            dirs.push(base.join(path.trim_start_matches('/')).join(&name));
+        }
+        Cgroup { dirs }
+    }
+
+    /// `program` started by a shell that first moves itself into this cgroup (best effort:
+    /// where cgroups are read-only the sandbox still runs, only less isolated).
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            r#"for d in $UW_CGROUPS; do mkdir -p "$d" 2>/dev/null && echo $$ > "$d/cgroup.procs" 2>/dev/null; done; exec "$@""#,
+            "sh",
+            program,
+        ]);
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        cmd.env("UW_CGROUPS", dirs.join(" "));
+        cmd
+    }
+
+    /// Removes the sandbox's cgroups, also those the manager created in the other controller
+    /// hierarchies at the same relative path.
+    fn remove(&self) {
+        let Some(first) = self.dirs.first() else {
+            return;
+        };
+        let mut all = self.dirs.clone();
+        if let Ok(relative) = first.strip_prefix("/sys/fs/cgroup/systemd") {
+            if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+                all.extend(entries.flatten().map(|e| e.path().join(relative)));
+            }
+        }
+        for dir in all {
+            // The kernel may need a moment to release cgroups of processes that just died.
+            for _ in 0..50 {
+                remove_tree(&dir);
+                if !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path());
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+}
+
+impl UserManager {
+    /// Kills the whole sandbox now (manager, bus, services): what a lost bus connection looks
+    /// like to clients. Drop does nothing more afterwards but remove the directory.
+    pub fn kill_everything(&mut self) {
+        stop_namespace(&mut self.unshare, self.init_pid);
+        self.init_pid = 0;
+    }
+}
