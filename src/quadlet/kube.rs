@@ -140,8 +140,9 @@ fn working_directory(
         "file" => err(format!(
             "SetWorkingDirectory={value} is only supported in .build files"
         )),
-        // The trailing space is 5.4.2's.
-        _ => err(format!("unsupported value for WorkingDirectory: {value} ")),
+        _ => err(format!(
+            "unsupported value for WorkingDirectory: {value} (valid values are yaml and unit)"
+        )),
     }
 }
 
