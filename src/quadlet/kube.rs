@@ -7,8 +7,8 @@
 //! `KillMode=` and `Type=` rules are those of `.container`; `SetWorkingDirectory=` adds
 //! `WorkingDirectory=`.
 //!
-//! Difference from 5.4.2: an `AutoUpdate=` word with more than one `/` keeps everything after
-//! the first `/` as the policy (5.4.2 silently dropped the part after a second `/`).
+//! Error messages are 5.4.2's; the two about `Yaml=` and `SetWorkingDirectory=` also say what
+//! would be valid.
 
 use super::common::{
     add_networks, add_publish_ports, add_source_path, add_syslog_identifier, add_user_mappings,
@@ -66,7 +66,9 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_source_path(&mut service, q);
 
     let Some(yaml) = u.lookup_nonempty(GROUP, "Yaml") else {
-        return Err(ConvertError::new("no Yaml key specified"));
+        return Err(ConvertError::new(
+            "no Yaml key specified (Yaml= names the Kubernetes YAML file to play)",
+        ));
     };
     let yaml = resolve_path(q, yaml);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
