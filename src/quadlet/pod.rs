@@ -88,14 +88,12 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
 
-    let members = ctx
-        .units
-        .get(&q.name)
-        .map(|info| info.containers_to_start.clone())
-        .unwrap_or_default();
-    for member in members.iter().filter(|m| !m.ends_with("@.service")) {
-        service.add(UNIT, "Wants", member.as_str());
-        service.add(UNIT, "Before", member.as_str());
+    let members = ctx.units.get(&q.name).map(|i| &i.containers_to_start);
+    for member in members.into_iter().flatten() {
+        if !member.ends_with("@.service") {
+            service.add(UNIT, "Wants", member.as_str());
+            service.add(UNIT, "Before", member.as_str());
+        }
     }
 
     let mut create = PodmanCmd::base(ctx, q);
