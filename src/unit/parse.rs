@@ -200,6 +200,17 @@ pub fn parse_str(data: &str, path: &Path) -> Result<UnitFile, ParseError> {
                 break;
             }
         }
+        // After a continuation the value can end in blanks (`a \` then an empty line) and then
+        // in a lone backslash: written out, the blanks would be stripped on the next read and the
+        // backslash would swallow the following line. Drop both now (systemd strips the blanks
+        // too, and a dangling continuation at the end is dropped as at the end of the file).
+        loop {
+            value.truncate(value.trim_end().len());
+            if !ends_with_continuation(&value) {
+                break;
+            }
+            value.pop();
+        }
         if key.is_empty() {
             return Err(p.bad(line_no, line));
         }
@@ -320,7 +331,14 @@ mod tests {
     #[test]
     fn continuation_at_end_of_file_drops_the_backslash() {
         let u = parse("[C]\nA=x \\");
-        assert_eq!(u.lookup_last_raw("C", "A"), Some("x "));
+        assert_eq!(u.lookup_last_raw("C", "A"), Some("x"));
+    }
+
+    #[test]
+    fn continuation_into_an_empty_line_leaves_no_trailing_blank_or_backslash() {
+        let u = parse("[C]\nA=x \\\n\nB=y\\ \\\n\n");
+        assert_eq!(u.lookup_last_raw("C", "A"), Some("x"));
+        assert_eq!(u.lookup_last_raw("C", "B"), Some("y"));
     }
 
     #[test]
