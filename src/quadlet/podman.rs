@@ -25,9 +25,9 @@ impl PodmanCmd {
     /// `ContainersConfModule` value, then the `GlobalArgs` words of the type group of `q`.
     pub fn base(ctx: &Context, q: &Quadlet) -> Self {
         let group = q.kind.group();
-        let mut cmd = PodmanCmd {
-            args: vec![ctx.podman.clone()],
-        };
+        let mut args = Vec::with_capacity(48);
+        args.push(ctx.podman.clone());
+        let mut cmd = PodmanCmd { args };
         for m in q.unit.lookup_all(group, "ContainersConfModule") {
             cmd.args.push(format!("--module={m}"));
         }
@@ -96,7 +96,7 @@ fn needs_quoting(word: &str) -> bool {
 
 /// Quadlet's `escapeWords`: joins `words` with spaces, quoting where needed.
 pub fn escape_words<S: AsRef<str>>(words: &[S]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(words.iter().map(|w| w.as_ref().len() + 3).sum::<usize>());
     for (i, w) in words.iter().enumerate() {
         if i > 0 {
             out.push(' ');
