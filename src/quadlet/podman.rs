@@ -152,6 +152,18 @@ mod tests {
         assert_eq!(escape_words(&["x\u{7f}y", "it's"]), r#""x\x7fy" "it's""#);
     }
 
+    proptest::proptest! {
+        /// systemd's exec-line splitting (our port of `extract_first_word`) gives back exactly
+        /// the words that were serialized, so podman receives the intended argv.
+        #[test]
+        fn escaped_words_split_back_to_the_same_words(words in proptest::collection::vec("[^\\x00]{0,12}", 0..8)) {
+            let line = escape_words(&words);
+            let expected: Vec<&String> = words.iter().filter(|w| !w.is_empty()).collect();
+            let got = crate::unit::split::split_args(&line).unwrap();
+            proptest::prop_assert_eq!(got.iter().collect::<Vec<_>>(), expected, "line: {:?}", line);
+        }
+    }
+
     #[test]
     fn empty_words_leave_two_spaces() {
         assert_eq!(
