@@ -413,6 +413,21 @@ impl Run<'_> {
                 }
             };
             let file_name = q.service_file_name();
+            if file_name.contains('/') {
+                // 5.4.2 wrote such a unit outside the output directory.
+                self.log.error(&format!(
+                    "converting {:?}: {}",
+                    q.name,
+                    super::ConvertError::at_key(
+                        q,
+                        q.kind.group(),
+                        "ServiceName",
+                        format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
+                    )
+                ));
+                ok = false;
+                continue;
+            }
             if let Some(prev) = produced.insert(file_name.clone(), q.name.as_str()) {
                 self.log.warning(&format!(
                     "{} and {} both generate {file_name}; the unit from {} replaces the other",
