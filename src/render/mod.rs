@@ -142,6 +142,34 @@ pub struct Error {
     pub kind: ErrorKind,
 }
 
+impl Error {
+    /// The error without the template name, for callers that name the template themselves:
+    /// `line 5 (rendered line 7), [Service] ExecStart=: exec_arg: value "…" …`.
+    pub fn detail(&self) -> String {
+        let mut out = String::new();
+        if let Some(line) = self.line {
+            out.push_str(&format!("line {line}"));
+        }
+        if let Some(r) = self.rendered_line.filter(|r| Some(*r) != self.line) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&format!("(rendered line {r})"));
+        }
+        if let Some(key) = &self.key {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(key);
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&self.kind.to_string());
+        out
+    }
+}
+
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.template)?;
@@ -272,17 +300,20 @@ impl Renderer {
         let (shape, _) = with_session(Mode::Placeholder(nonce.clone()), || {
             self.tera.render(name, &context)
         });
+        // Leading blank lines are dropped, so that a template can open with a `{# … #}` block
+        // (tera keeps the newline after a comment).
         let shape = shape.map_err(|e| err(ErrorKind::Tera(tera_message(&e))))?;
+        let shape = shape.trim_start_matches('\n');
         let (real, session) = with_session(Mode::Real, || self.tera.render(name, &context));
         let locator = Locator {
             name,
             source,
-            shape: &shape,
+            shape,
             nonce: &nonce,
             calls: &session.calls,
         };
         let real = match real {
-            Ok(r) => r,
+            Ok(r) => r.trim_start_matches('\n').to_owned(),
             Err(e) => {
                 return Err(match session.refusal {
                     Some(r) => locator.error(
