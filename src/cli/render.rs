@@ -112,7 +112,8 @@ fn write_atomically(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs `unitwright render`.
+/// Runs `unitwright render`. (`args` by value: the dispatcher's contract for every command.)
+#[allow(clippy::needless_pass_by_value)]
 pub fn run(_global: &super::Global, args: Args) -> anyhow::Result<ExitCode> {
     let what = format!("rendering {}", args.template.display());
     let fail = |why: String| Failure {

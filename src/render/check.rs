@@ -223,16 +223,13 @@ fn split_systemd(value: &[u8]) -> Result<Vec<(Vec<u8>, bool)>, String> {
                 if i >= value.len() {
                     return Err("ends in a lone backslash".into());
                 }
-                match cunescape_one(&value[i..]) {
-                    Some((bytes, used)) => {
-                        word.extend(bytes);
-                        i += used;
-                    }
-                    None => {
-                        word.push(b'\\');
-                        word.push(value[i]);
-                        i += 1;
-                    }
+                if let Some((bytes, used)) = cunescape_one(&value[i..]) {
+                    word.extend(bytes);
+                    i += used;
+                } else {
+                    word.push(b'\\');
+                    word.push(value[i]);
+                    i += 1;
                 }
             } else if let Some(q) = quote {
                 if b == q {
@@ -446,7 +443,7 @@ mod tests {
             vec![lit("APP=a b $x %"), lit("L=é")]
         );
         assert_eq!(
-            decode(Grammar::QuadletPlain, r#"$HOME"#).unwrap(),
+            decode(Grammar::QuadletPlain, "$HOME").unwrap(),
             vec![std::iter::once(Tok::Var)
                 .chain(b"HOME".iter().map(|&b| Tok::VarName(b)))
                 .collect::<Vec<_>>()]

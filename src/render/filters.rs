@@ -169,9 +169,17 @@ pub(super) fn with_session<R>(mode: Mode, render: impl FnOnce() -> R) -> (R, Ses
     (result, session)
 }
 
-/// The placeholder of item `item` of filter call `call`.
+/// The item number of the marker written for a filter call that writes nothing (an empty list).
+pub(super) const EMPTY: usize = usize::MAX;
+
+/// The placeholder of item `item` of filter call `call` (`<nonce><call>n<item>z`), or for
+/// [`EMPTY`] the marker of a call that writes nothing (`<nonce><call>nz`).
 pub(super) fn placeholder(nonce: &str, call: usize, item: usize) -> String {
-    format!("{nonce}{call}n{item}z")
+    if item == EMPTY {
+        format!("{nonce}{call}nz")
+    } else {
+        format!("{nonce}{call}n{item}z")
+    }
 }
 
 /// Longest part of a value shown in an error message: values may hold credentials.
@@ -332,8 +340,12 @@ impl tera::Filter for ContextFilter {
             session.count += 1;
             match &session.mode {
                 Mode::Placeholder(nonce) => {
+                    let count = item_count(self.0, value, args);
+                    if count == 0 {
+                        return Ok(Value::String(placeholder(nonce, index, EMPTY)));
+                    }
                     let mut out = String::new();
-                    for item in 0..item_count(self.0, value, args) {
+                    for item in 0..count {
                         if item > 0 {
                             out.push(' ');
                         }

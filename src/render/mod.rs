@@ -72,13 +72,14 @@
 mod check;
 mod filters;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use check::{decode, grammar, quadlet_section, Grammar, Tok};
 pub use filters::{shown, Kind};
 
 use crate::unit::file::{Group, UnitFile};
-use filters::{placeholder, with_session, Call, ContextFilter, Mode};
+use filters::{placeholder, with_session, Call, ContextFilter, Mode, EMPTY};
 
 /// What went wrong, without the location (see [`Error`]).
 #[derive(Debug, thiserror::Error)]
@@ -138,8 +139,8 @@ pub struct Error {
     pub rendered_line: Option<usize>,
     /// The key (`[Section] Key`), when known.
     pub key: Option<String>,
-    /// What went wrong.
-    pub kind: ErrorKind,
+    /// What went wrong (boxed: errors travel through every render call).
+    pub kind: Box<ErrorKind>,
 }
 
 impl Error {
@@ -148,13 +149,13 @@ impl Error {
     pub fn detail(&self) -> String {
         let mut out = String::new();
         if let Some(line) = self.line {
-            out.push_str(&format!("line {line}"));
+            let _ = write!(out, "line {line}");
         }
         if let Some(r) = self.rendered_line.filter(|r| Some(*r) != self.line) {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(&format!("(rendered line {r})"));
+            let _ = write!(out, "(rendered line {r})");
         }
         if let Some(key) = &self.key {
             if !out.is_empty() {
@@ -188,7 +189,7 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self.kind.as_ref() {
             ErrorKind::Io(e) => Some(e),
             _ => None,
         }
@@ -232,7 +233,7 @@ impl Renderer {
             line,
             rendered_line: None,
             key: None,
-            kind,
+            kind: Box::new(kind),
         };
         self.tera
             .add_raw_template(name, source)
@@ -274,7 +275,7 @@ impl Renderer {
             line: None,
             rendered_line: None,
             key: None,
-            kind: ErrorKind::Io(e),
+            kind: Box::new(ErrorKind::Io(e)),
         })?;
         self.add_template(&name, &source)?;
         Ok(name)
@@ -292,7 +293,7 @@ impl Renderer {
             line: None,
             rendered_line: None,
             key: None,
-            kind,
+            kind: Box::new(kind),
         };
         let context = tera::Context::from_value(values.clone())
             .map_err(|e| err(ErrorKind::Tera(format!("the values must be a map: {e}"))))?;
@@ -449,7 +450,8 @@ struct Ph {
     item: usize,
 }
 
-/// Finds the placeholders in `text` (each `<nonce><digits>n<digits>z`).
+/// Finds the placeholders in `text` (each `<nonce><digits>n<digits>z`, or `<nonce><digits>nz`
+/// for a call that wrote nothing, reported with item [`EMPTY`]).
 fn placeholders(text: &str, nonce: &str) -> Vec<(usize, Ph)> {
     let mut out = Vec::new();
     let mut from = 0;
@@ -462,10 +464,14 @@ fn placeholders(text: &str, nonce: &str) -> Vec<(usize, Ph)> {
             .strip_prefix('n')
             .map_or(0, |a| a.bytes().take_while(u8::is_ascii_digit).count());
         let end = call_len + 1 + item_len;
-        if call_len > 0 && item_len > 0 && rest.as_bytes().get(end) == Some(&b'z') {
-            if let (Ok(call), Ok(item)) =
-                (rest[..call_len].parse(), rest[call_len + 1..end].parse())
-            {
+        let ends = after.starts_with('n') && rest.as_bytes().get(end) == Some(&b'z');
+        if call_len > 0 && ends {
+            let item = if item_len == 0 {
+                Ok(EMPTY)
+            } else {
+                rest[call_len + 1..end].parse()
+            };
+            if let (Ok(call), Ok(item)) = (rest[..call_len].parse(), item) {
                 out.push((start, Ph { call, item }));
             }
             from = start + nonce.len() + end + 1;
@@ -555,7 +561,7 @@ impl Locator<'_> {
                 Some(s) => format!("[{s}] {k}="),
                 None => format!("{k}="),
             }),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -589,9 +595,15 @@ impl Locator<'_> {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         for (pos, ph) in placeholders(text, self.nonce) {
-            let item = self.calls.get(ph.call)?.items.get(ph.item)?;
+            let call = self.calls.get(ph.call)?;
             out.push_str(&text[last..pos]);
-            out.push_str(&f(item));
+            if ph.item == EMPTY {
+                if !call.items.is_empty() {
+                    return None;
+                }
+            } else {
+                out.push_str(&f(call.items.get(ph.item)?));
+            }
             last = pos + self.ph_len(ph);
         }
         out.push_str(&text[last..]);
@@ -625,7 +637,7 @@ impl Locator<'_> {
                 line: None,
                 rendered_line: None,
                 key: None,
-                kind: ErrorKind::Parse(e.to_string()),
+                kind: Box::new(ErrorKind::Parse(e.to_string())),
             })
         };
         let shape = parse(self.shape)?;
@@ -727,6 +739,12 @@ impl Locator<'_> {
         };
         let g = grammar(quadlet, section, &shape.key);
         let fail = |why: String| self.changed(line, key, Some(first), &why);
+        if real.value.is_empty() {
+            return Err(fail(format!(
+                "leaves {k}= empty, which resets {k} in systemd; put the line in {{% if … %}}",
+                k = shape.key
+            )));
+        }
         let got = decode(g, &real.value)
             .map_err(|e| fail(format!("makes the value unreadable: it {e}")))?;
         let want_words = decode(g, &shape.value).map_err(|e| {
@@ -739,7 +757,7 @@ impl Locator<'_> {
         for word in want_words {
             let (w, n) = self.splice(&word);
             found += n;
-            want.push(w);
+            want.extend(w);
         }
         if found != phs.len() {
             return Err(fail(format!(
@@ -786,10 +804,12 @@ impl Locator<'_> {
     }
 
     /// Replaces the placeholders in a decoded word by the meaning of their values; returns the
-    /// word and how many placeholders were replaced.
-    fn splice(&self, word: &[Tok]) -> (Vec<Tok>, usize) {
+    /// word (`None` if it consisted only of markers of empty lists, and so is no word at all)
+    /// and how many placeholders were replaced.
+    fn splice(&self, word: &[Tok]) -> (Option<Vec<Tok>>, usize) {
         let mut out = Vec::with_capacity(word.len());
         let mut count = 0;
+        let mut only_empty = true;
         let mut i = 0;
         let nonce: Vec<Tok> = self.nonce.bytes().map(Tok::B).collect();
         while i < word.len() {
@@ -802,18 +822,27 @@ impl Locator<'_> {
                     })
                     .collect();
                 if let Some(&(0, ph)) = placeholders(&rest, self.nonce).first() {
-                    if let Some(item) = self.calls.get(ph.call).and_then(|c| c.items.get(ph.item)) {
-                        out.extend(item.meaning.iter().map(|&b| Tok::B(b)));
-                        count += 1;
-                        i += self.ph_len(ph);
-                        continue;
+                    if let Some(call) = self.calls.get(ph.call) {
+                        let meaning = if ph.item == EMPTY {
+                            call.items.is_empty().then_some(&[][..])
+                        } else {
+                            only_empty = false;
+                            call.items.get(ph.item).map(|item| item.meaning.as_slice())
+                        };
+                        if let Some(meaning) = meaning {
+                            out.extend(meaning.iter().map(|&b| Tok::B(b)));
+                            count += 1;
+                            i += self.ph_len(ph);
+                            continue;
+                        }
                     }
                 }
             }
+            only_empty = false;
             out.push(word[i].clone());
             i += 1;
         }
-        (out, count)
+        ((!only_empty || word.is_empty()).then_some(out), count)
     }
 }
 

@@ -296,3 +296,23 @@ fn placeholders_are_found_only_when_complete() {
         vec![(0, Ph { call: 1, item: 0 }), (9, Ph { call: 12, item: 3 })]
     );
 }
+
+#[test]
+fn an_empty_list_may_not_empty_a_setting_but_may_add_no_words() {
+    let e = refused(
+        "a.service",
+        "[Service]\nEnvironment={{ vars | env }}\n",
+        &json!({"vars": {}}),
+    );
+    assert!(
+        e.contains("leaves Environment= empty, which resets Environment"),
+        "{e}"
+    );
+    let out = render(
+        "a.service",
+        "[Service]\nExecStart=/bin/echo {{ args | exec_arg }} end\n",
+        &json!({"args": []}),
+    )
+    .unwrap();
+    assert_eq!(out, "[Service]\nExecStart=/bin/echo  end\n");
+}

@@ -566,6 +566,22 @@ mod tests {
         assert!(matches!(escape_specifiers("none"), Cow::Borrowed(_)));
     }
 
+    #[test]
+    fn quadlet_words_double_specifiers_and_dollars_and_keep_unicode_raw() {
+        assert_eq!(
+            quadlet_argument("APP=a \"b\" \\ $X 5% é\n").unwrap(),
+            r#""APP=a \"b\" \\ $$X 5%% é\x0a""#
+        );
+        assert_eq!(quadlet_argument(""), Err(QuoteError::Empty));
+        assert_eq!(
+            quadlet_argument("\u{80}"),
+            Err(QuoteError::ControlChar(0x80))
+        );
+        assert_eq!(quadlet_value("img:$v%").unwrap(), "img:$$v%%");
+        assert_eq!(quadlet_value("\"x\""), Err(QuoteError::EdgeQuote));
+        assert_eq!(quadlet_value("a\nb"), Err(QuoteError::ControlChar(b'\n')));
+    }
+
     proptest! {
         #[test]
         fn exec_arguments_read_back_to_the_same_bytes(arg in prop::collection::vec(1u8..=255, 0..64)) {
