@@ -51,7 +51,7 @@
 //! 3. Both are parsed with [`crate::unit::parse`]; they must have the same sections, in the same
 //!    order, each with the same keys and comments in the same order (an injected newline, `\r`,
 //!    section header or continuation backslash shows up here). The output may not contain NUL or
-//!    `\r` at all, since systemd ends lines there.
+//!    `\r` at all, since systemd ends lines there, nor a line over 1 MiB (`LONG_LINE_MAX`).
 //! 4. Every key line holding a value is decoded the way its reader reads it ([`check::decode`]:
 //!    exec lines with quotes, C escapes, `;`, prefixes, specifiers and exec-time `$`;
 //!    `Environment=` words; dependency lists; plain values; Quadlet's splitting followed by
@@ -628,6 +628,18 @@ impl Locator<'_> {
                 None,
                 None,
                 "left a carriage return or NUL, which ends a line in a unit file",
+            ));
+        }
+        if let Some((i, _)) = real
+            .split('\n')
+            .enumerate()
+            .find(|(_, l)| l.len() > crate::unit::quote::LINE_MAX)
+        {
+            return Err(self.changed(
+                Some(i + 1),
+                None,
+                None,
+                "make a line longer than the 1 MiB systemd reads; the whole unit would fail to load",
             ));
         }
         let path = PathBuf::from(self.name);

@@ -316,3 +316,14 @@ fn an_empty_list_may_not_empty_a_setting_but_may_add_no_words() {
     .unwrap();
     assert_eq!(out, "[Service]\nExecStart=/bin/echo  end\n");
 }
+
+#[test]
+fn values_that_make_a_line_too_long_for_systemd_are_refused() {
+    let big = "x".repeat(600 * 1024);
+    let e = refused(
+        "a.service",
+        "[Service]\nExecStart=/bin/echo {{ a | exec_arg }} {{ b | exec_arg }}\n",
+        &json!({"a": big, "b": big}),
+    );
+    assert!(e.contains("longer than the 1 MiB"), "{e}");
+}
