@@ -90,6 +90,17 @@ pub enum QuoteError {
 /// Result of the quoting functions.
 pub type Result<T, E = QuoteError> = std::result::Result<T, E>;
 
+/// `out` if it fits in one line systemd reads ([`LINE_MAX`]).
+fn fits_line(out: String) -> Result<String> {
+    if out.len() > LINE_MAX {
+        return Err(QuoteError::TooLong {
+            len: out.len(),
+            max: LINE_MAX,
+        });
+    }
+    Ok(out)
+}
+
 /// `%` → `%%`: the value survives `specifier_printf` unchanged.
 pub fn escape_specifiers(value: &str) -> Cow<'_, str> {
     if value.contains('%') {
@@ -119,13 +130,7 @@ fn quoted_word(bytes: &[u8], double_dollar: bool) -> Result<String> {
         }
     }
     out.push('"');
-    if out.len() > LINE_MAX {
-        return Err(QuoteError::TooLong {
-            len: out.len(),
-            max: LINE_MAX,
-        });
-    }
-    Ok(out)
+    fits_line(out)
 }
 
 /// One argument of an exec line (`ExecStart=` & co., parsed by `config_parse_exec`), as a
@@ -334,13 +339,7 @@ pub fn quadlet_argument(value: &str) -> Result<String> {
         }
     }
     out.push('"');
-    if out.len() > LINE_MAX {
-        return Err(QuoteError::TooLong {
-            len: out.len(),
-            max: LINE_MAX,
-        });
-    }
-    Ok(out)
+    fits_line(out)
 }
 
 /// A single-valued Quadlet key (`Image=`, `ContainerName=`, `PublishPort=`, ...) that Quadlet
