@@ -426,10 +426,66 @@ fn shipped_service_template_carries_hostile_values_into_the_manager() {
     assert!(e.contains("ExecStart=: exec_path:"), "{e}");
 }
 
-#[test]
-fn shipped_console_container_reaches_podman_as_exactly_the_values() {
+/// Converts the rendered `<service_name>.container` with our Quadlet conversion (in process, as
+/// the generator would), loads the service into the manager and returns what it parsed.
+fn load_container(sb: &UserManager, client: &Client, service_name: &str, text: &str) -> Loaded {
     use unitwright::quadlet::{container, Context, Kind, Quadlet, UnitInfo};
 
+    let name = format!("{service_name}.container");
+    let unit = unitwright::unit::parse_str(text, Path::new(&name)).unwrap();
+    let q = Quadlet {
+        name: name.clone(),
+        path: sb.root.path().join(&name),
+        dir: sb.root.path().to_owned(),
+        kind: Kind::Container,
+        unit,
+        service_name: service_name.to_owned(),
+    };
+    let mut ctx = Context {
+        user: true,
+        podman: "/usr/bin/podman".into(),
+        units: HashMap::from([(
+            name.clone(),
+            UnitInfo {
+                kind: Kind::Container,
+                service_name: service_name.to_owned(),
+                resource_name: String::new(),
+                containers_to_start: Vec::new(),
+            },
+        )]),
+        warnings: Vec::new(),
+    };
+    let service = container::convert(&q, &mut ctx).unwrap().to_text();
+    let service_file = format!("{service_name}.service");
+    sb.write_unit(&service_file, &service);
+    let got = client.load(&service_file);
+    assert_eq!(got.load_state, "loaded", "{service}");
+    assert_eq!(got.exec_start.len(), 1, "{service}");
+    assert!(got.exec_start_pre.is_empty(), "{service}");
+    got
+}
+
+/// The words after each occurrence of `flag` in `argv`.
+fn after<'a>(argv: &'a [String], flag: &str) -> Vec<&'a str> {
+    argv.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].as_str())
+        .collect()
+}
+
+/// The `--env` words podman gets for the console values (`$` doubled until exec time).
+fn console_env(app: &str, app_info: &Value, read_only: bool) -> Vec<String> {
+    let mut env = vec![
+        format!("APP={app}").replace('$', "$$"),
+        format!("APP_INFO={app_info}").replace('$', "$$"),
+        format!("READ_ONLY={read_only}"),
+    ];
+    env.sort_unstable();
+    env
+}
+
+#[test]
+fn shipped_console_container_reaches_podman_as_exactly_the_values() {
     let Some(sb) = UserManager::start() else {
         return;
     };
@@ -449,67 +505,89 @@ fn shipped_console_container_reaches_podman_as_exactly_the_values() {
         }),
     )
     .unwrap();
-    // Quadlet (our generator's conversion, in process) turns it into the service systemd loads.
-    let name = format!("ironic-console-{node}.container");
-    let unit = unitwright::unit::parse_str(&text, Path::new(&name)).unwrap();
-    let service_name = format!("ironic-console-{node}");
-    let q = Quadlet {
-        name: name.clone(),
-        path: sb.root.path().join(&name),
-        dir: sb.root.path().to_owned(),
-        kind: Kind::Container,
-        unit,
-        service_name: service_name.clone(),
-    };
-    let mut ctx = Context {
-        user: true,
-        podman: "/usr/bin/podman".into(),
-        units: HashMap::from([(
-            name.clone(),
-            UnitInfo {
-                kind: Kind::Container,
-                service_name: service_name.clone(),
-                resource_name: String::new(),
-                containers_to_start: Vec::new(),
-            },
-        )]),
-        warnings: Vec::new(),
-    };
-    let service = container::convert(&q, &mut ctx).unwrap().to_text();
-    let service_file = format!("{service_name}.service");
-    sb.write_unit(&service_file, &service);
-    let got = client.load(&service_file);
-    assert_eq!(got.load_state, "loaded", "{service}");
+    let got = load_container(&sb, &client, &format!("ironic-console-{node}"), &text);
     assert_eq!(
         got.description,
         format!("Console of bare-metal node {node}")
     );
-    assert_eq!(got.exec_start.len(), 1, "{service}");
     let argv = &got.exec_start[0];
-    let after = |flag: &str| -> Vec<&str> {
-        argv.windows(2)
-            .filter(|w| w[0] == flag)
-            .map(|w| w[1].as_str())
-            .collect()
-    };
-    assert_eq!(after("--name"), vec![format!("ironic-console-{node}")]);
-    assert_eq!(after("--publish"), vec!["127.0.0.1:5901:5900"]);
     assert_eq!(
-        after("--label"),
+        after(argv, "--name"),
+        vec![format!("ironic-console-{node}")]
+    );
+    assert_eq!(after(argv, "--publish"), vec!["127.0.0.1:5901:5900"]);
+    assert_eq!(
+        after(argv, "--label"),
         vec![format!("org.openstack.ironic.node={node}")]
     );
-    let mut env = after("--env");
+    let mut env = after(argv, "--env");
     env.sort_unstable();
-    assert_eq!(
-        env,
-        vec![
-            format!("APP={app}"),
-            format!("APP_INFO={app_info}").replace('$', "$$"),
-            "READ_ONLY=true".to_owned(),
-        ]
-    );
+    assert_eq!(env, console_env(app, &app_info, true));
     assert_eq!(argv.last().unwrap(), "quay.io/ironic/console:$$latest%");
-    assert!(got.exec_start_pre.is_empty(), "{service}");
+    // A port that is not a number never reaches the file.
+    let e = render_shipped(
+        "console.container.tera",
+        &json!({"node": node, "image": "i", "port": "1:2 --privileged", "app": "a",
+                "app_info": {}, "read_only": false}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("port must be a number from 1 to 65535"), "{e}");
+}
+
+#[test]
+fn shipped_console_container_carries_random_values_to_podman() {
+    let Some(sb) = UserManager::start() else {
+        return;
+    };
+    let client = Client::new(&sb);
+    let mut renderer = Renderer::new();
+    let name = renderer
+        .add_template_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/console.container.tera"),
+        )
+        .unwrap();
+    // quadlet_arg cannot carry an empty word or U+0080 (unit-tested refusals).
+    let word = || {
+        hostile_text().prop_filter("representable in Quadlet", |s| {
+            !s.is_empty() && !s.contains('\u{80}')
+        })
+    };
+    let strategy = (
+        "[0-9a-f]{8}-[0-9a-f]{4}",
+        word(),
+        prop::collection::btree_map(
+            "[a-z_]{1,8}",
+            hostile_text().prop_filter("representable in Quadlet", |s| !s.contains('\u{80}')),
+            0..4,
+        ),
+        1024u16..65535,
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(node, app, info, port, read_only)| {
+            let app_info = json!(info);
+            let values = json!({"node": node, "image": "quay.io/ironic/console:1", "port": port,
+                                "app": app, "app_info": app_info, "read_only": read_only});
+            let text = renderer
+                .render(&name, &values)
+                .map_err(|e| TestCaseError::fail(format!("render refused: {e}")))?;
+            let got = load_container(&sb, &client, &format!("ironic-console-{node}"), &text);
+            let argv = &got.exec_start[0];
+            let mut env = after(argv, "--env");
+            env.sort_unstable();
+            prop_assert_eq!(env, console_env(&app, &app_info, read_only));
+            prop_assert_eq!(
+                after(argv, "--publish"),
+                vec![format!("127.0.0.1:{port}:5900")]
+            );
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// Writes each argument after `$0` (the output file), NUL-terminated.

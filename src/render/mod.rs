@@ -35,8 +35,9 @@
 //! in a context filter is an error, and so is tera's `safe`. The right escaping depends on where
 //! the value goes (the same `$` must be `$$` in `ExecStart=` and `$` in `Environment=`), which a
 //! default cannot know, and a wrong default would be silently wrong. Literals (`{{ "x" }}`,
-//! `{{ 5 }}`) are template text and need no filter. There is no raw escape hatch: text that is
-//! systemd syntax belongs in the template itself.
+//! `{{ 5 }}`) are template text and need no filter, and `{{ throw(message="…") }}` stops the
+//! render with a message (for checks a template makes on its values). There is no raw escape
+//! hatch: text that is systemd syntax belongs in the template itself.
 //!
 //! # The structure check
 //! Escaping is necessary but not enough: a correct filter in the wrong place (`setting` in
@@ -412,7 +413,8 @@ fn walk(nodes: &[tera::ast::Node], bad: &mut Option<(String, bool)>) {
                         ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_)
                     );
                 let macro_call = matches!(expr.val, ExprVal::MacroCall(_));
-                if safe || !(filtered || literal || macro_call) {
+                let throw = matches!(&expr.val, ExprVal::FunctionCall(f) if f.name == "throw");
+                if safe || !(filtered || literal || macro_call || throw) {
                     *bad = Some((describe(expr), safe));
                 }
             }
