@@ -112,7 +112,7 @@ pub enum ErrorKind {
         why: String,
     },
     /// A value would change the structure or meaning of the unit.
-    #[error("{filter}: value {value} {why}")]
+    #[error("{}", changed_message(filter, value, why))]
     Changed {
         /// The filter (empty if unknown).
         filter: &'static str,
@@ -127,6 +127,14 @@ pub enum ErrorKind {
     /// Reading a file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+fn changed_message(filter: &str, value: &str, why: &str) -> String {
+    if filter.is_empty() {
+        format!("a value {why}")
+    } else {
+        format!("{filter}: value {value} {why}")
+    }
 }
 
 /// A rendering error: the template, where in it, and what.

@@ -71,6 +71,9 @@ pub enum QuoteError {
     /// Not a valid unit name.
     #[error("{0:?} is not a valid unit name; escape names with unitwright::escape first")]
     BadUnitName(String),
+    /// U+0080 in a Quadlet value: Quadlet writes it back as the byte `\x80`, not the character.
+    #[error("contains U+0080, which Quadlet rewrites as the single byte 0x80 (not UTF-8)")]
+    QuadletC1,
     /// An empty value where an empty word cannot be written.
     #[error("is empty, which cannot be written here")]
     Empty,
@@ -308,7 +311,7 @@ fn check_quadlet_word(value: &str) -> Result<()> {
         return Err(QuoteError::Nul);
     }
     if value.contains('\u{80}') {
-        return Err(QuoteError::ControlChar(0x80));
+        return Err(QuoteError::QuadletC1);
     }
     Ok(())
 }
@@ -572,10 +575,7 @@ mod tests {
             r#""APP=a \"b\" \\ $$X 5%% é\x0a""#
         );
         assert_eq!(quadlet_argument(""), Err(QuoteError::Empty));
-        assert_eq!(
-            quadlet_argument("\u{80}"),
-            Err(QuoteError::ControlChar(0x80))
-        );
+        assert_eq!(quadlet_argument("\u{80}"), Err(QuoteError::QuadletC1));
         assert_eq!(quadlet_value("img:$v%").unwrap(), "img:$$v%%");
         assert_eq!(quadlet_value("\"x\""), Err(QuoteError::EdgeQuote));
         assert_eq!(quadlet_value("a\nb"), Err(QuoteError::ControlChar(b'\n')));
