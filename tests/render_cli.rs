@@ -159,3 +159,27 @@ fn malformed_options_are_usage_errors() {
     }
     assert!(Path::new(&t).exists());
 }
+
+#[test]
+fn the_output_name_tells_a_quadlet_file_from_a_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("generic.tera");
+    std::fs::write(
+        &template,
+        "[Container]\nImage=i\nEnvironment={{ v | env(name=\"A\") }}\n",
+    )
+    .unwrap();
+    let t = template.to_str().unwrap();
+    // As a systemd unit, `env` is right; in a .container Quadlet would misread `\xNN`.
+    let o = unitwright(&["render", t, "--set", "v=é"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = dir.path().join("web.container");
+    let o = unitwright(&["render", t, "--set", "v=é", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("would not be read back"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}

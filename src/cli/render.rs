@@ -122,9 +122,17 @@ pub fn run(_global: &super::Global, args: Args) -> anyhow::Result<ExitCode> {
     };
     let values = values(&args).map_err(|e| fail(format!("{e:#}")))?;
     let mut renderer = Renderer::new();
+    // The output's name, when given, tells a Quadlet file from a systemd unit.
     let text = renderer
         .add_template_file(&args.template)
-        .and_then(|name| renderer.render(&name, &values))
+        .and_then(|name| {
+            let file_name = args
+                .output
+                .as_deref()
+                .and_then(Path::file_name)
+                .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+            renderer.render_as(&name, &values, &file_name)
+        })
         .map_err(|e| fail(e.detail()))?;
     match &args.output {
         None => {

@@ -326,7 +326,8 @@ pub fn decode(grammar: Grammar, value: &str) -> Result<Vec<Vec<Tok>>, String> {
             let mut first = true;
             let mut expand = true;
             for (word, special) in split_systemd(value.as_bytes())? {
-                if !special && word == b";" {
+                // An unquoted `;` separates commands; as the first word even a quoted one does.
+                if word == b";" && (!special || first) {
                     out.push(vec![Tok::Sep]);
                     first = true;
                     continue;

@@ -292,6 +292,18 @@ impl Renderer {
 
     /// Renders the template `name` with `values` (a JSON object) and checks the result.
     pub fn render(&self, name: &str, values: &serde_json::Value) -> Result<String, Error> {
+        self.render_as(name, values, name)
+    }
+
+    /// Like [`render`](Self::render) for a unit that will be named `file_name`, whose type
+    /// (systemd unit or Quadlet `.container`, …) decides how values are read back, when the
+    /// template's own name does not tell (`x.tera` rendered to `web.container`).
+    pub fn render_as(
+        &self,
+        name: &str,
+        values: &serde_json::Value,
+        file_name: &str,
+    ) -> Result<String, Error> {
         let source = self
             .sources
             .iter()
@@ -317,6 +329,7 @@ impl Renderer {
         let (real, session) = with_session(Mode::Real, || self.tera.render(name, &context));
         let locator = Locator {
             name,
+            file_name,
             source,
             shape,
             nonce: &nonce,
@@ -495,6 +508,8 @@ fn placeholders(text: &str, nonce: &str) -> Vec<(usize, Ph)> {
 /// Everything needed to check a render and to say where a problem is.
 struct Locator<'a> {
     name: &'a str,
+    /// The name of the unit being rendered (decides systemd or Quadlet reading).
+    file_name: &'a str,
     source: &'a str,
     shape: &'a str,
     nonce: &'a str,
@@ -672,7 +687,7 @@ impl Locator<'_> {
     }
 
     fn compare(&self, shape: &UnitFile, real: &UnitFile) -> Result<(), Error> {
-        let quadlet = quadlet_section(self.name);
+        let quadlet = quadlet_section(self.file_name);
         let line_of = |g: &Group, i: usize| {
             g.lines
                 .get(i)

@@ -327,3 +327,22 @@ fn values_that_make_a_line_too_long_for_systemd_are_refused() {
     );
     assert!(e.contains("longer than the 1 MiB"), "{e}");
 }
+
+#[test]
+fn a_value_cannot_become_the_executables_prefix_or_a_separator() {
+    for first in ["-/bin/false", ";", ":/bin/x", "@/bin/x"] {
+        let e = refused(
+            "a.service",
+            "[Service]\nExecStart={{ args | exec_arg }} x\n",
+            &json!({ "args": [first] }),
+        );
+        assert!(e.contains("ExecStart"), "{first}: {e}");
+    }
+    // As a later argument the same values are plain text.
+    render(
+        "a.service",
+        "[Service]\nExecStart=/bin/echo {{ args | exec_arg }}\n",
+        &json!({"args": ["-/bin/false", ";", ":/bin/x", "@/bin/x"]}),
+    )
+    .unwrap();
+}
