@@ -185,7 +185,7 @@ pub(super) fn placeholder(nonce: &str, call: usize, item: usize) -> String {
 /// Longest part of a value shown in an error message: values may hold credentials.
 const SHOWN_MAX: usize = 16;
 
-/// `value` for an error message: at most [`SHOWN_MAX`] characters, escaped like a Rust string,
+/// `value` for an error message: at most 16 characters, escaped like a Rust string,
 /// with the total length when shortened.
 pub fn shown(value: &str) -> String {
     let count = value.chars().count();

@@ -53,7 +53,7 @@
 //!    order, each with the same keys and comments in the same order (an injected newline, `\r`,
 //!    section header or continuation backslash shows up here). The output may not contain NUL or
 //!    `\r` at all, since systemd ends lines there, nor a line over 1 MiB (`LONG_LINE_MAX`).
-//! 4. Every key line holding a value is decoded the way its reader reads it ([`check::decode`]:
+//! 4. Every key line holding a value is decoded the way its reader reads it ([`decode`]:
 //!    exec lines with quotes, C escapes, `;`, prefixes, specifiers and exec-time `$`;
 //!    `Environment=` words; dependency lists; plain values; Quadlet's splitting followed by
 //!    systemd's reading of the generated podman command). The placeholder line is decoded the
@@ -62,7 +62,15 @@
 //!    every value read back byte for byte, with no specifier, variable, prefix or separator the
 //!    template did not write.
 //!
-//! Values cannot appear in section names or keys.
+//! Values cannot appear in section names or keys, and a line whose whole value came from values
+//! may not end up empty (`Environment=` from an empty map would *reset* the setting); an empty
+//! list next to other words just adds no words.
+//!
+//! Which reader applies ([`grammar`]) depends on the unit's file name (the template name without
+//! `.tera`, or the name given to [`Renderer::render_as`]): in the type section of a Quadlet file
+//! (`[Container]` of a `.container`, …) keys are read by Quadlet, everywhere else by systemd.
+//! The check is exactly as good as those readers' models; `tests/render_systemd.rs` holds them
+//! against a real `systemd --user` (and our Quadlet conversion) with random values.
 //!
 //! # Errors
 //! Errors name the template, the template line when it can be found (the line that has the
