@@ -6,9 +6,8 @@
 //! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
 //! Paths (`AuthFile=`, `CertDir=`, `DecryptionKey=`) are passed unresolved, as in 5.4.2.
 
-use super::common::{add_bools, add_strings, check_supported_keys, new_service};
-use super::podman::PodmanCmd;
-use super::resource::{add_oneshot_service, add_unit_lines, publish_resource_name};
+use super::common::{add_bools, add_strings};
+use super::resource::{begin, finish};
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
@@ -49,7 +48,7 @@ const BOOL_OPTIONS: &[(&str, &str)] = &[("AllTags", "--all-tags"), ("TLSVerify",
 
 /// Converts a `.image` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["image", "pull"])?;
     let u = &q.unit;
     let Some(image) = u.lookup_nonempty(GROUP, "Image") else {
         return Err(ConvertError::at_key(
@@ -59,18 +58,8 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
             "no Image key specified",
         ));
     };
-    let mut service = new_service(q, ctx);
-    add_unit_lines(&mut service, q);
-
-    let mut cmd = PodmanCmd::base(ctx, q);
-    cmd.extend(["image", "pull"]);
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
-    cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
-    cmd.add(image);
-
-    add_oneshot_service(&mut service, &cmd, true);
     let name = u.lookup_nonempty(GROUP, "ImageTag").unwrap_or(image);
-    publish_resource_name(ctx, q, name.to_owned());
-    Ok(service)
+    Ok(finish(q, ctx, service, cmd, image, name.to_owned()))
 }

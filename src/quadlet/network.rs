@@ -6,11 +6,9 @@
 //! containers, pods, kubes and builds use for `Network=x.network`. The boolean and string option
 //! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
 
-use super::common::{add_all_strings, add_bools, add_strings, check_supported_keys, new_service};
+use super::common::{add_all_strings, add_bools, add_strings};
 use super::podman::PodmanCmd;
-use super::resource::{
-    add_oneshot_service, add_unit_lines, name_or_default, publish_resource_name,
-};
+use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
@@ -48,26 +46,16 @@ const STRING_OPTIONS: &[(&str, &str)] = &[("Driver", "--driver"), ("IPAMDriver",
 
 /// Converts a `.network` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
     let u = &q.unit;
-    let mut service = new_service(q, ctx);
-    add_unit_lines(&mut service, q);
-    let name = name_or_default(q, "NetworkName");
-
-    let mut cmd = PodmanCmd::base(ctx, q);
-    cmd.extend(["network", "create", "--ignore"]);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_all_strings(&mut cmd, q, &[("DNS", "--dns")]);
     add_subnets(q, &mut cmd)?;
     cmd.add_key_vals("--opt", &u.lookup_all_key_val(GROUP, "Options"));
     cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
-    cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
-    cmd.add(name.as_str());
-
-    add_oneshot_service(&mut service, &cmd, true);
-    publish_resource_name(ctx, q, name);
-    Ok(service)
+    let name = name_or_default(q, "NetworkName");
+    Ok(finish(q, ctx, service, cmd, &name, name.clone()))
 }
 
 /// N4: `--subnet S` per subnet, each followed by the gateway and the IP range of the same index

@@ -8,16 +8,51 @@
 //! [`UnitInfo::resource_name`](super::UnitInfo::resource_name) for the containers, pods, kubes
 //! and builds that refer to them.
 
-use super::common::{add_service_default, add_source_path, add_syslog_identifier, SERVICE, UNIT};
+use super::common::{
+    add_service_default, add_source_path, add_syslog_identifier, check_supported_keys, new_service,
+    SERVICE, UNIT,
+};
 use super::podman::PodmanCmd;
-use super::{Context, Quadlet};
+use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
-/// The `[Unit]` lines every volume, network and image unit gets after the default
-/// dependencies: `SourcePath=` then `RequiresMountsFor=%t/containers`.
-pub fn add_unit_lines(service: &mut UnitFile, q: &Quadlet) {
-    add_source_path(service, q);
+/// The start of a volume, network or image conversion: checks the keys of the type group
+/// against `supported`, makes the service skeleton with `SourcePath=` and
+/// `RequiresMountsFor=%t/containers`, and the base podman command followed by `subcommand`.
+pub fn begin(
+    q: &Quadlet,
+    ctx: &Context,
+    supported: &[&str],
+    subcommand: &[&str],
+) -> Result<(UnitFile, PodmanCmd), ConvertError> {
+    check_supported_keys(q, supported)?;
+    let mut service = new_service(q, ctx);
+    add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    let mut cmd = PodmanCmd::base(ctx, q);
+    cmd.extend(subcommand.iter().copied());
+    Ok((service, cmd))
+}
+
+/// The end of a volume, network or image conversion: appends the `PodmanArgs=` words and the
+/// final `target` word (volume, network or image name) to `cmd`, adds the `[Service]` lines of
+/// a one-shot that stays active, and publishes `resource_name` for the units that refer to `q`.
+pub fn finish(
+    q: &Quadlet,
+    ctx: &mut Context,
+    mut service: UnitFile,
+    mut cmd: PodmanCmd,
+    target: &str,
+    resource_name: String,
+) -> UnitFile {
+    cmd.extend(q.unit.lookup_all_args(q.kind.group(), "PodmanArgs"));
+    cmd.add(target);
+    add_oneshot_service(&mut service, &cmd, true);
+    // Only a converted unit publishes its name, so a reference to one that failed sees none.
+    if let Some(info) = ctx.units.get_mut(&q.name) {
+        info.resource_name = resource_name;
+    }
+    service
 }
 
 /// The name of a volume or network: the value of `key` (`VolumeName`, `NetworkName`) when
@@ -26,14 +61,6 @@ pub fn name_or_default(q: &Quadlet, key: &str) -> String {
     match q.unit.lookup_nonempty(q.kind.group(), key) {
         Some(n) => n.to_owned(),
         None => format!("systemd-{}", q.base_name()),
-    }
-}
-
-/// Publishes the resource name of `q` for the units that refer to it. Called only once the
-/// conversion succeeded, so a reference to a unit that failed to convert sees no name.
-pub fn publish_resource_name(ctx: &mut Context, q: &Quadlet, name: String) {
-    if let Some(info) = ctx.units.get_mut(&q.name) {
-        info.resource_name = name;
     }
 }
 

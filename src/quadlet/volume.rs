@@ -7,11 +7,9 @@
 //! Difference from 5.4.2: `Driver=image` with an empty `Image=` is the same error as a missing
 //! `Image=` (5.4.2 emitted `--opt image=`, which podman rejects when the service starts).
 
-use super::common::{check_supported_keys, lookup_u32, new_service, resolve_image_source};
+use super::common::{lookup_u32, resolve_image_source};
 use super::podman::PodmanCmd;
-use super::resource::{
-    add_oneshot_service, add_unit_lines, name_or_default, publish_resource_name,
-};
+use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
@@ -37,14 +35,8 @@ pub const SUPPORTED_KEYS: &[&str] = &[
 
 /// Converts a `.volume` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    let (mut service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["volume", "create", "--ignore"])?;
     let u = &q.unit;
-    let mut service = new_service(q, ctx);
-    add_unit_lines(&mut service, q);
-    let name = name_or_default(q, "VolumeName");
-
-    let mut cmd = PodmanCmd::base(ctx, q);
-    cmd.extend(["volume", "create", "--ignore"]);
     let driver = u.lookup(GROUP, "Driver");
     if let Some(d) = driver {
         // Present but empty still gives the (empty) word, as in 5.4.2.
@@ -68,12 +60,8 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         add_device_options(q, &mut cmd)?;
     }
     cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
-    cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
-    cmd.add(name.as_str());
-
-    add_oneshot_service(&mut service, &cmd, true);
-    publish_resource_name(ctx, q, name);
-    Ok(service)
+    let name = name_or_default(q, "VolumeName");
+    Ok(finish(q, ctx, service, cmd, &name, name.clone()))
 }
 
 /// V2–V5: `--opt copy|nocopy`, `--opt device=`, `--opt type=`, and one `--opt o=` word made of
