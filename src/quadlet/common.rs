@@ -39,11 +39,12 @@ pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), Conve
         let Some(g) = q.unit.group(group) else {
             continue;
         };
-        if let Some(l) = g
-            .lines
-            .iter()
-            .find(|l| !l.comment && !keys.contains(&l.key.as_str()))
-        {
+        // The key lists are sorted (binary search); an unsorted list still works (linear search).
+        if let Some(l) = g.lines.iter().find(|l| {
+            !l.comment
+                && keys.binary_search(&l.key.as_str()).is_err()
+                && !keys.contains(&l.key.as_str())
+        }) {
             return Err(ConvertError::at_origin(
                 q,
                 l.origin,
