@@ -20,7 +20,11 @@
 //!
 //! Difference from 5.4.2: a `File=` starting with a specifier (`%h/Containerfile`) counts as
 //! absolute, as it does from podman 5.7 on (podman #26746); 5.4.2 rejected it without
-//! `SetWorkingDirectory=`. With `SetWorkingDirectory=file` and a URL `File=`, no
+//! `SetWorkingDirectory=`. With `SetWorkingDirectory=file` and a relative `File=` with a
+//! directory part (`ctx/Containerfile`), `--file` gets the file name only: 5.4.2 passed
+//! `ctx/Containerfile` unchanged while running podman in `ctx/`, so podman looked for
+//! `ctx/ctx/Containerfile` and the build failed (seen with real podman). For `File=Containerfile`
+//! the output is 5.4.2's. With `SetWorkingDirectory=file` and a URL `File=`, no
 //! `WorkingDirectory=` is added (5.4.2 added a nonsensical path below the unit's directory).
 
 use super::common::{
@@ -135,14 +139,13 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     cmd.add_each("--secret", u.lookup_all_args(GROUP, "Secret"));
     add_volumes(q, &mut service, ctx, &mut cmd)?;
 
-    let file = u.lookup_nonempty(GROUP, "File");
-    let context = build_context(q, &mut service, file)?;
-    if let Some(f) = file {
+    let place = build_place(q, &mut service)?;
+    if let Some(f) = place.file {
         cmd.add("--file");
         cmd.add(f);
     }
     cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
-    if let Some(c) = context {
+    if let Some(c) = place.context {
         cmd.add(c);
     }
 
@@ -150,15 +153,19 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     Ok(service)
 }
 
+/// Where podman builds: the `--file` word and the context argument.
+struct Place {
+    file: Option<String>,
+    context: Option<String>,
+}
+
 /// Applies `SetWorkingDirectory=` (adding `[Service] WorkingDirectory=` where it says so) and
-/// returns the build context; see the module documentation.
-fn build_context(
-    q: &Quadlet,
-    service: &mut UnitFile,
-    file: Option<&str>,
-) -> Result<Option<String>, ConvertError> {
+/// returns the `--file` word and the build context; see the module documentation.
+fn build_place(q: &Quadlet, service: &mut UnitFile) -> Result<Place, ConvertError> {
     let key_err = |key: &str, msg: String| ConvertError::at_key(q, GROUP, key, msg);
     let unit_dir = || q.dir.display().to_string();
+    let file = q.unit.lookup_nonempty(GROUP, "File");
+    let mut file_word = file.map(str::to_owned);
     let mut context = None;
     let mut working_dir = None;
     if let Some(swd) = q.unit.lookup_nonempty(GROUP, "SetWorkingDirectory") {
@@ -174,7 +181,14 @@ fn build_context(
                     key_err("SetWorkingDirectory", "no File key specified".into())
                 })?;
                 if !is_url(f) {
-                    working_dir = Some(dir_of(&resolve_path(q, f)));
+                    let resolved = resolve_path(q, f);
+                    working_dir = Some(dir_of(&resolved));
+                    if !is_absolute_file(f) {
+                        // podman reads a relative --file from the working directory, which is
+                        // now the file's own directory.
+                        let name = resolved.rsplit('/').next().unwrap_or_default();
+                        file_word = Some(name.to_owned());
+                    }
                 }
             }
             "unit" => working_dir = Some(unit_dir()),
@@ -191,8 +205,9 @@ fn build_context(
             .lookup_nonempty(SERVICE, "WorkingDirectory")
             .is_some()
         {
-            // The user's WorkingDirectory wins, and a context relative to ours no longer holds.
+            // The user's WorkingDirectory wins, and what is relative to ours no longer holds.
             context = None;
+            file_word = file.map(str::to_owned);
         } else {
             service.add(SERVICE, "WorkingDirectory", dir);
         }
@@ -219,7 +234,10 @@ fn build_context(
             Some(_) => {}
         }
     }
-    Ok(context)
+    Ok(Place {
+        file: file_word,
+        context,
+    })
 }
 
 #[cfg(test)]
