@@ -20,7 +20,8 @@
 //!
 //! Difference from 5.4.2: a `File=` starting with a specifier (`%h/Containerfile`) counts as
 //! absolute, as it does from podman 5.7 on (podman #26746); 5.4.2 rejected it without
-//! `SetWorkingDirectory=`. With `SetWorkingDirectory=file` and a relative `File=` with a
+//! `SetWorkingDirectory=`. A user `WorkingDirectory=-/path` gives the context `/path` (5.4.2
+//! passed `-/path`). With `SetWorkingDirectory=file` and a relative `File=` with a
 //! directory part (`ctx/Containerfile`), `--file` gets the file name only: 5.4.2 passed
 //! `ctx/Containerfile` unchanged while running podman in `ctx/`, so podman looked for
 //! `ctx/ctx/Containerfile` and the build failed (seen with real podman). For `File=Containerfile`
@@ -214,9 +215,10 @@ fn build_place(q: &Quadlet, service: &mut UnitFile) -> Result<Place, ConvertErro
     }
     let file_stands_alone = file.is_some_and(|f| is_absolute_file(f) || is_url(f));
     if context.is_none() && !file_stands_alone {
+        // systemd's `-` prefix (ignore a missing directory) is not part of the path.
         context = service
             .lookup_nonempty(SERVICE, "WorkingDirectory")
-            .map(str::to_owned);
+            .map(|w| w.strip_prefix('-').unwrap_or(w).to_owned());
     }
     if context.is_none() {
         match file {
