@@ -1,11 +1,18 @@
 #![allow(clippy::unwrap_used)]
-//! Generated units run by real podman: the `ExecStart=` of a generated `.build` unit is split
-//! the way systemd splits it and executed in the unit's `WorkingDirectory=`, against a private
-//! podman storage (given through `GlobalArgs=`, so the host's images are never touched). The
-//! image it builds must then exist with every `ImageTag=`.
+//! Generated units run by real podman, against a private podman storage (given through
+//! `GlobalArgs=`, so the host's images are never touched):
+//! * the `ExecStart=` of a generated `.build` unit, split as an exec line and run in the unit's
+//!   `WorkingDirectory=`;
+//! * the same `.build` file turned into a unit by the generator installed in a real
+//!   `systemd --user` (the sandbox of `tests/support`), which starts it.
+//!
+//! The image built must then exist with every `ImageTag=` and its label.
 //!
 //! Needs podman (`$PODMAN` or `/usr/bin/podman`) and the rights to use a private storage
-//! (root). Without them the test is skipped with a loud message, or fails when `CI=true`.
+//! (root). Without them the tests are skipped with a loud message, or fail when `CI=true`.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,15 +80,8 @@ fn generate(quadlets: &Path, out: &Path, service: &str) -> PathBuf {
     out.join(service)
 }
 
-#[test]
-fn generated_build_unit_builds_the_image_with_real_podman() {
-    let tmp = tempfile::tempdir().unwrap();
-    let storage = private_storage(tmp.path());
-    if podman_usable(&storage).is_none() {
-        return;
-    }
-    let quadlets = tmp.path().join("quadlets");
-    let out = tmp.path().join("out");
+/// Writes `hello.build` (and its build context `ctx/`) into `quadlets`.
+fn write_hello_build(quadlets: &Path, storage: &[String]) {
     fs::create_dir_all(quadlets.join("ctx")).unwrap();
     fs::write(quadlets.join("ctx/hello"), "hello from a quadlet build\n").unwrap();
     fs::write(
@@ -99,20 +99,12 @@ fn generated_build_unit_builds_the_image_with_real_podman() {
         ),
     )
     .unwrap();
+}
 
-    let unit = parse_file(&generate(&quadlets, &out, "hello-build.service")).unwrap();
-    let work_dir = unit.lookup_last_raw("Service", "WorkingDirectory").unwrap();
-    assert_eq!(Path::new(work_dir), quadlets.join("ctx"));
-    let words = split_args(unit.lookup_last_raw("Service", "ExecStart").unwrap()).unwrap();
-    let o = Command::new(&words[0])
-        .args(&words[1..])
-        .current_dir(work_dir)
-        .output()
-        .unwrap();
-    check(&o, "the generated ExecStart");
-
+/// Asserts that `hello.build`'s image exists in `storage` with both tags and its label.
+fn assert_hello_image(storage: &[String]) {
     let o = Command::new(podman())
-        .args(&storage)
+        .args(storage)
         .args([
             "image",
             "inspect",
@@ -130,4 +122,62 @@ fn generated_build_unit_builds_the_image_with_real_podman() {
             && shown.contains("built by a unit"),
         "unexpected image: {shown}"
     );
+}
+
+/// A temporary directory with a private podman storage (its global options) and a Quadlet
+/// directory holding `hello.build`; `None` when podman cannot run here (see [`podman_usable`]).
+fn hello_setup() -> Option<(tempfile::TempDir, Vec<String>, PathBuf)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = private_storage(tmp.path());
+    podman_usable(&storage)?;
+    let quadlets = tmp.path().join("quadlets");
+    write_hello_build(&quadlets, &storage);
+    Some((tmp, storage, quadlets))
+}
+
+#[test]
+fn generated_build_unit_builds_the_image_with_real_podman() {
+    let Some((tmp, storage, quadlets)) = hello_setup() else {
+        return;
+    };
+
+    let out = tmp.path().join("out");
+    let unit = parse_file(&generate(&quadlets, &out, "hello-build.service")).unwrap();
+    let work_dir = unit.lookup_last_raw("Service", "WorkingDirectory").unwrap();
+    assert_eq!(Path::new(work_dir), quadlets.join("ctx"));
+    let words = split_args(unit.lookup_last_raw("Service", "ExecStart").unwrap()).unwrap();
+    let o = Command::new(&words[0])
+        .args(&words[1..])
+        .current_dir(work_dir)
+        .output()
+        .unwrap();
+    check(&o, "the generated ExecStart");
+    assert_hello_image(&storage);
+}
+
+#[test]
+fn user_manager_runs_the_generator_and_starts_the_build_unit() {
+    let Some((_tmp, storage, quadlets)) = hello_setup() else {
+        return;
+    };
+    let Some(manager) = support::UserManager::builder()
+        .env("QUADLET_UNIT_DIRS", &quadlets)
+        .env("PODMAN", podman())
+        .generator(GEN)
+        .start()
+    else {
+        return;
+    };
+    let o = manager.systemctl(&["start", "hello-build.service"]);
+    let status = manager.systemctl(&["status", "--no-pager", "--full", "hello-build.service"]);
+    check(
+        &o,
+        &format!(
+            "systemctl start hello-build.service\n{}",
+            String::from_utf8_lossy(&status.stdout)
+        ),
+    );
+    let result = manager.systemctl(&["show", "-P", "Result", "hello-build.service"]);
+    assert_eq!(String::from_utf8_lossy(&result.stdout).trim(), "success");
+    assert_hello_image(&storage);
 }
