@@ -61,7 +61,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
     let name = name_or_default(q, "VolumeName");
-    Ok(finish(q, ctx, service, cmd, &name, name.clone()))
+    Ok(finish(q, ctx, service, cmd, &name, &name))
 }
 
 /// V2–V5: `--opt copy|nocopy`, `--opt device=`, `--opt type=`, and one `--opt o=` word made of
