@@ -5,7 +5,7 @@
 //! containers, pods and builds use for `Volume=x.volume` and `Mount=…source=x.volume`.
 //!
 //! Difference from 5.4.2: `Driver=image` with an empty `Image=` is the same error as a missing
-//! `Image=` (5.4.2 emitted `--opt image=`, which podman rejects when the service starts).
+//! `Image=` (5.4.2 emitted `--opt image=`: an image volume without an image).
 
 use super::common::{lookup_u32, resolve_image_source};
 use super::podman::PodmanCmd;
