@@ -405,3 +405,21 @@ async fn next_state(changes: &mut UnitWatch, want: &str) {
         }
     }
 }
+
+#[tokio::test]
+async fn job_results_arrive_the_same_with_an_up_front_subscribe() {
+    let Some(sb) = UserManager::builder().unit("slow@.service", SLOW).start() else {
+        return;
+    };
+    let options = Options {
+        subscribe: true,
+        ..Options::default()
+    };
+    let m = connect_with(&sb, options).await;
+    let units: Vec<String> = (1..=10).map(|i| format!("slow@{i}.service")).collect();
+    for r in m.start_many(&units).await {
+        assert_eq!(r.unwrap().result, Some(JobResult::Done));
+    }
+    // watch() subscribes again; systemd's AlreadySubscribed is not an error.
+    m.watch(&["slow@*"]).await.unwrap();
+}

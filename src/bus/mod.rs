@@ -8,10 +8,16 @@
 //!   (`$DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`), the system bus for
 //!   [`Scope::System`] (`$DBUS_SYSTEM_BUS_ADDRESS`, else `/run/dbus/system_bus_socket`).
 //!   The manager's private socket is not used: zbus cannot talk to it (zbus#1497).
-//! * Before any job can be created, [`Manager::connect`] opens the `JobRemoved` stream and
-//!   calls `Subscribe()`. One background task owns that stream and hands each result to every
-//!   caller waiting on that job path (systemd merges jobs, so several callers may wait on one
-//!   path); a result that arrives before its caller registered is kept for it.
+//! * Before any job can be created, [`Manager::connect`] opens the `JobRemoved` stream. One
+//!   background task owns that stream and hands each result to every caller waiting on that
+//!   job path (systemd merges jobs, so several callers may wait on one path); a result that
+//!   arrives before its caller registered is kept for it.
+//! * `Subscribe()` is not needed for job results: systemd sends `JobRemoved` whenever a
+//!   requester of the job is still connected (`bus_job_track_sender`, also for requests merged
+//!   into an existing job, and kept across daemon-reload). Subscribing makes the manager emit
+//!   `PropertiesChanged` for every state change of every unit, which made 100 concurrent
+//!   service starts about 30% slower here; so it is off by default ([`Options::subscribe`])
+//!   and [`Manager::watch`] subscribes when it is used.
 //! * Every call has a timeout ([`Timeouts`]): unit verbs 25 s (method call and job wait
 //!   together), daemon-reload 180 s (systemctl's `2 × DEFAULT_TIMEOUT_USEC`). A closed
 //!   connection fails every waiter at once; so does the manager leaving the bus and not
@@ -46,7 +52,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use zbus::proxy::CacheProperties;
-use zbus::zvariant::OwnedObjectPath;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 mod error;
 mod job;
@@ -101,14 +107,21 @@ impl Default for Timeouts {
     }
 }
 
-/// How to connect: an explicit bus address (instead of the scope's default bus) and time
-/// limits.
+/// How to connect: an explicit bus address (instead of the scope's default bus), time
+/// limits, and whether to `Subscribe()` up front.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// A D-Bus address such as `unix:path=/run/user/1000/bus`; `None` uses the scope's bus.
     pub address: Option<String>,
     /// Time limits.
     pub timeouts: Timeouts,
+    /// Call `Subscribe()` when connecting (default `false`). Job results do not need it:
+    /// systemd sends `JobNew`/`JobRemoved` for every job whose requester is still connected,
+    /// including requesters whose request was merged into an existing job
+    /// (`bus_job_track_sender`), and keeps that tracking across daemon-reload. A subscriber
+    /// makes the manager emit `PropertiesChanged` for every state change of every unit, which
+    /// slows starts down; [`Manager::watch`] subscribes by itself when it is used.
+    pub subscribe: bool,
 }
 
 /// Options of one job-creating call.
@@ -195,9 +208,9 @@ impl Manager {
             (None, Scope::User) => "session".to_owned(),
             (None, Scope::System) => "system".to_owned(),
         };
-        let connect_err = |source| Error::Connect {
+        let connect_err = |error| Error::Connect {
             bus: bus.clone(),
-            source,
+            error,
         };
         let builder = match (&options.address, scope) {
             (Some(a), _) => zbus::connection::Builder::address(a.as_str()),
@@ -221,7 +234,9 @@ impl Manager {
                 .await?
                 .receive_name_owner_changed_with_args(&[(0, SYSTEMD1)])
                 .await?;
-            proxy.subscribe().await?;
+            if options.subscribe {
+                proxy.subscribe().await?;
+            }
             Ok::<_, zbus::Error>((proxy, removed, owners))
         };
         let (proxy, removed, owners) = timeout(limit, what, setup)
@@ -318,6 +333,21 @@ impl Manager {
 
     /// Runs `verb` on `unit` (a full unit name): queues the job and, unless
     /// `options.wait` is false, waits for its result and reads the unit's state.
+    ///
+    /// A job that ran and failed is `Ok` with a failing [`JobOutcome`]; `Err` means no result
+    /// could be had (no such unit, refused, timeout, lost connection).
+    ///
+    /// ```no_run
+    /// use unitwright::bus::{JobMode, JobOptions, JobVerb, Manager, Scope};
+    ///
+    /// # async fn demo() -> Result<(), unitwright::bus::Error> {
+    /// let manager = Manager::connect(Scope::System).await?;
+    /// // Like `systemctl --no-block --job-mode=fail restart web.service`:
+    /// let options = JobOptions { mode: JobMode::Fail, wait: false };
+    /// let queued = manager.job(JobVerb::Restart, "web.service", options).await?;
+    /// println!("queued as {}", queued.job);
+    /// # Ok(()) }
+    /// ```
     pub async fn job(
         &self,
         verb: JobVerb,
@@ -369,9 +399,11 @@ impl Manager {
         };
         // Read the unit's state for the cases where it adds information: why it failed, or
         // whether a start actually started it (a false Condition*= still reports "done").
-        let wants_service = !result.is_success() && unit.ends_with(".service");
-        if wants_service || verb.starts() {
-            outcome.state = self.read_state(unit, wants_service, what).await.ok();
+        if !result.is_success() {
+            let service = unit.ends_with(".service");
+            outcome.state = self.read_state(unit, service, what).await.ok();
+        } else if verb.starts() {
+            outcome.state = self.read_start_state(unit).await.ok();
         }
         outcome.result = Some(result);
         Ok(outcome)
@@ -517,8 +549,21 @@ impl Manager {
         Ok(file_changes(changes))
     }
 
-    /// Live state changes of the units matching `patterns` (all when empty): see
+    /// Live state changes of the units matching the glob `patterns` (all when empty): see
     /// [`UnitWatch`].
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// use unitwright::bus::{Manager, Scope};
+    ///
+    /// # async fn demo() -> Result<(), unitwright::bus::Error> {
+    /// let manager = Manager::connect(Scope::User).await?;
+    /// let mut changes = manager.watch(&["web@*.service"]).await?;
+    /// while let Some(change) = changes.next().await {
+    ///     println!("{} {:?} {:?}", change.unit, change.active_state, change.sub_state);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn watch<S: AsRef<str>>(&self, patterns: &[S]) -> Result<UnitWatch, Error> {
         let patterns = patterns.iter().map(|p| p.as_ref().to_owned()).collect();
         timeout(
@@ -561,6 +606,37 @@ impl Manager {
                 .map_err(|e| Error::from_call(what, Some(unit), e))?;
             Ok(UnitState::from_props(&u, None))
         }
+    }
+
+    /// After a successful start only three Unit properties matter (is it running, or did a
+    /// condition fail?); three pipelined `Get`s cost the manager far less than a `GetAll`.
+    async fn read_start_state(&self, unit: &str) -> zbus::Result<UnitState> {
+        const KEYS: [&str; 3] = ["ActiveState", "SubState", "ConditionResult"];
+        let path = unit_path(unit);
+        let values = futures_util::future::try_join_all(
+            KEYS.iter()
+                .map(|key| self.get(&path, "org.freedesktop.systemd1.Unit", key)),
+        )
+        .await?;
+        let props: Props = KEYS.iter().map(|k| (*k).to_owned()).zip(values).collect();
+        let mut state = UnitState::from_props(&props, None);
+        unit.clone_into(&mut state.name);
+        Ok(state)
+    }
+
+    async fn get(&self, path: &str, interface: &str, name: &str) -> zbus::Result<OwnedValue> {
+        let reply = self
+            .inner
+            .conn
+            .call_method(
+                Some(SYSTEMD1),
+                path,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(interface, name),
+            )
+            .await?;
+        reply.body().deserialize::<OwnedValue>()
     }
 
     async fn get_all(&self, path: &str, interface: &str) -> zbus::Result<Props> {

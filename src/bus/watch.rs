@@ -1,7 +1,8 @@
 //! Live unit state changes: `PropertiesChanged` on `org.freedesktop.systemd1.Unit` objects,
 //! plus `UnitNew`/`UnitRemoved`, as `busctl monitor` would show them after `Subscribe()`.
 //!
-//! systemd only emits these to subscribed clients; [`super::Manager::connect`] subscribes.
+//! systemd only emits these to subscribed clients: the watch calls `Subscribe()` once its match
+//! rules are in place.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -89,6 +90,11 @@ impl UnitWatch {
             .map_err(err)?;
         let new = proxy.receive_unit_new().await.map_err(err)?;
         let removed = proxy.receive_unit_removed().await.map_err(err)?;
+        match proxy.subscribe().await {
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+            other => other.map_err(err)?,
+        }
 
         let props = props.filter_map(|msg| async move {
             let msg = msg.ok()?;
