@@ -75,3 +75,25 @@ fn the_cli_uses_the_system_bus_from_dbus_system_bus_address() {
     );
     assert_eq!(is_active(&sb, "sleeper.service"), "inactive");
 }
+
+#[tokio::test]
+async fn many_concurrent_starts_stay_within_the_system_buss_pending_reply_limit() {
+    // dbus-daemon's system bus allows 128 pending method calls per connection by default.
+    let Some(sb) =
+        SystemManager::start(&[("many@.service", "[Service]\nExecStart=/bin/sleep 600\n")])
+    else {
+        return;
+    };
+    let options = Options {
+        address: Some(sb.bus_address()),
+        ..Options::default()
+    };
+    let m = Manager::connect_with(Scope::System, &options)
+        .await
+        .unwrap();
+    let units: Vec<String> = (1..=200).map(|i| format!("many@{i}.service")).collect();
+    for (unit, r) in units.iter().zip(m.start_many(&units).await) {
+        let o = r.unwrap_or_else(|e| panic!("{unit}: {e}"));
+        assert_eq!(o.result, Some(JobResult::Done), "{o}");
+    }
+}

@@ -72,6 +72,11 @@ use job::{Lost, Removed, Tracker};
 use proxy::{ManagerProxy, SYSTEMD1};
 use unit::Props;
 
+/// How many method calls one connection keeps awaiting a reply at a time. dbus-daemon's
+/// system bus refuses more than 128 per connection by default (`max_replies_per_connection`,
+/// `LimitsExceeded`); job waits are signals and do not count.
+pub const MAX_PENDING_CALLS: usize = 64;
+
 /// Which service manager to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scope {
@@ -191,6 +196,8 @@ struct Inner {
     scope: Scope,
     timeouts: Timeouts,
     tracker: Arc<Tracker>,
+    /// Bounds the method calls awaiting a reply (see [`MAX_PENDING_CALLS`]).
+    pending: tokio::sync::Semaphore,
     /// Dropping it stops the dispatcher task.
     _stop: oneshot::Sender<()>,
 }
@@ -258,6 +265,7 @@ impl Manager {
                 scope,
                 timeouts: options.timeouts,
                 tracker,
+                pending: tokio::sync::Semaphore::new(MAX_PENDING_CALLS),
                 _stop: stop_tx,
             }),
         })
@@ -368,6 +376,7 @@ impl Manager {
     ) -> Result<JobOutcome, Error> {
         let p = &self.inner.proxy;
         let mode = options.mode.as_str();
+        let permit = self.inner.pending.acquire().await;
         let call = match verb {
             JobVerb::Start => p.start_unit(unit, mode).await,
             JobVerb::Stop => p.stop_unit(unit, mode).await,
@@ -376,6 +385,7 @@ impl Manager {
             JobVerb::ReloadOrRestart => p.reload_or_restart_unit(unit, mode).await,
             JobVerb::Reload => p.reload_unit(unit, mode).await,
         };
+        drop(permit);
         let job: OwnedObjectPath = call.map_err(|e| Error::from_call(what, Some(unit), e))?;
         let mut outcome = JobOutcome {
             unit: unit.to_owned(),
@@ -433,6 +443,7 @@ impl Manager {
     /// Sends `signal` to the processes of `unit` selected by `whom`.
     pub async fn kill(&self, unit: &str, whom: KillWhom, signal: i32) -> Result<(), Error> {
         let what = format!("kill of {unit}");
+        let _permit = self.inner.pending.acquire().await;
         let call = self.inner.proxy.kill_unit(unit, whom.as_str(), signal);
         timeout(self.inner.timeouts.query, &what, call)
             .await?
@@ -443,6 +454,7 @@ impl Manager {
     pub async fn reset_failed(&self, unit: Option<&str>) -> Result<(), Error> {
         let p = &self.inner.proxy;
         let limit = self.inner.timeouts.query;
+        let _permit = self.inner.pending.acquire().await;
         match unit {
             Some(unit) => {
                 let what = format!("reset-failed of {unit}");
@@ -625,6 +637,7 @@ impl Manager {
     }
 
     async fn get(&self, path: &str, interface: &str, name: &str) -> zbus::Result<OwnedValue> {
+        let _permit = self.inner.pending.acquire().await;
         let reply = self
             .inner
             .conn
@@ -640,6 +653,7 @@ impl Manager {
     }
 
     async fn get_all(&self, path: &str, interface: &str) -> zbus::Result<Props> {
+        let _permit = self.inner.pending.acquire().await;
         let reply = self
             .inner
             .conn
