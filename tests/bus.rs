@@ -13,8 +13,6 @@ use unitwright::bus::{
     Error, JobOptions, JobResult, JobVerb, KillWhom, Manager, Options, Scope, UnitEvent, UnitWatch,
 };
 
-const SLEEPER: &str = "[Service]\nExecStart=/bin/sleep 600\n";
-
 async fn connect(sb: &UserManager) -> Manager {
     connect_with(sb, Options::default()).await
 }
@@ -29,7 +27,7 @@ async fn connect_with(sb: &UserManager, mut options: Options) -> Manager {
 #[tokio::test]
 async fn start_and_stop_change_the_units_state() {
     let Some(sb) = UserManager::builder()
-        .unit("sleeper.service", SLEEPER)
+        .unit("sleeper.service", support::SLEEP_SERVICE)
         .start()
     else {
         return;
@@ -201,10 +199,7 @@ async fn wait_for_state(m: &Manager, unit: &str, want: &str) -> unitwright::bus:
 #[tokio::test]
 async fn enable_and_disable_create_and_remove_the_install_symlinks_and_reload() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "boot.service",
-            "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n",
-        )
+        .unit("boot.service", support::INSTALLABLE_SERVICE)
         .start()
     else {
         return;
@@ -314,10 +309,7 @@ async fn a_daemon_reload_while_jobs_run_does_not_lose_their_results() {
 #[tokio::test]
 async fn the_manager_dying_mid_job_fails_the_waiter_instead_of_hanging() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "forever.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
-        )
+        .unit("forever.service", support::ENDLESS_ONESHOT)
         .start()
     else {
         return;
@@ -343,10 +335,7 @@ async fn the_manager_dying_mid_job_fails_the_waiter_instead_of_hanging() {
 #[tokio::test]
 async fn a_lost_bus_connection_fails_every_waiter_at_once() {
     let Some(mut sb) = UserManager::builder()
-        .unit(
-            "forever@.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
-        )
+        .unit("forever@.service", support::ENDLESS_ONESHOT)
         .start()
     else {
         return;
@@ -371,8 +360,8 @@ async fn a_lost_bus_connection_fails_every_waiter_at_once() {
 #[tokio::test]
 async fn watch_reports_state_changes_of_matching_units() {
     let Some(sb) = UserManager::builder()
-        .unit("watched.service", "[Service]\nExecStart=/bin/sleep 600\n")
-        .unit("other.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .unit("watched.service", support::SLEEP_SERVICE)
+        .unit("other.service", support::SLEEP_SERVICE)
         .start()
     else {
         return;

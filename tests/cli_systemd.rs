@@ -52,6 +52,10 @@ fn start_and_stop_change_what_systemctl_sees() {
     let out = run(&sb, &["restart", "hello@one"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sb.is_active("hello@one.service"), "active");
+    // --timeout 0 waits as long as the job takes.
+    let out = run(&sb, &["start", "--timeout", "0", "hello@three"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sb.is_active("hello@three.service"), "active");
 }
 
 #[test]
@@ -187,10 +191,7 @@ fn kill_sends_the_signal_to_the_units_processes() {
 #[test]
 fn enable_and_disable_report_their_symlinks_and_reload() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "boot.service",
-            "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n",
-        )
+        .unit("boot.service", support::INSTALLABLE_SERVICE)
         .start()
     else {
         return;
@@ -234,10 +235,7 @@ fn reload_picks_up_a_changed_unit_file() {
 #[test]
 fn no_block_returns_once_the_job_is_queued() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "forever.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
-        )
+        .unit("forever.service", support::ENDLESS_ONESHOT)
         .start()
     else {
         return;

@@ -637,35 +637,25 @@ impl Manager {
     }
 
     async fn get(&self, path: &str, interface: &str, name: &str) -> zbus::Result<OwnedValue> {
+        let proxy = self.properties(path).await?;
         let _permit = self.inner.pending.acquire().await;
-        let reply = self
-            .inner
-            .conn
-            .call_method(
-                Some(SYSTEMD1),
-                path,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(interface, name),
-            )
-            .await?;
-        reply.body().deserialize::<OwnedValue>()
+        proxy.get(interface, name).await
     }
 
     async fn get_all(&self, path: &str, interface: &str) -> zbus::Result<Props> {
+        let proxy = self.properties(path).await?;
         let _permit = self.inner.pending.acquire().await;
-        let reply = self
-            .inner
-            .conn
-            .call_method(
-                Some(SYSTEMD1),
-                path,
-                Some("org.freedesktop.DBus.Properties"),
-                "GetAll",
-                &(interface,),
-            )
-            .await?;
-        reply.body().deserialize::<Props>()
+        proxy.get_all(interface).await
+    }
+
+    /// An uncached `org.freedesktop.DBus.Properties` proxy for the manager's object `path`
+    /// (building it does not touch the bus).
+    async fn properties(&self, path: &str) -> zbus::Result<proxy::PropertiesProxy<'static>> {
+        proxy::PropertiesProxy::builder(&self.inner.conn)
+            .path(path.to_owned())?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
     }
 }
 

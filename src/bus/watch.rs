@@ -115,23 +115,17 @@ impl UnitWatch {
                 sub_state,
             })
         });
-        let new = new.filter_map(|s| async move {
-            let a = s.args().ok()?;
-            Some(UnitChange {
-                unit: a.id,
-                event: UnitEvent::New,
-                active_state: None,
-                sub_state: None,
-            })
+        let loaded = |unit: String, event| UnitChange {
+            unit,
+            event,
+            active_state: None,
+            sub_state: None,
+        };
+        let new = new.filter_map(move |s| {
+            std::future::ready(s.args().ok().map(|a| loaded(a.id, UnitEvent::New)))
         });
-        let removed = removed.filter_map(|s| async move {
-            let a = s.args().ok()?;
-            Some(UnitChange {
-                unit: a.id,
-                event: UnitEvent::Removed,
-                active_state: None,
-                sub_state: None,
-            })
+        let removed = removed.filter_map(move |s| {
+            std::future::ready(s.args().ok().map(|a| loaded(a.id, UnitEvent::Removed)))
         });
         // Report a state only when it differs from the last one seen for that unit.
         let mut last: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();

@@ -70,18 +70,9 @@ pub struct ReloadArgs {
     /// Units to reload; the manager itself when none is given.
     #[arg(value_name = "UNIT")]
     pub units: Vec<String>,
-    /// Give up after SECONDS (default 180 for the manager, 25 for units; 0 waits forever).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
-    /// With units: return once the jobs are queued.
-    #[arg(long)]
-    pub no_block: bool,
-    /// With units: the job mode (see `start --help`).
-    #[arg(long, value_name = "MODE", default_value = "replace")]
-    pub job_mode: JobMode,
-    /// With units: print one JSON object per unit (see docs/json.md).
-    #[arg(long)]
-    pub json: bool,
+    /// Job options (with units; --timeout also without: default 180 s for the manager).
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
 /// Units and options of the job verbs.
@@ -90,6 +81,14 @@ pub struct JobArgs {
     /// The units (`web` means `web.service`).
     #[arg(required = true, value_name = "UNIT")]
     pub units: Vec<String>,
+    /// Job options.
+    #[command(flatten)]
+    pub job: JobFlags,
+}
+
+/// Options shared by the verbs that create jobs.
+#[derive(Debug, clap::Args)]
+pub struct JobFlags {
     /// Return once the jobs are queued instead of waiting for them to finish.
     #[arg(long)]
     pub no_block: bool,
@@ -221,15 +220,12 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Reload(args) if !args.units.is_empty() => {
             let job_args = JobArgs {
                 units: args.units,
-                no_block: args.no_block,
-                timeout: args.timeout,
-                job_mode: args.job_mode,
-                json: args.json,
+                job: args.job,
             };
             run_jobs(global, JobVerb::Reload, job_args).await
         }
         Command::Reload(args) => {
-            options.timeouts.reload = seconds(args.timeout, options.timeouts.reload)?;
+            options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
             let m = connect(global, options).await?;
             m.reload().await?;
             Ok(ExitCode::SUCCESS)
@@ -327,12 +323,12 @@ async fn run_jobs(
     args: JobArgs,
 ) -> anyhow::Result<ExitCode> {
     let mut options = Options::default();
-    options.timeouts.unit = seconds(args.timeout, options.timeouts.unit)?;
+    options.timeouts.unit = seconds(args.job.timeout, options.timeouts.unit)?;
     let m = connect(global, options).await?;
     let units = mangle_all(&args.units);
     let job_options = JobOptions {
-        mode: args.job_mode,
-        wait: !args.no_block,
+        mode: args.job.job_mode,
+        wait: !args.job.no_block,
     };
     let results = m.jobs(verb, &units, job_options).await;
     let mut code = ExitCode::SUCCESS;
@@ -350,7 +346,7 @@ async fn run_jobs(
                 code = ExitCode::FAILURE;
             }
         }
-        if args.json {
+        if args.job.json {
             writeln!(stdout, "{}", job_json(verb, unit, result))?;
         }
     }
