@@ -412,3 +412,33 @@ async fn job_results_arrive_the_same_with_an_up_front_subscribe() {
     // watch() subscribes again; systemd's AlreadySubscribed is not an error.
     m.watch(&["slow@*"]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_oneshot_that_ran_and_was_unloaded_is_not_mistaken_for_a_condition_skip() {
+    // Inactive units are garbage-collected right after their job; reading them loads them
+    // afresh, with no condition result.
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "quick@.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        )
+        .unit(
+            "cond@.service",
+            "[Unit]\nConditionPathExists=/nonexistent/unitwright\n[Service]\nExecStart=/bin/true\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let quick: Vec<String> = (1..=30).map(|i| format!("quick@{i}.service")).collect();
+    for r in m.start_many(&quick).await {
+        let o = r.unwrap();
+        assert!(o.is_success() && !o.condition_failed(), "{o} {:?}", o.state);
+    }
+    let cond: Vec<String> = (1..=30).map(|i| format!("cond@{i}.service")).collect();
+    for r in m.start_many(&cond).await {
+        let o = r.unwrap();
+        assert!(o.is_success() && o.condition_failed(), "{o} {:?}", o.state);
+    }
+}

@@ -248,15 +248,16 @@ impl JobOutcome {
     }
 
     /// True when a start-like job reported `done` but the unit did not start because a
-    /// `Condition*=` was false (`ConditionResult=no`, unit inactive). systemd reports such a
-    /// start as `done`; this tells it apart.
+    /// `Condition*=` was false (`ConditionResult=no` with a `ConditionTimestamp`, unit
+    /// inactive). systemd reports such a start as `done`; this tells it apart.
     pub fn condition_failed(&self) -> bool {
         self.verb.starts()
             && self.result == Some(JobResult::Done)
-            && self
-                .state
-                .as_ref()
-                .is_some_and(|s| s.condition_result == Some(false) && s.active_state == "inactive")
+            && self.state.as_ref().is_some_and(|s| {
+                s.condition_result == Some(false)
+                    && s.condition_timestamp != 0
+                    && s.active_state == "inactive"
+            })
     }
 
     /// Why the job failed, e.g. `result exit-code, ExecStart exited with status 3`;

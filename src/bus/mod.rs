@@ -364,7 +364,35 @@ impl Manager {
     ) -> Result<JobOutcome, Error> {
         let what = format!("{verb} of {unit}");
         let limit = self.inner.timeouts.unit;
-        timeout(limit, &what, self.job_inner(verb, unit, options, &what)).await?
+        // Pin the unit (Unit.Ref) while we wait and read its state: an inactive unit is
+        // garbage-collected right after its job, and reading it would load it afresh, without
+        // the ConditionResult of the start that was just skipped. Best effort: without the
+        // pin, a missing ConditionTimestamp keeps us from claiming a skip we cannot see.
+        let pin = options.wait && verb.starts();
+        if pin {
+            self.unit_call_no_reply(unit, "Ref").await;
+        }
+        let result = timeout(limit, &what, self.job_inner(verb, unit, options, &what)).await;
+        if pin {
+            self.unit_call_no_reply(unit, "Unref").await;
+        }
+        result?
+    }
+
+    /// Calls `org.freedesktop.systemd1.Unit.<method>()` on `unit` without waiting for the
+    /// reply (the manager handles the messages of one connection in order). Errors are logged.
+    async fn unit_call_no_reply(&self, unit: &str, method: &str) {
+        let send = async {
+            let msg = zbus::Message::method_call(unit_path(unit), method)?
+                .destination(SYSTEMD1)?
+                .interface("org.freedesktop.systemd1.Unit")?
+                .with_flags(zbus::message::Flags::NoReplyExpected)?
+                .build(&())?;
+            self.inner.conn.send(&msg).await
+        };
+        if let Err(e) = send.await {
+            log::debug!("{method} of {unit} not sent: {e}");
+        }
     }
 
     async fn job_inner(
@@ -620,10 +648,15 @@ impl Manager {
         }
     }
 
-    /// After a successful start only three Unit properties matter (is it running, or did a
-    /// condition fail?); three pipelined `Get`s cost the manager far less than a `GetAll`.
+    /// After a successful start only four Unit properties matter (is it running, or did a
+    /// condition fail?); four pipelined `Get`s cost the manager far less than a `GetAll`.
     async fn read_start_state(&self, unit: &str) -> zbus::Result<UnitState> {
-        const KEYS: [&str; 3] = ["ActiveState", "SubState", "ConditionResult"];
+        const KEYS: [&str; 4] = [
+            "ActiveState",
+            "SubState",
+            "ConditionResult",
+            "ConditionTimestamp",
+        ];
         let path = unit_path(unit);
         let values = futures_util::future::try_join_all(
             KEYS.iter()
