@@ -27,6 +27,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -54,7 +55,11 @@ fn skip_or_fail<T>(what: &str, result: Result<T, String>) -> Option<T> {
         Ok(v) => Some(v),
         Err(e) if ci() => panic!("CI=true and the {what} sandbox cannot be set up: {e}"),
         Err(e) => {
-            eprintln!("\n!!! SKIPPING: the {what} sandbox cannot be set up: {e}\n!!! (with CI=true this test would fail)\n");
+            // Straight to the process's stderr, past the test harness's output capture.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPING: the {what} sandbox cannot be set up: {e}\n!!! (with CI=true this test would fail)\n"
+            );
             None
         }
     }
