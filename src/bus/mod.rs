@@ -648,25 +648,34 @@ impl Manager {
         }
     }
 
-    /// After a successful start only four Unit properties matter (is it running, or did a
-    /// condition fail?); four pipelined `Get`s cost the manager far less than a `GetAll`.
+    /// After a successful start only the condition check matters: `ConditionResult` and
+    /// `ConditionTimestamp`, and `ActiveState`/`SubState` when the condition failed. Pipelined
+    /// `Get`s cost the manager far less than a `GetAll` of ~180 properties (measured: 100
+    /// concurrent starts took 2 to 4 times as long with `GetAll`).
     async fn read_start_state(&self, unit: &str) -> zbus::Result<UnitState> {
-        const KEYS: [&str; 4] = [
-            "ActiveState",
-            "SubState",
-            "ConditionResult",
-            "ConditionTimestamp",
-        ];
         let path = unit_path(unit);
-        let values = futures_util::future::try_join_all(
-            KEYS.iter()
-                .map(|key| self.get(&path, "org.freedesktop.systemd1.Unit", key)),
-        )
-        .await?;
-        let props: Props = KEYS.iter().map(|k| (*k).to_owned()).zip(values).collect();
+        let mut props = self
+            .get_some(&path, &["ConditionResult", "ConditionTimestamp"])
+            .await?;
+        if props
+            .get("ConditionResult")
+            .is_some_and(|v| bool::try_from(v) == Ok(false))
+        {
+            props.extend(self.get_some(&path, &["ActiveState", "SubState"]).await?);
+        }
         let mut state = UnitState::from_props(&props, None);
         unit.clone_into(&mut state.name);
         Ok(state)
+    }
+
+    /// Reads the Unit properties `keys` of the object `path` with concurrent `Get`s.
+    async fn get_some(&self, path: &str, keys: &[&str]) -> zbus::Result<Props> {
+        let values = futures_util::future::try_join_all(
+            keys.iter()
+                .map(|key| self.get(path, "org.freedesktop.systemd1.Unit", key)),
+        )
+        .await?;
+        Ok(keys.iter().map(|k| (*k).to_owned()).zip(values).collect())
     }
 
     async fn get(&self, path: &str, interface: &str, name: &str) -> zbus::Result<OwnedValue> {
