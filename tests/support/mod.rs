@@ -18,7 +18,29 @@
 //!   `/proc/<pid>/root/run/dbus/system_bus_socket`.
 //!
 //! Both clean up on drop (also when the test panics): SIGKILL to the namespace's init, reap,
-//! remove the temporary directory.
+//! remove the temporary directory and the sandbox's cgroups. Each sandbox runs in a cgroup of
+//! its own (below the test's), so parallel tests with same-named units do not collide.
+//!
+//! ```text
+//! mod support;
+//! use support::UserManager;
+//!
+//! #[tokio::test]
+//! async fn my_unit_starts() {
+//!     let Some(sb) = UserManager::builder()
+//!         .unit("web@.service", "[Service]\nExecStart=/bin/sleep 600\n")
+//!         .env("CONTAINERS_CONF", "/path/to/containers.conf") // manager (and service) env
+//!         .generator("/path/to/a-user-generator")              // runs at start and reload
+//!         .start()
+//!     else {
+//!         return; // skipped loudly (only possible without CI=true)
+//!     };
+//!     // In process: Options { address: Some(sb.bus_address()), .. } with Scope::User.
+//!     // A binary: Command::new(..).envs(sb.client_env()).arg("--user") ...
+//!     // Checks: sb.is_active("web@1.service"), sb.systemctl(&["show", ...]),
+//!     //         sb.write_unit(..) then a daemon-reload, sb.kill_manager(), sb.manager_pid().
+//! }
+//! ```
 //!
 //! When the sandbox cannot be set up (no root, no `unshare`, ...), [`UserManager::start`]
 //! returns `None` after a loud message, or panics when `CI=true`: in CI a test that cannot
