@@ -442,3 +442,35 @@ async fn a_oneshot_that_ran_and_was_unloaded_is_not_mistaken_for_a_condition_ski
         assert!(o.is_success() && o.condition_failed(), "{o} {:?}", o.state);
     }
 }
+
+#[tokio::test]
+async fn the_sandbox_runs_user_generators_and_reload_reruns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let generator = dir.path().join("test-generator");
+    let count = dir.path().join("runs");
+    std::fs::write(
+        &generator,
+        format!(
+            "#!/bin/sh\necho run >> {}\nprintf '[Service]\\nExecStart=/bin/sleep 600\\n' > \"$1/generated.service\"\n",
+            count.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&generator)
+        .status()
+        .unwrap();
+    let Some(sb) = UserManager::builder().generator(&generator).start() else {
+        return;
+    };
+    let m = connect(&sb).await;
+    assert!(m.start("generated.service").await.unwrap().is_success());
+    m.reload().await.unwrap();
+    let runs = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        2,
+        "once at start, once at daemon-reload"
+    );
+}
