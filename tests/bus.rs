@@ -474,3 +474,50 @@ async fn the_sandbox_runs_user_generators_and_reload_reruns_them() {
         "once at start, once at daemon-reload"
     );
 }
+
+#[tokio::test]
+async fn a_daemon_reexec_mid_job_still_delivers_the_result() {
+    // The manager drops its bus name while it re-executes and takes it back under a new unique
+    // name; the waiter must neither fail nor hang.
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "two@.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 2\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let start = tokio::spawn({
+        let m = m.clone();
+        async move { m.start("two@1.service").await }
+    });
+    wait_for_state(&m, "two@1.service", "activating").await;
+    let owner = || async {
+        let dbus = zbus::fdo::DBusProxy::new(m.connection()).await.unwrap();
+        let name = zbus::names::BusName::try_from("org.freedesktop.systemd1").unwrap();
+        dbus.get_name_owner(name).await.map(|o| o.to_string())
+    };
+    let before = owner().await.unwrap();
+    // Reexecute() never replies; the call ends with an error when the manager goes away.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        m.connection().call_method(
+            Some("org.freedesktop.systemd1"),
+            "/org/freedesktop/systemd1",
+            Some("org.freedesktop.systemd1.Manager"),
+            "Reexecute",
+            &(),
+        ),
+    )
+    .await;
+    let outcome = start.await.unwrap().unwrap();
+    assert_eq!(outcome.result, Some(JobResult::Done), "{outcome}");
+    assert_eq!(sb.is_active("two@1.service"), "active");
+    assert_ne!(
+        owner().await.unwrap(),
+        before,
+        "the manager really re-executed"
+    );
+}
