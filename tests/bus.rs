@@ -13,8 +13,6 @@ use unitwright::bus::{
     Error, JobOptions, JobResult, JobVerb, KillWhom, Manager, Options, Scope, UnitEvent, UnitWatch,
 };
 
-const SLEEPER: &str = "[Service]\nExecStart=/bin/sleep 600\n";
-
 async fn connect(sb: &UserManager) -> Manager {
     connect_with(sb, Options::default()).await
 }
@@ -29,7 +27,7 @@ async fn connect_with(sb: &UserManager, mut options: Options) -> Manager {
 #[tokio::test]
 async fn start_and_stop_change_the_units_state() {
     let Some(sb) = UserManager::builder()
-        .unit("sleeper.service", SLEEPER)
+        .unit("sleeper.service", support::SLEEP_SERVICE)
         .start()
     else {
         return;
@@ -201,10 +199,7 @@ async fn wait_for_state(m: &Manager, unit: &str, want: &str) -> unitwright::bus:
 #[tokio::test]
 async fn enable_and_disable_create_and_remove_the_install_symlinks_and_reload() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "boot.service",
-            "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n",
-        )
+        .unit("boot.service", support::INSTALLABLE_SERVICE)
         .start()
     else {
         return;
@@ -314,10 +309,7 @@ async fn a_daemon_reload_while_jobs_run_does_not_lose_their_results() {
 #[tokio::test]
 async fn the_manager_dying_mid_job_fails_the_waiter_instead_of_hanging() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "forever.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
-        )
+        .unit("forever.service", support::ENDLESS_ONESHOT)
         .start()
     else {
         return;
@@ -343,10 +335,7 @@ async fn the_manager_dying_mid_job_fails_the_waiter_instead_of_hanging() {
 #[tokio::test]
 async fn a_lost_bus_connection_fails_every_waiter_at_once() {
     let Some(mut sb) = UserManager::builder()
-        .unit(
-            "forever@.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
-        )
+        .unit("forever@.service", support::ENDLESS_ONESHOT)
         .start()
     else {
         return;
@@ -371,8 +360,8 @@ async fn a_lost_bus_connection_fails_every_waiter_at_once() {
 #[tokio::test]
 async fn watch_reports_state_changes_of_matching_units() {
     let Some(sb) = UserManager::builder()
-        .unit("watched.service", "[Service]\nExecStart=/bin/sleep 600\n")
-        .unit("other.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .unit("watched.service", support::SLEEP_SERVICE)
+        .unit("other.service", support::SLEEP_SERVICE)
         .start()
     else {
         return;
@@ -404,4 +393,131 @@ async fn next_state(changes: &mut UnitWatch, want: &str) {
             seen.push(state);
         }
     }
+}
+
+#[tokio::test]
+async fn job_results_arrive_the_same_with_an_up_front_subscribe() {
+    let Some(sb) = UserManager::builder().unit("slow@.service", SLOW).start() else {
+        return;
+    };
+    let options = Options {
+        subscribe: true,
+        ..Options::default()
+    };
+    let m = connect_with(&sb, options).await;
+    let units: Vec<String> = (1..=10).map(|i| format!("slow@{i}.service")).collect();
+    for r in m.start_many(&units).await {
+        assert_eq!(r.unwrap().result, Some(JobResult::Done));
+    }
+    // watch() subscribes again; systemd's AlreadySubscribed is not an error.
+    m.watch(&["slow@*"]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_oneshot_that_ran_and_was_unloaded_is_not_mistaken_for_a_condition_skip() {
+    // Inactive units are garbage-collected right after their job; reading them loads them
+    // afresh, with no condition result.
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "quick@.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        )
+        .unit(
+            "cond@.service",
+            "[Unit]\nConditionPathExists=/nonexistent/unitwright\n[Service]\nExecStart=/bin/true\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let quick: Vec<String> = (1..=30).map(|i| format!("quick@{i}.service")).collect();
+    for r in m.start_many(&quick).await {
+        let o = r.unwrap();
+        assert!(o.is_success() && !o.condition_failed(), "{o} {:?}", o.state);
+    }
+    let cond: Vec<String> = (1..=30).map(|i| format!("cond@{i}.service")).collect();
+    for r in m.start_many(&cond).await {
+        let o = r.unwrap();
+        assert!(o.is_success() && o.condition_failed(), "{o} {:?}", o.state);
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_runs_user_generators_and_reload_reruns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let generator = dir.path().join("test-generator");
+    let count = dir.path().join("runs");
+    std::fs::write(
+        &generator,
+        format!(
+            "#!/bin/sh\necho run >> {}\nprintf '[Service]\\nExecStart=/bin/sleep 600\\n' > \"$1/generated.service\"\n",
+            count.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&generator)
+        .status()
+        .unwrap();
+    let Some(sb) = UserManager::builder().generator(&generator).start() else {
+        return;
+    };
+    let m = connect(&sb).await;
+    assert!(m.start("generated.service").await.unwrap().is_success());
+    m.reload().await.unwrap();
+    let runs = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        2,
+        "once at start, once at daemon-reload"
+    );
+}
+
+#[tokio::test]
+async fn a_daemon_reexec_mid_job_still_delivers_the_result() {
+    // The manager drops its bus name while it re-executes and takes it back under a new unique
+    // name; the waiter must neither fail nor hang.
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "two@.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 2\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let start = tokio::spawn({
+        let m = m.clone();
+        async move { m.start("two@1.service").await }
+    });
+    wait_for_state(&m, "two@1.service", "activating").await;
+    let owner = || async {
+        let dbus = zbus::fdo::DBusProxy::new(m.connection()).await.unwrap();
+        let name = zbus::names::BusName::try_from("org.freedesktop.systemd1").unwrap();
+        dbus.get_name_owner(name).await.map(|o| o.to_string())
+    };
+    let before = owner().await.unwrap();
+    // Reexecute() never replies; the call ends with an error when the manager goes away.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        m.connection().call_method(
+            Some("org.freedesktop.systemd1"),
+            "/org/freedesktop/systemd1",
+            Some("org.freedesktop.systemd1.Manager"),
+            "Reexecute",
+            &(),
+        ),
+    )
+    .await;
+    let outcome = start.await.unwrap().unwrap();
+    assert_eq!(outcome.result, Some(JobResult::Done), "{outcome}");
+    assert_eq!(sb.is_active("two@1.service"), "active");
+    assert_ne!(
+        owner().await.unwrap(),
+        before,
+        "the manager really re-executed"
+    );
 }

@@ -17,6 +17,16 @@ const UNITS: &[(&str, &str)] = &[
     ),
 ];
 
+async fn connect(sb: &SystemManager) -> Manager {
+    let options = Options {
+        address: Some(sb.bus_address()),
+        ..Options::default()
+    };
+    Manager::connect_with(Scope::System, &options)
+        .await
+        .unwrap()
+}
+
 fn is_active(sb: &SystemManager, unit: &str) -> String {
     let out = sb.systemctl(&["is-active", unit]);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -27,13 +37,7 @@ async fn the_library_starts_and_stops_units_of_a_system_manager() {
     let Some(sb) = SystemManager::start(UNITS) else {
         return;
     };
-    let options = Options {
-        address: Some(sb.bus_address()),
-        ..Options::default()
-    };
-    let m = Manager::connect_with(Scope::System, &options)
-        .await
-        .unwrap();
+    let m = connect(&sb).await;
     let o = m.start("sleeper.service").await.unwrap();
     assert_eq!(o.result, Some(JobResult::Done), "{o}");
     assert_eq!(is_active(&sb, "sleeper.service"), "active");
@@ -74,4 +78,20 @@ fn the_cli_uses_the_system_bus_from_dbus_system_bus_address() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(is_active(&sb, "sleeper.service"), "inactive");
+}
+
+#[tokio::test]
+async fn many_concurrent_starts_stay_within_the_system_buss_pending_reply_limit() {
+    // dbus-daemon's system bus allows 128 pending method calls per connection by default.
+    let Some(sb) =
+        SystemManager::start(&[("many@.service", "[Service]\nExecStart=/bin/sleep 600\n")])
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let units: Vec<String> = (1..=200).map(|i| format!("many@{i}.service")).collect();
+    for (unit, r) in units.iter().zip(m.start_many(&units).await) {
+        let o = r.unwrap_or_else(|e| panic!("{unit}: {e}"));
+        assert_eq!(o.result, Some(JobResult::Done), "{o}");
+    }
 }

@@ -52,6 +52,10 @@ fn start_and_stop_change_what_systemctl_sees() {
     let out = run(&sb, &["restart", "hello@one"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sb.is_active("hello@one.service"), "active");
+    // --timeout 0 waits as long as the job takes.
+    let out = run(&sb, &["start", "--timeout", "0", "hello@three"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sb.is_active("hello@three.service"), "active");
 }
 
 #[test]
@@ -130,7 +134,11 @@ fn json_output_of_jobs_status_and_list_is_parseable_and_complete() {
     assert_eq!(lines[0]["unit"], "hello@j.service");
     assert_eq!(lines[0]["result"], "done");
     assert_eq!(lines[0]["success"], true);
-    assert_eq!(lines[0]["active_state"], "active");
+    assert_eq!(
+        lines[0]["active_state"],
+        serde_json::Value::Null,
+        "not read after a success"
+    );
     assert_eq!(lines[1]["unit"], "bad.service");
     assert_eq!(lines[1]["result"], "failed");
     assert_eq!(lines[1]["success"], false);
@@ -187,10 +195,7 @@ fn kill_sends_the_signal_to_the_units_processes() {
 #[test]
 fn enable_and_disable_report_their_symlinks_and_reload() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "boot.service",
-            "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n",
-        )
+        .unit("boot.service", support::INSTALLABLE_SERVICE)
         .start()
     else {
         return;
@@ -234,10 +239,7 @@ fn reload_picks_up_a_changed_unit_file() {
 #[test]
 fn no_block_returns_once_the_job_is_queued() {
     let Some(sb) = UserManager::builder()
-        .unit(
-            "forever.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
-        )
+        .unit("forever.service", support::ENDLESS_ONESHOT)
         .start()
     else {
         return;
@@ -313,5 +315,32 @@ fn usage_errors_exit_2() {
             .status
             .code(),
         Some(2)
+    );
+}
+
+#[test]
+fn reload_with_units_runs_their_exec_reload() {
+    let Some(sb) = sandbox() else { return };
+    let marker = sb.root.path().join("reloaded");
+    sb.write_unit(
+        "reloadable.service",
+        &format!(
+            "[Service]\nExecStart=/bin/sleep 600\nExecReload=/bin/touch {}\n",
+            marker.display()
+        ),
+    );
+    assert!(run(&sb, &["reload"]).status.success());
+    assert!(run(&sb, &["start", "reloadable"]).status.success());
+    let out = run(&sb, &["reload", "reloadable"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(marker.exists(), "ExecReload= ran");
+    // A unit without ExecReload= cannot be reloaded: the manager refuses the job.
+    assert!(run(&sb, &["start", "hello@r"]).status.success());
+    let out = run(&sb, &["reload", "hello@r"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("reload of hello@r.service failed"),
+        "{}",
+        stderr(&out)
     );
 }

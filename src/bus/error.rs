@@ -11,13 +11,12 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// The bus could not be reached.
-    #[error("cannot connect to the {bus} bus: {source}")]
+    #[error("cannot connect to the {bus} bus: {error}")]
     Connect {
         /// `session`, `system` or the address that was given.
         bus: String,
-        /// What zbus reported.
-        #[source]
-        source: zbus::Error,
+        /// What zbus reported (part of the message, hence not also a `source()`).
+        error: zbus::Error,
     },
     /// The unit does not exist (`org.freedesktop.systemd1.NoSuchUnit` or `LoadState=not-found`).
     #[error("{what} failed: unit {unit} not found")]
@@ -38,13 +37,12 @@ pub enum Error {
         message: String,
     },
     /// Any other bus-level failure of a call.
-    #[error("{what} failed: {source}")]
+    #[error("{what} failed: {error}")]
     Bus {
         /// The operation.
         what: String,
-        /// What zbus reported.
-        #[source]
-        source: zbus::Error,
+        /// What zbus reported (part of the message, hence not also a `source()`).
+        error: zbus::Error,
     },
     /// No answer (method reply or job result) within the configured time.
     #[error("{what} failed: no result within {} s (a job may still be running)", after.as_secs_f64())]
@@ -68,14 +66,6 @@ pub enum Error {
     ConnectionLost {
         /// The operation.
         what: String,
-    },
-    /// The manager sent something we could not understand.
-    #[error("{what} failed: unexpected reply: {detail}")]
-    Protocol {
-        /// The operation.
-        what: String,
-        /// What was wrong.
-        detail: String,
     },
 }
 
@@ -104,9 +94,9 @@ impl Error {
             zbus::Error::InputOutput(_) => Error::ConnectionLost {
                 what: what.to_owned(),
             },
-            source => Error::Bus {
+            error => Error::Bus {
                 what: what.to_owned(),
-                source,
+                error,
             },
         }
     }

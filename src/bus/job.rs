@@ -232,7 +232,11 @@ pub struct JobOutcome {
     pub job: String,
     /// The job result, or `None` when the call did not wait (`--no-block`).
     pub result: Option<JobResult>,
-    /// The unit's state read right after the job ended (`None` when not waited for).
+    /// The unit's state read right after the job ended: after a failure all Unit (and
+    /// Service) properties; after a successful start-like job only the condition check
+    /// (`condition_result`, `condition_timestamp`, and the active and sub state when the
+    /// condition failed; other fields are empty). `None` when not waited for, after a
+    /// successful stop, or when the read failed.
     pub state: Option<UnitState>,
 }
 
@@ -248,15 +252,16 @@ impl JobOutcome {
     }
 
     /// True when a start-like job reported `done` but the unit did not start because a
-    /// `Condition*=` was false (`ConditionResult=no`, unit inactive). systemd reports such a
-    /// start as `done`; this tells it apart.
+    /// `Condition*=` was false (`ConditionResult=no` with a `ConditionTimestamp`, unit
+    /// inactive). systemd reports such a start as `done`; this tells it apart.
     pub fn condition_failed(&self) -> bool {
         self.verb.starts()
             && self.result == Some(JobResult::Done)
-            && self
-                .state
-                .as_ref()
-                .is_some_and(|s| s.condition_result == Some(false) && s.active_state == "inactive")
+            && self.state.as_ref().is_some_and(|s| {
+                s.condition_result == Some(false)
+                    && s.condition_timestamp != 0
+                    && s.active_state == "inactive"
+            })
     }
 
     /// Why the job failed, e.g. `result exit-code, ExecStart exited with status 3`;

@@ -6,7 +6,9 @@
 //! properties are read with one `org.freedesktop.DBus.Properties.GetAll` call instead
 //! (see [`super::unit`]).
 
-use zbus::zvariant::OwnedObjectPath;
+use std::collections::HashMap;
+
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 /// The well-known bus name of the service manager.
 pub const SYSTEMD1: &str = "org.freedesktop.systemd1";
@@ -94,4 +96,18 @@ pub trait Manager {
     /// `UnitRemoved(s id, o unit)`.
     #[zbus(signal)]
     fn unit_removed(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
+}
+
+/// `org.freedesktop.DBus.Properties` on a manager object (unit or manager), for explicit,
+/// uncached reads.
+#[zbus::proxy(
+    interface = "org.freedesktop.DBus.Properties",
+    default_service = "org.freedesktop.systemd1",
+    gen_blocking = false
+)]
+pub trait Properties {
+    /// `Get(s interface, s name) → v`.
+    fn get(&self, interface: &str, name: &str) -> zbus::Result<OwnedValue>;
+    /// `GetAll(s interface) → a{sv}`.
+    fn get_all(&self, interface: &str) -> zbus::Result<HashMap<String, OwnedValue>>;
 }

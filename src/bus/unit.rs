@@ -35,6 +35,9 @@ pub struct UnitState {
     /// `ConditionResult`: whether the `Condition*=` checks passed at the last start
     /// (`None` if the manager did not say).
     pub condition_result: Option<bool>,
+    /// `ConditionTimestamp`, microseconds since the epoch: when the conditions were last
+    /// checked (0 if never since the unit was loaded).
+    pub condition_timestamp: u64,
     /// `ActiveEnterTimestamp`, microseconds since the epoch (0 if never active).
     pub active_enter_timestamp: u64,
     /// Service properties, for `.service` units when they were read.
@@ -127,6 +130,7 @@ impl UnitState {
             unit_file_state: string(unit, "UnitFileState"),
             fragment_path: string(unit, "FragmentPath"),
             condition_result: num(unit, "ConditionResult"),
+            condition_timestamp: num(unit, "ConditionTimestamp").unwrap_or(0),
             active_enter_timestamp: num(unit, "ActiveEnterTimestamp").unwrap_or(0),
             service: service.map(|s| ServiceState {
                 result: string(s, "Result"),

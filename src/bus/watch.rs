@@ -1,7 +1,8 @@
 //! Live unit state changes: `PropertiesChanged` on `org.freedesktop.systemd1.Unit` objects,
 //! plus `UnitNew`/`UnitRemoved`, as `busctl monitor` would show them after `Subscribe()`.
 //!
-//! systemd only emits these to subscribed clients; [`super::Manager::connect`] subscribes.
+//! systemd only emits these to subscribed clients: the watch calls `Subscribe()` once its match
+//! rules are in place.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -89,6 +90,11 @@ impl UnitWatch {
             .map_err(err)?;
         let new = proxy.receive_unit_new().await.map_err(err)?;
         let removed = proxy.receive_unit_removed().await.map_err(err)?;
+        match proxy.subscribe().await {
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+            other => other.map_err(err)?,
+        }
 
         let props = props.filter_map(|msg| async move {
             let msg = msg.ok()?;
@@ -109,23 +115,17 @@ impl UnitWatch {
                 sub_state,
             })
         });
-        let new = new.filter_map(|s| async move {
-            let a = s.args().ok()?;
-            Some(UnitChange {
-                unit: a.id,
-                event: UnitEvent::New,
-                active_state: None,
-                sub_state: None,
-            })
+        let loaded = |unit: String, event| UnitChange {
+            unit,
+            event,
+            active_state: None,
+            sub_state: None,
+        };
+        let new = new.filter_map(move |s| {
+            std::future::ready(s.args().ok().map(|a| loaded(a.id, UnitEvent::New)))
         });
-        let removed = removed.filter_map(|s| async move {
-            let a = s.args().ok()?;
-            Some(UnitChange {
-                unit: a.id,
-                event: UnitEvent::Removed,
-                active_state: None,
-                sub_state: None,
-            })
+        let removed = removed.filter_map(move |s| {
+            std::future::ready(s.args().ok().map(|a| loaded(a.id, UnitEvent::Removed)))
         });
         // Report a state only when it differs from the last one seen for that unit.
         let mut last: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();

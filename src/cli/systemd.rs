@@ -1,4 +1,4 @@
-//! The systemctl-like verbs: `reload` (daemon-reload), `start`, `stop`, `restart`,
+//! The systemctl-like verbs: `reload` (daemon-reload, or `reload UNIT...`), `start`, `stop`, `restart`,
 //! `try-restart`, `reload-or-restart`, `kill`, `reset-failed`, `status`, `list`, `enable`,
 //! `disable`, `watch`.
 //!
@@ -33,8 +33,9 @@ use crate::bus::{
 /// The systemctl-like subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Reload the manager's configuration: rerun generators, reread all unit files
-    /// (systemctl daemon-reload).
+    /// Without units: reload the manager's configuration, rerunning generators and rereading
+    /// all unit files (systemctl daemon-reload). With units: reload their own configuration
+    /// (ExecReload=), like systemctl reload UNIT.
     #[command(visible_alias = "daemon-reload")]
     Reload(ReloadArgs),
     /// Start units and wait until they are started.
@@ -66,9 +67,12 @@ pub enum Command {
 /// Options for `reload`.
 #[derive(Debug, clap::Args)]
 pub struct ReloadArgs {
-    /// Give up after SECONDS (default 180; 0 waits forever).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    /// Units to reload; the manager itself when none is given.
+    #[arg(value_name = "UNIT")]
+    pub units: Vec<String>,
+    /// Job options (with units; --timeout also without: default 180 s for the manager).
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
 /// Units and options of the job verbs.
@@ -77,6 +81,14 @@ pub struct JobArgs {
     /// The units (`web` means `web.service`).
     #[arg(required = true, value_name = "UNIT")]
     pub units: Vec<String>,
+    /// Job options.
+    #[command(flatten)]
+    pub job: JobFlags,
+}
+
+/// Options shared by the verbs that create jobs.
+#[derive(Debug, clap::Args)]
+pub struct JobFlags {
     /// Return once the jobs are queued instead of waiting for them to finish.
     #[arg(long)]
     pub no_block: bool,
@@ -205,8 +217,15 @@ async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Man
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     let mut options = Options::default();
     match cmd {
+        Command::Reload(args) if !args.units.is_empty() => {
+            let job_args = JobArgs {
+                units: args.units,
+                job: args.job,
+            };
+            run_jobs(global, JobVerb::Reload, job_args).await
+        }
         Command::Reload(args) => {
-            options.timeouts.reload = seconds(args.timeout, options.timeouts.reload)?;
+            options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
             let m = connect(global, options).await?;
             m.reload().await?;
             Ok(ExitCode::SUCCESS)
@@ -304,12 +323,12 @@ async fn run_jobs(
     args: JobArgs,
 ) -> anyhow::Result<ExitCode> {
     let mut options = Options::default();
-    options.timeouts.unit = seconds(args.timeout, options.timeouts.unit)?;
+    options.timeouts.unit = seconds(args.job.timeout, options.timeouts.unit)?;
     let m = connect(global, options).await?;
     let units = mangle_all(&args.units);
     let job_options = JobOptions {
-        mode: args.job_mode,
-        wait: !args.no_block,
+        mode: args.job.job_mode,
+        wait: !args.job.no_block,
     };
     let results = m.jobs(verb, &units, job_options).await;
     let mut code = ExitCode::SUCCESS;
@@ -327,7 +346,7 @@ async fn run_jobs(
                 code = ExitCode::FAILURE;
             }
         }
-        if args.json {
+        if args.job.json {
             writeln!(stdout, "{}", job_json(verb, unit, result))?;
         }
     }
@@ -348,8 +367,8 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
                 "success": o.is_success(),
                 "condition_failed": o.condition_failed(),
                 "failure": o.failure(),
-                "active_state": state.map(|s| s.active_state.as_str()),
-                "sub_state": state.map(|s| s.sub_state.as_str()),
+                "active_state": state.map(|s| s.active_state.as_str()).filter(|s| !s.is_empty()),
+                "sub_state": state.map(|s| s.sub_state.as_str()).filter(|s| !s.is_empty()),
                 "service_result": service.map(|s| s.result.as_str()),
                 "exec_main_code": service.map(|s| s.exec_main_code),
                 "exec_main_status": service.map(|s| s.exec_main_status),

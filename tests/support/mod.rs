@@ -18,7 +18,29 @@
 //!   `/proc/<pid>/root/run/dbus/system_bus_socket`.
 //!
 //! Both clean up on drop (also when the test panics): SIGKILL to the namespace's init, reap,
-//! remove the temporary directory.
+//! remove the temporary directory and the sandbox's cgroups. Each sandbox runs in a cgroup of
+//! its own (below the test's), so parallel tests with same-named units do not collide.
+//!
+//! ```text
+//! mod support;
+//! use support::UserManager;
+//!
+//! #[tokio::test]
+//! async fn my_unit_starts() {
+//!     let Some(sb) = UserManager::builder()
+//!         .unit("web@.service", "[Service]\nExecStart=/bin/sleep 600\n")
+//!         .env("CONTAINERS_CONF", "/path/to/containers.conf") // manager (and service) env
+//!         .generator("/path/to/a-user-generator")              // runs at start and reload
+//!         .start()
+//!     else {
+//!         return; // skipped loudly (only possible without CI=true)
+//!     };
+//!     // In process: Options { address: Some(sb.bus_address()), .. } with Scope::User.
+//!     // A binary: Command::new(..).envs(sb.client_env()).arg("--user") ...
+//!     // Checks: sb.is_active("web@1.service"), sb.systemctl(&["show", ...]),
+//!     //         sb.write_unit(..) then a daemon-reload, sb.kill_manager(), sb.manager_pid().
+//! }
+//! ```
 //!
 //! When the sandbox cannot be set up (no root, no `unshare`, ...), [`UserManager::start`]
 //! returns `None` after a loud message, or panics when `CI=true`: in CI a test that cannot
@@ -27,9 +49,19 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// A long-running service, for start/stop tests.
+pub const SLEEP_SERVICE: &str = "[Service]\nExecStart=/bin/sleep 600\n";
+/// A long-running service with an `[Install]` section (`WantedBy=default.target`).
+pub const INSTALLABLE_SERVICE: &str =
+    "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n";
+
+/// A oneshot service whose start never finishes (for jobs that must still be running).
+pub const ENDLESS_ONESHOT: &str = "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n";
 
 /// How long a manager may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,7 +77,11 @@ fn skip_or_fail<T>(what: &str, result: Result<T, String>) -> Option<T> {
         Ok(v) => Some(v),
         Err(e) if ci() => panic!("CI=true and the {what} sandbox cannot be set up: {e}"),
         Err(e) => {
-            eprintln!("\n!!! SKIPPING: the {what} sandbox cannot be set up: {e}\n!!! (with CI=true this test would fail)\n");
+            // Straight to the process's stderr, past the test harness's output capture.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPING: the {what} sandbox cannot be set up: {e}\n!!! (with CI=true this test would fail)\n"
+            );
             None
         }
     }
@@ -131,6 +167,34 @@ fn namespace_init(unshare: &mut Child, root: &Path) -> Result<u32, String> {
         Ok(comm(pid) == "unshare" && !children(pid).is_empty())
     })?;
     Ok(children(pid)[0])
+}
+
+/// The system bus of the system manager whose host PID is `pid`, reached through its root.
+fn system_bus_address(pid: u32) -> String {
+    format!("unix:path=/proc/{pid}/root/run/dbus/system_bus_socket")
+}
+
+/// Waits for the namespace's init, then until the manager on `address(init pid)` reports
+/// `SystemState` running (or degraded); returns the init's host PID.
+fn start_manager(
+    what: &str,
+    unshare: &mut Child,
+    root: &Path,
+    address: impl Fn(u32) -> String,
+) -> Result<u32, String> {
+    let init = namespace_init(unshare, root)?;
+    let address = address(init);
+    wait_for(what, || {
+        if let Ok(Some(status)) = unshare.try_wait() {
+            return Err(format!(
+                "the sandbox exited with {status}: {}",
+                read_log(root)
+            ));
+        }
+        let state = system_state(&address);
+        Ok(matches!(state.as_deref(), Some("running" | "degraded")))
+    })?;
+    Ok(init)
 }
 
 /// Asks the manager on `address` for `SystemState` (busctl is fine in tests).
@@ -256,29 +320,17 @@ set +e
 while :; do wait; done
 "#;
         let cgroup = Cgroup::new(root.path());
-        let mut cmd = cgroup.command("unshare");
-        cmd.args([
-            "--mount",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--propagation",
-            "private",
-            "--mount-proc",
-            "sh",
-            "-c",
-            script,
-        ])
-        .env("XDG_RUNTIME_DIR", &runtime_dir)
-        .env("DBUS_SESSION_BUS_ADDRESS", &address)
-        .env("HOME", root.path().join("home"))
-        .env("XDG_CONFIG_HOME", root.path().join("config"))
-        .env("UW_GENERATORS", generators.join("\n"))
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("MANAGERPID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file(root.path()));
+        let mut cmd = cgroup.unshare(&[], script);
+        cmd.env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", root.path().join("home"))
+            .env("XDG_CONFIG_HOME", root.path().join("config"))
+            .env("UW_GENERATORS", generators.join("\n"))
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("MANAGERPID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file(root.path()));
         for (k, v) in &b.env {
             cmd.env(k, v);
         }
@@ -291,18 +343,10 @@ while :; do wait; done
             unshare,
             cgroup,
         };
-        sandbox.init_pid = namespace_init(&mut sandbox.unshare, sandbox.root.path())?;
-        wait_for("systemd --user", || {
-            if let Ok(Some(status)) = sandbox.unshare.try_wait() {
-                return Err(format!(
-                    "the sandbox exited with {status}: {}",
-                    sandbox.log()
-                ));
-            }
-            Ok(matches!(
-                system_state(&sandbox.bus_address()).as_deref(),
-                Some("running" | "degraded")
-            ))
+        let address = sandbox.bus_address();
+        let root = sandbox.root.path().to_owned();
+        sandbox.init_pid = start_manager("systemd --user", &mut sandbox.unshare, &root, |_| {
+            address.clone()
         })?;
         Ok(sandbox)
     }
@@ -373,10 +417,6 @@ while :; do wait; done
         );
         text
     }
-
-    fn log(&self) -> String {
-        read_log(self.root.path())
-    }
 }
 
 impl Drop for UserManager {
@@ -443,20 +483,7 @@ impl SystemManager {
         let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
         let cgroup = Cgroup::new(root.path());
         let unshare = cgroup
-            .command("unshare")
-            .args([
-                "--mount",
-                "--pid",
-                "--fork",
-                "--cgroup",
-                "--kill-child",
-                "--propagation",
-                "private",
-                "--mount-proc",
-                "sh",
-                "-c",
-                script,
-            ])
+            .unshare(&["--cgroup"], script)
             .env("SYSTEMD_UNIT_PATH", &unit_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -470,27 +497,19 @@ impl SystemManager {
             pid: 0,
             cgroup,
         };
-        sandbox.pid = namespace_init(&mut sandbox.unshare, sandbox.root.path())?;
-        wait_for("systemd --system", || {
-            if let Ok(Some(status)) = sandbox.unshare.try_wait() {
-                let log =
-                    fs::read_to_string(sandbox.root.path().join("sandbox.log")).unwrap_or_default();
-                return Err(format!("the sandbox exited with {status}: {log}"));
-            }
-            Ok(matches!(
-                system_state(&sandbox.bus_address()).as_deref(),
-                Some("running" | "degraded")
-            ))
-        })?;
+        let root = sandbox.root.path().to_owned();
+        sandbox.pid = start_manager(
+            "systemd --system",
+            &mut sandbox.unshare,
+            &root,
+            system_bus_address,
+        )?;
         Ok(sandbox)
     }
 
     /// The system bus address, for `DBUS_SYSTEM_BUS_ADDRESS` or `Options::address`.
     pub fn bus_address(&self) -> String {
-        format!(
-            "unix:path=/proc/{}/root/run/dbus/system_bus_socket",
-            self.pid
-        )
+        system_bus_address(self.pid)
     }
 
     /// `systemctl ARGS` inside the namespaces (for checks in tests).
@@ -546,6 +565,24 @@ impl Cgroup {
             dirs.push(base.join(path.trim_start_matches('/')).join(&name));
         }
         Cgroup { dirs }
+    }
+
+    /// `unshare` of private mount and PID namespaces (plus `extra` options) running `sh -c
+    /// script` as the namespace's init, inside this cgroup (see [`Cgroup::command`]). Killing
+    /// the init kills the whole namespace; `--kill-child` kills it when unshare dies.
+    fn unshare(&self, extra: &[&str], script: &str) -> Command {
+        let mut cmd = self.command("unshare");
+        cmd.args(["--mount", "--pid", "--fork", "--kill-child"])
+            .args(extra)
+            .args([
+                "--propagation",
+                "private",
+                "--mount-proc",
+                "sh",
+                "-c",
+                script,
+            ]);
+        cmd
     }
 
     /// `program` started by a shell that first moves itself into this cgroup (best effort:
