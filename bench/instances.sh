@@ -39,7 +39,8 @@ inside() {
     units+=("ironic-$i.service")
   done
   uw reload
-  uw start "${units[@]}" >/dev/null
+  # One at a time: 100 podman starts at once overwhelm 2 cores (jobs time out).
+  for i in "${units[@]}"; do uw start "$i"; done
   echo "setting up $N consoles the unitwright way ..."
   for i in $(seq "$N"); do
     uw instance start console@.service "node $i/x" --set "IMAGE=$IMAGE" --set PORT=auto-port \

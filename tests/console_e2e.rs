@@ -229,6 +229,18 @@ fn cli(m: &UserManager, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `unitwright --user instance start TEMPLATE ID --set S... [--json]`.
+fn start(m: &UserManager, id: &str, settings: &[&str], json: bool) -> Output {
+    let mut args = vec!["instance", "start", TEMPLATE, id];
+    for s in settings {
+        args.extend(["--set", s]);
+    }
+    if json {
+        args.push("--json");
+    }
+    cli(m, &args)
+}
+
 fn ok_json(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -306,23 +318,16 @@ fn consoles_with_hard_ids_each_serve_their_own_settings_and_leave_nothing_behind
     ];
     let mut ports = BTreeMap::new();
     for id in ids {
-        let out = cli(
+        let out = start(
             &m,
+            id,
             &[
-                "instance",
-                "start",
-                TEMPLATE,
-                id,
-                "--set",
                 &format!("IMAGE={IMAGE}"),
-                "--set",
                 "PORT=auto-port",
-                "--set",
                 &format!("APP={id}"),
-                "--set",
                 r#"APP_INFO={"id": "x y", "n": 1}"#,
-                "--json",
             ],
+            true,
         );
         let v = ok_json(&out);
         assert_eq!(v["unit"], instance_unit(id));
@@ -423,18 +428,11 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
     };
     let id = "missing-image";
     let unit = instance_unit(id);
-    let out = cli(
+    let out = start(
         &m,
-        &[
-            "instance",
-            "start",
-            TEMPLATE,
-            id,
-            "--set",
-            "IMAGE=localhost/no-such-image:latest",
-            "--set",
-            "PORT=auto-port",
-        ],
+        id,
+        &["IMAGE=localhost/no-such-image:latest", "PORT=auto-port"],
+        false,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -450,7 +448,7 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
     assert_eq!(String::from_utf8_lossy(&failed.stdout).trim(), "");
 
     // A required setting that is missing is refused by the wrapper, with the same cleanup.
-    let out = cli(&m, &["instance", "start", TEMPLATE, id, "--set", "PORT=1"]);
+    let out = start(&m, id, &["PORT=1"], false);
     assert_eq!(out.status.code(), Some(1));
     assert!(!settings_dir(&m).join(&unit).exists());
     assert_eq!(m.is_active(&unit), "inactive");

@@ -39,9 +39,8 @@
 //! `/usr/bin/unitwright`. The `[X-Unitwright]` group itself is copied to the unit like every
 //! other group; systemd ignores `X-` groups.
 
-use std::fmt::Write as _;
-
 use super::common::SERVICE;
+use super::podman::escape_words;
 use super::{Context, ConvertError, Kind, Quadlet};
 use crate::unit::quote::is_valid_env_name;
 use crate::unit::split::split_args;
@@ -171,7 +170,7 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         new.extend(required.iter().map(|k| format!("--require={k}")));
         new.extend(["%n".to_owned(), "--".to_owned()]);
         new.extend(words);
-        line.value = join_words(&new);
+        line.value = escape_words(&new);
         wrapped += 1;
     }
     if wrapped == 0 {
@@ -192,64 +191,28 @@ fn rename_default_container(words: &mut [String], default: &str) {
     }
 }
 
-/// Serializes exec words so that systemd's parser (`EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE`) gives
-/// them back exactly: bare when harmless, else in double quotes with `\\`, `\"` and `\xNN` for
-/// control characters. An empty word is `""` and a lone `;` is quoted (a bare one separates
-/// commands). `%` and `$` are kept: specifiers are meant to be expanded by systemd and `$` by
-/// the wrapper.
-fn join_words(words: &[String]) -> String {
-    let mut out = String::new();
-    for (i, w) in words.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let plain = !w.is_empty()
-            && w != ";"
-            && !w
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'));
-        if plain {
-            out.push_str(w);
-            continue;
-        }
-        out.push('"');
-        for c in w.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                c if c.is_ascii_control() => {
-                    let _ = write!(out, "\\x{:02x}", u32::from(c));
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
-    fn joined_words_split_back_exactly() {
+    fn wrapper_words_split_back_exactly() {
         let words: Vec<String> = [
             ":/usr/bin/x",
-            ";",
+            "--settings-dir=%t/unitwright/instances",
+            "%n",
             "a b",
             "q\"uo'te",
             "back\\slash",
             "tab\there\n",
-            "%n",
             "${X}",
             "é",
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        assert_eq!(split_args(&join_words(&words)).unwrap(), words);
+        assert_eq!(split_args(&escape_words(&words)).unwrap(), words);
     }
 
     #[test]
