@@ -111,6 +111,16 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         }
         return Ok(());
     }
+    // The image comes from the settings: the framework's "not a fully qualified image name"
+    // warning about the literal `${IMAGE}` says nothing useful.
+    if let Some(image) = q
+        .unit
+        .lookup(q.kind.group(), "Image")
+        .filter(|i| i.contains('$'))
+    {
+        let about = format!("specifies the image \"{image}\" which not a fully qualified");
+        ctx.warnings.retain(|w| !w.contains(&about));
+    }
     let unitwright = std::env::var("UNITWRIGHT")
         .ok()
         .filter(|p| !p.is_empty())
@@ -213,6 +223,38 @@ mod tests {
         .map(|s| (*s).to_owned())
         .collect();
         assert_eq!(split_args(&escape_words(&words)).unwrap(), words);
+    }
+
+    fn quadlet(name: &str, text: &str) -> Quadlet {
+        let path = std::path::PathBuf::from(format!("/q/{name}"));
+        Quadlet {
+            name: name.to_owned(),
+            unit: crate::unit::parse_str(text, &path).unwrap(),
+            path,
+            dir: "/q".into(),
+            kind: Kind::Container,
+            service_name: name.trim_end_matches(".container").to_owned(),
+        }
+    }
+
+    #[test]
+    fn no_short_name_warning_for_an_image_from_the_settings() {
+        let mut ctx = Context::default();
+        for (name, image, warned) in [
+            ("a@.container", "${IMAGE}", false),
+            ("b@.container", "web", true),
+        ] {
+            let q = quadlet(
+                name,
+                &format!("[Container]\nImage={image}\n[X-Unitwright]\nInstanceSettings=yes\n"),
+            );
+            super::super::common::warn_if_ambiguous_image(&q, &mut ctx);
+            let mut service = (q.kind.converter())(&q, &mut ctx).unwrap();
+            apply(&q, &mut ctx, &mut service).unwrap();
+            let short_name = ctx.warnings.iter().any(|w| w.contains("fully qualified"));
+            assert_eq!(short_name, warned, "{name}: {:?}", ctx.warnings);
+            ctx.warnings.clear();
+        }
     }
 
     #[test]
