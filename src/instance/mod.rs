@@ -39,6 +39,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use futures_util::StreamExt as _;
+
 use crate::bus::{self, JobOptions, JobVerb, Manager, Scope};
 use crate::escape::{self, Kinds};
 use crate::unit::quote::is_valid_env_name;
@@ -270,6 +272,9 @@ impl Stopped {
     }
 }
 
+/// How many stop jobs [`Instances::stop_all`] keeps in flight.
+pub const STOP_CONCURRENCY: usize = 16;
+
 /// Instances of templates on one manager, with their settings store.
 #[derive(Debug, Clone)]
 pub struct Instances {
@@ -390,7 +395,8 @@ impl Instances {
         Ok(self.stop_units(vec![unit], &[]).await?.remove(0))
     }
 
-    /// Stops every loaded instance of `template` concurrently and removes the settings of all
+    /// Stops every loaded instance of `template` concurrently ([`STOP_CONCURRENCY`] at a time)
+    /// and removes the settings of all
     /// its instances, loaded or not (what a service runs at its startup and shutdown to start
     /// from a clean state). The result has one entry per instance, sorted by unit.
     pub async fn stop_all(&self, template: &str) -> Result<Vec<Stopped>, Error> {
@@ -418,10 +424,16 @@ impl Instances {
         loaded: Vec<String>,
         unloaded: &[String],
     ) -> Result<Vec<Stopped>, Error> {
-        let outcomes = self
-            .manager
-            .jobs(JobVerb::Stop, &loaded, JobOptions::default())
-            .await;
+        // At most STOP_CONCURRENCY jobs in flight: a hundred podman stops at once take longer
+        // than a job's time limit on a small machine (measured: 2 cores, 100 consoles).
+        let outcomes: Vec<_> = futures_util::stream::iter(
+            loaded
+                .iter()
+                .map(|u| self.manager.job(JobVerb::Stop, u, JobOptions::default())),
+        )
+        .buffered(STOP_CONCURRENCY)
+        .collect()
+        .await;
         let mut result = Vec::new();
         for (unit, outcome) in loaded.into_iter().zip(outcomes) {
             let removed_settings = self.store.remove(&unit)?;
