@@ -211,3 +211,26 @@ fn the_command_replaces_the_wrapper_in_the_same_process() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
 }
+
+#[test]
+fn malformed_settings_are_usage_errors() {
+    for bad in ["NOEQUALS", "1KEY=x", "=x", "A-B=x"] {
+        let out = Command::new(UNITWRIGHT)
+            .args([
+                "--user",
+                "instance",
+                "start",
+                "console@.service",
+                "x",
+                "--set",
+                bad,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--set"),
+            "{bad}"
+        );
+    }
+}

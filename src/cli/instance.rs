@@ -51,8 +51,8 @@ pub struct StartArgs {
     #[arg(allow_hyphen_values = true)]
     pub id: String,
     /// A setting; `KEY=auto-port` allocates a free TCP port on 127.0.0.1. Repeatable.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set: Vec<(String, String)>,
     /// Print the started instance as JSON.
     #[arg(long)]
     pub json: bool,
@@ -131,22 +131,24 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(global, cmd))
 }
 
-fn parse_set(set: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for s in set {
-        let (k, v) = s
-            .split_once('=')
-            .with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
-        map.insert(k.to_owned(), v.to_owned());
+/// `KEY=VALUE` of `--set` (a malformed one is a usage error, exit 2).
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
+    if !crate::unit::quote::is_valid_env_name(k) {
+        return Err(format!(
+            "{k:?} is not a variable name (letters, digits and _, not starting with a digit)"
+        ));
     }
-    Ok(map)
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     let instances = Instances::connect(scope(global)).await?;
     match cmd {
         Command::Start(args) => {
-            let settings = parse_set(&args.set)?;
+            let settings: BTreeMap<String, String> = args.set.into_iter().collect();
             let started = instances.start(&args.template, &args.id, settings).await?;
             if args.json {
                 println!("{}", started_json(&started));
