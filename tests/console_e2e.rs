@@ -450,6 +450,11 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
     // A required setting that is missing is refused by the wrapper, with the same cleanup.
     let out = start(&m, id, &["PORT=1"], false);
     assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ExecStart exited with status 78: the settings are missing or incomplete"),
+        "{stderr}"
+    );
     assert!(!settings_dir(&m).join(&unit).exists());
     assert_eq!(m.is_active(&unit), "inactive");
     assert_eq!(podman.containers(), "");

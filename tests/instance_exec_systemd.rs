@@ -143,7 +143,7 @@ fn missing_settings_are_refused_with_a_clear_message() {
         .args(["console@a\\x2db.service", "--", "/bin/true"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
@@ -184,7 +184,7 @@ fn settings_of_a_similar_name_are_never_used() {
     assert!(ok.status.success());
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "v|ax2db");
     let other = run("console@a\\x2db.service");
-    assert_eq!(other.status.code(), Some(1));
+    assert_eq!(other.status.code(), Some(78));
 }
 
 #[test]

@@ -122,7 +122,8 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
             required: &args.require,
             command: &args.command,
         });
-        return Err(err.into());
+        eprintln!("unitwright: {err}");
+        return Ok(ExitCode::from(err.exec_exit_status()));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

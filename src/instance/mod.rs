@@ -169,6 +169,27 @@ pub enum Error {
     Bus(Box<bus::Error>),
 }
 
+/// The exit status of `instance exec` when the instance's settings are missing, incomplete or
+/// unreadable (`EX_CONFIG` from sysexits.h; podman never uses it).
+pub const EXIT_SETTINGS: u8 = 78;
+
+impl Error {
+    /// The exit status `instance exec` ends with for this error: [`EXIT_SETTINGS`] for
+    /// settings problems, 127 when the command does not exist and 126 when it cannot be run
+    /// (as shells do), 1 otherwise.
+    pub fn exec_exit_status(&self) -> u8 {
+        match self {
+            Error::NoSettings { .. }
+            | Error::MissingSettings { .. }
+            | Error::BadSettings { .. }
+            | Error::Store { .. } => EXIT_SETTINGS,
+            Error::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            Error::Exec { .. } => 126,
+            _ => 1,
+        }
+    }
+}
+
 impl From<bus::Error> for Error {
     fn from(e: bus::Error) -> Self {
         Error::Bus(Box::new(e))
@@ -358,10 +379,22 @@ impl Instances {
         let outcome = self.manager.start(&unit).await;
         let why = match &outcome {
             Err(e) => Some(e.to_string()),
-            Ok(o) => o.failure().or_else(|| {
-                o.condition_failed()
-                    .then(|| "a Condition*= of the unit was not met".to_owned())
-            }),
+            Ok(o) => o
+                .failure()
+                .map(|why| {
+                    let service = o.state.as_ref().and_then(|s| s.service.as_ref());
+                    if service.is_some_and(|s| {
+                        s.exec_main_code == 1 && s.exec_main_status == i32::from(EXIT_SETTINGS)
+                    }) {
+                        format!("{why}: the settings are missing or incomplete (a required setting is not set)")
+                    } else {
+                        why
+                    }
+                })
+                .or_else(|| {
+                    o.condition_failed()
+                        .then(|| "a Condition*= of the unit was not met".to_owned())
+                }),
         };
         if let Some(why) = why {
             // Nothing is left behind: no pending automatic restart (Restart=), no settings, no
