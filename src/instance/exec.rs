@@ -7,6 +7,10 @@
 //! `${VAR}` in the command's arguments exactly as systemd would have ([`super::expand`]), and
 //! execs the command in the same process, so that the service's main PID, `Type=notify` and
 //! `NotifyAccess=` are unaffected. It never talks to D-Bus and never prints values.
+//!
+//! Exit status when it cannot exec: 78 (`EX_CONFIG`) when the settings are missing,
+//! incomplete or unreadable, 127 when the command does not exist, 126 when it cannot be run
+//! ([`super::Error::exec_exit_status`]).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
