@@ -45,6 +45,7 @@ async fn instances_of_a_system_template_get_their_own_settings() {
         ("a-b", "for a-b"),
         ("ax2db", "for ax2db"),
         ("x y/z", "  spaced  "),
+        ("ünï/🚀", "$HOME ${MSG} 'q'"),
     ] {
         let settings = BTreeMap::from([("MSG".to_owned(), msg.to_owned())]);
         let started = instances.start("rec@.service", id, settings).await.unwrap();
@@ -72,7 +73,8 @@ async fn instances_of_a_system_template_get_their_own_settings() {
 
     let listed = instances.list("rec@.service").await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|i| i.id.as_str()).collect();
-    assert_eq!(ids, ["a-b", "ax2db", "x y/z"]);
+    // Sorted by unit name: `rec@\xc3\xbc...` comes first.
+    assert_eq!(ids, ["ünï/🚀", "a-b", "ax2db", "x y/z"]);
     assert!(listed.iter().all(|i| i.keys == ["MSG"]));
 
     // A required setting missing: the wrapper refuses, the start fails and is cleaned up.
@@ -84,7 +86,7 @@ async fn instances_of_a_system_template_get_their_own_settings() {
     assert!(!run.join("unitwright/instances/rec@none.service").exists());
 
     let stopped = instances.stop_all("rec@.service").await.unwrap();
-    assert_eq!(stopped.len(), 3);
+    assert_eq!(stopped.len(), 4);
     assert!(stopped
         .iter()
         .all(|s| s.failure().is_none() && s.removed_settings));
