@@ -400,7 +400,8 @@ impl Run<'_> {
             if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
                 super::common::warn_if_ambiguous_image(q, &mut ctx);
             }
-            let converted = (q.kind.converter())(q, &mut ctx);
+            let converted = (q.kind.converter())(q, &mut ctx)
+                .and_then(|mut s| super::settings::apply(q, &mut ctx, &mut s).map(|()| s));
             for w in ctx.warnings.drain(..) {
                 self.log.warning(&w);
             }
