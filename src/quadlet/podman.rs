@@ -84,13 +84,15 @@ impl PodmanCmd {
     }
 }
 
+/// True if `word` has a code point up to U+0080 that is whitespace, a control character, `"`,
+/// `'` or `\\`. Checked on bytes (this runs for every word of every unit): all such code points
+/// are single bytes except U+0080, which is the only sequence starting `C2 80`.
 fn needs_quoting(word: &str) -> bool {
-    word.chars().any(|c| {
-        c <= '\u{80}'
-            && (c.is_ascii_whitespace()
-                || c == '\u{b}'
-                || c.is_control()
-                || matches!(c, '"' | '\'' | '\\'))
+    let b = word.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c <= b' '
+            || matches!(c, b'"' | b'\'' | b'\\' | 0x7f)
+            || (c == 0xc2 && b.get(i + 1) == Some(&0x80))
     })
 }
 
@@ -150,6 +152,11 @@ mod tests {
             r#""echo 'hi there' \"q\" \\ $HOME %h" "single \n" "a\tb" "\x01" é 100% ${X} semi;colon"#
         );
         assert_eq!(escape_words(&["x\u{7f}y", "it's"]), r#""x\x7fy" "it's""#);
+        // U+0080 is quoted (a control character up to U+0080); U+0081 and U+00C2 are not.
+        assert_eq!(
+            escape_words(&["a\u{80}", "b\u{81}", "\u{c2}"]),
+            "\"a\\x80\" b\u{81} \u{c2}"
+        );
     }
 
     proptest::proptest! {
