@@ -110,8 +110,14 @@ fn usage(argv0: &str) -> String {
     )
 }
 
-/// Entry point of the `unitwright-generator` binary.
+/// Entry point of the `unitwright-generator` binary (see [`generator_status`]).
 pub fn generator_main() -> ExitCode {
+    ExitCode::from(generator_status())
+}
+
+/// Runs the generator with the process's arguments and environment; returns the exit status
+/// (0, 1 or 2, see the module documentation). The binary's C `main` calls this directly.
+pub fn generator_status() -> u8 {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv0 = argv
         .first()
@@ -120,19 +126,19 @@ pub fn generator_main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprint!("{e}\n{}", usage(&argv0));
-            return ExitCode::from(2);
+            return 2;
         }
     };
     if opts.help {
         eprint!("{}", usage(&argv0));
-        return ExitCode::SUCCESS;
+        return 0;
     }
     if opts.version {
         println!(
             "{LOG_NAME} version {} (Quadlet 5.4.2 compatible)",
             env!("CARGO_PKG_VERSION")
         );
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let program = Path::new(&argv0)
         .file_name()
@@ -147,11 +153,11 @@ pub fn generator_main() -> ExitCode {
     }
     if !opts.dryrun && opts.dirs.is_empty() {
         log.error("missing output directory argument");
-        return ExitCode::FAILURE;
+        return 1;
     }
     if !opts.dryrun && opts.dirs.len() != 1 && opts.dirs.len() != 3 {
         log.error("This program takes one or three arguments.");
-        return ExitCode::FAILURE;
+        return 1;
     }
     let podman = std::env::var("PODMAN")
         .ok()
@@ -166,9 +172,9 @@ pub fn generator_main() -> ExitCode {
         out_dir: opts.dirs.first().cloned(),
     };
     if run.run() {
-        ExitCode::SUCCESS
+        0
     } else {
-        ExitCode::FAILURE
+        1
     }
 }
 

@@ -69,7 +69,7 @@ use std::path::PathBuf;
 
 use crate::unit::{Origin, UnitFile};
 
-pub use generator::generator_main;
+pub use generator::{generator_main, generator_status};
 
 /// The kinds of Quadlet files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,7 +211,7 @@ impl Quadlet {
 
     /// The output file name (`web.service`).
     pub fn service_file_name(&self) -> String {
-        format!("{}.service", self.service_name)
+        [self.service_name.as_str(), ".service"].concat()
     }
 }
 
@@ -235,7 +235,7 @@ pub struct UnitInfo {
 impl UnitInfo {
     /// `<service name>.service`.
     pub fn service_file_name(&self) -> String {
-        format!("{}.service", self.service_name)
+        [self.service_name.as_str(), ".service"].concat()
     }
 }
 

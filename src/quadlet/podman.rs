@@ -65,7 +65,8 @@ impl PodmanCmd {
     pub fn add_key_vals(&mut self, flag: &str, map: &BTreeMap<String, String>) {
         for (k, v) in map {
             self.args.push(flag.to_owned());
-            self.args.push(format!("{k}={v}"));
+            // `concat`, not `format!`: this runs for every label and variable of every unit.
+            self.args.push([k.as_str(), "=", v].concat());
         }
     }
 
