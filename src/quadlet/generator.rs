@@ -171,11 +171,8 @@ pub fn generator_status() -> u8 {
         argv0,
         out_dir: opts.dirs.first().cloned(),
     };
-    if run.run() {
-        0
-    } else {
-        1
-    }
+    // 0 when everything was converted and written, 1 otherwise.
+    u8::from(!run.run())
 }
 
 /// One generator run.
