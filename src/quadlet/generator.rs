@@ -204,7 +204,9 @@ fn dropin_index(scan: &Scan) -> HashMap<&std::ffi::OsStr, Vec<usize>> {
 struct Dropins<'s> {
     scan: &'s Scan,
     index: HashMap<&'s std::ffi::OsStr, Vec<usize>>,
-    listings: HashMap<PathBuf, Vec<PathBuf>>,
+    /// By drop-in directory name (`container.d`): the `.conf` files of every directory of that
+    /// name, in search order (each sorted by name).
+    listings: HashMap<String, Vec<PathBuf>>,
     parsed: HashMap<PathBuf, Result<UnitFile, String>>,
 }
 
@@ -220,14 +222,20 @@ impl<'s> Dropins<'s> {
 
     /// The drop-in files that apply to `name`, in application order.
     fn find(&mut self, name: &str) -> Vec<PathBuf> {
+        if self.index.is_empty() {
+            // No `.d` directory anywhere (the common case): nothing to look up per unit.
+            return Vec::new();
+        }
         let mut candidates = Vec::new();
         for dname in dropin::dropin_dir_names(name) {
             let Some(dirs) = self.index.get(std::ffi::OsStr::new(&dname)) else {
                 continue;
             };
-            for &i in dirs {
-                let dir = self.scan.dirs[i].path.join(&dname);
-                let confs = self.listings.entry(dir).or_insert_with_key(|dir| {
+            let scan = self.scan;
+            let confs = self.listings.entry(dname).or_insert_with_key(|dname| {
+                let mut all = Vec::new();
+                for &i in dirs {
+                    let dir = scan.dirs[i].path.join(dname);
                     let mut confs: Vec<PathBuf> = std::fs::read_dir(dir)
                         .into_iter()
                         .flatten()
@@ -236,10 +244,11 @@ impl<'s> Dropins<'s> {
                         .map(|e| e.path())
                         .collect();
                     confs.sort();
-                    confs
-                });
-                candidates.extend(confs.iter().cloned());
-            }
+                    all.extend(confs);
+                }
+                all
+            });
+            candidates.extend(confs.iter().cloned());
         }
         dropin::select_dropins(candidates)
     }
