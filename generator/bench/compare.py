@@ -146,7 +146,7 @@ def main():
     ap.add_argument("sizes", nargs="*", type=int, default=[1, 100, 1000])
     ap.add_argument("--runs", type=int, default=0,
                     help="runs per generator and size (default: by size)")
-    ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--no-valgrind", action="store_true")
     a = ap.parse_args()
     gens = [("ours", os.path.realpath(a.ours)),
             ("quadlet-5.4.2", os.path.realpath(a.reference))]
@@ -179,7 +179,7 @@ def main():
                     if m is not None:
                         rss[name] = max(rss[name] or 0, m)
             ins = {}
-            if not a.no_callgrind:
+            if not a.no_valgrind:
                 for name, b in gens:
                     ins[name] = instructions(b, src, out_base)
             print(f"== {n} .container files (+1 .network, +1 .volume), {runs} alternating runs each")

@@ -1,11 +1,12 @@
 #!/bin/sh
 # Side-by-side benchmark of unitwright-generator against podman's Quadlet.
-#   usage: generator/bench/compare.sh OURS REFERENCE [N...] [--runs R] [--no-callgrind]
+#   usage: generator/bench/compare.sh OURS REFERENCE [N...] [--runs R] [--no-valgrind]
 # e.g.   generator/bench/compare.sh target/release/unitwright-generator \
 #            /usr/libexec/podman/quadlet 1 100 1000
-# Sizes default to 1 100 1000. Wall time, CPU time (user+sys) and peak RSS come from wait4(2)
-# over alternating runs, each into a fresh empty tmpfs directory; user-space instruction counts
-# come from valgrind's callgrind when it is installed. Needs python3 (standard library only).
+# Sizes default to 1 100 1000. Wall time and CPU time (user+sys, from wait4(2)) over alternating
+# runs, each into a fresh empty tmpfs directory; peak RSS from /usr/bin/time; user-space
+# instruction counts from valgrind's cachegrind. Needs python3 (standard library only); valgrind
+# and time (Debian packages of those names) are optional.
 # See compare.py for the corpus and the method.
 # Two builds of ours can be compared the same way (the labels then read ours/quadlet-5.4.2).
 # A static build starts faster (no dynamic loader; about 30% less CPU for one unit):
