@@ -61,5 +61,5 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     let name = u.lookup_nonempty(GROUP, "ImageTag").unwrap_or(image);
-    Ok(finish(q, ctx, service, cmd, image, name.to_owned()))
+    Ok(finish(q, ctx, service, cmd, image, name))
 }

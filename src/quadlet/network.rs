@@ -55,7 +55,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     cmd.add_key_vals("--opt", &u.lookup_all_key_val(GROUP, "Options"));
     cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
     let name = name_or_default(q, "NetworkName");
-    Ok(finish(q, ctx, service, cmd, &name, name.clone()))
+    Ok(finish(q, ctx, service, cmd, &name, &name))
 }
 
 /// N4: `--subnet S` per subnet, each followed by the gateway and the IP range of the same index

@@ -5,7 +5,7 @@
 //! containers, pods and builds use for `Volume=x.volume` and `Mount=…source=x.volume`.
 //!
 //! Difference from 5.4.2: `Driver=image` with an empty `Image=` is the same error as a missing
-//! `Image=` (5.4.2 emitted `--opt image=`, which podman rejects when the service starts).
+//! `Image=` (5.4.2 emitted `--opt image=`: an image volume without an image).
 
 use super::common::{lookup_u32, resolve_image_source};
 use super::podman::PodmanCmd;
@@ -61,7 +61,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
     let name = name_or_default(q, "VolumeName");
-    Ok(finish(q, ctx, service, cmd, &name, name.clone()))
+    Ok(finish(q, ctx, service, cmd, &name, &name))
 }
 
 /// V2–V5: `--opt copy|nocopy`, `--opt device=`, `--opt type=`, and one `--opt o=` word made of
