@@ -471,9 +471,9 @@ pub fn add_volumes(
         if source.is_empty() {
             cmd.add(dest);
         } else if let Some(o) = opts {
-            cmd.add(format!("{source}:{dest}:{o}"));
+            cmd.add([source.as_str(), ":", dest, ":", o].concat());
         } else {
-            cmd.add(format!("{source}:{dest}"));
+            cmd.add([source.as_str(), ":", dest].concat());
         }
     }
     Ok(())

@@ -110,8 +110,14 @@ fn usage(argv0: &str) -> String {
     )
 }
 
-/// Entry point of the `unitwright-generator` binary.
+/// Entry point of the `unitwright-generator` binary (see [`generator_status`]).
 pub fn generator_main() -> ExitCode {
+    ExitCode::from(generator_status())
+}
+
+/// Runs the generator with the process's arguments and environment; returns the exit status
+/// (0, 1 or 2, see the module documentation). The binary's C `main` calls this directly.
+pub fn generator_status() -> u8 {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv0 = argv
         .first()
@@ -120,19 +126,19 @@ pub fn generator_main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprint!("{e}\n{}", usage(&argv0));
-            return ExitCode::from(2);
+            return 2;
         }
     };
     if opts.help {
         eprint!("{}", usage(&argv0));
-        return ExitCode::SUCCESS;
+        return 0;
     }
     if opts.version {
         println!(
             "{LOG_NAME} version {} (Quadlet 5.4.2 compatible)",
             env!("CARGO_PKG_VERSION")
         );
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let program = Path::new(&argv0)
         .file_name()
@@ -147,11 +153,11 @@ pub fn generator_main() -> ExitCode {
     }
     if !opts.dryrun && opts.dirs.is_empty() {
         log.error("missing output directory argument");
-        return ExitCode::FAILURE;
+        return 1;
     }
     if !opts.dryrun && opts.dirs.len() != 1 && opts.dirs.len() != 3 {
         log.error("This program takes one or three arguments.");
-        return ExitCode::FAILURE;
+        return 1;
     }
     let podman = std::env::var("PODMAN")
         .ok()
@@ -165,11 +171,8 @@ pub fn generator_main() -> ExitCode {
         argv0,
         out_dir: opts.dirs.first().cloned(),
     };
-    if run.run() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    // 0 when everything was converted and written, 1 otherwise.
+    u8::from(!run.run())
 }
 
 /// One generator run.
@@ -201,7 +204,9 @@ fn dropin_index(scan: &Scan) -> HashMap<&std::ffi::OsStr, Vec<usize>> {
 struct Dropins<'s> {
     scan: &'s Scan,
     index: HashMap<&'s std::ffi::OsStr, Vec<usize>>,
-    listings: HashMap<PathBuf, Vec<PathBuf>>,
+    /// By drop-in directory name (`container.d`): the `.conf` files of every directory of that
+    /// name, in search order (each sorted by name).
+    listings: HashMap<String, Vec<PathBuf>>,
     parsed: HashMap<PathBuf, Result<UnitFile, String>>,
 }
 
@@ -217,14 +222,20 @@ impl<'s> Dropins<'s> {
 
     /// The drop-in files that apply to `name`, in application order.
     fn find(&mut self, name: &str) -> Vec<PathBuf> {
+        if self.index.is_empty() {
+            // No `.d` directory anywhere (the common case): nothing to look up per unit.
+            return Vec::new();
+        }
         let mut candidates = Vec::new();
         for dname in dropin::dropin_dir_names(name) {
             let Some(dirs) = self.index.get(std::ffi::OsStr::new(&dname)) else {
                 continue;
             };
-            for &i in dirs {
-                let dir = self.scan.dirs[i].path.join(&dname);
-                let confs = self.listings.entry(dir).or_insert_with_key(|dir| {
+            let scan = self.scan;
+            let confs = self.listings.entry(dname).or_insert_with_key(|dname| {
+                let mut all = Vec::new();
+                for &i in dirs {
+                    let dir = scan.dirs[i].path.join(dname);
                     let mut confs: Vec<PathBuf> = std::fs::read_dir(dir)
                         .into_iter()
                         .flatten()
@@ -233,10 +244,11 @@ impl<'s> Dropins<'s> {
                         .map(|e| e.path())
                         .collect();
                     confs.sort();
-                    confs
-                });
-                candidates.extend(confs.iter().cloned());
-            }
+                    all.extend(confs);
+                }
+                all
+            });
+            candidates.extend(confs.iter().cloned());
         }
         dropin::select_dropins(candidates)
     }
@@ -463,6 +475,13 @@ impl Run<'_> {
                 return false;
             }
         }
+        // The process exits right after this: leave the parsed units to the kernel instead of
+        // freeing their many small allocations one by one (about a tenth of the instructions
+        // of a 1,000-unit run, measured with generator/bench/compare.sh).
+        std::mem::forget(produced);
+        std::mem::forget(ctx);
+        std::mem::forget(units);
+        std::mem::forget(scan);
         ok
     }
 

@@ -70,7 +70,7 @@ use std::path::PathBuf;
 
 use crate::unit::{Origin, UnitFile};
 
-pub use generator::generator_main;
+pub use generator::{generator_main, generator_status};
 
 /// The kinds of Quadlet files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,7 +212,7 @@ impl Quadlet {
 
     /// The output file name (`web.service`).
     pub fn service_file_name(&self) -> String {
-        format!("{}.service", self.service_name)
+        [self.service_name.as_str(), ".service"].concat()
     }
 }
 
@@ -236,7 +236,7 @@ pub struct UnitInfo {
 impl UnitInfo {
     /// `<service name>.service`.
     pub fn service_file_name(&self) -> String {
-        format!("{}.service", self.service_name)
+        [self.service_name.as_str(), ".service"].concat()
     }
 }
 

@@ -65,7 +65,8 @@ impl PodmanCmd {
     pub fn add_key_vals(&mut self, flag: &str, map: &BTreeMap<String, String>) {
         for (k, v) in map {
             self.args.push(flag.to_owned());
-            self.args.push(format!("{k}={v}"));
+            // `concat`, not `format!`: this runs for every label and variable of every unit.
+            self.args.push([k.as_str(), "=", v].concat());
         }
     }
 
@@ -84,14 +85,19 @@ impl PodmanCmd {
     }
 }
 
+/// True if `word` has a code point up to U+0080 that is whitespace, a control character, `"`,
+/// `'` or `\`. Checked on bytes (this runs for every word of every unit): all such code points
+/// are single bytes except U+0080 (`C2 80`). The fold has no early exit on purpose: the compiler
+/// turns it into vector compares, much faster on the short plain words that are the norm.
+#[allow(clippy::needless_bitwise_bool)] // on purpose, see above
 fn needs_quoting(word: &str) -> bool {
-    word.chars().any(|c| {
-        c <= '\u{80}'
-            && (c.is_ascii_whitespace()
-                || c == '\u{b}'
-                || c.is_control()
-                || matches!(c, '"' | '\'' | '\\'))
-    })
+    let (special, c2) = word.bytes().fold((false, false), |(special, c2), c| {
+        (
+            special | (c <= b' ') | (c == b'"') | (c == b'\'') | (c == b'\\') | (c == 0x7f),
+            c2 | (c == 0xc2),
+        )
+    });
+    special || (c2 && word.contains('\u{80}'))
 }
 
 /// Quadlet's `escapeWords`: joins `words` with spaces, quoting where needed.
@@ -150,6 +156,11 @@ mod tests {
             r#""echo 'hi there' \"q\" \\ $HOME %h" "single \n" "a\tb" "\x01" é 100% ${X} semi;colon"#
         );
         assert_eq!(escape_words(&["x\u{7f}y", "it's"]), r#""x\x7fy" "it's""#);
+        // U+0080 is quoted (a control character up to U+0080); U+0081 and U+00C2 are not.
+        assert_eq!(
+            escape_words(&["a\u{80}", "b\u{81}", "\u{c2}"]),
+            "\"a\\x80\" b\u{81} \u{c2}"
+        );
     }
 
     proptest::proptest! {

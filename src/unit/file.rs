@@ -309,9 +309,12 @@ impl UnitFile {
     /// first `=` into a map sorted by key; words without `=` are dropped, later keys win.
     pub fn lookup_all_key_val(&self, group: &str, key: &str) -> BTreeMap<String, String> {
         let mut map = BTreeMap::new();
-        for w in self.lookup_all_args(group, key) {
-            if let Some((k, v)) = w.split_once('=') {
-                map.insert(k.to_owned(), v.to_owned());
+        for mut w in self.lookup_all_args(group, key) {
+            if let Some(eq) = w.find('=') {
+                // The word's own buffer becomes the key: one allocation per pair, not two.
+                let v = w[eq + 1..].to_owned();
+                w.truncate(eq);
+                map.insert(w, v);
             }
         }
         map

@@ -255,34 +255,50 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<UnitFile, ParseError> {
 
 /// Reads a whole file with plain `read` calls (`fs::read` and `read_to_end` first ask for the
 /// size and position: two extra system calls per file, and the generator reads thousands of small
-/// files at boot).
-fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
+/// files at boot) into `buf`, which is reused from file to file (zeroing and freeing a fresh
+/// buffer per file was about 5% of the instructions of a 1,000-unit run). Returns the length.
+fn read_small_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
-    let mut data = vec![0u8; 8192];
+    if buf.len() < 8192 {
+        buf.resize(8192, 0);
+    }
     let mut len = 0;
     loop {
-        if len == data.len() {
-            data.resize(len * 2, 0);
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
         }
-        match f.read(&mut data[len..]) {
+        match f.read(&mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    data.truncate(len);
-    Ok(data)
+    Ok(len)
+}
+
+thread_local! {
+    /// The read buffer of [`parse_file`] (the parsed model copies what it keeps).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Reads and parses the file at `path`.
 pub fn parse_file(path: &Path) -> Result<UnitFile, ParseError> {
-    let data = read_small_file(path).map_err(|source| ParseError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_bytes(&data, path)
+    READ_BUF.with(|cell| {
+        // A re-entrant call (none today) gets its own buffer instead of a borrow panic.
+        let mut own = Vec::new();
+        let mut guard = cell.try_borrow_mut();
+        let buf = match guard.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own,
+        };
+        let len = read_small_file(path, buf).map_err(|source| ParseError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        parse_bytes(&buf[..len], path)
+    })
 }
 
 #[cfg(test)]

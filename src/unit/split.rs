@@ -164,6 +164,22 @@ fn extract_first_word(
 }
 
 fn split_with(value: &str, flags: Flags, out: &mut Vec<String>) -> Result<(), SplitError> {
+    // Fast path for the common value without quotes or backslashes (most values of most units):
+    // the words are then exactly the non-empty runs between separators, in every mode.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\'')) {
+        out.extend(
+            value
+                .split(SEPARATORS)
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned),
+        );
+        return Ok(());
+    }
+    split_slow(value, flags, out)
+}
+
+/// The general case of [`split_with`]: [`extract_first_word`] until the end or an empty word.
+fn split_slow(value: &str, flags: Flags, out: &mut Vec<String>) -> Result<(), SplitError> {
     let chars: Vec<char> = value.chars().collect();
     let mut pos = 0;
     let start = out.len();
@@ -216,6 +232,23 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         split_args(s).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The fast path for values without quotes or backslashes splits exactly like the
+        /// general `extract_first_word` loop, in both modes.
+        #[test]
+        fn plain_values_split_like_the_general_path(v in "[a-z=/%$ \t\r\n\u{b}\u{a0}é]{0,24}") {
+            for flags in [
+                Flags { cunescape: true, relax: true, retain_escape: false },
+                Flags { cunescape: false, relax: false, retain_escape: true },
+            ] {
+                let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                split_with(&v, flags, &mut fast).unwrap();
+                split_slow(&v, flags, &mut slow).unwrap();
+                proptest::prop_assert_eq!(fast, slow);
+            }
+        }
     }
 
     fn strv(s: &str) -> Vec<String> {
