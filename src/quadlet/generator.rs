@@ -153,6 +153,16 @@ pub fn generator_main() -> ExitCode {
         log.error("This program takes one or three arguments.");
         return ExitCode::FAILURE;
     }
+    if let Some(theirs) = (!opts.dryrun)
+        .then(|| super::coexist::active_podman_generator(user))
+        .flatten()
+    {
+        log.log(
+            super::log::Level::Notice,
+            &super::coexist::stand_down_message(user, &theirs),
+        );
+        return ExitCode::SUCCESS;
+    }
     let podman = std::env::var("PODMAN")
         .ok()
         .filter(|p| !p.is_empty())
@@ -369,11 +379,13 @@ impl Run<'_> {
         // Stable: within a priority, load order (search-path precedence, then name order).
         units.sort_by_key(|q| q.kind.priority());
         let mut stdout = String::new();
+        let compat = super::compat::Compat::new(&self.podman, self.log);
         for q in &units {
             if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
                 super::common::warn_if_ambiguous_image(q, &mut ctx);
             }
-            let converted = (q.kind.converter())(q, &mut ctx);
+            let converted = (q.kind.converter())(q, &mut ctx)
+                .and_then(|s| compat.adapt(q, s, &mut ctx.warnings, self.log));
             for w in ctx.warnings.drain(..) {
                 self.log.warning(&w);
             }
