@@ -1,5 +1,5 @@
 //! `escape::from_path`: never panics; a result is a valid plain name of at most 255 bytes with
-//! the requested suffix, and unless hashed it maps back to the same name through `to_path`.
+//! the requested suffix, and unless hashed (or holding a NUL) it maps back to the same name through `to_path`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,6 +16,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(escape::is_valid(&name, Kinds::PLAIN), "{name:?}");
     assert!(name.ends_with(&suffix));
+    // Paths cannot hold NUL; escaped `\x00` comes back truncated, as in systemd.
+    if path.contains(&0) {
+        return;
+    }
     if escape::is_hashed(&name) {
         assert!(name.len() == 255 || escape::to_path(&name).is_err());
         return;

@@ -27,6 +27,16 @@ fn run(program: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
         .unwrap()
 }
 
+/// Runs the generator on `dir` with output to `out`.
+fn generate(dir: &Path, out: &Path) -> Output {
+    run(
+        Path::new(GEN),
+        dir,
+        &["-no-kmsg-log", out.to_str().unwrap()],
+        &[],
+    )
+}
+
 const WEB: (&str, &str) = ("web.container", "[Container]\nImage=quay.io/x/web\n");
 
 #[test]
@@ -129,12 +139,7 @@ fn existing_output_is_replaced_by_rename_not_rewritten_in_place() {
     // rename: an in-place rewrite (what a reader could see half-done) would change both.
     let witness = out.path().join("witness");
     fs::hard_link(&unit, &witness).unwrap();
-    let o = run(
-        Path::new(GEN),
-        d.path(),
-        &["-no-kmsg-log", out.path().to_str().unwrap()],
-        &[],
-    );
+    let o = generate(d.path(), out.path());
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(fs::read_to_string(&witness).unwrap(), "old");
     assert!(fs::read_to_string(&unit).unwrap().contains("ExecStart="));
@@ -153,12 +158,7 @@ fn existing_output_is_replaced_by_rename_not_rewritten_in_place() {
 fn no_quadlet_files_is_success() {
     let d = quadlet_dir(&[]);
     let out = tempfile::tempdir().unwrap();
-    let o = run(
-        Path::new(GEN),
-        d.path(),
-        &["-no-kmsg-log", out.path().to_str().unwrap()],
-        &[],
-    );
+    let o = generate(d.path(), out.path());
     assert_eq!(o.status.code(), Some(0));
 }
 

@@ -39,11 +39,12 @@ pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), Conve
         let Some(g) = q.unit.group(group) else {
             continue;
         };
-        if let Some(l) = g
-            .lines
-            .iter()
-            .find(|l| !l.comment && !keys.contains(&l.key.as_str()))
-        {
+        // The key lists are sorted (binary search); an unsorted list still works (linear search).
+        if let Some(l) = g.lines.iter().find(|l| {
+            !l.comment
+                && keys.binary_search(&l.key.as_str()).is_err()
+                && !keys.contains(&l.key.as_str())
+        }) {
             return Err(ConvertError::at_origin(
                 q,
                 l.origin,
@@ -319,12 +320,7 @@ pub fn add_user_mappings(
             if let Some(n) = lookup_u32(u, group, "RemapUidSize").filter(|n| *n > 0) {
                 opts.push(format!("size={n}"));
             }
-            cmd.add("--userns");
-            if opts.is_empty() {
-                cmd.add("auto");
-            } else {
-                cmd.add(format!("auto:{}", opts.join(",")));
-            }
+            add_userns_mode(cmd, "auto", &opts);
         }
         "keep-id" => {
             if uid_maps.len() > 1 {
@@ -346,12 +342,7 @@ pub fn add_user_mappings(
             if let Some(w) = gid_maps.first() {
                 opts.push(format!("gid={w}"));
             }
-            cmd.add("--userns");
-            if opts.is_empty() {
-                cmd.add("keep-id");
-            } else {
-                cmd.add(format!("keep-id:{}", opts.join(",")));
-            }
+            add_userns_mode(cmd, "keep-id", &opts);
         }
         other => {
             return err(
@@ -361,6 +352,16 @@ pub fn add_user_mappings(
         }
     }
     Ok(())
+}
+
+/// `--userns MODE` or `--userns MODE:OPT,OPT...`.
+fn add_userns_mode(cmd: &mut PodmanCmd, mode: &str, opts: &[String]) {
+    cmd.add("--userns");
+    if opts.is_empty() {
+        cmd.add(mode);
+    } else {
+        cmd.add(format!("{mode}:{}", opts.join(",")));
+    }
 }
 
 /// `Network=` values (quadlet-keys §3.5): `--network X` each; `x.network` and `x.container`

@@ -583,6 +583,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn supported_keys_are_sorted_for_binary_search() {
+        assert!(SUPPORTED_KEYS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
     fn expose_port_must_end_in_a_port() {
         assert!(valid_expose_port("80"));
         assert!(valid_expose_port("8000-8080/udp"));

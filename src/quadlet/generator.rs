@@ -206,32 +206,57 @@ fn dropin_index(scan: &Scan) -> HashMap<&std::ffi::OsStr, Vec<usize>> {
     map
 }
 
-/// The drop-in files that apply to `name`, in application order.
-fn find_dropins(
-    scan: &Scan,
-    index: &HashMap<&std::ffi::OsStr, Vec<usize>>,
-    name: &str,
-) -> Vec<PathBuf> {
-    let mut candidates = Vec::new();
-    for dname in dropin::dropin_dir_names(name) {
-        let Some(dirs) = index.get(std::ffi::OsStr::new(&dname)) else {
-            continue;
-        };
-        for &i in dirs {
-            let dir = scan.dirs[i].path.join(&dname);
-            let Ok(rd) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut confs: Vec<PathBuf> = rd
-                .filter_map(Result::ok)
-                .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".conf"))
-                .map(|e| e.path())
-                .collect();
-            confs.sort();
-            candidates.extend(confs);
+/// Drop-in look-up with caches: every drop-in directory is listed once and every drop-in file
+/// parsed once, however many units share it (`container.d/` applies to all containers).
+struct Dropins<'s> {
+    scan: &'s Scan,
+    index: HashMap<&'s std::ffi::OsStr, Vec<usize>>,
+    listings: HashMap<PathBuf, Vec<PathBuf>>,
+    parsed: HashMap<PathBuf, Result<UnitFile, String>>,
+}
+
+impl<'s> Dropins<'s> {
+    fn new(scan: &'s Scan) -> Self {
+        Dropins {
+            scan,
+            index: dropin_index(scan),
+            listings: HashMap::new(),
+            parsed: HashMap::new(),
         }
     }
-    dropin::select_dropins(candidates)
+
+    /// The drop-in files that apply to `name`, in application order.
+    fn find(&mut self, name: &str) -> Vec<PathBuf> {
+        let mut candidates = Vec::new();
+        for dname in dropin::dropin_dir_names(name) {
+            let Some(dirs) = self.index.get(std::ffi::OsStr::new(&dname)) else {
+                continue;
+            };
+            for &i in dirs {
+                let dir = self.scan.dirs[i].path.join(&dname);
+                let confs = self.listings.entry(dir).or_insert_with_key(|dir| {
+                    let mut confs: Vec<PathBuf> = std::fs::read_dir(dir)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".conf"))
+                        .map(|e| e.path())
+                        .collect();
+                    confs.sort();
+                    confs
+                });
+                candidates.extend(confs.iter().cloned());
+            }
+        }
+        dropin::select_dropins(candidates)
+    }
+
+    /// The parsed drop-in at `path` (the error message if it does not parse).
+    fn parse(&mut self, path: &Path) -> &Result<UnitFile, String> {
+        self.parsed
+            .entry(path.to_owned())
+            .or_insert_with(|| unit::parse_file(path).map_err(|e| e.to_string()))
+    }
 }
 
 /// Quadlet's `getServiceName`: `ServiceName=` of the type group, else base name + suffix.
@@ -275,7 +300,7 @@ impl Run<'_> {
         let mut seen: std::collections::HashSet<&std::ffi::OsStr> =
             std::collections::HashSet::new();
         let mut units = Vec::new();
-        let index = dropin_index(scan);
+        let mut dropins = Dropins::new(scan);
         for dir in &scan.dirs {
             for e in &dir.entries {
                 if e.kind != EntryKind::File || seen.contains(e.name.as_os_str()) {
@@ -289,7 +314,7 @@ impl Run<'_> {
                 };
                 let path = dir.path.join(name);
                 self.log
-                    .debug(&format!("Loading source unit file {}", path.display()));
+                    .debug_with(|| format!("Loading source unit file {}", path.display()));
                 let mut unit = match unit::parse_file(&path) {
                     Ok(u) => u,
                     Err(e) => {
@@ -301,11 +326,11 @@ impl Run<'_> {
                 };
                 seen.insert(e.name.as_os_str());
                 let mut dropin_failed = false;
-                for d in find_dropins(scan, &index, name) {
+                for d in dropins.find(name) {
                     self.log
-                        .debug(&format!("Loading source drop-in file {}", d.display()));
-                    match unit::parse_file(&d) {
-                        Ok(di) => unit.merge(&di),
+                        .debug_with(|| format!("Loading source drop-in file {}", d.display()));
+                    match dropins.parse(&d) {
+                        Ok(di) => unit.merge(di),
                         Err(err) => {
                             self.log.error(&format!(
                                 "error loading drop-in of {name}: {err}; {name} is skipped"
@@ -343,7 +368,7 @@ impl Run<'_> {
                 .map(|d| d.path.display().to_string())
                 .collect();
             self.log
-                .debug(&format!("No files parsed from [{}]", dirs.join(" ")));
+                .debug_with(|| format!("No files parsed from [{}]", dirs.join(" ")));
             return ok;
         }
         let out = match &self.out_dir {
@@ -380,6 +405,8 @@ impl Run<'_> {
         units.sort_by_key(|q| q.kind.priority());
         let mut stdout = String::new();
         let compat = super::compat::Compat::new(&self.podman, self.log);
+        let mut produced: HashMap<String, &str> = HashMap::with_capacity(units.len());
+        let header = format!("# Automatically generated by {}", self.argv0);
         for q in &units {
             if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
                 super::common::warn_if_ambiguous_image(q, &mut ctx);
@@ -389,7 +416,7 @@ impl Run<'_> {
             for w in ctx.warnings.drain(..) {
                 self.log.warning(&w);
             }
-            let service = match converted {
+            let mut service = match converted {
                 Ok(s) => s,
                 Err(e) => {
                     self.log.error(&format!("converting {:?}: {e}", q.name));
@@ -398,19 +425,42 @@ impl Run<'_> {
                 }
             };
             let file_name = q.service_file_name();
-            match &out {
-                None => {
-                    stdout.push_str("---");
-                    stdout.push_str(&file_name);
-                    stdout.push_str("---\n");
-                    service.write_to(&mut stdout);
-                    stdout.push('\n');
-                }
-                Some(out) => {
-                    if !self.write_unit(out, &file_name, service) {
-                        ok = false;
-                    }
-                }
+            if file_name.contains('/') {
+                // 5.4.2 wrote such a unit outside the output directory.
+                self.log.error(&format!(
+                    "converting {:?}: {}",
+                    q.name,
+                    super::ConvertError::at_key(
+                        q,
+                        q.kind.group(),
+                        "ServiceName",
+                        format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
+                    )
+                ));
+                ok = false;
+                continue;
+            }
+            if let Some(prev) = produced.insert(file_name.clone(), q.name.as_str()) {
+                self.log.warning(&format!(
+                    "{} and {} both generate {file_name}; the unit from {} replaces the other",
+                    prev, q.name, q.name
+                ));
+            }
+            if let Some(out) = &out {
+                let links = install_links(&file_name, &service);
+                service.prepend_comments(&[&header, "# "]);
+                let p = Pending {
+                    text: service.to_text(),
+                    file_name,
+                    links,
+                };
+                ok &= self.write_with_links(out, &p);
+            } else {
+                stdout.push_str("---");
+                stdout.push_str(&file_name);
+                stdout.push_str("---\n");
+                service.write_to(&mut stdout);
+                stdout.push('\n');
             }
         }
         if self.dryrun {
@@ -427,58 +477,89 @@ impl Run<'_> {
         ok
     }
 
-    fn write_unit(&self, out: &OutputDir, file_name: &str, mut service: UnitFile) -> bool {
-        let header = format!("# Automatically generated by {}", self.argv0);
-        service.prepend_comments(&[&header, "# "]);
-        let path = out.path().join(file_name);
-        self.log
-            .debug(&format!("writing {:?}", path.display().to_string()));
-        if let Err(e) = out.write_file(file_name, service.to_text().as_bytes()) {
-            self.log
-                .error(&format!("generating service file {}: {e}", path.display()));
-            return false;
-        }
-        self.enable(out, file_name, &service);
-        true
-    }
-
-    /// Quadlet's `enableServiceFile`: `[Install]` `Alias=`, `WantedBy=`, `RequiredBy=` symlinks;
-    /// templates only with `DefaultInstance=`. Failures are warnings.
-    fn enable(&self, out: &OutputDir, file_name: &str, service: &UnitFile) {
-        let mut links: Vec<PathBuf> = service
-            .lookup_all_strv("Install", "Alias")
-            .into_iter()
-            .map(PathBuf::from)
-            .collect();
-        let stem = file_name.strip_suffix(".service").unwrap_or(file_name);
-        let mut link_name = Some(file_name.to_owned());
-        if let Some(base) = stem.strip_suffix('@') {
-            link_name = service
-                .lookup("Install", "DefaultInstance")
-                .map(|inst| format!("{base}@{inst}.service"));
-        }
-        if let Some(link_name) = link_name {
-            for (key, suffix) in [("WantedBy", "wants"), ("RequiredBy", "requires")] {
-                for t in service.lookup_all_strv("Install", key) {
-                    if !t.contains('/') {
-                        links.push(PathBuf::from(format!("{t}.{suffix}/{link_name}")));
-                    }
-                }
+    /// Writes one unit; false (and an error logged) if it could not be written.
+    fn write_one(&self, out: &OutputDir, p: &Pending) -> bool {
+        self.log.debug_with(|| {
+            format!(
+                "writing {:?}",
+                out.path().join(&p.file_name).display().to_string()
+            )
+        });
+        match out.write_file(&p.file_name, p.text.as_bytes()) {
+            Ok(_) => true,
+            Err(e) => {
+                self.log.error(&format!(
+                    "generating service file {}: {e}",
+                    out.path().join(&p.file_name).display()
+                ));
+                false
             }
         }
-        for rel in links {
-            self.log.debug(&format!(
-                "Creating symlink {} -> {file_name}",
-                out.path().join(&rel).display()
-            ));
-            if let Err(e) = out.symlink_unit(&rel, file_name) {
+    }
+
+    /// Writes one unit, then its `[Install]` symlinks (in processing order, so conflicting
+    /// `Alias=` links resolve as in 5.4.2: the unit processed last wins). Units are written as
+    /// they are converted, so only one generated text is held in memory at a time. (Writing on
+    /// several threads was measured: file creation in one directory serializes on the
+    /// directory lock in the kernel, so it gained nothing.)
+    fn write_with_links(&self, out: &OutputDir, p: &Pending) -> bool {
+        if !self.write_one(out, p) {
+            return false;
+        }
+        for rel in &p.links {
+            self.log.debug_with(|| {
+                format!(
+                    "Creating symlink {} -> {}",
+                    out.path().join(rel).display(),
+                    p.file_name
+                )
+            });
+            if let Err(e) = out.symlink_unit(rel, &p.file_name) {
                 self.log.warning(&format!(
-                    "Can't create symlink {} for {file_name}: {e}",
-                    rel.display()
+                    "Can't create symlink {} for {}: {e}",
+                    rel.display(),
+                    p.file_name
                 ));
             }
         }
+        true
     }
+}
+
+/// A converted unit waiting to be written.
+struct Pending {
+    file_name: String,
+    text: String,
+    links: Vec<PathBuf>,
+}
+
+/// Quadlet's `enableServiceFile`: the symlinks for `[Install]` `Alias=`, `WantedBy=` and
+/// `RequiredBy=` (relative to the output dir). A template (`foo@.service`) gets `WantedBy=` and
+/// `RequiredBy=` links only with `DefaultInstance=` (named `foo@<instance>.service`); values of
+/// `WantedBy=`/`RequiredBy=` containing `/` are ignored. `UpheldBy=` and `Also=` are not used.
+fn install_links(file_name: &str, service: &UnitFile) -> Vec<PathBuf> {
+    let mut links: Vec<PathBuf> = service
+        .lookup_all_strv("Install", "Alias")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let stem = file_name.strip_suffix(".service").unwrap_or(file_name);
+    let mut link_name = Some(file_name.to_owned());
+    if let Some(base) = stem.strip_suffix('@') {
+        link_name = service
+            .lookup("Install", "DefaultInstance")
+            .map(|inst| format!("{base}@{inst}.service"));
+    }
+    if let Some(link_name) = link_name {
+        for (key, suffix) in [("WantedBy", "wants"), ("RequiredBy", "requires")] {
+            for t in service.lookup_all_strv("Install", key) {
+                if !t.contains('/') {
+                    links.push(PathBuf::from(format!("{t}.{suffix}/{link_name}")));
+                }
+            }
+        }
+    }
+    links
 }
 
 #[cfg(test)]

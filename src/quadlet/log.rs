@@ -141,6 +141,13 @@ impl Logger {
     pub fn debug(&self, msg: &str) {
         self.log(Level::Debug, msg);
     }
+
+    /// Logs at debug level, building the message only when debug records are enabled.
+    pub fn debug_with(&self, msg: impl FnOnce() -> String) {
+        if self.enabled(Level::Debug) {
+            self.log(Level::Debug, &msg());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,20 +6,34 @@
 //! Files are fsync'ed before the rename unless the directory is on tmpfs/ramfs (the normal case,
 //! `/run/systemd/generator`), where fsync is pointless and only costs time at boot.
 
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 /// `TMPFS_MAGIC` from `linux/magic.h`.
 const TMPFS_MAGIC: u64 = 0x0102_1994;
 /// `RAMFS_MAGIC` from `linux/magic.h`.
 const RAMFS_MAGIC: u64 = 0x8584_58f6;
 
-/// An output directory.
+/// An output directory, held open: files are created relative to its descriptor (`openat`,
+/// `renameat`, `symlinkat`), which saves a path walk per system call.
 #[derive(Debug)]
 pub struct OutputDir {
     path: PathBuf,
+    dir: OwnedFd,
     sync: bool,
+    pid: u32,
+    /// Sub-directories known to exist (avoids a mkdir per symlink).
+    made_dirs: Mutex<HashSet<PathBuf>>,
+    /// Whether the `O_TMPFILE` + `linkat` fast path works here.
+    tmpfile: AtomicBool,
 }
 
 /// True if `path` is on a memory file system (tmpfs or ramfs), where fsync is useless.
@@ -31,20 +45,29 @@ pub fn is_memory_fs(path: &Path) -> bool {
     })
 }
 
-fn tmp_name(final_name: &std::ffi::OsStr) -> PathBuf {
-    let mut n = std::ffi::OsString::from(".#");
+fn tmp_name(final_name: &OsStr, pid: u32) -> OsString {
+    let mut n = OsString::from(".#");
     n.push(final_name);
-    n.push(format!(".{}.tmp", std::process::id()));
-    PathBuf::from(n)
+    n.push(format!(".{pid}.tmp"));
+    n
 }
 
 impl OutputDir {
-    /// Creates the directory (and parents) if needed.
+    /// Creates the directory (and parents) if needed and opens it.
     pub fn create(path: &Path) -> std::io::Result<Self> {
         fs::create_dir_all(path)?;
+        let dir = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(OutputDir {
             path: path.to_owned(),
+            dir,
             sync: !is_memory_fs(path),
+            pid: std::process::id(),
+            made_dirs: Mutex::default(),
+            tmpfile: AtomicBool::new(true),
         })
     }
 
@@ -53,29 +76,67 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes `data` to `name` (a plain file name) atomically.
+    /// Writes `data` to `name` (a plain file name, mode 0644) atomically: a temporary file in the
+    /// same directory, renamed over `name`.
     pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
-        let dest = self.path.join(name);
-        let tmp = self
-            .path
-            .join(tmp_name(dest.file_name().unwrap_or_default()));
+        if self.tmpfile.load(Ordering::Relaxed) {
+            match self.write_unnamed(name, data) {
+                Ok(true) => return Ok(self.path.join(name)),
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let tmp = tmp_name(OsStr::new(name), self.pid);
         let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
+            let fd = rustix::fs::openat(
+                &self.dir,
+                tmp.as_os_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )?;
+            let mut f = fs::File::from(fd);
             f.write_all(data)?;
             if self.sync {
                 f.sync_all()?;
             }
             drop(f);
-            fs::rename(&tmp, &dest)
+            rustix::fs::renameat(&self.dir, tmp.as_os_str(), &self.dir, name)?;
+            Ok(())
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = rustix::fs::unlinkat(&self.dir, tmp.as_os_str(), AtFlags::empty());
         }
-        result.map(|()| dest)
+        result.map(|()| self.path.join(name))
+    }
+
+    /// The fast path for a new file: an unnamed `O_TMPFILE` inode, written, then linked under its
+    /// name (`linkat(AT_EMPTY_PATH)`) — atomic like temp + rename, without creating and moving a
+    /// temporary directory entry. Returns `Ok(false)` when the caller must use temp + rename:
+    /// the name exists already, or the file system or our privileges (`AT_EMPTY_PATH` needs
+    /// `CAP_DAC_READ_SEARCH`) do not allow it (then the fast path is switched off for the run).
+    fn write_unnamed(&self, name: &str, data: &[u8]) -> std::io::Result<bool> {
+        let Ok(fd) = rustix::fs::openat(
+            &self.dir,
+            ".",
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) else {
+            self.tmpfile.store(false, Ordering::Relaxed);
+            return Ok(false);
+        };
+        let mut f = fs::File::from(fd);
+        f.write_all(data)?;
+        if self.sync {
+            f.sync_all()?;
+        }
+        match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::EXIST) => Ok(false),
+            Err(_) => {
+                self.tmpfile.store(false, Ordering::Relaxed);
+                Ok(false)
+            }
+        }
     }
 
     /// Creates the symlink `rel` (relative to the output dir, may contain directories) pointing
@@ -108,17 +169,29 @@ impl OutputDir {
             target.push("..");
         }
         target.push(target_name);
-        let link = self.path.join(&rel);
-        let dir = link.parent().unwrap_or(&self.path);
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(tmp_name(file_name));
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp)?;
-        if let Err(e) = fs::rename(&tmp, &link) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
+        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let mut made = self
+                .made_dirs
+                .lock()
+                .map_err(|_| std::io::Error::other("lock poisoned"))?;
+            if !made.contains(parent) {
+                fs::create_dir_all(self.path.join(parent))?;
+                made.insert(parent.to_owned());
+            }
         }
-        Ok(link)
+        // Creating a symlink is atomic; only an existing entry needs the temporary + rename.
+        match rustix::fs::symlinkat(&target, &self.dir, &rel) {
+            Err(rustix::io::Errno::EXIST) => {}
+            other => return other.map(|()| self.path.join(&rel)).map_err(Into::into),
+        }
+        let tmp = rel.with_file_name(tmp_name(file_name, self.pid));
+        let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
+        rustix::fs::symlinkat(&target, &self.dir, &tmp)?;
+        if let Err(e) = rustix::fs::renameat(&self.dir, &tmp, &self.dir, &rel) {
+            let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
+            return Err(e.into());
+        }
+        Ok(self.path.join(&rel))
     }
 }
 
@@ -136,6 +209,45 @@ mod tests {
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn temporary_file_and_rename_path_writes_complete_files() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        out.tmpfile.store(false, Ordering::Relaxed);
+        out.write_file("b.service", b"content").unwrap();
+        assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"content");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn units_on_tmpfs_are_not_fsynced() {
+        // /dev/shm is tmpfs on Linux; /run/systemd/generator is too.
+        let shm = Path::new("/dev/shm");
+        if !is_memory_fs(shm) {
+            assert!(
+                std::env::var_os("CI").map_or(true, |v| v != "true"),
+                "CI=true but /dev/shm is not tmpfs: cannot test the no-fsync path"
+            );
+            eprintln!("SKIPPED: /dev/shm is not tmpfs here");
+            return;
+        }
+        let d = tempfile::tempdir_in(shm).unwrap();
+        assert!(!OutputDir::create(d.path()).unwrap().sync);
+    }
+
+    #[test]
+    fn new_files_are_created_with_mode_0644() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        out.write_file("c.service", b"x").unwrap();
+        let mode = fs::metadata(d.path().join("c.service"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
     }
 
     #[test]

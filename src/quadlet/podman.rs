@@ -25,9 +25,9 @@ impl PodmanCmd {
     /// `ContainersConfModule` value, then the `GlobalArgs` words of the type group of `q`.
     pub fn base(ctx: &Context, q: &Quadlet) -> Self {
         let group = q.kind.group();
-        let mut cmd = PodmanCmd {
-            args: vec![ctx.podman.clone()],
-        };
+        let mut args = Vec::with_capacity(48);
+        args.push(ctx.podman.clone());
+        let mut cmd = PodmanCmd { args };
         for m in q.unit.lookup_all(group, "ContainersConfModule") {
             cmd.args.push(format!("--module={m}"));
         }
@@ -96,7 +96,7 @@ fn needs_quoting(word: &str) -> bool {
 
 /// Quadlet's `escapeWords`: joins `words` with spaces, quoting where needed.
 pub fn escape_words<S: AsRef<str>>(words: &[S]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(words.iter().map(|w| w.as_ref().len() + 3).sum::<usize>());
     for (i, w) in words.iter().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -150,6 +150,18 @@ mod tests {
             r#""echo 'hi there' \"q\" \\ $HOME %h" "single \n" "a\tb" "\x01" é 100% ${X} semi;colon"#
         );
         assert_eq!(escape_words(&["x\u{7f}y", "it's"]), r#""x\x7fy" "it's""#);
+    }
+
+    proptest::proptest! {
+        /// systemd's exec-line splitting (our port of `extract_first_word`) gives back exactly
+        /// the words that were serialized, so podman receives the intended argv.
+        #[test]
+        fn escaped_words_split_back_to_the_same_words(words in proptest::collection::vec("[^\\x00]{0,12}", 0..8)) {
+            let line = escape_words(&words);
+            let expected: Vec<&String> = words.iter().filter(|w| !w.is_empty()).collect();
+            let got = crate::unit::split::split_args(&line).unwrap();
+            proptest::prop_assert_eq!(got.iter().collect::<Vec<_>>(), expected, "line: {:?}", line);
+        }
     }
 
     #[test]

@@ -114,10 +114,9 @@ impl Walker<'_> {
             Ok(rd) => rd,
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    self.log.debug(&format!(
-                        "error reading directory {:?}: {e}",
-                        path.display()
-                    ));
+                    self.log.debug_with(|| {
+                        format!("error reading directory {:?}: {e}", path.display())
+                    });
                 }
                 return;
             }
@@ -176,7 +175,7 @@ impl Walker<'_> {
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     self.log
-                        .debug(&format!("error resolving path {:?}: {e}", path.display()));
+                        .debug_with(|| format!("error resolving path {:?}: {e}", path.display()));
                 }
             }
         }
@@ -190,12 +189,10 @@ fn env_nonempty(name: &str) -> Option<OsString> {
 
 /// Walks the search path for `user` mode (see the module documentation).
 pub fn scan(user: bool, log: &Logger) -> Scan {
-    let users = fs::canonicalize(Path::new(ADMIN_DIR).join("users"))
-        .unwrap_or_else(|_| Path::new(ADMIN_DIR).join("users"));
     let mut w = Walker {
         scan: Scan::default(),
         visited: std::collections::HashSet::new(),
-        users,
+        users: PathBuf::new(),
         log,
     };
     if let Some(list) = env_nonempty("QUADLET_UNIT_DIRS") {
@@ -208,6 +205,9 @@ pub fn scan(user: bool, log: &Logger) -> Scan {
         }
         return w.scan;
     }
+    // Only the default search path filters the `users` sub-tree (by its resolved path).
+    let users_dir = Path::new(ADMIN_DIR).join("users");
+    w.users = fs::canonicalize(&users_dir).unwrap_or(users_dir);
     if user {
         if let Some(rt) = env_nonempty("XDG_RUNTIME_DIR") {
             w.root(&Path::new(&rt).join("containers/systemd"), Filter::None);
