@@ -404,8 +404,11 @@ struct CmdLine {
     options_start: usize,
     /// Index after the last option (positional words follow).
     options_end: usize,
-    /// Number of words before the sub-command (podman, `--module=`, GlobalArgs).
-    base_len: usize,
+    /// Index of the word after the sub-command's base (podman, `--module=`, GlobalArgs): the
+    /// first word of the sub-command.
+    base_end: usize,
+    /// Index of the podman word (0, or after the `--` of an `unitwright instance exec` wrapper).
+    lead: usize,
 }
 
 /// Reads a generated `Exec*=` value as a podman command line of a known kind.
@@ -414,14 +417,23 @@ fn read_cmd_line(value: &str, podman: &str, q: &Quadlet) -> Option<CmdLine> {
     let first = words.first()?;
     let cut = first.len() - first.trim_start_matches(['-', '@', ':', '+', '!']).len();
     let prefix: String = words[0].drain(..cut).collect();
-    if words[0] != podman {
-        return None;
-    }
+    // `unitwright instance exec ... -- podman ...` (templates with [X-Unitwright]) wraps the
+    // podman command; the wrapper words stay in front.
+    let lead = if words[0] == podman {
+        0
+    } else {
+        words
+            .iter()
+            .position(|w| w == "--")
+            .filter(|&i| words.get(i + 1).is_some_and(|w| w == podman))?
+            + 1
+    };
     let group = q.kind.group();
-    let base_len = 1
+    let base_end = lead
+        + 1
         + q.unit.lookup_all(group, "ContainersConfModule").len()
         + q.unit.lookup_all_args(group, "GlobalArgs").len();
-    let rest = words.get(base_len..)?;
+    let rest = words.get(base_end..)?;
     let cmd = [
         Cmd::Run,
         Cmd::VolumeCreate,
@@ -439,7 +451,7 @@ fn read_cmd_line(value: &str, podman: &str, q: &Quadlet) -> Option<CmdLine> {
                 .collect::<Vec<_>>(),
         )
     })?;
-    let options_start = base_len + cmd.words().len();
+    let options_start = base_end + cmd.words().len();
     // The positional words at the end: the image (or `--rootfs R`) and the Exec words of a
     // container; the name, YAML path or image of the others.
     let positional = match cmd {
@@ -464,7 +476,8 @@ fn read_cmd_line(value: &str, podman: &str, q: &Quadlet) -> Option<CmdLine> {
         cmd,
         options_start,
         options_end,
-        base_len,
+        base_end,
+        lead,
     })
 }
 
@@ -553,12 +566,12 @@ impl Compat {
             let g = &mut service.groups[group];
             g.lines[i - 1].value =
                 format!("{}{}", cl.prefix, super::podman::escape_words(&cl.words));
-            if let Some(words) = extra {
+            if let Some((prefix, words)) = extra {
                 g.lines.insert(
                     i,
                     Line {
                         key,
-                        value: super::podman::escape_words(&words),
+                        value: format!("{prefix}{}", super::podman::escape_words(&words)),
                         comment: false,
                         origin: Origin::default(),
                     },
@@ -575,14 +588,14 @@ impl Compat {
         &self,
         q: &Quadlet,
         cl: &mut CmdLine,
-        extra: &mut Option<Vec<String>>,
+        extra: &mut Option<(String, Vec<String>)>,
         warnings: &mut Vec<String>,
         log: &Logger,
     ) -> Result<bool, ConvertError> {
         let mut changed = false;
         for rule in RULES {
             let range = if rule.cmd == Cmd::Global {
-                1..cl.base_len
+                cl.lead + 1..cl.base_end
             } else if rule.cmd == cl.cmd {
                 cl.options_start..cl.options_end
             } else {
@@ -606,11 +619,12 @@ impl Compat {
                 )),
                 Action::DropDefault => {}
                 Action::CreateThenCheckExists => {
-                    let noun = cl.words[cl.base_len].clone();
+                    let noun = cl.words[cl.base_end].clone();
                     let name = cl.words.last().cloned().unwrap_or_default();
-                    let mut check = cl.words[..cl.base_len].to_vec();
+                    let mut check = cl.words[..cl.base_end].to_vec();
                     check.extend([noun, "exists".to_owned(), name]);
-                    *extra = Some(check);
+                    // The check keeps the line's other prefixes (`:` of the wrapper).
+                    *extra = Some((cl.prefix.replace('-', ""), check));
                     if !cl.prefix.contains('-') {
                         cl.prefix.insert(0, '-');
                     }
@@ -871,6 +885,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.lookup_all("Service", "ExecStart").len(), 1);
+    }
+
+    #[test]
+    fn commands_wrapped_by_instance_exec_are_adapted_behind_the_wrapper() {
+        let s = oneshot(
+            "data@.volume",
+            "[Volume]\n",
+            ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create --ignore ${NAME}",
+            "4.3.1",
+        )
+        .unwrap();
+        assert_eq!(
+            s.lookup_all("Service", "ExecStart"),
+            vec![
+                "-:/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create ${NAME}",
+                ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume exists ${NAME}",
+            ]
+        );
     }
 
     #[test]
