@@ -315,3 +315,30 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+#[test]
+fn reload_with_units_runs_their_exec_reload() {
+    let Some(sb) = sandbox() else { return };
+    let marker = sb.root.path().join("reloaded");
+    sb.write_unit(
+        "reloadable.service",
+        &format!(
+            "[Service]\nExecStart=/bin/sleep 600\nExecReload=/bin/touch {}\n",
+            marker.display()
+        ),
+    );
+    assert!(run(&sb, &["reload"]).status.success());
+    assert!(run(&sb, &["start", "reloadable"]).status.success());
+    let out = run(&sb, &["reload", "reloadable"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(marker.exists(), "ExecReload= ran");
+    // A unit without ExecReload= cannot be reloaded: the manager refuses the job.
+    assert!(run(&sb, &["start", "hello@r"]).status.success());
+    let out = run(&sb, &["reload", "hello@r"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("reload of hello@r.service failed"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -69,14 +69,6 @@ pub enum Error {
         /// The operation.
         what: String,
     },
-    /// The manager sent something we could not understand.
-    #[error("{what} failed: unexpected reply: {detail}")]
-    Protocol {
-        /// The operation.
-        what: String,
-        /// What was wrong.
-        detail: String,
-    },
 }
 
 /// The D-Bus error name systemd uses for units that are not loaded and cannot be found.

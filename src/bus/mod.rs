@@ -285,6 +285,13 @@ impl Manager {
             .await
     }
 
+    /// Reloads the configuration of `unit` (its `ExecReload=`) and waits for the job; a unit
+    /// that cannot reload fails with [`Error::Refused`]. Not to be confused with
+    /// [`Manager::reload`] (daemon-reload).
+    pub async fn reload_unit(&self, unit: &str) -> Result<JobOutcome, Error> {
+        self.job(JobVerb::Reload, unit, JobOptions::default()).await
+    }
+
     /// Reloads `unit` if it supports reloading, else restarts it; waits for the job.
     pub async fn reload_or_restart(&self, unit: &str) -> Result<JobOutcome, Error> {
         self.job(JobVerb::ReloadOrRestart, unit, JobOptions::default())

@@ -1,4 +1,4 @@
-//! The systemctl-like verbs: `reload` (daemon-reload), `start`, `stop`, `restart`,
+//! The systemctl-like verbs: `reload` (daemon-reload, or `reload UNIT...`), `start`, `stop`, `restart`,
 //! `try-restart`, `reload-or-restart`, `kill`, `reset-failed`, `status`, `list`, `enable`,
 //! `disable`, `watch`.
 //!
@@ -33,8 +33,9 @@ use crate::bus::{
 /// The systemctl-like subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Reload the manager's configuration: rerun generators, reread all unit files
-    /// (systemctl daemon-reload).
+    /// Without units: reload the manager's configuration, rerunning generators and rereading
+    /// all unit files (systemctl daemon-reload). With units: reload their own configuration
+    /// (ExecReload=), like systemctl reload UNIT.
     #[command(visible_alias = "daemon-reload")]
     Reload(ReloadArgs),
     /// Start units and wait until they are started.
@@ -66,9 +67,21 @@ pub enum Command {
 /// Options for `reload`.
 #[derive(Debug, clap::Args)]
 pub struct ReloadArgs {
-    /// Give up after SECONDS (default 180; 0 waits forever).
+    /// Units to reload; the manager itself when none is given.
+    #[arg(value_name = "UNIT")]
+    pub units: Vec<String>,
+    /// Give up after SECONDS (default 180 for the manager, 25 for units; 0 waits forever).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// With units: return once the jobs are queued.
+    #[arg(long)]
+    pub no_block: bool,
+    /// With units: the job mode (see `start --help`).
+    #[arg(long, value_name = "MODE", default_value = "replace")]
+    pub job_mode: JobMode,
+    /// With units: print one JSON object per unit (see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Units and options of the job verbs.
@@ -205,6 +218,16 @@ async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Man
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     let mut options = Options::default();
     match cmd {
+        Command::Reload(args) if !args.units.is_empty() => {
+            let job_args = JobArgs {
+                units: args.units,
+                no_block: args.no_block,
+                timeout: args.timeout,
+                job_mode: args.job_mode,
+                json: args.json,
+            };
+            run_jobs(global, JobVerb::Reload, job_args).await
+        }
         Command::Reload(args) => {
             options.timeouts.reload = seconds(args.timeout, options.timeouts.reload)?;
             let m = connect(global, options).await?;

@@ -1,1 +1,539 @@
-//! Template instances with per-instance settings.
+//! Template instances with per-instance settings: `console@<escaped id>.service`, started,
+//! listed and stopped over D-Bus, each with its own settings, with no daemon-reload per
+//! instance.
+//!
+//! This is the job OpenStack Ironic's node consoles do by rendering a Quadlet file per node,
+//! running `systemctl daemon-reload` and `systemctl start`, done with one template instead:
+//!
+//! * The instance of `TEMPLATE` for an arbitrary `ID` is exactly `systemd-escape
+//!   --template=TEMPLATE ID` ([`unit_name`]).
+//! * Its settings live in one file named by the instance unit name ([`store`]); the template's
+//!   commands read them through `unitwright instance exec` ([`exec`]), which the generator puts
+//!   in front of every podman command that refers to `${KEY}` when the Quadlet file has
+//!   `[X-Unitwright] InstanceSettings=yes` (`crate::quadlet::settings`). The settings file is
+//!   found by `%n` passed as an argument, which systemd hands over byte-exact; so ids that
+//!   escape to names differing only by `\x` sequences (`a-b` → `a\x2db`, `ax2db`) never share
+//!   settings.
+//! * [`Instances`] is the API: [`Instances::start`] stores the settings (allocating
+//!   `auto-port` values), starts the unit and waits for the job; a failed start removes the
+//!   settings and resets the unit's failed state, so nothing is left behind.
+//!   [`Instances::stop`], [`Instances::stop_all`] (concurrently; what a service runs at its
+//!   own startup and shutdown) and [`Instances::list`] complete it.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use unitwright::bus::Scope;
+//! use unitwright::instance::Instances;
+//!
+//! # async fn demo() -> Result<(), unitwright::instance::Error> {
+//! let consoles = Instances::connect(Scope::User).await?;
+//! let mut settings = BTreeMap::new();
+//! settings.insert("IMAGE".to_owned(), "localhost/console".to_owned());
+//! settings.insert("PORT".to_owned(), "auto-port".to_owned());
+//! let started = consoles.start("console@.service", "node 7/a:b", settings).await?;
+//! println!("{} listens on {}", started.unit, started.settings["PORT"]);
+//! consoles.stop_all("console@.service").await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crate::bus::{self, JobOptions, JobVerb, Manager, Scope};
+use crate::escape::{self, Kinds};
+use crate::unit::quote::is_valid_env_name;
+
+pub mod exec;
+pub mod expand;
+pub mod store;
+
+pub use store::{Settings, Store, AUTO_PORT};
+
+/// Everything that can go wrong with instances.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `--user` needs `$XDG_RUNTIME_DIR` to find the settings directory.
+    #[error("$XDG_RUNTIME_DIR is not set (or not absolute); it is needed to find the settings of the user manager's units")]
+    NoRuntimeDir,
+    /// Not a template unit name.
+    #[error("{name:?} is not a template unit name such as console@.service")]
+    BadTemplate {
+        /// What was given.
+        name: String,
+    },
+    /// An id that cannot be an instance of the template.
+    #[error("cannot make an instance of {template} for id {id:?}: {source}")]
+    BadId {
+        /// The template.
+        template: String,
+        /// The id.
+        id: String,
+        /// Why (empty id, name over 255 bytes).
+        #[source]
+        source: escape::Error,
+    },
+    /// Not a valid unit name (settings files are named by unit names).
+    #[error("{name:?} is not a valid unit name")]
+    BadUnitName {
+        /// What was given.
+        name: String,
+    },
+    /// A settings key that is not a variable name.
+    #[error("setting {key:?}: a key must be a variable name (letters, digits and _, not starting with a digit)")]
+    BadKey {
+        /// The key.
+        key: String,
+    },
+    /// A settings value that cannot be put into the environment.
+    #[error(
+        "setting {key}: the value contains a NUL byte, which cannot be in an environment variable"
+    )]
+    BadValue {
+        /// The key.
+        key: String,
+    },
+    /// Reading or writing the settings store failed.
+    #[error("{what}: {source}")]
+    Store {
+        /// What was done, with the path.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A settings file that does not parse.
+    #[error("{}: not a valid settings file: {detail}", path.display())]
+    BadSettings {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        detail: String,
+    },
+    /// The unit has no settings.
+    #[error("no settings for {unit}: start it with `unitwright instance start` (which stores them), not directly")]
+    NoSettings {
+        /// The unit.
+        unit: String,
+    },
+    /// Required settings are missing.
+    #[error("{unit}: missing required setting(s) {}: pass them with `unitwright instance start ... --set KEY=VALUE`", keys.join(", "))]
+    MissingSettings {
+        /// The unit.
+        unit: String,
+        /// The missing keys.
+        keys: Vec<String>,
+    },
+    /// `instance exec` without a command.
+    #[error("no command given after --")]
+    NoCommand,
+    /// The command could not be executed.
+    #[error("cannot execute {program}: {source}")]
+    Exec {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The template is not known to the manager.
+    #[error(
+        "template {template} not found (is the Quadlet file installed and the manager reloaded?)"
+    )]
+    NoTemplate {
+        /// The template.
+        template: String,
+    },
+    /// The instance is already running (its settings cannot change under it).
+    #[error("{unit} is already {state}; stop it first to change its settings")]
+    AlreadyActive {
+        /// The unit.
+        unit: String,
+        /// Its active state.
+        state: String,
+    },
+    /// The start job failed; the settings were removed and the failed state reset.
+    #[error("starting {unit} failed: {why} (its settings were removed; see `journalctl{} -u {unit}`)", if *.user { " --user" } else { "" })]
+    StartFailed {
+        /// The unit.
+        unit: String,
+        /// The job result and exit status.
+        why: String,
+        /// Whether it is a unit of the user manager (for the journalctl hint).
+        user: bool,
+    },
+    /// A D-Bus failure.
+    #[error(transparent)]
+    Bus(Box<bus::Error>),
+}
+
+impl From<bus::Error> for Error {
+    fn from(e: bus::Error) -> Self {
+        Error::Bus(Box::new(e))
+    }
+}
+
+/// The instance unit of `template` for `id`: exactly `systemd-escape --template=TEMPLATE ID`.
+pub fn unit_name(template: &str, id: &str) -> Result<String, Error> {
+    check_template(template)?;
+    escape::escape_instance(template, id).map_err(|source| Error::BadId {
+        template: template.to_owned(),
+        id: id.to_owned(),
+        source,
+    })
+}
+
+fn check_template(template: &str) -> Result<(), Error> {
+    if escape::is_valid(template, Kinds::TEMPLATE) {
+        Ok(())
+    } else {
+        Err(Error::BadTemplate {
+            name: template.to_owned(),
+        })
+    }
+}
+
+/// The glob matching every instance of `template` (`console@*.service`).
+fn pattern(template: &str) -> String {
+    template.replacen("@.", "@*.", 1)
+}
+
+/// Whether `unit` is an instance of `template`.
+fn is_instance_of(unit: &str, template: &str) -> bool {
+    escape::is_valid(unit, Kinds::INSTANCE)
+        && escape::template_of(unit).is_ok_and(|t| t == template)
+}
+
+/// The id of an instance unit (the unescaped instance).
+fn id_of(unit: &str) -> String {
+    escape::unescape_instance(unit)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A started instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The instance unit.
+    pub unit: String,
+    /// The id.
+    pub id: String,
+    /// `ActiveState` after the start job.
+    pub active_state: String,
+    /// `SubState` after the start job.
+    pub sub_state: String,
+    /// The stored settings, with allocated values filled in.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// One instance as [`Instances::list`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// The instance unit.
+    pub unit: String,
+    /// The id.
+    pub id: String,
+    /// `LoadState` (`not-loaded` when the manager does not have it loaded).
+    pub load_state: String,
+    /// `ActiveState` (`inactive` when not loaded).
+    pub active_state: String,
+    /// `SubState` (`dead` when not loaded).
+    pub sub_state: String,
+    /// Whether settings are stored for it.
+    pub has_settings: bool,
+    /// The keys of its settings (never the values).
+    pub keys: Vec<String>,
+}
+
+/// How one instance's stop went.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The instance unit.
+    pub unit: String,
+    /// The stop job's outcome, or why there is none (a unit that was not loaded is not
+    /// stopped, only its settings are removed).
+    pub outcome: Option<Result<bus::JobOutcome, bus::Error>>,
+    /// Whether settings were removed.
+    pub removed_settings: bool,
+}
+
+impl Stopped {
+    /// Why it failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        match &self.outcome {
+            Some(Err(e)) => Some(e.to_string()),
+            Some(Ok(o)) => o
+                .failure()
+                .map(|why| format!("stop of {} failed: {why}", self.unit)),
+            None => None,
+        }
+    }
+}
+
+/// Instances of templates on one manager, with their settings store.
+#[derive(Debug, Clone)]
+pub struct Instances {
+    manager: Manager,
+    store: Store,
+}
+
+impl Instances {
+    /// Connects to the manager of `scope` and uses its settings directory
+    /// ([`Store::for_manager`]).
+    pub async fn connect(scope: Scope) -> Result<Self, Error> {
+        let store = Store::for_manager(scope == Scope::User)?;
+        Ok(Instances::new(Manager::connect(scope).await?, store))
+    }
+
+    /// Uses an existing connection and store.
+    pub fn new(manager: Manager, store: Store) -> Self {
+        Instances { manager, store }
+    }
+
+    /// The manager connection.
+    pub fn manager(&self) -> &Manager {
+        &self.manager
+    }
+
+    /// The settings store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores `settings` for the instance of `template` for `id` (values `auto-port` become
+    /// free ports on 127.0.0.1), starts it and waits for the job. Refuses an instance that is
+    /// already running. On failure the settings are removed, the unit's failed state is reset,
+    /// and the error says why ([`Error::StartFailed`]).
+    pub async fn start(
+        &self,
+        template: &str,
+        id: &str,
+        settings: BTreeMap<String, String>,
+    ) -> Result<Started, Error> {
+        let unit = unit_name(template, id)?;
+        for (k, v) in &settings {
+            if !is_valid_env_name(k) {
+                return Err(Error::BadKey { key: k.clone() });
+            }
+            if v.contains('\0') {
+                return Err(Error::BadValue { key: k.clone() });
+            }
+        }
+        match self.manager.unit_status(&unit).await {
+            Ok(state)
+                if matches!(
+                    state.active_state.as_str(),
+                    "active" | "activating" | "reloading" | "deactivating"
+                ) =>
+            {
+                return Err(Error::AlreadyActive {
+                    unit,
+                    state: state.active_state,
+                })
+            }
+            Ok(_) => {}
+            Err(bus::Error::NoSuchUnit { .. }) => {
+                return Err(Error::NoTemplate {
+                    template: template.to_owned(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut stored = Settings {
+            unit: unit.clone(),
+            id: id.to_owned(),
+            settings,
+            auto: Vec::new(),
+        };
+        {
+            let _lock = self.store.lock()?;
+            self.store.allocate_ports(&mut stored)?;
+            self.store.write(&stored)?;
+        }
+        let outcome = self.manager.start(&unit).await;
+        let why = match &outcome {
+            Err(e) => Some(e.to_string()),
+            Ok(o) => o.failure().or_else(|| {
+                o.condition_failed()
+                    .then(|| "a Condition*= of the unit was not met".to_owned())
+            }),
+        };
+        if let Some(why) = why {
+            // Nothing is left behind: no pending automatic restart (Restart=), no settings, no
+            // failed unit.
+            let _ = self.manager.stop(&unit).await;
+            let _ = self.store.remove(&unit);
+            let _ = self.manager.reset_failed(Some(&unit)).await;
+            return Err(Error::StartFailed {
+                unit,
+                why,
+                user: self.manager.scope() == Scope::User,
+            });
+        }
+        let state = outcome.ok().and_then(|o| o.state);
+        Ok(Started {
+            unit,
+            id: id.to_owned(),
+            active_state: state
+                .as_ref()
+                .map(|s| s.active_state.clone())
+                .unwrap_or_default(),
+            sub_state: state.map(|s| s.sub_state).unwrap_or_default(),
+            settings: stored.settings,
+        })
+    }
+
+    /// Stops the instance of `template` for `id`, waits for the job, removes its settings and
+    /// resets its failed state (a container stopped by a signal may count as failed).
+    pub async fn stop(&self, template: &str, id: &str) -> Result<Stopped, Error> {
+        let unit = unit_name(template, id)?;
+        Ok(self.stop_units(vec![unit], &[]).await?.remove(0))
+    }
+
+    /// Stops every loaded instance of `template` concurrently and removes the settings of all
+    /// its instances, loaded or not (what a service runs at its startup and shutdown to start
+    /// from a clean state). The result has one entry per instance, sorted by unit.
+    pub async fn stop_all(&self, template: &str) -> Result<Vec<Stopped>, Error> {
+        check_template(template)?;
+        let loaded: Vec<String> = self
+            .manager
+            .list_units(&[pattern(template)])
+            .await?
+            .into_iter()
+            .map(|u| u.name)
+            .filter(|n| is_instance_of(n, template))
+            .collect();
+        let stored: Vec<String> = self
+            .store
+            .units()?
+            .into_iter()
+            .filter(|n| is_instance_of(n, template) && !loaded.contains(n))
+            .collect();
+        self.stop_units(loaded, &stored).await
+    }
+
+    /// Stops `loaded` concurrently, then removes the settings of `loaded` and `unloaded`.
+    async fn stop_units(
+        &self,
+        loaded: Vec<String>,
+        unloaded: &[String],
+    ) -> Result<Vec<Stopped>, Error> {
+        let outcomes = self
+            .manager
+            .jobs(JobVerb::Stop, &loaded, JobOptions::default())
+            .await;
+        let mut result = Vec::new();
+        for (unit, outcome) in loaded.into_iter().zip(outcomes) {
+            let removed_settings = self.store.remove(&unit)?;
+            // A container stopped by a signal can leave the unit failed: leave nothing behind.
+            if outcome.as_ref().is_ok_and(bus::JobOutcome::is_success) {
+                if let Ok(state) = self.manager.unit_status(&unit).await {
+                    if state.active_state == "failed" {
+                        let _ = self.manager.reset_failed(Some(&unit)).await;
+                    }
+                }
+            }
+            result.push(Stopped {
+                unit,
+                outcome: Some(outcome),
+                removed_settings,
+            });
+        }
+        for unit in unloaded {
+            result.push(Stopped {
+                unit: unit.clone(),
+                outcome: None,
+                removed_settings: self.store.remove(unit)?,
+            });
+        }
+        result.sort_by(|a, b| a.unit.cmp(&b.unit));
+        Ok(result)
+    }
+
+    /// The instances of `template`: those the manager has loaded and not inactive, and those
+    /// with stored settings; sorted by unit. Settings are reported by key only.
+    pub async fn list(&self, template: &str) -> Result<Vec<InstanceInfo>, Error> {
+        check_template(template)?;
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        let stored: BTreeSet<String> = self
+            .store
+            .units()?
+            .into_iter()
+            .filter(|n| is_instance_of(n, template))
+            .collect();
+        for u in self.manager.list_units(&[pattern(template)]).await? {
+            if !is_instance_of(&u.name, template)
+                || (u.active_state == "inactive" && !stored.contains(&u.name))
+            {
+                continue;
+            }
+            seen.insert(u.name.clone());
+            out.push(self.info(&u.name, u.load_state, u.active_state, u.sub_state));
+        }
+        for unit in stored.into_iter().filter(|u| !seen.contains(u)) {
+            out.push(self.info(
+                &unit,
+                "not-loaded".to_owned(),
+                "inactive".to_owned(),
+                "dead".to_owned(),
+            ));
+        }
+        out.sort_by(|a, b| a.unit.cmp(&b.unit));
+        Ok(out)
+    }
+
+    fn info(&self, unit: &str, load: String, active: String, sub: String) -> InstanceInfo {
+        let settings = self.store.read(unit).ok().flatten();
+        InstanceInfo {
+            unit: unit.to_owned(),
+            id: settings
+                .as_ref()
+                .map_or_else(|| id_of(unit), |s| s.id.clone()),
+            load_state: load,
+            active_state: active,
+            sub_state: sub,
+            has_settings: settings.is_some(),
+            keys: settings
+                .map(|s| s.settings.into_keys().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_are_systemd_escape_template() {
+        assert_eq!(
+            unit_name("console@.service", "a-b").unwrap(),
+            "console@a\\x2db.service"
+        );
+        assert_eq!(
+            unit_name("console@.service", "ax2db").unwrap(),
+            "console@ax2db.service"
+        );
+        assert_eq!(
+            unit_name("console@.service", "node 7/a:b").unwrap(),
+            "console@node\\x207-a:b.service"
+        );
+        assert!(unit_name("console.service", "x").is_err());
+        assert!(unit_name("console@.service", "").is_err());
+        assert!(unit_name("console@.service", &"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn instances_are_matched_to_their_template_only() {
+        assert_eq!(pattern("console@.service"), "console@*.service");
+        assert!(is_instance_of(
+            "console@a\\x2db.service",
+            "console@.service"
+        ));
+        assert!(!is_instance_of("console@.service", "console@.service"));
+        assert!(!is_instance_of("consoles@a.service", "console@.service"));
+        assert_eq!(id_of("console@node\\x207-a:b.service"), "node 7/a:b");
+    }
+}

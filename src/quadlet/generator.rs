@@ -412,6 +412,7 @@ impl Run<'_> {
                 super::common::warn_if_ambiguous_image(q, &mut ctx);
             }
             let converted = (q.kind.converter())(q, &mut ctx)
+                .and_then(|mut s| super::settings::apply(q, &mut ctx, &mut s).map(|()| s))
                 .and_then(|s| compat.adapt(q, s, &mut ctx.warnings, self.log));
             for w in ctx.warnings.drain(..) {
                 self.log.warning(&w);

@@ -62,6 +62,7 @@ pub mod output;
 pub mod pod;
 pub mod podman;
 pub mod search;
+pub mod settings;
 pub mod volume;
 
 use std::collections::HashMap;

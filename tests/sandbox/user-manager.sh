@@ -9,6 +9,8 @@
 #   XDG_RUNTIME_DIR            the manager's runtime dir; unit files go to $XDG_RUNTIME_DIR/systemd/user/
 #   DBUS_SESSION_BUS_ADDRESS   unix:path=$XDG_RUNTIME_DIR/bus (so `unitwright --user` talks to it)
 #   SANDBOX_SYSTEMCTL          a command prefix running `systemctl --user` inside the namespace
+# The manager inherits the caller's environment. UW_GENERATORS (newline-separated absolute
+# paths) are installed as user generators before it starts (they run at its start).
 # Same design as tests/support/mod.rs (UserManager). Needs root (for the namespaces).
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
@@ -39,6 +41,9 @@ unshare --mount --pid --fork --kill-child --propagation private --mount-proc sh 
   set -e
   mount -t tmpfs tmpfs /run/systemd
   mkdir -p /run/systemd/system /run/systemd/user-generators
+  if [ -n "${UW_GENERATORS:-}" ]; then
+    printf "%s\n" "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
+  fi
   dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
   /lib/systemd/systemd --user </dev/null &
   set +e

@@ -1,0 +1,233 @@
+//! Per-instance settings for Quadlet templates: the `[X-Unitwright]` extension group.
+//!
+//! A template such as `console@.container` may say
+//!
+//! ```ini
+//! [X-Unitwright]
+//! InstanceSettings=yes
+//! RequiredSettings=IMAGE PORT
+//! ```
+//!
+//! and refer to settings as `${IMAGE}` / `$PORT` anywhere in its podman command
+//! (`Image=${IMAGE}`, `PublishPort=127.0.0.1:${PORT}:5900`, `Environment=APP=${APP}`, ...).
+//! Each instance's settings are stored by `unitwright instance start` in one file named exactly
+//! by the instance unit name under `%t/unitwright/instances/` (see `crate::instance`), so that
+//! no daemon-reload is needed per instance.
+//!
+//! After a unit is converted, [`apply`] rewrites every `Exec*=` line of `[Service]` whose words
+//! contain a `$` into
+//!
+//! ```text
+//! ExecStart=:/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances [--require=KEY]... %n -- /usr/bin/podman run ...
+//! ```
+//!
+//! * `%n` in an argument reaches the wrapper with its backslashes intact, so the settings file is
+//!   found by its exact name. (`EnvironmentFile=%t/…/%n` would not work: systemd treats that path
+//!   as a glob pattern, so `\x2d` matches `x2d` and the ids `a-b` and `ax2db` would collide.)
+//! * The `:` prefix turns systemd's exec-time `$` expansion off; the wrapper does the same
+//!   expansion (`replace_env_argv` semantics) with the settings added to the environment, then
+//!   execs the command in the same process (so `Type=notify` keeps working).
+//! * Other prefixes (`-`, `+`, `!`, `!!`) are kept; a line with `:` already has no expansion and
+//!   is left alone, and so is a line with `@` (its argv\[0\] is a separate word), with a warning.
+//! * Lines without any `$` (e.g. the `podman rm --cidfile=…` of `ExecStop=`) are not wrapped, so
+//!   stopping never depends on the settings.
+//! * A template's default container name (`systemd-%p_%i`) is not a valid podman name once the
+//!   instance holds escapes (`\x2d`); when `ContainerName=` is not set it is replaced by
+//!   `${UNITWRIGHT_CONTAINER_NAME}`, which the wrapper derives injectively from the unit name.
+//!
+//! The wrapper's path is `$UNITWRIGHT` at generation time if set (it must be absolute), else
+//! `/usr/bin/unitwright`. The `[X-Unitwright]` group itself is copied to the unit like every
+//! other group; systemd ignores `X-` groups.
+
+use super::common::SERVICE;
+use super::podman::escape_words;
+use super::{Context, ConvertError, Kind, Quadlet};
+use crate::unit::quote::is_valid_env_name;
+use crate::unit::split::split_args;
+use crate::unit::UnitFile;
+
+/// The extension group.
+pub const GROUP: &str = "X-Unitwright";
+
+/// Keys of [`GROUP`].
+const KEYS: &[&str] = &["InstanceSettings", "RequiredSettings"];
+
+/// Where the wrapper is installed unless `$UNITWRIGHT` says otherwise.
+pub const DEFAULT_UNITWRIGHT: &str = "/usr/bin/unitwright";
+
+/// The settings directory as the unit sees it.
+pub const SETTINGS_DIR: &str = "%t/unitwright/instances";
+
+/// The variable holding a podman-safe container name derived from the unit name.
+pub const CONTAINER_NAME_VAR: &str = "UNITWRIGHT_CONTAINER_NAME";
+
+const EXEC_KEYS: &[&str] = &[
+    "ExecCondition",
+    "ExecStartPre",
+    "ExecStart",
+    "ExecStartPost",
+    "ExecReload",
+    "ExecStop",
+    "ExecStopPost",
+];
+
+/// Applies `[X-Unitwright]` of `q` to its converted `service` (see the module docs). Does
+/// nothing when the group is absent or `InstanceSettings=` is not true.
+pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(), ConvertError> {
+    let Some(group) = q.unit.group(GROUP) else {
+        return Ok(());
+    };
+    if let Some(l) = group
+        .lines
+        .iter()
+        .find(|l| !l.comment && !KEYS.contains(&l.key.as_str()))
+    {
+        return Err(ConvertError::at_origin(
+            q,
+            l.origin,
+            format!(
+                "unsupported key '{}' in group '{GROUP}' in {} (valid: {})",
+                l.key,
+                q.path.display(),
+                KEYS.join(", ")
+            ),
+        ));
+    }
+    let required = q.unit.lookup_all_strv(GROUP, "RequiredSettings");
+    if let Some(bad) = required.iter().find(|k| !is_valid_env_name(k)) {
+        return Err(ConvertError::at_key(
+            q,
+            GROUP,
+            "RequiredSettings",
+            format!("RequiredSettings: {bad:?} is not a variable name (letters, digits and _, not starting with a digit)"),
+        ));
+    }
+    if !q.unit.lookup_bool_or(GROUP, "InstanceSettings", false) {
+        if !required.is_empty() {
+            ctx.warn(format!(
+                "{}: RequiredSettings= has no effect without InstanceSettings=yes",
+                q.name
+            ));
+        }
+        return Ok(());
+    }
+    let unitwright = std::env::var("UNITWRIGHT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_UNITWRIGHT.to_owned());
+    if !unitwright.starts_with('/') {
+        return Err(ConvertError::new(format!(
+            "$UNITWRIGHT must be an absolute path, not {unitwright:?}"
+        )));
+    }
+    let default_name = (q.kind == Kind::Container
+        && q.name.contains('@')
+        && q.unit
+            .lookup_nonempty(Kind::Container.group(), "ContainerName")
+            .is_none())
+    .then(|| super::container::container_name(q));
+    let Some(svc) = service.group_mut(SERVICE) else {
+        return Ok(());
+    };
+    let mut wrapped = 0;
+    for line in &mut svc.lines {
+        if line.comment || !EXEC_KEYS.contains(&line.key.as_str()) {
+            continue;
+        }
+        let mut words = split_args(&line.value)
+            .map_err(|e| ConvertError::new(format!("{}={}: {e}", line.key, line.value)))?;
+        if words.is_empty() {
+            continue;
+        }
+        if line.key == "ExecStart" {
+            if let Some(default) = &default_name {
+                rename_default_container(&mut words, default);
+            }
+        }
+        if !words.iter().any(|w| w.contains('$')) {
+            continue;
+        }
+        let exe = &words[0];
+        let prefix_len = exe
+            .find(|c| !matches!(c, '-' | '@' | ':' | '+' | '!'))
+            .unwrap_or(exe.len());
+        let prefix = exe[..prefix_len].to_owned();
+        if prefix.contains(':') || prefix.contains('@') {
+            ctx.warn(format!(
+                "{}: {}= has the '{prefix}' prefix; settings are not expanded in it",
+                q.name, line.key
+            ));
+            continue;
+        }
+        let bare = exe[prefix_len..].to_owned();
+        words[0] = bare;
+        let mut new = vec![
+            format!("{prefix}:{unitwright}"),
+            "instance".to_owned(),
+            "exec".to_owned(),
+            format!("--settings-dir={SETTINGS_DIR}"),
+        ];
+        new.extend(required.iter().map(|k| format!("--require={k}")));
+        new.extend(["%n".to_owned(), "--".to_owned()]);
+        new.extend(words);
+        line.value = escape_words(&new);
+        wrapped += 1;
+    }
+    if wrapped == 0 {
+        ctx.warn(format!(
+            "{}: InstanceSettings=yes, but no command refers to a setting (${{NAME}} or $NAME)",
+            q.name
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces the value of `--name` in a podman command when it is the generated default.
+fn rename_default_container(words: &mut [String], default: &str) {
+    if let Some(i) = words.iter().position(|w| w == "--name") {
+        if words.get(i + 1).is_some_and(|n| n == default) {
+            words[i + 1] = format!("${{{CONTAINER_NAME_VAR}}}");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapper_words_split_back_exactly() {
+        let words: Vec<String> = [
+            ":/usr/bin/x",
+            "--settings-dir=%t/unitwright/instances",
+            "%n",
+            "a b",
+            "q\"uo'te",
+            "back\\slash",
+            "tab\there\n",
+            "${X}",
+            "é",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        assert_eq!(split_args(&escape_words(&words)).unwrap(), words);
+    }
+
+    #[test]
+    fn only_the_default_name_is_replaced() {
+        let mut w: Vec<String> = ["run", "--name", "systemd-%p_%i", "img"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        rename_default_container(&mut w, "systemd-%p_%i");
+        assert_eq!(w[2], "${UNITWRIGHT_CONTAINER_NAME}");
+        let mut w: Vec<String> = ["run", "--name", "mine", "img"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        rename_default_container(&mut w, "systemd-%p_%i");
+        assert_eq!(w[2], "mine");
+    }
+}
