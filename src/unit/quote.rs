@@ -14,6 +14,8 @@
 //! | [`path_setting`] | `Where=`, `What=`, `SourcePath=`, … | `config_parse_unit_path_printf` |
 //! | [`unit_name_list`] | `After=`, `Wants=`, … | `config_parse_unit_deps` (`EXTRACT_RETAIN_ESCAPE`) |
 //! | [`escape_specifiers`] | `%` alone | `specifier_printf` |
+//! | [`quadlet_argument`] | one word of Quadlet's `Exec=`, `Environment=`, `Label=`, … | Quadlet `LookupAllArgs`, then `config_parse_exec` on the generated line |
+//! | [`quadlet_value`] | a single-valued Quadlet key (`Image=`, `PublishPort=`, …) | Quadlet `Lookup`, then `config_parse_exec` on the generated line |
 //!
 //! Facts behind the rules (systemd 252): a line ends at `\n`, `\r` or NUL; a trailing unescaped
 //! `\` joins the next line; values are whitespace-stripped; a file that is not UTF-8 fails to
@@ -69,6 +71,15 @@ pub enum QuoteError {
     /// Not a valid unit name.
     #[error("{0:?} is not a valid unit name; escape names with unitwright::escape first")]
     BadUnitName(String),
+    /// U+0080 in a Quadlet value: Quadlet writes it back as the byte `\x80`, not the character.
+    #[error("contains U+0080, which Quadlet rewrites as the single byte 0x80 (not UTF-8)")]
+    QuadletC1,
+    /// An empty value where an empty word cannot be written.
+    #[error("is empty, which cannot be written here")]
+    Empty,
+    /// A leading or trailing `"`, which Quadlet strips.
+    #[error("starts or ends with a double quote, which Quadlet strips")]
+    EdgeQuote,
     /// The value is longer than systemd accepts.
     #[error("is {len} bytes long once written, more than the {max} bytes systemd accepts here")]
     TooLong {
@@ -81,6 +92,17 @@ pub enum QuoteError {
 
 /// Result of the quoting functions.
 pub type Result<T, E = QuoteError> = std::result::Result<T, E>;
+
+/// `out` if it fits in one line systemd reads ([`LINE_MAX`]).
+fn fits_line(out: String) -> Result<String> {
+    if out.len() > LINE_MAX {
+        return Err(QuoteError::TooLong {
+            len: out.len(),
+            max: LINE_MAX,
+        });
+    }
+    Ok(out)
+}
 
 /// `%` → `%%`: the value survives `specifier_printf` unchanged.
 pub fn escape_specifiers(value: &str) -> Cow<'_, str> {
@@ -111,13 +133,7 @@ fn quoted_word(bytes: &[u8], double_dollar: bool) -> Result<String> {
         }
     }
     out.push('"');
-    if out.len() > LINE_MAX {
-        return Err(QuoteError::TooLong {
-            len: out.len(),
-            max: LINE_MAX,
-        });
-    }
-    Ok(out)
+    fits_line(out)
 }
 
 /// One argument of an exec line (`ExecStart=` & co., parsed by `config_parse_exec`), as a
@@ -286,6 +302,64 @@ pub fn unit_name_list<N: AsRef<str>>(names: &[N]) -> Result<String> {
         out.push_str(name);
     }
     Ok(out)
+}
+
+/// Checks what no Quadlet value can carry: NUL, U+0080 (Quadlet re-escapes it as the byte
+/// `\x80`, which is not the character), and the empty word (Quadlet's splitting stops at it).
+fn check_quadlet_word(value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(QuoteError::Nul);
+    }
+    if value.contains('\u{80}') {
+        return Err(QuoteError::QuadletC1);
+    }
+    Ok(())
+}
+
+/// One word of a Quadlet key that Quadlet splits like an exec line (`Exec=`, `Environment=`,
+/// `Label=`, `PodmanArgs=`, ... read with `LookupAllArgs`/`LookupAllKeyVal`), which Quadlet then
+/// re-quotes into podman's `ExecStart=`: `"…"` with `\` → `\\`, `"` → `\"`, control characters
+/// and DEL → `\xNN`, and `%` → `%%`, `$` → `$$` for systemd, which reads them in the generated
+/// exec line. Non-ASCII stays raw UTF-8: Quadlet decodes `\xNN` to the code point NN, not the
+/// byte. An empty word cannot be written (Quadlet stops splitting at `""`).
+pub fn quadlet_argument(value: &str) -> Result<String> {
+    check_quadlet_word(value)?;
+    if value.is_empty() {
+        return Err(QuoteError::Empty);
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c if c < ' ' || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    fits_line(out)
+}
+
+/// A single-valued Quadlet key (`Image=`, `ContainerName=`, `PublishPort=`, ...) that Quadlet
+/// reads without unquoting (and strips surrounding `"`) and passes as one podman argument into
+/// the generated exec line: the rules of [`plain_setting`], plus `$` → `$$` (exec-time expansion
+/// in the generated line), and no leading or trailing `"`.
+pub fn quadlet_value(value: &str) -> Result<Cow<'_, str>> {
+    check_quadlet_word(value)?;
+    if value.starts_with('"') || value.ends_with('"') {
+        return Err(QuoteError::EdgeQuote);
+    }
+    let plain = plain_setting(value)?;
+    Ok(if plain.contains('$') {
+        Cow::Owned(plain.replace('$', "$$"))
+    } else {
+        plain
+    })
 }
 
 #[cfg(test)]
@@ -492,6 +566,19 @@ mod tests {
             "%i and %%".replace('%', "%%")
         );
         assert!(matches!(escape_specifiers("none"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn quadlet_words_double_specifiers_and_dollars_and_keep_unicode_raw() {
+        assert_eq!(
+            quadlet_argument("APP=a \"b\" \\ $X 5% é\n").unwrap(),
+            r#""APP=a \"b\" \\ $$X 5%% é\x0a""#
+        );
+        assert_eq!(quadlet_argument(""), Err(QuoteError::Empty));
+        assert_eq!(quadlet_argument("\u{80}"), Err(QuoteError::QuadletC1));
+        assert_eq!(quadlet_value("img:$v%").unwrap(), "img:$$v%%");
+        assert_eq!(quadlet_value("\"x\""), Err(QuoteError::EdgeQuote));
+        assert_eq!(quadlet_value("a\nb"), Err(QuoteError::ControlChar(b'\n')));
     }
 
     proptest! {
