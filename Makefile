@@ -49,6 +49,8 @@ PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE)
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 INSTALL     ?= install
+# On a Debian host the rpm database is empty: skip the BuildRequires check there.
+RPMBUILD_FLAGS ?= $(if $(wildcard /etc/debian_version),--nodeps)
 QUADLET_UNITS := $(wildcard units/*.container units/*.volume units/*.network units/*.kube units/*.pod units/*.image units/*.build)
 SYSTEMD_UNITS := $(wildcard units/*.service units/*.socket units/*.timer units/*.target units/*.path)
 HAND_MAN      := $(wildcard doc/man/*.[1-8])
@@ -118,10 +120,14 @@ check:
 
 # Installs into a scratch DESTDIR and checks it with packaging/check-install.sh (layout, man
 # pages render, shipped and generated units pass systemd-analyze verify).
+CHECK_VARS := BINDIR LIBEXECDIR MANDIR DOCDIR SYSTEM_GENERATOR_DIR USER_GENERATOR_DIR \
+  SYSTEM_UNIT_DIR USER_UNIT_DIR BASH_COMPLETION_DIR ZSH_COMPLETION_DIR FISH_COMPLETION_DIR \
+  QUADLET_SYSTEM_DIR QUADLET_USERS_DIR TEMPLATE_DIR GENERATOR_CONF_DIR
+
 check-install:
 	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
-	  $(MAKE) install DESTDIR="$$d" PREFIX=/usr && \
-	  packaging/check-install.sh "$$d"
+	  $(MAKE) install DESTDIR="$$d" && \
+	  $(foreach v,$(CHECK_VARS),$(v)=$($(v))) packaging/check-install.sh "$$d"
 
 # A source tarball that builds offline: crates vendored, .cargo/config.toml points at them.
 dist:
@@ -143,7 +149,7 @@ deb: dist
 rpm: dist
 	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm/SOURCES
 	cp $(BUILD)/unitwright-$(VERSION).tar.gz $(BUILD)/rpm/SOURCES/
-	rpmbuild -bb --define '_topdir $(abspath $(BUILD)/rpm)' --define 'version_override $(VERSION)' packaging/rpm/unitwright.spec
+	rpmbuild -bb $(RPMBUILD_FLAGS) --define '_topdir $(abspath $(BUILD)/rpm)' --define 'uw_version $(VERSION)' packaging/rpm/unitwright.spec
 	@find $(BUILD)/rpm/RPMS -name '*.rpm'
 
 clean-dist:

@@ -13,29 +13,40 @@ fail=0
 bad() { echo "check-install: $*" >&2; fail=1; }
 pc() { pkg-config --variable="$1" systemd 2>/dev/null || echo "$2"; }
 
-sysgen=$(pc systemdsystemgeneratordir /usr/lib/systemd/system-generators)
-usergen=$(pc systemdusergeneratordir /usr/lib/systemd/user-generators)
-sysunit=$(pc systemdsystemunitdir /usr/lib/systemd/system)
-userunit=$(pc systemduserunitdir /usr/lib/systemd/user)
-gen=/usr/libexec/unitwright/unitwright-generator
+# The Makefile passes its directories (they may differ from pkg-config's, e.g. in the RPM).
+sysgen=${SYSTEM_GENERATOR_DIR:-$(pc systemdsystemgeneratordir /usr/lib/systemd/system-generators)}
+usergen=${USER_GENERATOR_DIR:-$(pc systemdusergeneratordir /usr/lib/systemd/user-generators)}
+sysunit=${SYSTEM_UNIT_DIR:-$(pc systemdsystemunitdir /usr/lib/systemd/system)}
+userunit=${USER_UNIT_DIR:-$(pc systemduserunitdir /usr/lib/systemd/user)}
+bashcomp=${BASH_COMPLETION_DIR:-/usr/share/bash-completion/completions}
+zshcomp=${ZSH_COMPLETION_DIR:-/usr/share/zsh/vendor-completions}
+fishcomp=${FISH_COMPLETION_DIR:-/usr/share/fish/vendor_completions.d}
+gen=${LIBEXECDIR:-/usr/libexec}/unitwright/unitwright-generator
+bindir=${BINDIR:-/usr/bin}
+mandir=${MANDIR:-/usr/share/man}
+docdir=${DOCDIR:-/usr/share/doc/unitwright}
+qsys=${QUADLET_SYSTEM_DIR:-/usr/share/containers/systemd}
+qusers=${QUADLET_USERS_DIR:-/etc/containers/systemd/users}
+tmpldir=${TEMPLATE_DIR:-/usr/share/unitwright/templates}
+confdir=${GENERATOR_CONF_DIR:-/usr/lib/unitwright}
 
-for f in /usr/bin/unitwright "$gen"; do
+for f in "$bindir/unitwright" "$gen"; do
   [ -x "$root$f" ] && [ -f "$root$f" ] || bad "$f: missing or not executable"
 done
 for l in "$sysgen/unitwright-system-generator" "$usergen/unitwright-user-generator"; do
   [ -L "$root$l" ] || { bad "$l: not a symlink"; continue; }
   [ "$(readlink "$root$l")" = "$gen" ] || bad "$l points to $(readlink "$root$l"), not $gen"
 done
-[ -f "$root/usr/lib/unitwright/generator.conf" ] || bad "/usr/lib/unitwright/generator.conf missing"
-grep -q '^PodmanVersion=auto$' "$root/usr/lib/unitwright/generator.conf" 2>/dev/null ||
+[ -f "$root$confdir/generator.conf" ] || bad "$confdir/generator.conf missing"
+grep -q '^PodmanVersion=auto$' "$root$confdir/generator.conf" 2>/dev/null ||
   bad "generator.conf does not set PodmanVersion=auto"
 
 for q in "$here"/units/*.container "$here"/units/*.volume "$here"/units/*.network \
          "$here"/units/*.kube "$here"/units/*.pod "$here"/units/*.image "$here"/units/*.build; do
   [ -e "$q" ] || continue
   n=$(basename "$q")
-  cmp -s "$q" "$root/usr/share/containers/systemd/$n" || bad "/usr/share/containers/systemd/$n missing or different"
-  cmp -s "$q" "$root/etc/containers/systemd/users/$n" || bad "/etc/containers/systemd/users/$n missing or different"
+  cmp -s "$q" "$root$qsys/$n" || bad "$qsys/$n missing or different"
+  cmp -s "$q" "$root$qusers/$n" || bad "$qusers/$n missing or different"
 done
 for s in "$here"/units/*.service; do
   [ -e "$s" ] || continue
@@ -45,18 +56,18 @@ for s in "$here"/units/*.service; do
 done
 if [ -d "$here/templates" ]; then
   (cd "$here/templates" && find . -type f) | while read -r t; do
-    cmp -s "$here/templates/$t" "$root/usr/share/unitwright/templates/$t" || echo "$t"
-  done | grep -q . && bad "templates under /usr/share/unitwright/templates missing or different"
+    cmp -s "$here/templates/$t" "$root$tmpldir/$t" || echo "$t"
+  done | grep -q . && bad "templates under $tmpldir missing or different"
 fi
 
 pages=(man1/unitwright.1 man5/unitwright.quadlet.5 man8/unitwright-generator.8)
 for p in "${pages[@]}"; do
-  [ -f "$root/usr/share/man/$p" ] || bad "/usr/share/man/$p missing"
+  [ -f "$root$mandir/$p" ] || bad "$mandir/$p missing"
 done
-subpages=$(find "$root/usr/share/man/man1" -name 'unitwright-*.1' | wc -l)
+subpages=$(find "$root$mandir/man1" -name 'unitwright-*.1' | wc -l)
 [ "$subpages" -ge 3 ] || bad "only $subpages subcommand man pages in man1"
 if command -v man >/dev/null; then
-  for p in "$root"/usr/share/man/man*/*; do
+  for p in "$root$mandir"/man*/*; do
     out=$(MANWIDTH=80 man --warnings -l "$p" 2>&1 >/dev/null)
     [ -z "$out" ] || bad "man -l $p: $out"
     MANWIDTH=80 man -l "$p" 2>/dev/null | grep -q 'NAME' || bad "man -l $p renders no NAME section"
@@ -65,13 +76,12 @@ else
   echo "check-install: man is not installed; man pages not rendered" >&2
 fi
 
-for c in /usr/share/bash-completion/completions/unitwright /usr/share/zsh/vendor-completions/_unitwright \
-         /usr/share/fish/vendor_completions.d/unitwright.fish; do
+for c in "$bashcomp/unitwright" "$zshcomp/_unitwright" "$fishcomp/unitwright.fish"; do
   [ -s "$root$c" ] || bad "$c missing or empty"
 done
-bash -n "$root/usr/share/bash-completion/completions/unitwright" 2>/dev/null || bad "bash completion has syntax errors"
+bash -n "$root$bashcomp/unitwright" 2>/dev/null || bad "bash completion has syntax errors"
 for e in console@.container.d/10-image.conf console@.service.d/10-resources.conf console@.service.d/20-hardening.conf; do
-  [ -f "$root/usr/share/doc/unitwright/examples/dropins/$e" ] || bad "example drop-in $e missing"
+  [ -f "$root$docdir/examples/dropins/$e" ] || bad "example drop-in $e missing"
 done
 
 # Units: shipped services, and what the installed generator makes of the shipped templates.
@@ -82,8 +92,8 @@ if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify "$s" >"$work/verify.log" 2>&1 || bad "systemd-analyze verify $s: $(cat "$work/verify.log")"
   done
   mkdir -p "$work/out"
-  if env -i PATH="$PATH" QUADLET_UNIT_DIRS="$root/usr/share/containers/systemd" \
-      UNITWRIGHT="$root/usr/bin/unitwright" UNITWRIGHT_PODMAN_VERSION=auto \
+  if env -i PATH="$PATH" QUADLET_UNIT_DIRS="$root$qsys" \
+      UNITWRIGHT="$root$bindir/unitwright" UNITWRIGHT_PODMAN_VERSION=auto \
       "$root$gen" -no-kmsg-log "$work/out" 2>"$work/gen.log"; then
     for u in "$work"/out/*.service; do
       [ -e "$u" ] || continue
