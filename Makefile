@@ -43,7 +43,7 @@ CARGO       ?= cargo
 CARGO_FLAGS ?= --locked
 PROFILE     ?= release
 TARGET_DIR  ?= $(or $(CARGO_TARGET_DIR),target)
-OUT         := $(TARGET_DIR)/$(PROFILE)
+OUT         := $(TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 BUILD       := $(TARGET_DIR)/dist-build
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE))
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
