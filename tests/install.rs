@@ -56,8 +56,14 @@ fn make_install_puts_every_file_where_systemd_podman_man_and_shells_look() {
     assert!(at("/usr/bin/unitwright").is_file());
     assert!(at(generator).is_file());
     for link in [
-        format!("{}/unitwright-system-generator", pc("systemdsystemgeneratordir")),
-        format!("{}/unitwright-user-generator", pc("systemdusergeneratordir")),
+        format!(
+            "{}/unitwright-system-generator",
+            pc("systemdsystemgeneratordir")
+        ),
+        format!(
+            "{}/unitwright-user-generator",
+            pc("systemdusergeneratordir")
+        ),
     ] {
         assert_eq!(
             std::fs::read_link(at(&link)).unwrap(),
@@ -82,7 +88,13 @@ fn make_install_puts_every_file_where_systemd_podman_man_and_shells_look() {
         assert!(at(f).is_file(), "{f} is missing");
     }
     if Path::new(src).join("templates").is_dir() {
-        assert!(at("/usr/share/unitwright/templates").read_dir().unwrap().count() > 0);
+        assert!(
+            at("/usr/share/unitwright/templates")
+                .read_dir()
+                .unwrap()
+                .count()
+                > 0
+        );
     }
     let o = Command::new(Path::new(src).join("packaging/check-install.sh"))
         .arg(root)

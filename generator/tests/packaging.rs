@@ -91,7 +91,12 @@ fn generates_when_podmans_generator_is_masked_by_a_dev_null_link() {
         out.path(),
         &[("SYSTEMD_GENERATOR_PATH", &path), ("SYSTEMD_EXEC_PID", "*")],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.path().join("web.service").exists());
 }
 
@@ -130,13 +135,21 @@ fn manual_runs_generate_even_beside_podmans_generator() {
     let q = quadlets(&[WEB]);
     let out = tempfile::tempdir().unwrap();
     let (_g, path) = generator_dirs("podman-system-generator");
-    let o = run(Path::new(GEN), q.path(), out.path(), &[("SYSTEMD_GENERATOR_PATH", &path)]);
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("SYSTEMD_GENERATOR_PATH", &path)],
+    );
     assert_eq!(o.status.code(), Some(0));
     assert!(out.path().join("web.service").exists());
 }
 
 fn podman_version() -> Option<String> {
-    let o = Command::new("/usr/bin/podman").arg("--version").output().ok()?;
+    let o = Command::new("/usr/bin/podman")
+        .arg("--version")
+        .output()
+        .ok()?;
     o.status
         .success()
         .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
@@ -164,7 +177,10 @@ fn on_the_installed_podman_4_3_unsupported_keys_are_refused_and_the_rest_generat
         Path::new(GEN),
         q.path(),
         out.path(),
-        &[("UNITWRIGHT_PODMAN_VERSION", "auto"), ("PODMAN", "/usr/bin/podman")],
+        &[
+            ("UNITWRIGHT_PODMAN_VERSION", "auto"),
+            ("PODMAN", "/usr/bin/podman"),
+        ],
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -190,8 +206,7 @@ fn on_the_installed_podman_4_3_unsupported_keys_are_refused_and_the_rest_generat
 }
 
 #[test]
-fn the_podman_version_comes_from_the_config_file_when_the_environment_says_nothing() {
-    // Only the environment override is testable without writing /etc; it must beat the files.
+fn the_environment_names_the_podman_version_to_adapt_to() {
     let q = quadlets(&[(
         "s.container",
         "[Container]\nImage=quay.io/x/web\nHealthStartupCmd=/bin/true\n",
@@ -204,7 +219,8 @@ fn the_podman_version_comes_from_the_config_file_when_the_environment_says_nothi
         &[("UNITWRIGHT_PODMAN_VERSION", "4.3.1")],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("HealthStartupCmd= in [Container] needs podman 4.4.0"));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("HealthStartupCmd= in [Container] needs podman 4.4.0"));
     let o = run(
         Path::new(GEN),
         q.path(),
@@ -236,7 +252,10 @@ fn kmsg_records(qdir: &Path, level: Option<&str>) -> Option<String> {
     }
     let o = cmd.output().ok()?;
     if !o.status.success() && fs::read_to_string(&kmsg).ok()?.is_empty() {
-        eprintln!("unshare/mount failed: {}", String::from_utf8_lossy(&o.stderr));
+        eprintln!(
+            "unshare/mount failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         return None;
     }
     fs::read_to_string(&kmsg).ok()
@@ -257,9 +276,17 @@ fn kmsg_records_use_the_daemon_facility_name_and_pid_and_honour_the_log_level() 
     let (pid, msg) = rest.split_once("]: ").unwrap();
     assert!(pid.parse::<u32>().is_ok(), "{err}");
     assert!(msg.contains("unsupported key 'NoSuchKey'"), "{msg}");
-    assert!(!info.contains("<31>"), "debug records at the default level: {info}");
+    assert!(
+        !info.contains("<31>"),
+        "debug records at the default level: {info}"
+    );
     let debug = kmsg_records(q.path(), Some("debug")).unwrap();
-    assert!(debug.lines().any(|l| l.starts_with("<31>unitwright-generator[")), "{debug}");
+    assert!(
+        debug
+            .lines()
+            .any(|l| l.starts_with("<31>unitwright-generator[")),
+        "{debug}"
+    );
     let errors_only = kmsg_records(q.path(), Some("err")).unwrap();
     assert!(
         errors_only.lines().all(|l| l.starts_with("<27>")),
@@ -285,7 +312,12 @@ fn the_shipped_console_template_needs_no_adaptation_on_podman_4_3() {
                 ("UNITWRIGHT", "/usr/bin/unitwright"),
             ],
         );
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         fs::read_to_string(out.path().join("console@.service")).unwrap()
     };
     assert_eq!(generate("4.3.1"), generate("off"));

@@ -719,6 +719,22 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_sets_the_version_and_bad_values_are_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("generator.conf");
+        std::fs::write(&f, "[Generator]\nPodmanVersion=4.3.1\n").unwrap();
+        assert_eq!(
+            Setting::from_file(&f, &log()),
+            Some(Setting::Fixed(Version(4, 3, 1)))
+        );
+        std::fs::write(&f, "[Generator]\nPodmanVersion=auto\n").unwrap();
+        assert_eq!(Setting::from_file(&f, &log()), Some(Setting::Auto));
+        std::fs::write(&f, "[Generator]\nPodmanVersion=soon\n").unwrap();
+        assert_eq!(Setting::from_file(&f, &log()), None);
+        assert_eq!(Setting::from_file(&d.path().join("absent"), &log()), None);
+    }
+
+    #[test]
     fn a_plain_container_is_unchanged_on_podman_4_3() {
         let text = "[Container]\nImage=localhost/bb\nExec=/bin/sh -c 'sleep 1'\n";
         let (adapted, warnings) = container(text, "4.3.1").unwrap();
