@@ -68,7 +68,8 @@ subpages=$(find "$root$mandir/man1" -name 'unitwright-*.1' | wc -l)
 [ "$subpages" -ge 3 ] || bad "only $subpages subcommand man pages in man1"
 if command -v man >/dev/null; then
   for p in "$root$mandir"/man*/*; do
-    out=$(MANWIDTH=80 man --warnings -l "$p" 2>&1 >/dev/null)
+    # The C locale (as in package builds) uses the ASCII device: no typographic characters.
+    out=$(LC_ALL=C MANWIDTH=80 man --warnings -l "$p" 2>&1 >/dev/null)
     [ -z "$out" ] || bad "man -l $p: $out"
     MANWIDTH=80 man -l "$p" 2>/dev/null | grep -q 'NAME' || bad "man -l $p renders no NAME section"
   done

@@ -43,6 +43,7 @@ fn render(cmd: clap::Command, see_also: &[String]) -> Result<Vec<u8>> {
         .manual("unitwright")
         .source(format!("unitwright {}", env!("CARGO_PKG_VERSION")))
         .render(&mut out)?;
+    let mut out = ascii_punctuation(&String::from_utf8(out)?).into_bytes();
     out.extend_from_slice(b".SH \"SEE ALSO\"\n");
     let refs: Vec<String> = see_also
         .iter()
@@ -54,6 +55,30 @@ fn render(cmd: clap::Command, see_also: &[String]) -> Result<Vec<u8>> {
     out.extend_from_slice(refs.join(",\n").as_bytes());
     out.push(b'\n');
     Ok(out)
+}
+
+/// Replaces typographic punctuation that the help texts may contain by what every groff
+/// output device has: the ASCII device (`man` in the C locale) cannot draw `\[u2026]` and
+/// warns.
+fn ascii_punctuation(roff: &str) -> String {
+    [
+        ("\\[u2026]", "..."),
+        ("\u{2026}", "..."),
+        ("\\[u2014]", "\\(em"),
+        ("\u{2014}", "\\(em"),
+        ("\\[u2013]", "\\(en"),
+        ("\u{2013}", "\\(en"),
+        ("\\[u2018]", "'"),
+        ("\\[u2019]", "'"),
+        ("\u{2018}", "'"),
+        ("\u{2019}", "'"),
+        ("\\[u201C]", "\""),
+        ("\\[u201D]", "\""),
+        ("\u{201c}", "\""),
+        ("\u{201d}", "\""),
+    ]
+    .iter()
+    .fold(roff.to_owned(), |s, (from, to)| s.replace(from, to))
 }
 
 fn man(dir: &Path) -> Result<()> {
