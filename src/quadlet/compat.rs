@@ -245,6 +245,23 @@ const fn refuse(
     }
 }
 
+const fn translate(
+    cmd: Cmd,
+    matches: Match,
+    since: Version,
+    key: &'static str,
+    action: Action,
+) -> Rule {
+    Rule {
+        cmd,
+        matches,
+        since,
+        key,
+        action,
+        hint: "",
+    }
+}
+
 const REMOVE: &str = "remove the key";
 
 /// The translation table (see the module documentation).
@@ -275,22 +292,8 @@ pub const RULES: &[Rule] = &[
         "HealthLogDestination",
         "health check results stay in podman's own storage; remove the key",
     ),
-    Rule {
-        cmd: Cmd::Run,
-        matches: Match::FlagWithValue("--health-max-log-count"),
-        since: v(5, 3, 0),
-        key: "HealthMaxLogCount",
-        action: Action::DropWithWarning,
-        hint: "",
-    },
-    Rule {
-        cmd: Cmd::Run,
-        matches: Match::FlagWithValue("--health-max-log-size"),
-        since: v(5, 3, 0),
-        key: "HealthMaxLogSize",
-        action: Action::DropWithWarning,
-        hint: "",
-    },
+    translate(Cmd::Run, Match::FlagWithValue("--health-max-log-count"), v(5, 3, 0), "HealthMaxLogCount", Action::DropWithWarning),
+    translate(Cmd::Run, Match::FlagWithValue("--health-max-log-size"), v(5, 3, 0), "HealthMaxLogSize", Action::DropWithWarning),
     refuse(
         Cmd::Run,
         Match::FlagValueField("--mount", "type=glob"),
@@ -300,22 +303,8 @@ pub const RULES: &[Rule] = &[
     ),
     refuse(Cmd::Run, Match::FlagWithValue("--retry"), v(5, 0, 0), "PodmanArgs", REMOVE),
     refuse(Cmd::Run, Match::FlagWithValue("--retry-delay"), v(5, 0, 0), "PodmanArgs", REMOVE),
-    Rule {
-        cmd: Cmd::VolumeCreate,
-        matches: Match::Flag("--ignore"),
-        since: v(4, 4, 0),
-        key: "VolumeName",
-        action: Action::CreateThenCheckExists,
-        hint: "",
-    },
-    Rule {
-        cmd: Cmd::NetworkCreate,
-        matches: Match::Flag("--ignore"),
-        since: v(4, 4, 0),
-        key: "NetworkName",
-        action: Action::CreateThenCheckExists,
-        hint: "",
-    },
+    translate(Cmd::VolumeCreate, Match::Flag("--ignore"), v(4, 4, 0), "VolumeName", Action::CreateThenCheckExists),
+    translate(Cmd::NetworkCreate, Match::Flag("--ignore"), v(4, 4, 0), "NetworkName", Action::CreateThenCheckExists),
     refuse(
         Cmd::NetworkCreate,
         Match::FlagWithValue("--dns"),
@@ -331,14 +320,7 @@ pub const RULES: &[Rule] = &[
         "ExitCodePropagation",
         REMOVE,
     ),
-    Rule {
-        cmd: Cmd::KubeDown,
-        matches: Match::Word("--force=false"),
-        since: v(4, 5, 0),
-        key: "KubeDownForce",
-        action: Action::DropDefault,
-        hint: "",
-    },
+    translate(Cmd::KubeDown, Match::Word("--force=false"), v(4, 5, 0), "KubeDownForce", Action::DropDefault),
     refuse(
         Cmd::KubeDown,
         Match::Word("--force"),
