@@ -4,7 +4,8 @@
 //! * "stderr is the journal" is systemd's own test (`sd_journal_stream_fd` users, systemd.exec(5)
 //!   `$JOURNAL_STREAM`): the variable holds `<device>:<inode>` of the stream the manager connected,
 //!   and it only counts if stderr still is that stream (a redirected stderr is not).
-//! * In the journal every record carries `PRIORITY=`, `SYSLOG_IDENTIFIER=unitwright` and the
+//! * In the journal every record carries `PRIORITY=` (error 3, warning 4, info 5 = notice,
+//!   debug 6, trace 7: systemd-journal-logger's mapping), `SYSLOG_IDENTIFIER=unitwright` and the
 //!   structured fields given at the call site, e.g.
 //!   `log::info!(unitwright_unit = unit, unitwright_instance = id; "started")` gives
 //!   `UNITWRIGHT_UNIT=` and `UNITWRIGHT_INSTANCE=` ([`UNIT`], [`INSTANCE`]).
