@@ -1,12 +1,65 @@
-//! `.image` files, group `[Image]`, to `<name>-image.service` (quadlet-keys.md, section on `.image`).
+//! `.image` files, group `[Image]`, to `<name>-image.service` (Quadlet 5.4.2 `ConvertImage`,
+//! quadlet-keys.md §9): a one-shot `podman image pull … <image>`.
 //!
-//! Not written yet: the conversion reports an error so that the rest of the generator works.
+//! The resource name that containers and image volumes use for `Image=x.image` (and mounts for
+//! `source=x.image`) is `ImageTag=` when non-empty, else `Image=`. The string and boolean option
+//! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
+//! Paths (`AuthFile=`, `CertDir=`, `DecryptionKey=`) are passed unresolved, as in 5.4.2.
 
-use super::common::not_converted_yet;
+use super::common::{add_bools, add_strings};
+use super::resource::{begin, finish};
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
+const GROUP: &str = "Image";
+
+/// The keys `[Image]` accepts in 5.4.2 (`supportedImageKeys`).
+pub const SUPPORTED_KEYS: &[&str] = &[
+    "AllTags",
+    "Arch",
+    "AuthFile",
+    "CertDir",
+    "ContainersConfModule",
+    "Creds",
+    "DecryptionKey",
+    "GlobalArgs",
+    "Image",
+    "ImageTag",
+    "OS",
+    "PodmanArgs",
+    "ServiceName",
+    "TLSVerify",
+    "Variant",
+];
+
+/// I1: single-valued options, literal order.
+const STRING_OPTIONS: &[(&str, &str)] = &[
+    ("Arch", "--arch"),
+    ("AuthFile", "--authfile"),
+    ("CertDir", "--cert-dir"),
+    ("Creds", "--creds"),
+    ("DecryptionKey", "--decryption-key"),
+    ("OS", "--os"),
+    ("Variant", "--variant"),
+];
+
+/// I2: boolean options, literal order.
+const BOOL_OPTIONS: &[(&str, &str)] = &[("AllTags", "--all-tags"), ("TLSVerify", "--tls-verify")];
+
 /// Converts a `.image` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, _ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    Err(not_converted_yet(q))
+pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["image", "pull"])?;
+    let u = &q.unit;
+    let Some(image) = u.lookup_nonempty(GROUP, "Image") else {
+        return Err(ConvertError::at_key(
+            q,
+            GROUP,
+            "Image",
+            "no Image key specified",
+        ));
+    };
+    add_strings(&mut cmd, q, STRING_OPTIONS);
+    add_bools(&mut cmd, q, BOOL_OPTIONS);
+    let name = u.lookup_nonempty(GROUP, "ImageTag").unwrap_or(image);
+    Ok(finish(q, ctx, service, cmd, image, name))
 }

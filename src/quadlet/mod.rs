@@ -10,7 +10,8 @@
 //!   namespaces, image sources, `[Service]` rules); [`podman`]: podman command lines and their
 //!   serialization (`escapeWords`).
 //! * One file per kind: [`container`], [`volume`], [`network`], [`kube`], [`pod`], [`image`],
-//!   [`build`].
+//!   [`build`]; [`resource`]: what the one-shot resource kinds (volume, network, image, build)
+//!   share.
 //!
 //! # Writing a kind
 //! Every kind exposes one function with the [`ConvertFn`] signature:
@@ -61,6 +62,7 @@ pub mod network;
 pub mod output;
 pub mod pod;
 pub mod podman;
+pub mod resource;
 pub mod search;
 pub mod settings;
 pub mod volume;
