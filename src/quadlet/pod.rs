@@ -1,12 +1,145 @@
-//! `.pod` files, group `[Pod]`, to `<name>-pod.service` (quadlet-keys.md, section on `.pod`).
+//! `.pod` files, group `[Pod]`, to `<name>-pod.service` (Quadlet 5.4.2 `ConvertPod`,
+//! quadlet-keys.md §5).
 //!
-//! Not written yet: the conversion reports an error so that the rest of the generator works.
+//! The pod is created by `ExecStartPre=podman pod create …` (arguments in the order P0–P9 of
+//! quadlet-keys §5), started by `ExecStart=podman pod start`, and stopped and removed by
+//! `ExecStop`/`ExecStopPost`; every command finds the pod through `%t/%N.pod-id`. Containers that
+//! join with `Pod=x.pod` (converted before the pod, see [`super::Kind::priority`]) are recorded
+//! in [`super::UnitInfo::containers_to_start`]; the pod `Wants=` and starts `Before=` each of
+//! them. The two option groups whose order 5.4.2 took from Go map iteration (P5 strings, P6
+//! lists) use the fixed "literal" order of quadlet-keys §12.
+//!
+//! Deliberate differences from 5.4.2, following fixes made upstream later:
+//! * `Environment=PODMAN_SYSTEMD_UNIT=%n` is appended instead of overwriting the user's last
+//!   `Environment=` line (podman 5.6.0), so a pod keeps the environment its unit file sets.
+//! * A `Restart=` of the user is kept; `Restart=on-failure` is only the default (podman main).
+//!   `Type=forking` and `PIDFile=` are still forced: the pod's start mechanism needs them.
+//! * A template container (`web@.container`) joining the pod is not added to `Wants=`/`Before=`
+//!   (podman main): systemd cannot want a template without an instance.
 
-use super::common::not_converted_yet;
+use super::common::{
+    add_all_strings, add_networks, add_publish_ports, add_service_default, add_source_path,
+    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, check_supported_keys,
+    new_service, SERVICE, UNIT,
+};
+use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
+const GROUP: &str = "Pod";
+
+/// The keys `[Pod]` accepts in 5.4.2 (`supportedPodKeys`).
+pub const SUPPORTED_KEYS: &[&str] = &[
+    "AddHost",
+    "ContainersConfModule",
+    "DNS",
+    "DNSOption",
+    "DNSSearch",
+    "GIDMap",
+    "GlobalArgs",
+    "IP",
+    "IP6",
+    "Network",
+    "NetworkAlias",
+    "PodName",
+    "PodmanArgs",
+    "PublishPort",
+    "RemapGid",
+    "RemapUid",
+    "RemapUidSize",
+    "RemapUsers",
+    "ServiceName",
+    "ShmSize",
+    "SubGIDMap",
+    "SubUIDMap",
+    "UIDMap",
+    "UserNS",
+    "Volume",
+];
+
+/// P5: single-valued options, literal order.
+const STRING_OPTIONS: &[(&str, &str)] =
+    &[("IP", "--ip"), ("IP6", "--ip6"), ("ShmSize", "--shm-size")];
+
+/// P6: repeatable options, literal order.
+const LIST_OPTIONS: &[(&str, &str)] = &[
+    ("NetworkAlias", "--network-alias"),
+    ("DNS", "--dns"),
+    ("DNSOption", "--dns-option"),
+    ("DNSSearch", "--dns-search"),
+    ("AddHost", "--add-host"),
+];
+
+/// The file every pod command finds the pod through.
+const POD_ID_FILE: &str = "--pod-id-file=%t/%N.pod-id";
+
+/// The pod name: `PodName=` if non-empty, else `systemd-<file base name>` (`systemd-db@` for the
+/// template `db@.pod`, as in 5.4.2).
+pub fn pod_name(q: &Quadlet) -> String {
+    q.unit
+        .lookup_nonempty(GROUP, "PodName")
+        .map_or_else(|| format!("systemd-{}", q.base_name()), str::to_owned)
+}
+
 /// Converts a `.pod` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, _ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    Err(not_converted_yet(q))
+pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+    check_supported_keys(q, SUPPORTED_KEYS)?;
+    let mut service = new_service(q, ctx);
+    add_source_path(&mut service, q);
+    service.add(UNIT, "RequiresMountsFor", "%t/containers");
+
+    let members = ctx.units.get(&q.name).map(|i| &i.containers_to_start);
+    for member in members.into_iter().flatten() {
+        if !member.ends_with("@.service") {
+            service.add(UNIT, "Wants", member.as_str());
+            service.add(UNIT, "Before", member.as_str());
+        }
+    }
+
+    let mut create = PodmanCmd::base(ctx, q);
+    create.extend([
+        "pod",
+        "create",
+        "--infra-conmon-pidfile=%t/%N.pid",
+        POD_ID_FILE,
+        "--exit-policy=stop",
+        "--replace",
+    ]);
+    add_user_mappings(q, &mut create, true)?;
+    add_publish_ports(&mut create, q);
+    add_networks(q, &mut service, ctx, &mut create)?;
+    add_strings(&mut create, q, STRING_OPTIONS);
+    add_all_strings(&mut create, q, LIST_OPTIONS);
+    add_volumes(q, &mut service, ctx, &mut create)?;
+    let name = pod_name(q);
+    create.add("--infra-name");
+    create.add(format!("{name}-infra"));
+    create.add("--name");
+    create.add(name);
+    create.extend(q.unit.lookup_all_args(GROUP, "PodmanArgs"));
+
+    add_syslog_identifier(&mut service);
+    let pod_command = |words: &[&str]| {
+        let mut cmd = PodmanCmd::base(ctx, q);
+        cmd.extend(["pod"].iter().chain(words).copied());
+        cmd.to_exec_line()
+    };
+    service.add(SERVICE, "ExecStart", pod_command(&["start", POD_ID_FILE]));
+    service.add(
+        SERVICE,
+        "ExecStop",
+        pod_command(&["stop", POD_ID_FILE, "--ignore", "--time=10"]),
+    );
+    service.add(
+        SERVICE,
+        "ExecStopPost",
+        pod_command(&["rm", POD_ID_FILE, "--ignore", "--force"]),
+    );
+    service.add(SERVICE, "ExecStartPre", create.to_exec_line());
+
+    service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
+    service.set(SERVICE, "Type", "forking");
+    add_service_default(&mut service, "Restart", "on-failure");
+    service.set(SERVICE, "PIDFile", "%t/%N.pid");
+    Ok(service)
 }
