@@ -7,6 +7,7 @@ pkgs=(
   systemd dbus dbus-user-session util-linux
   podman runc uidmap slirp4netns busybox-static
   pkg-config
+  make man-db   # tests/install.rs: make install, man -l renders the pages
 )
 missing=()
 for p in "${pkgs[@]}"; do

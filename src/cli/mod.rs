@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod escape;
 pub mod instance;
+pub mod log;
 pub mod render;
 pub mod systemd;
 
@@ -121,6 +122,12 @@ where
             return ExitCode::from(code);
         }
     };
+    log::init(cli.global.verbose);
+    ::log::debug!(
+        "unitwright {}: {:?}",
+        env!("CARGO_PKG_VERSION"),
+        cli.command
+    );
     let result = match cli.command {
         Command::Escape(args) => escape::run(&cli.global, args),
         Command::Instance(cmd) => instance::run(&cli.global, cmd),

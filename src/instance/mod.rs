@@ -408,7 +408,14 @@ impl Instances {
                 user: self.manager.scope() == Scope::User,
             });
         }
-        let state = outcome.ok().and_then(|o| o.state);
+        // After a successful start the bus client reads only the condition check, not the
+        // states: ask for them (one call, for the answer the caller prints).
+        let mut state = outcome.ok().and_then(|o| o.state);
+        if state.as_ref().map_or(true, |s| s.active_state.is_empty()) {
+            if let Ok(fresh) = self.manager.unit_status(&unit).await {
+                state = Some(fresh);
+            }
+        }
         Ok(Started {
             unit,
             id: id.to_owned(),

@@ -50,7 +50,9 @@
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
 pub mod build;
+pub mod coexist;
 pub mod common;
+pub mod compat;
 pub mod container;
 pub mod generator;
 pub mod image;

@@ -1,0 +1,324 @@
+#![allow(clippy::unwrap_used)]
+//! How the installed generator behaves as a system component: beside podman's own Quadlet
+//! generator, against the installed podman's version, and how it logs to `/dev/kmsg`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const GEN: &str = env!("CARGO_BIN_EXE_unitwright-generator");
+
+/// Skips (loudly) or, with CI=true, fails when a prerequisite is missing.
+fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and {what} is not available"
+    );
+    eprintln!("SKIPPED: {what} is not available");
+    false
+}
+
+fn quadlets(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        fs::write(d.path().join(name), text).unwrap();
+    }
+    d
+}
+
+fn run(program: &Path, qdir: &Path, out: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(program)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("QUADLET_UNIT_DIRS", qdir)
+        .envs(env.iter().copied())
+        .args(["-no-kmsg-log", out.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+fn executable(path: &Path) {
+    fs::write(path, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+const WEB: (&str, &str) = ("web.container", "[Container]\nImage=quay.io/x/web\n");
+
+/// A generator directory with podman's generator of `name`, and one above it (empty).
+fn generator_dirs(name: &str) -> (tempfile::TempDir, String) {
+    let t = tempfile::tempdir().unwrap();
+    fs::create_dir_all(t.path().join("etc")).unwrap();
+    fs::create_dir_all(t.path().join("lib")).unwrap();
+    executable(&t.path().join("lib").join(name));
+    let path = format!("{}/etc:{}/lib", t.path().display(), t.path().display());
+    (t, path)
+}
+
+#[test]
+fn stands_down_when_the_manager_runs_it_beside_podmans_active_generator() {
+    let q = quadlets(&[WEB]);
+    let out = tempfile::tempdir().unwrap();
+    let (_g, path) = generator_dirs("podman-system-generator");
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("SYSTEMD_GENERATOR_PATH", &path), ("SYSTEMD_EXEC_PID", "*")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("podman's Quadlet generator") && err.contains("podman-system-generator"),
+        "{err}"
+    );
+    assert!(err.contains("ln -s /dev/null /etc/systemd/system-generators/podman-system-generator"));
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn generates_when_podmans_generator_is_masked_by_a_dev_null_link() {
+    let q = quadlets(&[WEB]);
+    let out = tempfile::tempdir().unwrap();
+    let (g, path) = generator_dirs("podman-system-generator");
+    std::os::unix::fs::symlink("/dev/null", g.path().join("etc/podman-system-generator")).unwrap();
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("SYSTEMD_GENERATOR_PATH", &path), ("SYSTEMD_EXEC_PID", "*")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.path().join("web.service").exists());
+}
+
+#[test]
+fn user_mode_only_defers_to_podmans_user_generator() {
+    let q = quadlets(&[WEB]);
+    let bin = tempfile::tempdir().unwrap();
+    let user_gen = bin.path().join("unitwright-user-generator");
+    std::os::unix::fs::symlink(GEN, &user_gen).unwrap();
+    // Only the system generator of podman is there: the user generator still generates.
+    let (_g, path) = generator_dirs("podman-system-generator");
+    let out = tempfile::tempdir().unwrap();
+    let env = [
+        ("SYSTEMD_GENERATOR_PATH", path.as_str()),
+        ("SYSTEMD_EXEC_PID", "*"),
+        ("HOME", "/nonexistent"),
+    ];
+    let o = run(&user_gen, q.path(), out.path(), &env);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.path().join("web.service").exists());
+    let (_g2, upath) = generator_dirs("podman-user-generator");
+    let out2 = tempfile::tempdir().unwrap();
+    let env = [
+        ("SYSTEMD_GENERATOR_PATH", upath.as_str()),
+        ("SYSTEMD_EXEC_PID", "*"),
+        ("HOME", "/nonexistent"),
+    ];
+    let o = run(&user_gen, q.path(), out2.path(), &env);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("podman-user-generator"));
+    assert_eq!(fs::read_dir(out2.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn manual_runs_generate_even_beside_podmans_generator() {
+    let q = quadlets(&[WEB]);
+    let out = tempfile::tempdir().unwrap();
+    let (_g, path) = generator_dirs("podman-system-generator");
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("SYSTEMD_GENERATOR_PATH", &path)],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.path().join("web.service").exists());
+}
+
+fn podman_version() -> Option<String> {
+    let o = Command::new("/usr/bin/podman")
+        .arg("--version")
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+#[test]
+fn on_the_installed_podman_4_3_unsupported_keys_are_refused_and_the_rest_generated() {
+    let Some(version) = podman_version() else {
+        require(false, "/usr/bin/podman");
+        return;
+    };
+    if !version.contains(" 4.3.") {
+        eprintln!("SKIPPED: the installed podman is not 4.3 ({version})");
+        return;
+    }
+    let q = quadlets(&[
+        WEB,
+        (
+            "healthy.container",
+            "[Container]\nImage=quay.io/x/web\nNotify=healthy\nHealthCmd=/bin/true\n",
+        ),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[
+            ("UNITWRIGHT_PODMAN_VERSION", "auto"),
+            ("PODMAN", "/usr/bin/podman"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("converting \"healthy.container\": Notify= in [Container] needs podman")
+            && err.contains("the installed podman is 4.3.")
+            && err.contains("(line 3)"),
+        "{err}"
+    );
+    assert!(out.path().join("web.service").exists());
+    assert!(!out.path().join("healthy.service").exists());
+    // With the compat layer off the output is Quadlet 5.4.2's.
+    let out = tempfile::tempdir().unwrap();
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("UNITWRIGHT_PODMAN_VERSION", "off")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let unit = fs::read_to_string(out.path().join("healthy.service")).unwrap();
+    assert!(unit.contains("--sdnotify=healthy"));
+}
+
+#[test]
+fn the_environment_names_the_podman_version_to_adapt_to() {
+    let q = quadlets(&[(
+        "s.container",
+        "[Container]\nImage=quay.io/x/web\nHealthStartupCmd=/bin/true\n",
+    )]);
+    let out = tempfile::tempdir().unwrap();
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("UNITWRIGHT_PODMAN_VERSION", "4.3.1")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("HealthStartupCmd= in [Container] needs podman 4.4.0"));
+    let o = run(
+        Path::new(GEN),
+        q.path(),
+        out.path(),
+        &[("UNITWRIGHT_PODMAN_VERSION", "5.4.2")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+}
+
+/// Runs the generator in a private mount namespace where `/dev/kmsg` is a regular file, and
+/// returns what it wrote there.
+fn kmsg_records(qdir: &Path, level: Option<&str>) -> Option<String> {
+    let t = tempfile::tempdir().unwrap();
+    let kmsg = t.path().join("kmsg");
+    fs::write(&kmsg, "").unwrap();
+    let out = t.path().join("out");
+    let script = format!(
+        "mount --bind '{}' /dev/kmsg && exec '{GEN}' '{}'",
+        kmsg.display(),
+        out.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("QUADLET_UNIT_DIRS", qdir);
+    if let Some(l) = level {
+        cmd.env("SYSTEMD_LOG_LEVEL", l);
+    }
+    let o = cmd.output().ok()?;
+    if !o.status.success() && fs::read_to_string(&kmsg).ok()?.is_empty() {
+        eprintln!(
+            "unshare/mount failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return None;
+    }
+    fs::read_to_string(&kmsg).ok()
+}
+
+#[test]
+fn kmsg_records_use_the_daemon_facility_name_and_pid_and_honour_the_log_level() {
+    let q = quadlets(&[WEB, ("bad.container", "[Container]\nNoSuchKey=1\n")]);
+    let Some(info) = kmsg_records(q.path(), None) else {
+        require(false, "a private mount namespace (unshare -m as root)");
+        return;
+    };
+    let err = info
+        .lines()
+        .find(|l| l.contains("converting \"bad.container\""))
+        .unwrap_or_else(|| panic!("no error record in {info:?}"));
+    let rest = err.strip_prefix("<27>unitwright-generator[").unwrap();
+    let (pid, msg) = rest.split_once("]: ").unwrap();
+    assert!(pid.parse::<u32>().is_ok(), "{err}");
+    assert!(msg.contains("unsupported key 'NoSuchKey'"), "{msg}");
+    assert!(
+        !info.contains("<31>"),
+        "debug records at the default level: {info}"
+    );
+    let debug = kmsg_records(q.path(), Some("debug")).unwrap();
+    assert!(
+        debug
+            .lines()
+            .any(|l| l.starts_with("<31>unitwright-generator[")),
+        "{debug}"
+    );
+    let errors_only = kmsg_records(q.path(), Some("err")).unwrap();
+    assert!(
+        errors_only.lines().all(|l| l.starts_with("<27>")),
+        "{errors_only}"
+    );
+}
+
+#[test]
+fn the_shipped_console_template_needs_no_adaptation_on_podman_4_3() {
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
+    if !units.join("console@.container").exists() {
+        eprintln!("SKIPPED: units/console@.container is not in this tree");
+        return;
+    }
+    let generate = |version: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let o = run(
+            Path::new(GEN),
+            &units,
+            out.path(),
+            &[
+                ("UNITWRIGHT_PODMAN_VERSION", version),
+                ("UNITWRIGHT", "/usr/bin/unitwright"),
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        fs::read_to_string(out.path().join("console@.service")).unwrap()
+    };
+    assert_eq!(generate("4.3.1"), generate("off"));
+}

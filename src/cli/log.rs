@@ -1,0 +1,170 @@
+//! Logging of the `unitwright` command: to the journal with structured fields when stderr is
+//! the journal, else plain lines on stderr.
+//!
+//! * "stderr is the journal" is systemd's own test (`sd_journal_stream_fd` users, systemd.exec(5)
+//!   `$JOURNAL_STREAM`): the variable holds `<device>:<inode>` of the stream the manager connected,
+//!   and it only counts if stderr still is that stream (a redirected stderr is not).
+//! * In the journal every record carries `PRIORITY=` (error 3, warning 4, info 5 = notice,
+//!   debug 6, trace 7: systemd-journal-logger's mapping), `SYSLOG_IDENTIFIER=unitwright` and the
+//!   structured fields given at the call site, e.g.
+//!   `log::info!(unitwright_unit = unit, unitwright_instance = id; "started")` gives
+//!   `UNITWRIGHT_UNIT=` and `UNITWRIGHT_INSTANCE=` ([`UNIT`], [`INSTANCE`]).
+//! * On stderr a record is `unitwright: <level>: <message> (unit=…, instance=…)`.
+//! * Verbosity: warnings and errors by default, `-v` adds info, `-vv` debug, `-vvv` trace.
+//!
+//! [`init`] is called once by `cli::run` after the arguments are parsed.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Key of the unit a record is about (journal field `UNITWRIGHT_UNIT`).
+pub const UNIT: &str = "unitwright_unit";
+/// Key of the instance a record is about (journal field `UNITWRIGHT_INSTANCE`).
+pub const INSTANCE: &str = "unitwright_instance";
+
+/// The maximum level for a `-v` count.
+pub fn level_for(verbose: u8) -> LevelFilter {
+    match verbose {
+        0 => LevelFilter::Warn,
+        1 => LevelFilter::Info,
+        2 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
+/// Where the records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The journal's native protocol.
+    Journal,
+    /// Plain lines on stderr.
+    Stderr,
+}
+
+/// The target for this process: the journal when stderr is the journal stream.
+pub fn target() -> Target {
+    if systemd_journal_logger::connected_to_journal() {
+        Target::Journal
+    } else {
+        Target::Stderr
+    }
+}
+
+/// Installs the logger (once; later calls do nothing) and returns where it logs.
+pub fn init(verbose: u8) -> Target {
+    let mut chosen = target();
+    let journal = (chosen == Target::Journal)
+        .then(systemd_journal_logger::JournalLog::new)
+        .and_then(Result::ok);
+    let installed = if let Some(j) = journal {
+        j.with_syslog_identifier("unitwright".to_owned())
+            .install()
+            .is_ok()
+    } else {
+        chosen = Target::Stderr;
+        log::set_boxed_logger(Box::new(StderrLog)).is_ok()
+    };
+    if installed {
+        log::set_max_level(level_for(verbose));
+    }
+    chosen
+}
+
+/// The stderr logger.
+#[derive(Debug)]
+struct StderrLog;
+
+impl Log for StderrLog {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if self.enabled(record.metadata()) {
+            let line = format_line(record);
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Collects the key-value pairs of a record as `key=value` (the `unitwright_` prefix dropped).
+struct Fields(String);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        if !self.0.is_empty() {
+            self.0.push_str(", ");
+        }
+        let key = key.as_str();
+        let _ = write!(
+            self.0,
+            "{}={value}",
+            key.strip_prefix("unitwright_").unwrap_or(key)
+        );
+        Ok(())
+    }
+}
+
+/// One stderr line for `record`.
+pub fn format_line(record: &Record) -> String {
+    let level = match record.level() {
+        Level::Error => "error",
+        Level::Warn => "warning",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    };
+    let mut fields = Fields(String::new());
+    let _ = record.key_values().visit(&mut fields);
+    let mut line = format!("unitwright: {level}: {}", record.args());
+    if !fields.0.is_empty() {
+        let _ = write!(line, " ({})", fields.0);
+    }
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbosity_adds_info_then_debug_then_trace() {
+        assert_eq!(level_for(0), LevelFilter::Warn);
+        assert_eq!(level_for(1), LevelFilter::Info);
+        assert_eq!(level_for(2), LevelFilter::Debug);
+        assert_eq!(level_for(9), LevelFilter::Trace);
+    }
+
+    #[test]
+    fn stderr_lines_carry_level_message_and_fields() {
+        let kvs = [(UNIT, "console@a.service"), (INSTANCE, "a")];
+        let line = format_line(
+            &Record::builder()
+                .level(Level::Warn)
+                .args(format_args!("start failed"))
+                .key_values(&kvs)
+                .build(),
+        );
+        assert_eq!(
+            line,
+            "unitwright: warning: start failed (unit=console@a.service, instance=a)\n"
+        );
+        let plain = format_line(
+            &Record::builder()
+                .level(Level::Debug)
+                .args(format_args!("x"))
+                .build(),
+        );
+        assert_eq!(plain, "unitwright: debug: x\n");
+    }
+}

@@ -1,0 +1,958 @@
+//! Adapting generated units to the podman that is installed.
+//!
+//! The kinds produce what Quadlet 5.4.2 produces. Older podman releases do not know some of those
+//! options: Debian 12 ships podman 4.3.1, which has no Quadlet of its own and rejects, among
+//! others, `--module`, `--sdnotify=healthy`, the `--health-startup-*` options and
+//! `volume create --ignore`. This module looks at the podman command lines the generator wrote
+//! (never at lines the user wrote in `[Service]`) and, for every option the installed podman is
+//! too old for, either translates it into something equivalent or refuses the Quadlet key that
+//! produced it, naming file, line and key (the unit is then not written; the others are).
+//!
+//! # Which podman
+//! The setting comes, first match wins, from
+//! * the environment variable `UNITWRIGHT_PODMAN_VERSION` (`auto`, `off` or a version such as
+//!   `4.3.1`), for tests and one-off runs;
+//! * `PodmanVersion=` in group `[Generator]` of the first of `/etc/unitwright/generator.conf`,
+//!   `/run/unitwright/generator.conf`, `/usr/local/lib/unitwright/generator.conf`,
+//!   `/usr/lib/unitwright/generator.conf` that exists;
+//! * otherwise `off`: the output is exactly Quadlet 5.4.2's (what the conformance suite and the
+//!   golden tests expect). The packages install `/usr/lib/unitwright/generator.conf` with
+//!   `PodmanVersion=auto`.
+//!
+//! With `auto`, `$PODMAN --version` is run **once, and only if** a generated command line uses an
+//! option that some podman release lacks. Measured here (release build, `-dryrun`, 50 files,
+//! two busy cores): 4-7 ms per run without the question, about 50 ms with it (`podman
+//! --version` of 4.3.1 alone takes 25 ms on an idle machine); a fixed version costs nothing.
+//! If podman cannot be run or its answer cannot be read, nothing is changed (a debug record
+//! says so).
+//!
+//! # The table
+//! [`RULES`] lists each option with the first podman release that accepts it. The 4.3.1 entries
+//! were checked by running podman 4.3.1 (`podman run --help`, real `podman run`/`volume create`
+//! commands); the later "since" versions come from podman's release notes and are the boundary
+//! below which the rule applies.
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::path::Path;
+
+use super::log::Logger;
+use super::{ConvertError, Quadlet};
+use crate::unit::split::split_args;
+use crate::unit::{Line, Origin, UnitFile};
+
+/// Configuration files read for `PodmanVersion=`, highest priority first.
+pub const CONFIG_FILES: [&str; 4] = [
+    "/etc/unitwright/generator.conf",
+    "/run/unitwright/generator.conf",
+    "/usr/local/lib/unitwright/generator.conf",
+    "/usr/lib/unitwright/generator.conf",
+];
+
+/// The environment variable that overrides the configuration files.
+pub const VERSION_ENV: &str = "UNITWRIGHT_PODMAN_VERSION";
+
+/// A podman release number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl Version {
+    /// Reads `4.3.1`, `v5.0.0-rc1`, `4.9` or podman's own `podman version 4.3.1` line.
+    pub fn parse(s: &str) -> Option<Version> {
+        let s = s.trim();
+        let s = s.strip_prefix("podman version ").unwrap_or(s);
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let core = s.split(['-', '+', '~', ' ']).next()?;
+        let mut parts = core.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let patch = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        Some(Version(major, minor, patch))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// What `PodmanVersion=` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// Emit Quadlet 5.4.2's options unchanged.
+    Off,
+    /// Ask the installed podman (`$PODMAN --version`) when needed.
+    Auto,
+    /// Adapt to this release.
+    Fixed(Version),
+}
+
+impl Setting {
+    /// Parses `auto`, `off` (also `no`, `none`) or a version.
+    pub fn parse(s: &str) -> Option<Setting> {
+        match s.trim() {
+            "auto" => Some(Setting::Auto),
+            "off" | "no" | "none" => Some(Setting::Off),
+            v => Version::parse(v).map(Setting::Fixed),
+        }
+    }
+
+    /// The setting from the environment and configuration files (see the module documentation).
+    /// Problems are returned as messages for the log.
+    pub fn from_system(log: &Logger) -> Setting {
+        if let Ok(v) = std::env::var(VERSION_ENV) {
+            if let Some(s) = Setting::parse(&v) {
+                return s;
+            }
+            log.warning(&format!(
+                "{VERSION_ENV}={v:?} is not valid (expected auto, off or a version such as 4.3.1); ignored"
+            ));
+        }
+        for path in CONFIG_FILES {
+            if let Some(s) = Self::from_file(Path::new(path), log) {
+                return s;
+            }
+        }
+        Setting::Off
+    }
+
+    /// The setting of one configuration file, `None` if it does not exist or says nothing.
+    pub fn from_file(path: &Path, log: &Logger) -> Option<Setting> {
+        if !path.exists() {
+            return None;
+        }
+        let unit = match crate::unit::parse_file(path) {
+            Ok(u) => u,
+            Err(e) => {
+                log.warning(&format!("ignoring {}: {e}", path.display()));
+                return None;
+            }
+        };
+        let line = unit.last_line("Generator", "PodmanVersion")?;
+        let parsed = Setting::parse(&line.value);
+        if parsed.is_none() {
+            log.warning(&format!(
+                "{}:{}: PodmanVersion={:?} is not valid (expected auto, off or a version such as 4.3.1); ignored",
+                path.display(),
+                line.origin.line,
+                line.value
+            ));
+        }
+        parsed
+    }
+}
+
+/// The podman sub-commands the kinds write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    /// Global options, before the sub-command (`--module`).
+    Global,
+    /// `podman run` (containers).
+    Run,
+    /// `podman volume create`.
+    VolumeCreate,
+    /// `podman network create`.
+    NetworkCreate,
+    /// `podman kube play`.
+    KubePlay,
+    /// `podman kube down`.
+    KubeDown,
+    /// `podman image pull`.
+    ImagePull,
+}
+
+impl Cmd {
+    /// The words that name the sub-command.
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            Cmd::Global => &[],
+            Cmd::Run => &["run"],
+            Cmd::VolumeCreate => &["volume", "create"],
+            Cmd::NetworkCreate => &["network", "create"],
+            Cmd::KubePlay => &["kube", "play"],
+            Cmd::KubeDown => &["kube", "down"],
+            Cmd::ImagePull => &["image", "pull"],
+        }
+    }
+}
+
+/// What to do with an option the installed podman lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Refuse the key: the unit is not written.
+    Refuse,
+    /// Leave the option out and warn (it only tunes something podman then does its default way).
+    DropWithWarning,
+    /// Leave the option out silently: it asks for podman's default behaviour anyway.
+    DropDefault,
+    /// `volume/network create --ignore NAME`: run the create command with its failure ignored,
+    /// then `volume/network exists NAME`, so the unit succeeds exactly when the resource exists
+    /// afterwards (what `--ignore` means) and fails otherwise.
+    CreateThenCheckExists,
+}
+
+/// How an option is recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// `--flag` (one word, or `--flag=...`).
+    Flag(&'static str),
+    /// `--flag V` or `--flag=V` (the value is its own word in the first form).
+    FlagWithValue(&'static str),
+    /// Exactly this word (`--sdnotify=healthy`).
+    Word(&'static str),
+    /// `--flag V` or `--flag=V` where V, read as comma-separated fields, has the field `F`
+    /// (`--mount type=glob,...`).
+    FlagValueField(&'static str, &'static str),
+}
+
+/// One entry of [`RULES`].
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The command the option belongs to.
+    pub cmd: Cmd,
+    /// How the option is recognised.
+    pub matches: Match,
+    /// The first podman release that accepts it.
+    pub since: Version,
+    /// The Quadlet key that produces it (in the type group).
+    pub key: &'static str,
+    /// What to do on an older podman.
+    pub action: Action,
+    /// A hint added to a refusal.
+    pub hint: &'static str,
+}
+
+const fn v(a: u32, b: u32, c: u32) -> Version {
+    Version(a, b, c)
+}
+
+const fn refuse(
+    cmd: Cmd,
+    matches: Match,
+    since: Version,
+    key: &'static str,
+    hint: &'static str,
+) -> Rule {
+    Rule {
+        cmd,
+        matches,
+        since,
+        key,
+        action: Action::Refuse,
+        hint,
+    }
+}
+
+const fn translate(
+    cmd: Cmd,
+    matches: Match,
+    since: Version,
+    key: &'static str,
+    action: Action,
+) -> Rule {
+    Rule {
+        cmd,
+        matches,
+        since,
+        key,
+        action,
+        hint: "",
+    }
+}
+
+const REMOVE: &str = "remove the key";
+
+/// The translation table (see the module documentation).
+pub const RULES: &[Rule] = &[
+    refuse(
+        Cmd::Global,
+        Match::FlagWithValue("--module"),
+        v(4, 7, 0),
+        "ContainersConfModule",
+        "put the settings into a containers.conf file (CONTAINERS_CONF= in [Service] Environment=) instead",
+    ),
+    refuse(
+        Cmd::Run,
+        Match::Word("--sdnotify=healthy"),
+        v(4, 7, 0),
+        "Notify",
+        "use Notify=true (the container reports readiness) or leave Notify out (ready when started)",
+    ),
+    refuse(Cmd::Run, Match::FlagWithValue("--health-startup-cmd"), v(4, 4, 0), "HealthStartupCmd", REMOVE),
+    refuse(Cmd::Run, Match::FlagWithValue("--health-startup-interval"), v(4, 4, 0), "HealthStartupInterval", REMOVE),
+    refuse(Cmd::Run, Match::FlagWithValue("--health-startup-retries"), v(4, 4, 0), "HealthStartupRetries", REMOVE),
+    refuse(Cmd::Run, Match::FlagWithValue("--health-startup-success"), v(4, 4, 0), "HealthStartupSuccess", REMOVE),
+    refuse(Cmd::Run, Match::FlagWithValue("--health-startup-timeout"), v(4, 4, 0), "HealthStartupTimeout", REMOVE),
+    refuse(
+        Cmd::Run,
+        Match::FlagWithValue("--health-log-destination"),
+        v(5, 3, 0),
+        "HealthLogDestination",
+        "health check results stay in podman's own storage; remove the key",
+    ),
+    translate(Cmd::Run, Match::FlagWithValue("--health-max-log-count"), v(5, 3, 0), "HealthMaxLogCount", Action::DropWithWarning),
+    translate(Cmd::Run, Match::FlagWithValue("--health-max-log-size"), v(5, 3, 0), "HealthMaxLogSize", Action::DropWithWarning),
+    refuse(
+        Cmd::Run,
+        Match::FlagValueField("--mount", "type=glob"),
+        v(4, 6, 0),
+        "Mount",
+        "list the matching paths as separate type=bind mounts",
+    ),
+    refuse(Cmd::Run, Match::FlagWithValue("--retry"), v(5, 0, 0), "PodmanArgs", REMOVE),
+    refuse(Cmd::Run, Match::FlagWithValue("--retry-delay"), v(5, 0, 0), "PodmanArgs", REMOVE),
+    translate(Cmd::VolumeCreate, Match::Flag("--ignore"), v(4, 4, 0), "VolumeName", Action::CreateThenCheckExists),
+    translate(Cmd::NetworkCreate, Match::Flag("--ignore"), v(4, 4, 0), "NetworkName", Action::CreateThenCheckExists),
+    refuse(
+        Cmd::NetworkCreate,
+        Match::FlagWithValue("--dns"),
+        v(4, 6, 0),
+        "DNS",
+        "set DNS= in the .container files that use the network instead",
+    ),
+    refuse(Cmd::KubePlay, Match::FlagWithValue("--publish"), v(4, 5, 0), "PublishPort", "publish the ports with hostPort: in the YAML instead"),
+    refuse(
+        Cmd::KubePlay,
+        Match::FlagWithValue("--service-exit-code-propagation"),
+        v(4, 6, 0),
+        "ExitCodePropagation",
+        REMOVE,
+    ),
+    translate(Cmd::KubeDown, Match::Word("--force=false"), v(4, 5, 0), "KubeDownForce", Action::DropDefault),
+    refuse(
+        Cmd::KubeDown,
+        Match::Word("--force"),
+        v(4, 5, 0),
+        "KubeDownForce",
+        "remove the volumes with a separate ExecStopPost= instead",
+    ),
+    refuse(Cmd::ImagePull, Match::FlagWithValue("--decryption-key"), v(4, 5, 0), "DecryptionKey", REMOVE),
+];
+
+/// A found option: its words `[start, end)` in the command line.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    start: usize,
+    end: usize,
+}
+
+impl Match {
+    /// Finds the option in `words[range]`.
+    fn find(self, words: &[String], range: std::ops::Range<usize>) -> Option<Found> {
+        let mut i = range.start;
+        while i < range.end {
+            let w = words[i].as_str();
+            let with_value = |flag: &str| -> Option<(usize, Option<&str>)> {
+                if w == flag {
+                    Some((2, words.get(i + 1).map(String::as_str)))
+                } else {
+                    w.strip_prefix(flag)
+                        .and_then(|r| r.strip_prefix('='))
+                        .map(|v| (1, Some(v)))
+                }
+            };
+            let hit = match self {
+                Match::Flag(f) => {
+                    (w == f || w.strip_prefix(f).is_some_and(|r| r.starts_with('='))).then_some(1)
+                }
+                Match::Word(x) => (w == x).then_some(1),
+                Match::FlagWithValue(f) => with_value(f).map(|(n, _)| n),
+                Match::FlagValueField(f, field) => with_value(f)
+                    .filter(|(_, v)| v.is_some_and(|v| v.split(',').any(|p| p == field)))
+                    .map(|(n, _)| n),
+            };
+            if let Some(n) = hit {
+                return Some(Found {
+                    start: i,
+                    end: (i + n).min(range.end),
+                });
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// A podman command line of the generated unit, split into words.
+#[derive(Debug)]
+struct CmdLine {
+    /// The `Exec*=` prefix characters (`-` of `ExecStopPost=-/usr/bin/podman`).
+    prefix: String,
+    words: Vec<String>,
+    cmd: Cmd,
+    /// Index of the first word after the sub-command.
+    options_start: usize,
+    /// Index after the last option (positional words follow).
+    options_end: usize,
+    /// Index of the word after the sub-command's base (podman, `--module=`, GlobalArgs): the
+    /// first word of the sub-command.
+    base_end: usize,
+    /// Index of the podman word (0, or after the `--` of an `unitwright instance exec` wrapper).
+    lead: usize,
+}
+
+/// Reads a generated `Exec*=` value as a podman command line of a known kind.
+fn read_cmd_line(value: &str, podman: &str, q: &Quadlet) -> Option<CmdLine> {
+    let mut words = split_args(value).ok()?;
+    let first = words.first()?;
+    let cut = first.len() - first.trim_start_matches(['-', '@', ':', '+', '!']).len();
+    let prefix: String = words[0].drain(..cut).collect();
+    // `unitwright instance exec ... -- podman ...` (templates with [X-Unitwright]) wraps the
+    // podman command; the wrapper words stay in front.
+    let lead = if words[0] == podman {
+        0
+    } else {
+        words
+            .iter()
+            .position(|w| w == "--")
+            .filter(|&i| words.get(i + 1).is_some_and(|w| w == podman))?
+            + 1
+    };
+    let group = q.kind.group();
+    let base_end = lead
+        + 1
+        + q.unit.lookup_all(group, "ContainersConfModule").len()
+        + q.unit.lookup_all_args(group, "GlobalArgs").len();
+    let rest = words.get(base_end..)?;
+    let cmd = [
+        Cmd::Run,
+        Cmd::VolumeCreate,
+        Cmd::NetworkCreate,
+        Cmd::KubePlay,
+        Cmd::KubeDown,
+        Cmd::ImagePull,
+    ]
+    .into_iter()
+    .find(|c| {
+        rest.starts_with(
+            &c.words()
+                .iter()
+                .map(|w| (*w).to_owned())
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    let options_start = base_end + cmd.words().len();
+    // The positional words at the end: the image (or `--rootfs R`) and the Exec words of a
+    // container; the name, YAML path or image of the others.
+    let positional = match cmd {
+        Cmd::Run => {
+            let exec = q
+                .unit
+                .lookup_last_args(group, "Exec")
+                .map_or(0, |w| w.len());
+            let image = if q.unit.lookup_nonempty(group, "Rootfs").is_some() {
+                2
+            } else {
+                1
+            };
+            exec + image
+        }
+        _ => 1,
+    };
+    let options_end = words.len().checked_sub(positional)?.max(options_start);
+    Some(CmdLine {
+        prefix,
+        words,
+        cmd,
+        options_start,
+        options_end,
+        base_end,
+        lead,
+    })
+}
+
+/// Adapts generated units to the installed podman; see the module documentation.
+#[derive(Debug)]
+pub struct Compat {
+    setting: Setting,
+    podman: String,
+    detected: OnceCell<Option<Version>>,
+}
+
+impl Compat {
+    /// A compat layer for `podman` (the generator's `$PODMAN`) with the configured setting.
+    pub fn new(podman: &str, log: &Logger) -> Self {
+        Compat::with_setting(podman, Setting::from_system(log))
+    }
+
+    /// A compat layer with an explicit setting.
+    pub fn with_setting(podman: &str, setting: Setting) -> Self {
+        Compat {
+            setting,
+            podman: podman.to_owned(),
+            detected: OnceCell::new(),
+        }
+    }
+
+    /// The podman version to adapt to, asking podman (once) with [`Setting::Auto`].
+    pub fn version(&self, log: &Logger) -> Option<Version> {
+        match self.setting {
+            Setting::Off => None,
+            Setting::Fixed(v) => Some(v),
+            Setting::Auto => *self.detected.get_or_init(|| {
+                let out = std::process::Command::new(&self.podman)
+                    .arg("--version")
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .output();
+                let v = match out {
+                    Ok(o) if o.status.success() => {
+                        Version::parse(&String::from_utf8_lossy(&o.stdout))
+                    }
+                    _ => None,
+                };
+                match v {
+                    Some(v) => log.debug(&format!("{} is version {v}", self.podman)),
+                    None => log.debug(&format!(
+                        "cannot tell the version of {}; options are not adapted",
+                        self.podman
+                    )),
+                }
+                v
+            }),
+        }
+    }
+
+    /// Adapts the generated `service` of `q`: translations are applied, warnings pushed to
+    /// `warnings`; a refused key is the error.
+    pub fn adapt(
+        &self,
+        q: &Quadlet,
+        mut service: UnitFile,
+        warnings: &mut Vec<String>,
+        log: &Logger,
+    ) -> Result<UnitFile, ConvertError> {
+        if self.setting == Setting::Off {
+            return Ok(service);
+        }
+        let Some(group) = service.groups.iter().position(|g| g.name == "Service") else {
+            return Ok(service);
+        };
+        let mut i = 0;
+        while i < service.groups[group].lines.len() {
+            let line = &service.groups[group].lines[i];
+            i += 1;
+            if line.comment || line.origin.line != 0 || !line.key.starts_with("Exec") {
+                continue;
+            }
+            let Some(mut cl) = read_cmd_line(&line.value, &self.podman, q) else {
+                continue;
+            };
+            let key = line.key.clone();
+            let mut extra = None;
+            if !self.adapt_line(q, &mut cl, &mut extra, warnings, log)? {
+                continue;
+            }
+            let g = &mut service.groups[group];
+            g.lines[i - 1].value =
+                format!("{}{}", cl.prefix, super::podman::escape_words(&cl.words));
+            if let Some((prefix, words)) = extra {
+                g.lines.insert(
+                    i,
+                    Line {
+                        key,
+                        value: format!("{prefix}{}", super::podman::escape_words(&words)),
+                        comment: false,
+                        origin: Origin::default(),
+                    },
+                );
+                i += 1;
+            }
+        }
+        Ok(service)
+    }
+
+    /// Applies the rules to one command line. Returns whether it changed; `extra` receives a
+    /// command line to add after it.
+    fn adapt_line(
+        &self,
+        q: &Quadlet,
+        cl: &mut CmdLine,
+        extra: &mut Option<(String, Vec<String>)>,
+        warnings: &mut Vec<String>,
+        log: &Logger,
+    ) -> Result<bool, ConvertError> {
+        let mut changed = false;
+        for rule in RULES {
+            let range = if rule.cmd == Cmd::Global {
+                cl.lead + 1..cl.base_end
+            } else if rule.cmd == cl.cmd {
+                cl.options_start..cl.options_end
+            } else {
+                continue;
+            };
+            let Some(found) = rule.matches.find(&cl.words, range) else {
+                continue;
+            };
+            let Some(installed) = self.version(log) else {
+                return Ok(changed);
+            };
+            if installed >= rule.since {
+                continue;
+            }
+            let option = cl.words[found.start..found.end].join(" ");
+            match rule.action {
+                Action::Refuse => return Err(refusal(q, rule, &option, installed)),
+                Action::DropWithWarning => warnings.push(format!(
+                    "{}: {}= is left out: podman {installed} does not know {option} (podman {} or newer does)",
+                    q.name, rule.key, rule.since
+                )),
+                Action::DropDefault => {}
+                Action::CreateThenCheckExists => {
+                    let noun = cl.words[cl.base_end].clone();
+                    let name = cl.words.last().cloned().unwrap_or_default();
+                    let mut check = cl.words[..cl.base_end].to_vec();
+                    check.extend([noun, "exists".to_owned(), name]);
+                    // The check keeps the line's other prefixes (`:` of the wrapper).
+                    *extra = Some((cl.prefix.replace('-', ""), check));
+                    if !cl.prefix.contains('-') {
+                        cl.prefix.insert(0, '-');
+                    }
+                }
+            }
+            cl.words.drain(found.start..found.end);
+            cl.options_end -= found.end - found.start;
+            changed = true;
+        }
+        Ok(changed)
+    }
+}
+
+/// The error for a refused key. The key named is the rule's key if the file sets it, else
+/// `PodmanArgs` or `GlobalArgs` (where the option must then come from).
+fn refusal(q: &Quadlet, rule: &Rule, option: &str, installed: Version) -> ConvertError {
+    let group = q.kind.group();
+    let key = [rule.key, "PodmanArgs", "GlobalArgs"]
+        .into_iter()
+        .find(|k| q.unit.has_key(group, k))
+        .unwrap_or(rule.key);
+    ConvertError::at_key(
+        q,
+        group,
+        key,
+        format!(
+            "{key}= in [{group}] needs podman {} or newer (it becomes {option}), but the installed podman is {installed}; {}",
+            rule.since, rule.hint
+        ),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::quadlet::{Context, Kind, Quadlet};
+    use std::path::PathBuf;
+
+    fn quadlet(name: &str, text: &str) -> Quadlet {
+        let path = PathBuf::from("/q").join(name);
+        let kind = Kind::from_file_name(name).unwrap();
+        let unit = crate::unit::parse_str(text, &path).unwrap();
+        Quadlet {
+            name: name.to_owned(),
+            path,
+            dir: PathBuf::from("/q"),
+            kind,
+            service_name: name.rsplit_once('.').unwrap().0.to_owned(),
+            unit,
+        }
+    }
+
+    fn log() -> Logger {
+        Logger::new("test", false)
+    }
+
+    fn container(text: &str, version: &str) -> Result<(UnitFile, Vec<String>), ConvertError> {
+        let q = quadlet("web.container", text);
+        let mut ctx = Context {
+            podman: "/usr/bin/podman".to_owned(),
+            ..Context::default()
+        };
+        let service = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
+        let compat = Compat::with_setting(
+            "/usr/bin/podman",
+            Setting::Fixed(Version::parse(version).unwrap()),
+        );
+        let mut warnings = Vec::new();
+        compat
+            .adapt(&q, service, &mut warnings, &log())
+            .map(|s| (s, warnings))
+    }
+
+    fn exec_start(service: &UnitFile) -> &str {
+        service.lookup_last_raw("Service", "ExecStart").unwrap()
+    }
+
+    #[test]
+    fn versions_parse_from_podman_output_and_config_values() {
+        assert_eq!(
+            Version::parse("podman version 4.3.1\n"),
+            Some(Version(4, 3, 1))
+        );
+        assert_eq!(Version::parse("v5.0.0-rc1"), Some(Version(5, 0, 0)));
+        assert_eq!(Version::parse("4.9"), Some(Version(4, 9, 0)));
+        assert_eq!(Version::parse("four"), None);
+        assert_eq!(Setting::parse("auto"), Some(Setting::Auto));
+        assert_eq!(Setting::parse("off"), Some(Setting::Off));
+        assert_eq!(Setting::parse("bogus"), None);
+        assert!(Version(4, 3, 1) < Version(4, 4, 0));
+    }
+
+    #[test]
+    fn the_config_file_sets_the_version_and_bad_values_are_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("generator.conf");
+        std::fs::write(&f, "[Generator]\nPodmanVersion=4.3.1\n").unwrap();
+        assert_eq!(
+            Setting::from_file(&f, &log()),
+            Some(Setting::Fixed(Version(4, 3, 1)))
+        );
+        std::fs::write(&f, "[Generator]\nPodmanVersion=auto\n").unwrap();
+        assert_eq!(Setting::from_file(&f, &log()), Some(Setting::Auto));
+        std::fs::write(&f, "[Generator]\nPodmanVersion=soon\n").unwrap();
+        assert_eq!(Setting::from_file(&f, &log()), None);
+        assert_eq!(Setting::from_file(&d.path().join("absent"), &log()), None);
+    }
+
+    #[test]
+    fn a_plain_container_is_unchanged_on_podman_4_3() {
+        let text = "[Container]\nImage=localhost/bb\nExec=/bin/sh -c 'sleep 1'\n";
+        let (adapted, warnings) = container(text, "4.3.1").unwrap();
+        let q = quadlet("web.container", text);
+        let original = crate::quadlet::container::convert(
+            &q,
+            &mut Context {
+                podman: "/usr/bin/podman".to_owned(),
+                ..Context::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(adapted, original);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn notify_healthy_is_refused_with_file_line_and_key_on_podman_4_3() {
+        let e =
+            container("[Container]\nImage=localhost/bb\nNotify=healthy\n", "4.3.1").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("Notify= in [Container] needs podman 4.7.0"),
+            "{text}"
+        );
+        assert!(text.contains("--sdnotify=healthy"), "{text}");
+        assert!(text.contains("4.3.1"), "{text}");
+        assert_eq!(e.location.as_deref(), Some("line 3"));
+    }
+
+    #[test]
+    fn newer_podman_gets_the_options_unchanged() {
+        let text = "[Container]\nImage=localhost/bb\nNotify=healthy\nHealthStartupCmd=/bin/true\n";
+        let (s, _) = container(text, "5.4.2").unwrap();
+        assert!(exec_start(&s).contains("--sdnotify=healthy"));
+        assert!(exec_start(&s).contains("--health-startup-cmd /bin/true"));
+    }
+
+    #[test]
+    fn startup_health_checks_and_modules_are_refused_below_their_release() {
+        let e = container(
+            "[Container]\nImage=x\nHealthStartupCmd=/bin/true\n",
+            "4.3.1",
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("HealthStartupCmd= in [Container] needs podman 4.4.0"));
+        assert!(container(
+            "[Container]\nImage=x\nHealthStartupCmd=/bin/true\n",
+            "4.4.0"
+        )
+        .is_ok());
+        let e = container(
+            "[Container]\nImage=x\nContainersConfModule=/m.conf\n",
+            "4.3.1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("ContainersConfModule="), "{e}");
+    }
+
+    #[test]
+    fn options_from_podman_args_are_blamed_on_podman_args() {
+        let e = container(
+            "[Container]\nImage=x\nPodmanArgs=--health-startup-cmd /bin/true\n",
+            "4.3.1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("PodmanArgs="), "{e}");
+        assert_eq!(e.location.as_deref(), Some("line 3"));
+    }
+
+    #[test]
+    fn exec_words_after_the_image_are_not_podman_options() {
+        let (s, _) = container(
+            "[Container]\nImage=x\nExec=/bin/tool --sdnotify=healthy --module=x\n",
+            "4.3.1",
+        )
+        .unwrap();
+        assert!(exec_start(&s).ends_with("x /bin/tool --sdnotify=healthy --module=x"));
+    }
+
+    #[test]
+    fn glob_mounts_are_refused_and_bind_mounts_kept() {
+        let e = container(
+            "[Container]\nImage=x\nMount=type=glob,source=/etc/h*,destination=/g\n",
+            "4.3.1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("Mount="), "{e}");
+        let (s, _) = container(
+            "[Container]\nImage=x\nMount=type=bind,source=/etc,destination=/g\n",
+            "4.3.1",
+        )
+        .unwrap();
+        assert!(exec_start(&s).contains("--mount type=bind,source=/etc,destination=/g"));
+    }
+
+    #[test]
+    fn health_log_tuning_is_dropped_with_a_warning() {
+        let (s, w) = container(
+            "[Container]\nImage=x\nHealthCmd=/bin/true\nHealthMaxLogCount=5\n",
+            "4.3.1",
+        )
+        .unwrap();
+        assert!(!exec_start(&s).contains("--health-max-log-count"));
+        assert!(exec_start(&s).contains("--health-cmd /bin/true"));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("HealthMaxLogCount= is left out"), "{w:?}");
+    }
+
+    fn oneshot(
+        name: &str,
+        text: &str,
+        exec: &str,
+        version: &str,
+    ) -> Result<UnitFile, ConvertError> {
+        let q = quadlet(name, text);
+        let mut service = UnitFile::new();
+        service.add("Service", "Type", "oneshot");
+        service.add("Service", "ExecStart", exec);
+        Compat::with_setting(
+            "/usr/bin/podman",
+            Setting::Fixed(Version::parse(version).unwrap()),
+        )
+        .adapt(&q, service, &mut Vec::new(), &log())
+    }
+
+    #[test]
+    fn create_ignore_becomes_create_then_exists_check() {
+        let s = oneshot(
+            "data.volume",
+            "[Volume]\nGlobalArgs=--log-level=debug\n",
+            "/usr/bin/podman --log-level=debug volume create --ignore --driver local systemd-data",
+            "4.3.1",
+        )
+        .unwrap();
+        assert_eq!(
+            s.lookup_all("Service", "ExecStart"),
+            vec![
+                "-/usr/bin/podman --log-level=debug volume create --driver local systemd-data",
+                "/usr/bin/podman --log-level=debug volume exists systemd-data",
+            ]
+        );
+        let s = oneshot(
+            "n.network",
+            "[Network]\n",
+            "/usr/bin/podman network create --ignore systemd-n",
+            "4.3.1",
+        )
+        .unwrap();
+        assert_eq!(
+            s.lookup_all("Service", "ExecStart"),
+            vec![
+                "-/usr/bin/podman network create systemd-n",
+                "/usr/bin/podman network exists systemd-n",
+            ]
+        );
+        let s = oneshot(
+            "n.network",
+            "[Network]\n",
+            "/usr/bin/podman network create --ignore systemd-n",
+            "4.4.0",
+        )
+        .unwrap();
+        assert_eq!(s.lookup_all("Service", "ExecStart").len(), 1);
+    }
+
+    #[test]
+    fn commands_wrapped_by_instance_exec_are_adapted_behind_the_wrapper() {
+        let s = oneshot(
+            "data@.volume",
+            "[Volume]\n",
+            ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create --ignore ${NAME}",
+            "4.3.1",
+        )
+        .unwrap();
+        assert_eq!(
+            s.lookup_all("Service", "ExecStart"),
+            vec![
+                "-:/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create ${NAME}",
+                ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume exists ${NAME}",
+            ]
+        );
+    }
+
+    #[test]
+    fn kube_down_force_false_is_dropped_and_force_refused() {
+        let s = oneshot(
+            "k.kube",
+            "[Kube]\nYaml=/k.yml\nKubeDownForce=false\n",
+            "/usr/bin/podman kube down --force=false /k.yml",
+            "4.3.1",
+        )
+        .unwrap();
+        assert_eq!(
+            s.lookup_last_raw("Service", "ExecStart"),
+            Some("/usr/bin/podman kube down /k.yml")
+        );
+        let e = oneshot(
+            "k.kube",
+            "[Kube]\nYaml=/k.yml\nKubeDownForce=true\n",
+            "/usr/bin/podman kube down --force /k.yml",
+            "4.3.1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("KubeDownForce= in [Kube]"), "{e}");
+    }
+
+    #[test]
+    fn lines_written_by_the_user_are_left_alone() {
+        let q = quadlet("web.container", "[Container]\nImage=x\n");
+        let service = crate::unit::parse_str(
+            "[Service]\nExecStartPre=/usr/bin/podman run --sdnotify=healthy x\n",
+            Path::new("/q/web.container"),
+        )
+        .unwrap();
+        let out = Compat::with_setting("/usr/bin/podman", Setting::Fixed(Version(4, 3, 1)))
+            .adapt(&q, service.clone(), &mut Vec::new(), &log())
+            .unwrap();
+        assert_eq!(out, service);
+    }
+
+    #[test]
+    fn off_changes_nothing() {
+        let q = quadlet("web.container", "[Container]\nImage=x\nNotify=healthy\n");
+        let mut ctx = Context {
+            podman: "/usr/bin/podman".to_owned(),
+            ..Context::default()
+        };
+        let s = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
+        let out = Compat::with_setting("/usr/bin/podman", Setting::Off)
+            .adapt(&q, s.clone(), &mut Vec::new(), &log())
+            .unwrap();
+        assert_eq!(out, s);
+    }
+}
