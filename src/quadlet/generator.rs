@@ -167,7 +167,7 @@ pub fn generator_status() -> u8 {
             super::log::Level::Notice,
             &super::coexist::stand_down_message(user, &theirs),
         );
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let podman = std::env::var("PODMAN")
         .ok()
