@@ -279,9 +279,12 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.add(v);
     }
     add_publish_ports(&mut cmd, q);
-    cmd.add_key_vals("--env", &u.lookup_all_key_val(GROUP, "Environment"));
-    cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
-    cmd.add_key_vals("--annotation", &u.lookup_all_key_val(GROUP, "Annotation"));
+    cmd.add_key_vals("--env", u.lookup_all_key_val_words(GROUP, "Environment"));
+    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
+    cmd.add_key_vals(
+        "--annotation",
+        u.lookup_all_key_val_words(GROUP, "Annotation"),
+    );
     for w in u.lookup_all_args(GROUP, "Mask") {
         cmd.add("--security-opt");
         cmd.add(format!("mask={w}"));

@@ -320,6 +320,30 @@ impl UnitFile {
         map
     }
 
+    /// [`lookup_all_key_val`](Self::lookup_all_key_val) as the `K=V` words themselves, sorted by
+    /// key, one per key (the last wins): what podman's `--env`/`--label` flags take, without
+    /// splitting each word into a map and joining it again.
+    pub fn lookup_all_key_val_words(&self, group: &str, key: &str) -> Vec<String> {
+        fn key_of(w: &str) -> &str {
+            w.split_once('=').map_or(w, |(k, _)| k)
+        }
+        let mut words = self.lookup_all_args(group, key);
+        words.retain(|w| w.contains('='));
+        // Stable: the words of one key stay in source order, so the last one is the last.
+        words.sort_by(|a, b| key_of(a).cmp(key_of(b)));
+        let mut out: Vec<String> = Vec::with_capacity(words.len());
+        for w in words {
+            if let Some(prev) = out.last_mut() {
+                if key_of(prev) == key_of(&w) {
+                    *prev = w;
+                    continue;
+                }
+            }
+            out.push(w);
+        }
+        out
+    }
+
     /// Serializes the file as Quadlet does: for each group its comments, `[Name]` and its lines,
     /// with one empty line between groups. The unnamed group (comments of a file without groups)
     /// has no header.

@@ -402,6 +402,21 @@ mod tests {
         let m = u.lookup_all_key_val("A", "E");
         let v: Vec<_> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(v, vec!["A=3", "B=2", "C=x y"]);
+        assert_eq!(u.lookup_all_key_val_words("A", "E"), v);
+    }
+
+    proptest::proptest! {
+        /// The `K=V` words podman receives are exactly the sorted map's pairs joined again.
+        #[test]
+        fn key_value_words_match_the_sorted_map(words in proptest::collection::vec("[ab=]{0,4}", 0..8)) {
+            let u = parse(&format!("[A]\nE={}\n", words.join(" ")));
+            let joined: Vec<String> = u
+                .lookup_all_key_val("A", "E")
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            proptest::prop_assert_eq!(u.lookup_all_key_val_words("A", "E"), joined);
+        }
     }
 
     #[test]
