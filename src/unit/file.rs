@@ -36,6 +36,19 @@ pub struct Line {
     pub origin: Origin,
 }
 
+impl Line {
+    /// True if this is an assignment of `key`. The look-ups run this for every line of a group,
+    /// tens of times per unit: the length and the first byte rule out most keys before the
+    /// comparison of the bytes (a call to `memcmp`).
+    #[inline]
+    pub fn is_assignment_of(&self, key: &str) -> bool {
+        !self.comment
+            && self.key.len() == key.len()
+            && self.key.as_bytes().first() == key.as_bytes().first()
+            && self.key == key
+    }
+}
+
 /// Where a line was read: which file of [`UnitFile::sources`] and which physical line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Origin {
@@ -68,15 +81,49 @@ impl Group {
 
     /// The last assignment of `key`, if any.
     pub fn last(&self, key: &str) -> Option<&Line> {
-        self.lines.iter().rev().find(|l| !l.comment && l.key == key)
+        self.lines.iter().rev().find(|l| l.is_assignment_of(key))
+    }
+
+    /// `Lookup` within this group: the last value of `key`, trailing whitespace and all outer `"`
+    /// removed.
+    pub fn lookup(&self, key: &str) -> Option<&str> {
+        self.last(key).map(|l| unquote_lookup(&l.value))
+    }
+
+    /// `LookupAll` within this group: every raw value of `key` in order; an empty assignment
+    /// clears the values before it.
+    pub fn lookup_all(&self, key: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for l in self.lines.iter().filter(|l| l.is_assignment_of(key)) {
+            if l.value.is_empty() {
+                out.clear();
+            } else {
+                out.push(l.value.as_str());
+            }
+        }
+        out
+    }
+
+    /// A 64-bit summary of the keys assigned in this group: a key whose [`key_bit`] is not in it
+    /// is certainly absent. Callers that look up a fixed list of keys (most of them absent in a
+    /// given unit) compute it once and skip the scan of the lines for those keys.
+    pub fn key_mask(&self) -> u64 {
+        self.lines
+            .iter()
+            .filter(|l| !l.comment)
+            .fold(0, |m, l| m | key_bit(&l.key))
     }
 
     /// All assignments of `key` in order, without the reset rule.
     pub fn entries<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Line> + 'a {
-        self.lines
-            .iter()
-            .filter(move |l| !l.comment && l.key == key)
+        self.lines.iter().filter(move |l| l.is_assignment_of(key))
     }
+}
+
+/// The bit of `key` in [`Group::key_mask`] (from its length and first byte).
+pub fn key_bit(key: &str) -> u64 {
+    let first = key.as_bytes().first().copied().unwrap_or(0);
+    1 << ((key.len() * 7 + usize::from(first)) % 64)
 }
 
 /// A parsed unit file (or several merged ones: a unit and its drop-ins).
@@ -187,12 +234,7 @@ impl UnitFile {
     /// one when there is none.
     pub fn set(&mut self, group: &str, key: &str, value: impl Into<String>) {
         let g = self.ensure_group(group);
-        if let Some(l) = g
-            .lines
-            .iter_mut()
-            .rev()
-            .find(|l| !l.comment && l.key == key)
-        {
+        if let Some(l) = g.lines.iter_mut().rev().find(|l| l.is_assignment_of(key)) {
             l.value = value.into();
             l.origin = Origin::default();
         } else {
@@ -256,17 +298,9 @@ impl UnitFile {
 
     /// `LookupAll`: every raw value in order; an empty assignment clears the values before it.
     pub fn lookup_all(&self, group: &str, key: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        if let Some(g) = self.group(group) {
-            for l in g.lines.iter().filter(|l| !l.comment && l.key == key) {
-                if l.value.is_empty() {
-                    out.clear();
-                } else {
-                    out.push(l.value.as_str());
-                }
-            }
-        }
-        out
+        self.group(group)
+            .map(|g| g.lookup_all(key))
+            .unwrap_or_default()
     }
 
     /// `LookupAllStrv`: every value split like systemd's `config_parse_strv`

@@ -406,6 +406,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The key mask never rules out a key that is assigned (it may let absent keys through).
+        #[test]
+        fn key_mask_keeps_every_assigned_key(keys in proptest::collection::vec("[A-Za-z]{1,12}", 1..10)) {
+            let text = keys.join("=v\n") + "=v\n";
+            let u = parse(&format!("[A]\n{text}"));
+            let g = u.group("A").unwrap();
+            for k in &keys {
+                proptest::prop_assert!(g.key_mask() & crate::unit::file::key_bit(k) != 0);
+                proptest::prop_assert_eq!(g.lookup(k), Some("v"));
+            }
+        }
+    }
+
+    proptest::proptest! {
         /// The `K=V` words podman receives are exactly the sorted map's pairs joined again.
         #[test]
         fn key_value_words_match_the_sorted_map(words in proptest::collection::vec("[ab=]{0,4}", 0..8)) {
