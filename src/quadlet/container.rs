@@ -218,7 +218,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     service.add(SERVICE, "ExecStop", stop.to_exec_line());
     // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
     // failure when ExecStop already removed the container.
-    stop.args[0] = format!("-{}", stop.args[0]);
+    stop.args[0].insert(0, '-');
     service.add(SERVICE, "ExecStopPost", stop.to_exec_line());
     service.add(SERVICE, "Delegate", "yes");
 

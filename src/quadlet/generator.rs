@@ -267,7 +267,7 @@ fn service_name(unit: &UnitFile, kind: Kind, name: &str) -> String {
         return s.to_owned();
     }
     let base = name.rsplit_once('.').map_or(name, |(b, _)| b);
-    format!("{base}{}", kind.service_suffix())
+    [base, kind.service_suffix()].concat()
 }
 
 /// The resource name known before conversion (5.4.2 `generateUnitsInfoMap`): a container's name
@@ -562,7 +562,9 @@ fn install_links(file_name: &str, service: &UnitFile) -> Vec<PathBuf> {
         for (key, suffix) in [("WantedBy", "wants"), ("RequiredBy", "requires")] {
             for t in service.lookup_all_strv("Install", key) {
                 if !t.contains('/') {
-                    links.push(PathBuf::from(format!("{t}.{suffix}/{link_name}")));
+                    links.push(PathBuf::from(
+                        [t.as_str(), ".", suffix, "/", &link_name].concat(),
+                    ));
                 }
             }
         }

@@ -18,7 +18,6 @@
 //! | [`UnitFile::lookup_all_key_val`] | `LookupAllKeyVal` | exec-split words `K=V` into a sorted map |
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use super::split::{split_args, split_strv};
 
@@ -413,7 +412,9 @@ impl UnitFile {
                 out.push('\n');
             }
             if !g.name.is_empty() {
-                let _ = writeln!(out, "[{}]", g.name);
+                out.push('[');
+                out.push_str(&g.name);
+                out.push_str("]\n");
             }
             for l in &g.lines {
                 if l.comment {
