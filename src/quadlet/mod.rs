@@ -52,6 +52,7 @@
 pub mod build;
 pub mod common;
 pub mod container;
+pub mod fasthash;
 pub mod generator;
 pub mod image;
 pub mod kube;
