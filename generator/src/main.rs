@@ -20,6 +20,12 @@
 #[cfg(not(test))]
 use std::ffi::{c_char, c_int};
 
+mod alloc;
+
+/// Size-class free lists instead of glibc's malloc (see the module for why).
+#[global_allocator]
+static ALLOC: alloc::SmallAlloc = alloc::SmallAlloc::new();
+
 /// The C entry point.
 #[cfg(not(test))]
 #[no_mangle]

@@ -134,7 +134,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         ("Environment", "--env"),
         ("Label", "--label"),
     ] {
-        cmd.add_key_vals(flag, &u.lookup_all_key_val(GROUP, key));
+        cmd.add_key_vals(flag, u.lookup_all_key_val_words(GROUP, key));
     }
     add_networks(q, &mut service, ctx, &mut cmd)?;
     cmd.add_each("--secret", u.lookup_all_args(GROUP, "Secret"));

@@ -18,6 +18,7 @@
 
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
+use crate::unit::file::{key_bit, parse_bool, Group};
 use crate::unit::UnitFile;
 
 /// `[Unit]`
@@ -40,11 +41,11 @@ pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), Conve
             continue;
         };
         // The key lists are sorted (binary search); an unsorted list still works (linear search).
-        if let Some(l) = g.lines.iter().find(|l| {
-            !l.comment
-                && keys.binary_search(&l.key.as_str()).is_err()
-                && !keys.contains(&l.key.as_str())
-        }) {
+        if let Some(l) = g
+            .lines
+            .iter()
+            .find(|l| !l.comment && !is_listed(keys, &l.key))
+        {
             return Err(ConvertError::at_origin(
                 q,
                 l.origin,
@@ -57,6 +58,16 @@ pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), Conve
         }
     }
     Ok(())
+}
+
+/// True if `key` is in `keys`: a binary search when `keys` is sorted, as the key lists are (an
+/// unsorted list still works, through the linear search). The first bytes are compared before
+/// the whole keys: most steps of the search are decided there, without a call to `memcmp`.
+fn is_listed(keys: &[&str], key: &str) -> bool {
+    let first = key.as_bytes().first();
+    keys.binary_search_by(|k| k.as_bytes().first().cmp(&first).then_with(|| (*k).cmp(key)))
+        .is_ok()
+        || keys.contains(&key)
 }
 
 /// The service skeleton: a copy of the Quadlet file with the type group renamed `X-<Type>` and
@@ -150,10 +161,9 @@ pub fn set_notify_type(service: &mut UnitFile) {
 /// Quadlet's `lookupAndAddString`: for each `(key, flag)` in order, `flag V` if the L value is
 /// non-empty. The order is the fixed "literal" order (5.4.2 iterated a Go map).
 pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
-    let group = q.kind.group();
-    for (key, flag) in keys {
-        if let Some(v) = q.unit.lookup_nonempty(group, key) {
-            cmd.add(*flag);
+    for (g, key, flag) in present_keys(q, keys) {
+        if let Some(v) = g.lookup(key).filter(|v| !v.is_empty()) {
+            cmd.add(flag);
             cmd.add(v);
         }
     }
@@ -161,20 +171,34 @@ pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
 
 /// Quadlet's `lookupAndAddAllStrings`: for each `(key, flag)`, `flag V` per LA value.
 pub fn add_all_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
-    let group = q.kind.group();
-    for (key, flag) in keys {
-        cmd.add_each(flag, q.unit.lookup_all(group, key));
+    for (g, key, flag) in present_keys(q, keys) {
+        cmd.add_each(flag, g.lookup_all(key));
     }
 }
 
 /// Quadlet's `lookupAndAddBoolean`: for each present key, `flag` or `flag=false`.
 pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
-    let group = q.kind.group();
-    for (key, flag) in keys {
-        if let Some(b) = q.unit.lookup_bool(group, key) {
-            cmd.add_bool(flag, b);
+    for (g, key, flag) in present_keys(q, keys) {
+        if let Some(v) = g.lookup(key) {
+            cmd.add_bool(flag, parse_bool(v));
         }
     }
+}
+
+/// The `(key, flag)` pairs of `keys` that may be assigned in the type group of `q` (with the
+/// group): the group is found once and keys ruled out by its [`Group::key_mask`] are skipped
+/// (these tables are looked up for every unit, and most of their keys are absent).
+fn present_keys<'a>(
+    q: &'a Quadlet,
+    keys: &'a [(&'a str, &'a str)],
+) -> impl Iterator<Item = (&'a Group, &'a str, &'a str)> + 'a {
+    let group = q.unit.group(q.kind.group());
+    let mask = group.map_or(0, Group::key_mask);
+    group.into_iter().flat_map(move |g| {
+        keys.iter()
+            .filter(move |(k, _)| mask & key_bit(k) != 0)
+            .map(move |&(k, f)| (g, k, f))
+    })
 }
 
 /// `--publish V` for each `PublishPort=` value, unchanged.

@@ -218,7 +218,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     service.add(SERVICE, "ExecStop", stop.to_exec_line());
     // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
     // failure when ExecStop already removed the container.
-    stop.args[0] = format!("-{}", stop.args[0]);
+    stop.args[0].insert(0, '-');
     service.add(SERVICE, "ExecStopPost", stop.to_exec_line());
     service.add(SERVICE, "Delegate", "yes");
 
@@ -279,9 +279,12 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.add(v);
     }
     add_publish_ports(&mut cmd, q);
-    cmd.add_key_vals("--env", &u.lookup_all_key_val(GROUP, "Environment"));
-    cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
-    cmd.add_key_vals("--annotation", &u.lookup_all_key_val(GROUP, "Annotation"));
+    cmd.add_key_vals("--env", u.lookup_all_key_val_words(GROUP, "Environment"));
+    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
+    cmd.add_key_vals(
+        "--annotation",
+        u.lookup_all_key_val_words(GROUP, "Annotation"),
+    );
     for w in u.lookup_all_args(GROUP, "Mask") {
         cmd.add("--security-opt");
         cmd.add(format!("mask={w}"));

@@ -54,6 +54,7 @@ pub mod coexist;
 pub mod common;
 pub mod compat;
 pub mod container;
+pub mod fasthash;
 pub mod generator;
 pub mod image;
 pub mod kube;

@@ -52,8 +52,8 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_all_strings(&mut cmd, q, &[("DNS", "--dns")]);
     add_subnets(q, &mut cmd)?;
-    cmd.add_key_vals("--opt", &u.lookup_all_key_val(GROUP, "Options"));
-    cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
+    cmd.add_key_vals("--opt", u.lookup_all_key_val_words(GROUP, "Options"));
+    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
     let name = name_or_default(q, "NetworkName");
     Ok(finish(q, ctx, service, cmd, &name, &name))
 }

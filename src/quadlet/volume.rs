@@ -59,7 +59,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     } else {
         add_device_options(q, &mut cmd)?;
     }
-    cmd.add_key_vals("--label", &u.lookup_all_key_val(GROUP, "Label"));
+    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
     let name = name_or_default(q, "VolumeName");
     Ok(finish(q, ctx, service, cmd, &name, &name))
 }

@@ -28,22 +28,23 @@ pub fn dropin_dir_names(file_name: &str) -> Vec<String> {
         None => (stem, None),
     };
     let is_instance = instance.is_some_and(|i| !i.is_empty());
-    // Built broad → specific, reversed at the end.
-    let mut names = vec![format!("{ext}.d")];
+    // Built broad → specific, reversed at the end (`concat`, not `format!`: this runs for every
+    // unit).
+    let mut names = vec![[ext, ".d"].concat()];
     let parts: Vec<&str> = base.split('-').collect();
     let mut prefix = String::new();
     for part in &parts[..parts.len().saturating_sub(1)] {
         prefix.push_str(part);
         prefix.push('-');
-        names.push(format!("{prefix}.{ext}.d"));
+        names.push([prefix.as_str(), ".", ext, ".d"].concat());
         if is_instance {
-            names.push(format!("{prefix}@.{ext}.d"));
+            names.push([prefix.as_str(), "@.", ext, ".d"].concat());
         }
     }
     if is_instance {
-        names.push(format!("{base}@.{ext}.d"));
+        names.push([base, "@.", ext, ".d"].concat());
     }
-    names.push(format!("{file_name}.d"));
+    names.push([file_name, ".d"].concat());
     names.reverse();
     names.dedup();
     names

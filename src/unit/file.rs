@@ -18,7 +18,6 @@
 //! | [`UnitFile::lookup_all_key_val`] | `LookupAllKeyVal` | exec-split words `K=V` into a sorted map |
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use super::split::{split_args, split_strv};
 
@@ -34,6 +33,19 @@ pub struct Line {
     /// Where the line comes from: the index into [`UnitFile::sources`] and the 1-based physical line
     /// number (0 for lines added by a program).
     pub origin: Origin,
+}
+
+impl Line {
+    /// True if this is an assignment of `key`. The look-ups run this for every line of a group,
+    /// tens of times per unit: the length and the first byte rule out most keys before the
+    /// comparison of the bytes (a call to `memcmp`).
+    #[inline]
+    pub fn is_assignment_of(&self, key: &str) -> bool {
+        !self.comment
+            && self.key.len() == key.len()
+            && self.key.as_bytes().first() == key.as_bytes().first()
+            && self.key == key
+    }
 }
 
 /// Where a line was read: which file of [`UnitFile::sources`] and which physical line.
@@ -68,15 +80,49 @@ impl Group {
 
     /// The last assignment of `key`, if any.
     pub fn last(&self, key: &str) -> Option<&Line> {
-        self.lines.iter().rev().find(|l| !l.comment && l.key == key)
+        self.lines.iter().rev().find(|l| l.is_assignment_of(key))
+    }
+
+    /// `Lookup` within this group: the last value of `key`, trailing whitespace and all outer `"`
+    /// removed.
+    pub fn lookup(&self, key: &str) -> Option<&str> {
+        self.last(key).map(|l| unquote_lookup(&l.value))
+    }
+
+    /// `LookupAll` within this group: every raw value of `key` in order; an empty assignment
+    /// clears the values before it.
+    pub fn lookup_all(&self, key: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for l in self.lines.iter().filter(|l| l.is_assignment_of(key)) {
+            if l.value.is_empty() {
+                out.clear();
+            } else {
+                out.push(l.value.as_str());
+            }
+        }
+        out
+    }
+
+    /// A 64-bit summary of the keys assigned in this group: a key whose [`key_bit`] is not in it
+    /// is certainly absent. Callers that look up a fixed list of keys (most of them absent in a
+    /// given unit) compute it once and skip the scan of the lines for those keys.
+    pub fn key_mask(&self) -> u64 {
+        self.lines
+            .iter()
+            .filter(|l| !l.comment)
+            .fold(0, |m, l| m | key_bit(&l.key))
     }
 
     /// All assignments of `key` in order, without the reset rule.
     pub fn entries<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Line> + 'a {
-        self.lines
-            .iter()
-            .filter(move |l| !l.comment && l.key == key)
+        self.lines.iter().filter(move |l| l.is_assignment_of(key))
     }
+}
+
+/// The bit of `key` in [`Group::key_mask`] (from its length and first byte).
+pub fn key_bit(key: &str) -> u64 {
+    let first = key.as_bytes().first().copied().unwrap_or(0);
+    1 << ((key.len() * 7 + usize::from(first)) % 64)
 }
 
 /// A parsed unit file (or several merged ones: a unit and its drop-ins).
@@ -187,12 +233,7 @@ impl UnitFile {
     /// one when there is none.
     pub fn set(&mut self, group: &str, key: &str, value: impl Into<String>) {
         let g = self.ensure_group(group);
-        if let Some(l) = g
-            .lines
-            .iter_mut()
-            .rev()
-            .find(|l| !l.comment && l.key == key)
-        {
+        if let Some(l) = g.lines.iter_mut().rev().find(|l| l.is_assignment_of(key)) {
             l.value = value.into();
             l.origin = Origin::default();
         } else {
@@ -256,17 +297,9 @@ impl UnitFile {
 
     /// `LookupAll`: every raw value in order; an empty assignment clears the values before it.
     pub fn lookup_all(&self, group: &str, key: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        if let Some(g) = self.group(group) {
-            for l in g.lines.iter().filter(|l| !l.comment && l.key == key) {
-                if l.value.is_empty() {
-                    out.clear();
-                } else {
-                    out.push(l.value.as_str());
-                }
-            }
-        }
-        out
+        self.group(group)
+            .map(|g| g.lookup_all(key))
+            .unwrap_or_default()
     }
 
     /// `LookupAllStrv`: every value split like systemd's `config_parse_strv`
@@ -320,6 +353,30 @@ impl UnitFile {
         map
     }
 
+    /// [`lookup_all_key_val`](Self::lookup_all_key_val) as the `K=V` words themselves, sorted by
+    /// key, one per key (the last wins): what podman's `--env`/`--label` flags take, without
+    /// splitting each word into a map and joining it again.
+    pub fn lookup_all_key_val_words(&self, group: &str, key: &str) -> Vec<String> {
+        fn key_of(w: &str) -> &str {
+            w.split_once('=').map_or(w, |(k, _)| k)
+        }
+        let mut words = self.lookup_all_args(group, key);
+        words.retain(|w| w.contains('='));
+        // Stable: the words of one key stay in source order, so the last one is the last.
+        words.sort_by(|a, b| key_of(a).cmp(key_of(b)));
+        let mut out: Vec<String> = Vec::with_capacity(words.len());
+        for w in words {
+            if let Some(prev) = out.last_mut() {
+                if key_of(prev) == key_of(&w) {
+                    *prev = w;
+                    continue;
+                }
+            }
+            out.push(w);
+        }
+        out
+    }
+
     /// Serializes the file as Quadlet does: for each group its comments, `[Name]` and its lines,
     /// with one empty line between groups. The unnamed group (comments of a file without groups)
     /// has no header.
@@ -355,7 +412,9 @@ impl UnitFile {
                 out.push('\n');
             }
             if !g.name.is_empty() {
-                let _ = writeln!(out, "[{}]", g.name);
+                out.push('[');
+                out.push_str(&g.name);
+                out.push_str("]\n");
             }
             for l in &g.lines {
                 if l.comment {

@@ -137,6 +137,23 @@ impl Parser<'_> {
     }
 }
 
+/// `data.split('\n')` with a plain byte loop: `str::split` with a `char` pattern goes through
+/// the general searcher (about 160 instructions per short line), and this runs for every line of
+/// every file. `\n` is ASCII, so its positions are character boundaries.
+fn split_lines(data: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(data);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        if let Some(i) = r.bytes().position(|b| b == b'\n') {
+            rest = Some(&r[i + 1..]);
+            Some(&r[..i])
+        } else {
+            rest = None;
+            Some(r)
+        }
+    })
+}
+
 /// Parses `data` read from `path` (the path is only used in errors and recorded as the file's
 /// first source).
 pub fn parse_str(data: &str, path: &Path) -> Result<UnitFile, ParseError> {
@@ -149,7 +166,7 @@ pub fn parse_str(data: &str, path: &Path) -> Result<UnitFile, ParseError> {
     };
     p.file.sources.push(path.to_owned());
     let data = data.strip_suffix('\n').unwrap_or(data);
-    let mut lines = data.split('\n').enumerate();
+    let mut lines = split_lines(data).enumerate();
     while let Some((idx, raw)) = lines.next() {
         let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
         let line = raw.trim();
@@ -171,7 +188,7 @@ pub fn parse_str(data: &str, path: &Path) -> Result<UnitFile, ParseError> {
             p.start_group(name);
             continue;
         }
-        let Some(eq) = line.find('=').filter(|&i| i > 0) else {
+        let Some(eq) = line.bytes().position(|b| b == b'=').filter(|&i| i > 0) else {
             return Err(p.bad(line_no, line));
         };
         let Some(group) = p.current else {
@@ -402,6 +419,45 @@ mod tests {
         let m = u.lookup_all_key_val("A", "E");
         let v: Vec<_> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(v, vec!["A=3", "B=2", "C=x y"]);
+        assert_eq!(u.lookup_all_key_val_words("A", "E"), v);
+    }
+
+    proptest::proptest! {
+        /// The byte-loop line splitter gives exactly the lines of `str::split('\n')`.
+        #[test]
+        fn lines_are_split_as_by_str_split(data in "[a\n=é]{0,20}") {
+            let ours: Vec<&str> = split_lines(&data).collect();
+            let std: Vec<&str> = data.split('\n').collect();
+            proptest::prop_assert_eq!(ours, std);
+        }
+    }
+
+    proptest::proptest! {
+        /// The key mask never rules out a key that is assigned (it may let absent keys through).
+        #[test]
+        fn key_mask_keeps_every_assigned_key(keys in proptest::collection::vec("[A-Za-z]{1,12}", 1..10)) {
+            let text = keys.join("=v\n") + "=v\n";
+            let u = parse(&format!("[A]\n{text}"));
+            let g = u.group("A").unwrap();
+            for k in &keys {
+                proptest::prop_assert!(g.key_mask() & crate::unit::file::key_bit(k) != 0);
+                proptest::prop_assert_eq!(g.lookup(k), Some("v"));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The `K=V` words podman receives are exactly the sorted map's pairs joined again.
+        #[test]
+        fn key_value_words_match_the_sorted_map(words in proptest::collection::vec("[ab=]{0,4}", 0..8)) {
+            let u = parse(&format!("[A]\nE={}\n", words.join(" ")));
+            let joined: Vec<String> = u
+                .lookup_all_key_val("A", "E")
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            proptest::prop_assert_eq!(u.lookup_all_key_val_words("A", "E"), joined);
+        }
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! In both, splitting stops at the first empty word (an empty quoted word `""` ends the value, as
 //! in systemd's `strv_split_full` loop).
 
-/// Whitespace separators (`WHITESPACE` in systemd).
-const SEPARATORS: &[char] = &[' ', '\t', '\n', '\r'];
+/// True for the whitespace separators (`WHITESPACE` in systemd: space, tab, newline, return).
+fn is_sep(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
 
 /// Splitting failed: an invalid escape (args) or an unbalanced quote (strv).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -104,7 +106,7 @@ fn extract_first_word(
     pos: &mut usize,
     flags: Flags,
 ) -> Result<Option<String>, SplitError> {
-    while *pos < s.len() && SEPARATORS.contains(&s[*pos]) {
+    while *pos < s.len() && is_sep(s[*pos]) {
         *pos += 1;
     }
     if *pos >= s.len() {
@@ -150,8 +152,8 @@ fn extract_first_word(
             None => {
                 if c == '\'' || c == '"' {
                     quote = Some(c);
-                } else if SEPARATORS.contains(&c) {
-                    while *pos < s.len() && SEPARATORS.contains(&s[*pos]) {
+                } else if is_sep(c) {
+                    while *pos < s.len() && is_sep(s[*pos]) {
                         *pos += 1;
                     }
                     return Ok(Some(word));
@@ -166,13 +168,23 @@ fn extract_first_word(
 fn split_with(value: &str, flags: Flags, out: &mut Vec<String>) -> Result<(), SplitError> {
     // Fast path for the common value without quotes or backslashes (most values of most units):
     // the words are then exactly the non-empty runs between separators, in every mode.
+    // Separators are ASCII, so their byte positions are character boundaries.
     if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\'')) {
-        out.extend(
-            value
-                .split(SEPARATORS)
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned),
-        );
+        let bytes = value.as_bytes();
+        let mut start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            match (is_sep(char::from(b)), start) {
+                (true, Some(st)) => {
+                    out.push(value[st..i].to_owned());
+                    start = None;
+                }
+                (false, None) => start = Some(i),
+                _ => {}
+            }
+        }
+        if let Some(st) = start {
+            out.push(value[st..].to_owned());
+        }
         return Ok(());
     }
     split_slow(value, flags, out)
