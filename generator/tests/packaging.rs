@@ -355,7 +355,7 @@ fn when_run_by_the_manager_the_kernel_command_line_sets_the_level_below_the_envi
 }
 
 #[test]
-fn the_shipped_console_template_needs_no_adaptation_on_podman_4_3() {
+fn the_shipped_console_template_only_gains_the_stale_cidfile_removal_on_podman_4_3() {
     let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
     if !units.join("console@.container").exists() {
         eprintln!("SKIPPED: units/console@.container is not in this tree");
