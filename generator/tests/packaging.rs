@@ -232,7 +232,7 @@ fn the_environment_names_the_podman_version_to_adapt_to() {
 
 /// Runs the generator in a private mount namespace where `/dev/kmsg` is a regular file, and
 /// returns what it wrote there.
-fn kmsg_records(qdir: &Path, level: Option<&str>) -> Option<String> {
+fn kmsg_records(qdir: &Path, env: &[(&str, &str)]) -> Option<String> {
     let t = tempfile::tempdir().unwrap();
     let kmsg = t.path().join("kmsg");
     fs::write(&kmsg, "").unwrap();
@@ -247,9 +247,7 @@ fn kmsg_records(qdir: &Path, level: Option<&str>) -> Option<String> {
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("QUADLET_UNIT_DIRS", qdir);
-    if let Some(l) = level {
-        cmd.env("SYSTEMD_LOG_LEVEL", l);
-    }
+    cmd.envs(env.iter().copied());
     let o = cmd.output().ok()?;
     if !o.status.success() && fs::read_to_string(&kmsg).ok()?.is_empty() {
         eprintln!(
@@ -264,7 +262,7 @@ fn kmsg_records(qdir: &Path, level: Option<&str>) -> Option<String> {
 #[test]
 fn kmsg_records_use_the_daemon_facility_name_and_pid_and_honour_the_log_level() {
     let q = quadlets(&[WEB, ("bad.container", "[Container]\nNoSuchKey=1\n")]);
-    let Some(info) = kmsg_records(q.path(), None) else {
+    let Some(info) = kmsg_records(q.path(), &[]) else {
         require(false, "a private mount namespace (unshare -m as root)");
         return;
     };
@@ -280,14 +278,14 @@ fn kmsg_records_use_the_daemon_facility_name_and_pid_and_honour_the_log_level() 
         !info.contains("<31>"),
         "debug records at the default level: {info}"
     );
-    let debug = kmsg_records(q.path(), Some("debug")).unwrap();
+    let debug = kmsg_records(q.path(), &[("SYSTEMD_LOG_LEVEL", "debug")]).unwrap();
     assert!(
         debug
             .lines()
             .any(|l| l.starts_with("<31>unitwright-generator[")),
         "{debug}"
     );
-    let errors_only = kmsg_records(q.path(), Some("err")).unwrap();
+    let errors_only = kmsg_records(q.path(), &[("SYSTEMD_LOG_LEVEL", "err")]).unwrap();
     assert!(
         errors_only.lines().all(|l| l.starts_with("<27>")),
         "{errors_only}"
@@ -295,7 +293,69 @@ fn kmsg_records_use_the_daemon_facility_name_and_pid_and_honour_the_log_level() 
 }
 
 #[test]
-fn the_shipped_console_template_needs_no_adaptation_on_podman_4_3() {
+fn container_units_for_podman_4_3_remove_the_stale_cidfile_before_the_start() {
+    let q = quadlets(&[WEB]);
+    let generate = |version: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let o = run(
+            Path::new(GEN),
+            q.path(),
+            out.path(),
+            &[("UNITWRIGHT_PODMAN_VERSION", version)],
+        );
+        assert_eq!(o.status.code(), Some(0));
+        fs::read_to_string(out.path().join("web.service")).unwrap()
+    };
+    let old = generate("4.3.1");
+    let lines: Vec<&str> = old.lines().collect();
+    let pre = lines
+        .iter()
+        .position(|l| *l == "ExecStartPre=-/bin/rm -f %t/%N.cid")
+        .unwrap_or_else(|| panic!("no cidfile removal in\n{old}"));
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("ExecStart=") && l.contains("--cidfile=%t/%N.cid"))
+        .unwrap();
+    assert!(pre < start, "{old}");
+    // Newer podman removes the file itself: the unit is Quadlet 5.4.2's.
+    assert_eq!(generate("4.4.0"), generate("off"));
+    assert!(!generate("off").contains("/bin/rm"));
+}
+
+#[test]
+fn when_run_by_the_manager_the_kernel_command_line_sets_the_level_below_the_environment() {
+    let q = quadlets(&[WEB]);
+    let no_gens = tempfile::tempdir().unwrap();
+    let gens = no_gens.path().to_str().unwrap();
+    let debug_records = |env: &[(&str, &str)]| {
+        let Some(records) = kmsg_records(q.path(), env) else {
+            require(false, "a private mount namespace (unshare -m as root)");
+            return None;
+        };
+        Some(records.lines().any(|l| l.starts_with("<31>")))
+    };
+    let cmdline = ("SYSTEMD_PROC_CMDLINE", "ro quiet systemd.log_level=debug");
+    let by_manager = [("SYSTEMD_EXEC_PID", "*"), ("SYSTEMD_GENERATOR_PATH", gens)];
+    let Some(manager_debug) = debug_records(&[by_manager[0], by_manager[1], cmdline]) else {
+        return;
+    };
+    assert!(manager_debug, "systemd.log_level=debug was not honoured");
+    // A manual run ignores the kernel command line.
+    assert_eq!(debug_records(&[cmdline]), Some(false));
+    // SYSTEMD_LOG_LEVEL is parsed after the command line and wins.
+    assert_eq!(
+        debug_records(&[
+            by_manager[0],
+            by_manager[1],
+            cmdline,
+            ("SYSTEMD_LOG_LEVEL", "info")
+        ]),
+        Some(false)
+    );
+}
+
+#[test]
+fn the_shipped_console_template_only_gains_the_stale_cidfile_removal_on_podman_4_3() {
     let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
     if !units.join("console@.container").exists() {
         eprintln!("SKIPPED: units/console@.container is not in this tree");
@@ -320,5 +380,10 @@ fn the_shipped_console_template_needs_no_adaptation_on_podman_4_3() {
         );
         fs::read_to_string(out.path().join("console@.service")).unwrap()
     };
-    assert_eq!(generate("4.3.1"), generate("off"));
+    // Only the stale cidfile removal is added (the template removes it itself too, for
+    // generators run without a configured podman version).
+    let removal = "ExecStartPre=-/bin/rm -f %t/%N.cid\n";
+    let adapted = generate("4.3.1");
+    assert!(adapted.contains(removal), "{adapted}");
+    assert_eq!(adapted.replacen(removal, "", 1), generate("off"));
 }

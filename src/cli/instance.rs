@@ -12,8 +12,13 @@
 //!
 //! Credentials: `start --json` prints every setting back with its value, because the caller
 //! passed them on the command line (where any local user can read them in /proc anyway) and
-//! needs the allocated ones; `list` never prints values, and nothing is logged. Settings files
-//! are mode 0600 in a 0700 directory.
+//! needs the allocated ones; `list` never prints values, and no value is ever logged. Settings
+//! files are mode 0600 in a 0700 directory.
+//!
+//! Logging (see `cli::log`): every start, stop and failure of an instance is a record with the
+//! fields `UNITWRIGHT_UNIT` and `UNITWRIGHT_INSTANCE` (the id) — info on success; a failure is
+//! [reported](super::log::report): the usual `unitwright: …` line on stderr, one error record
+//! in the journal.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -23,6 +28,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::json;
 
+use ::log::Level;
+
+use super::log::{record, report, INSTANCE, UNIT};
 use crate::bus::Scope;
 use crate::instance::exec::{exec, ExecRequest};
 use crate::instance::{InstanceInfo, Instances, Started, Store};
@@ -43,7 +51,7 @@ pub enum Command {
 }
 
 /// `instance start`.
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub struct StartArgs {
     /// The template unit, e.g. console@.service.
     pub template: String,
@@ -56,6 +64,20 @@ pub struct StartArgs {
     /// Print the started instance as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Shows the settings' keys only: `cli::run` logs the parsed command at debug level, and the
+/// values may be credentials.
+impl std::fmt::Debug for StartArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.set.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StartArgs")
+            .field("template", &self.template)
+            .field("id", &self.id)
+            .field("set_keys", &keys)
+            .field("json", &self.json)
+            .finish()
+    }
 }
 
 /// `instance stop`.
@@ -132,6 +154,12 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(global, cmd))
 }
 
+/// The instance unit's name for the log fields (the id as given if it cannot be escaped: the
+/// command then fails and says why).
+fn instance_unit(template: &str, id: &str) -> String {
+    crate::instance::unit_name(template, id).unwrap_or_else(|_| id.to_owned())
+}
+
 /// `KEY=VALUE` of `--set` (a malformed one is a usage error, exit 2).
 fn parse_setting(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
@@ -150,25 +178,59 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
     match cmd {
         Command::Start(args) => {
             let settings: BTreeMap<String, String> = args.set.into_iter().collect();
-            let started = instances.start(&args.template, &args.id, settings).await?;
+            let unit = instance_unit(&args.template, &args.id);
+            let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
+            let started = match instances.start(&args.template, &args.id, settings).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Exactly what `cli::run` would print for the error, with the fields.
+                    report(
+                        Level::Error,
+                        &fields,
+                        &format!("{:#}", anyhow::Error::from(e)),
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            record(
+                Level::Info,
+                &fields,
+                &format!(
+                    "started {} ({}/{})",
+                    started.unit, started.active_state, started.sub_state
+                ),
+            );
             if args.json {
                 println!("{}", started_json(&started));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Stop(args) => {
-            let stopped = instances.stop(&args.template, &args.id).await?;
-            match stopped.failure() {
-                Some(why) => anyhow::bail!(why),
-                None => Ok(ExitCode::SUCCESS),
+            let unit = instance_unit(&args.template, &args.id);
+            let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
+            let why = match instances.stop(&args.template, &args.id).await {
+                Ok(stopped) => stopped.failure(),
+                Err(e) => Some(format!("{:#}", anyhow::Error::from(e))),
+            };
+            if let Some(why) = why {
+                report(Level::Error, &fields, &why);
+                return Ok(ExitCode::FAILURE);
             }
+            record(Level::Info, &fields, &format!("stopped {unit}"));
+            Ok(ExitCode::SUCCESS)
         }
         Command::StopAll(args) => {
             let mut ok = true;
             for s in instances.stop_all(&args.template).await? {
+                let id = crate::escape::unescape_instance_of(&args.template, &s.unit)
+                    .map(|id| String::from_utf8_lossy(&id).into_owned())
+                    .unwrap_or_default();
+                let fields = [(UNIT, s.unit.as_str()), (INSTANCE, id.as_str())];
                 if let Some(why) = s.failure() {
-                    eprintln!("unitwright: {why}");
+                    report(Level::Error, &fields, &why);
                     ok = false;
+                } else {
+                    record(Level::Info, &fields, &format!("stopped {}", s.unit));
                 }
             }
             Ok(if ok {

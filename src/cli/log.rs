@@ -10,12 +10,25 @@
 //!   `log::info!(unitwright_unit = unit, unitwright_instance = id; "started")` gives
 //!   `UNITWRIGHT_UNIT=` and `UNITWRIGHT_INSTANCE=` ([`UNIT`], [`INSTANCE`]).
 //! * On stderr a record is `unitwright: <level>: <message> (unit=…, instance=…)`.
-//! * Verbosity: warnings and errors by default, `-v` adds info, `-vv` debug, `-vvv` trace.
+//! * Verbosity: on stderr warnings and errors by default, `-v` adds info, `-vv` debug, `-vvv`
+//!   trace. In the journal one step more by default (info: job results, instances started and
+//!   stopped, files rendered are what an operator reads the journal for; systemd's own tools
+//!   log at info by default), so there `-v` gives debug and `-vv` trace.
+//! * Outcomes the command always tells the user about (a failed job, a failed instance stop)
+//!   go through [`report`]: on stderr they stay the exact line `unitwright: <what>: <why>` they
+//!   always were, with no log record besides (that would print the failure twice); in the
+//!   journal they become one record at their level with the fields instead, because stderr *is*
+//!   the journal there and the plain line would be a second, unstructured copy at info priority.
+//!   Successful outcomes are plain records at info ([`record`]), so on stderr they appear only
+//!   with `-v`, as `unitwright: info: …`.
+//! * Fields name units, instances, verbs, results, templates and paths, never the values of
+//!   instance settings (they may be credentials).
 //!
 //! [`init`] is called once by `cli::run` after the arguments are parsed.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::OnceLock;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -23,6 +36,17 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 pub const UNIT: &str = "unitwright_unit";
 /// Key of the instance a record is about (journal field `UNITWRIGHT_INSTANCE`).
 pub const INSTANCE: &str = "unitwright_instance";
+/// Key of the job verb of a record, `start`, `stop`, … (journal field `UNITWRIGHT_JOB`).
+pub const JOB: &str = "unitwright_job";
+/// Key of a job's result, `done`, `failed`, … (journal field `UNITWRIGHT_RESULT`).
+pub const RESULT: &str = "unitwright_result";
+/// Key of the template a record is about (journal field `UNITWRIGHT_TEMPLATE`).
+pub const TEMPLATE: &str = "unitwright_template";
+/// Key of the file a record is about (journal field `UNITWRIGHT_PATH`).
+pub const PATH: &str = "unitwright_path";
+
+/// Where [`init`] sent the records.
+static TARGET: OnceLock<Target> = OnceLock::new();
 
 /// The maximum level for a `-v` count.
 pub fn level_for(verbose: u8) -> LevelFilter {
@@ -67,9 +91,42 @@ pub fn init(verbose: u8) -> Target {
         log::set_boxed_logger(Box::new(StderrLog)).is_ok()
     };
     if installed {
-        log::set_max_level(level_for(verbose));
+        let journal_step = u8::from(chosen == Target::Journal);
+        log::set_max_level(level_for(verbose.saturating_add(journal_step)));
+        let _ = TARGET.set(chosen);
     }
     chosen
+}
+
+/// Where the records go: what [`init`] chose, stderr before it ran.
+pub fn current_target() -> Target {
+    TARGET.get().copied().unwrap_or(Target::Stderr)
+}
+
+/// Logs `message` at `level` with the structured `fields` (keys such as [`UNIT`]), to whichever
+/// target [`init`] chose.
+pub fn record(level: Level, fields: &[(&str, &str)], message: &str) {
+    if level > log::max_level() {
+        return;
+    }
+    log::logger().log(
+        &Record::builder()
+            .level(level)
+            .target("unitwright")
+            .args(format_args!("{message}"))
+            .key_values(&fields)
+            .build(),
+    );
+}
+
+/// Tells the user about an outcome the command always reports (see the module documentation):
+/// the line `unitwright: <message>` on stderr, or one record at `level` with `fields` in the
+/// journal.
+pub fn report(level: Level, fields: &[(&str, &str)], message: &str) {
+    match current_target() {
+        Target::Journal => record(level, fields, message),
+        Target::Stderr => eprintln!("unitwright: {message}"),
+    }
 }
 
 /// The stderr logger.

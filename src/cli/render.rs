@@ -19,7 +19,7 @@ use super::Failure;
 use crate::render::Renderer;
 
 /// Arguments of `unitwright render`.
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub struct Args {
     /// The tera template (`NAME.service.tera`, `NAME.container.tera`, …; the name before `.tera`
     /// tells systemd unit from Quadlet file).
@@ -36,6 +36,21 @@ pub struct Args {
     /// File mode of the unit written with -o, in octal (0600 for units holding secrets).
     #[arg(long, value_name = "MODE", default_value = "0644", value_parser = parse_mode, requires = "output")]
     pub mode: u32,
+}
+
+/// Shows the `--set` keys only: `cli::run` logs the parsed command at debug level, and the
+/// values may be secrets.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.set.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Args")
+            .field("template", &self.template)
+            .field("values", &self.values)
+            .field("set_keys", &keys)
+            .field("output", &self.output)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .finish()
+    }
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -141,8 +156,20 @@ pub fn run(_global: &super::Global, args: Args) -> anyhow::Result<ExitCode> {
                 .and_then(|()| out.flush())
                 .map_err(|e| fail(format!("writing to stdout: {e}")))?;
         }
-        Some(path) => write_atomically(path, &text, args.mode)
-            .map_err(|e| fail(format!("writing {}: {e}", path.display())))?,
+        Some(path) => {
+            write_atomically(path, &text, args.mode)
+                .map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
+            let template = args.template.to_string_lossy();
+            let output = path.to_string_lossy();
+            super::log::record(
+                ::log::Level::Info,
+                &[
+                    (super::log::TEMPLATE, &template),
+                    (super::log::PATH, &output),
+                ],
+                &format!("rendered {template} to {output}"),
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -334,23 +334,45 @@ async fn run_jobs(
     let mut code = ExitCode::SUCCESS;
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
-        match result {
-            Ok(outcome) if outcome.failure().is_some() => {
-                eprintln!("unitwright: {outcome}");
-                code = ExitCode::FAILURE;
-            }
-            Ok(outcome) if outcome.condition_failed() => eprintln!("unitwright: {outcome}"),
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("unitwright: {e}");
-                code = ExitCode::FAILURE;
-            }
+        if !report_job(verb, unit, result) {
+            code = ExitCode::FAILURE;
         }
         if args.job.json {
             writeln!(stdout, "{}", job_json(verb, unit, result))?;
         }
     }
     Ok(code)
+}
+
+/// Tells the user and the journal how one job went (see `cli::log`: failures and unmet
+/// conditions are reported, on stderr exactly as `unitwright: <outcome>`; a success is an info
+/// record). Returns false if it failed.
+fn report_job(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>) -> bool {
+    use super::log::{record, report, JOB, RESULT, UNIT};
+    use ::log::Level;
+    let job_result = match result {
+        Ok(o) => o.result.as_ref().map_or("queued", bus::JobResult::as_str),
+        Err(_) => "error",
+    };
+    let fields = [(UNIT, unit), (JOB, verb.as_str()), (RESULT, job_result)];
+    match result {
+        Ok(outcome) if outcome.failure().is_some() => {
+            report(Level::Error, &fields, &outcome.to_string());
+            false
+        }
+        Ok(outcome) if outcome.condition_failed() => {
+            report(Level::Warn, &fields, &outcome.to_string());
+            true
+        }
+        Ok(outcome) => {
+            record(Level::Info, &fields, &outcome.to_string());
+            true
+        }
+        Err(e) => {
+            report(Level::Error, &fields, &e.to_string());
+            false
+        }
+    }
 }
 
 /// The `--json` object of one job (docs/json.md, "Job verbs").

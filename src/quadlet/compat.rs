@@ -20,11 +20,24 @@
 //!   `PodmanVersion=auto`.
 //!
 //! With `auto`, `$PODMAN --version` is run **once, and only if** a generated command line uses an
-//! option that some podman release lacks. Measured here (release build, `-dryrun`, 50 files,
+//! option that some podman release lacks or is a container's `podman run` (see "Behaviour"). Measured here (release build, `-dryrun`, 50 files,
 //! two busy cores): 4-7 ms per run without the question, about 50 ms with it (`podman
 //! --version` of 4.3.1 alone takes 25 ms on an idle machine); a fixed version costs nothing.
 //! If podman cannot be run or its answer cannot be read, nothing is changed (a debug record
 //! says so).
+//!
+//! # Behaviour
+//! Besides options, one behaviour differs: podman 4.3.1 leaves the `--cidfile` in place when
+//! `podman rm --cidfile=F` (the generated `ExecStop=`/`ExecStopPost=`) removes the container, and
+//! its next `podman run --cidfile=F` then fails with "container id file exists" (checked here:
+//! `podman run --cidfile=F --replace --rm -d …`, `podman rm -v -f -i --cidfile=F`, F is still
+//! there, the next run fails; `podman rm` 4.3.1 has no option to remove it). So below
+//! [`CIDFILE_REMOVED_SINCE`] a container unit gets `ExecStartPre=-/bin/rm -f F` in front of its
+//! `ExecStart=` (`/bin/rm` exists with and without the merged `/usr`). The boundary 4.4 is the
+//! release that brought Quadlet, whose units depend on the file going away; only 4.3.1 was
+//! observed. Removing a stale file before the start is harmless: `--replace` takes over a
+//! container of the same name anyway. As every container has a `--cidfile`, with `auto` a
+//! generator run that writes a container asks podman for its version.
 //!
 //! # The table
 //! [`RULES`] lists each option with the first podman release that accepts it. The 4.3.1 entries
@@ -333,6 +346,10 @@ pub const RULES: &[Rule] = &[
     refuse(Cmd::ImagePull, Match::FlagWithValue("--decryption-key"), v(4, 5, 0), "DecryptionKey", REMOVE),
 ];
 
+/// The first podman release whose `podman rm --cidfile` removes the file (see the module
+/// documentation, "Behaviour").
+pub const CIDFILE_REMOVED_SINCE: Version = Version(4, 4, 0);
+
 /// A found option: its words `[start, end)` in the command line.
 #[derive(Debug, Clone, Copy)]
 struct Found {
@@ -543,6 +560,12 @@ impl Compat {
                 continue;
             };
             let key = line.key.clone();
+            if key == "ExecStart" && cl.cmd == Cmd::Run {
+                if let Some(rm) = self.stale_cidfile_removal(&cl, log) {
+                    service.groups[group].lines.insert(i - 1, rm);
+                    i += 1;
+                }
+            }
             let mut extra = None;
             if !self.adapt_line(q, &mut cl, &mut extra, warnings, log)? {
                 continue;
@@ -564,6 +587,29 @@ impl Compat {
             }
         }
         Ok(service)
+    }
+
+    /// For a podman older than [`CIDFILE_REMOVED_SINCE`], an `ExecStartPre=` that removes the
+    /// `--cidfile` of the container's `podman run` line `cl` left behind by the previous run (see
+    /// the module documentation, "Behaviour").
+    fn stale_cidfile_removal(&self, cl: &CmdLine, log: &Logger) -> Option<Line> {
+        let found =
+            Match::FlagWithValue("--cidfile").find(&cl.words, cl.options_start..cl.options_end)?;
+        let word = &cl.words[found.start];
+        let path = match word.strip_prefix("--cidfile=") {
+            Some(p) => p,
+            None => cl.words.get(found.start + 1)?,
+        };
+        if self.version(log)? >= CIDFILE_REMOVED_SINCE {
+            return None;
+        }
+        let words = ["/bin/rm", "-f", path].map(str::to_owned);
+        Some(Line {
+            key: "ExecStartPre".to_owned(),
+            value: format!("-{}", super::podman::escape_words(&words)),
+            comment: false,
+            origin: Origin::default(),
+        })
     }
 
     /// Applies the rules to one command line. Returns whether it changed; `extra` receives a
@@ -718,21 +764,64 @@ mod tests {
         assert_eq!(Setting::from_file(&d.path().join("absent"), &log()), None);
     }
 
-    #[test]
-    fn a_plain_container_is_unchanged_on_podman_4_3() {
-        let text = "[Container]\nImage=localhost/bb\nExec=/bin/sh -c 'sleep 1'\n";
-        let (adapted, warnings) = container(text, "4.3.1").unwrap();
-        let q = quadlet("web.container", text);
-        let original = crate::quadlet::container::convert(
-            &q,
+    fn unadapted_container(text: &str) -> UnitFile {
+        crate::quadlet::container::convert(
+            &quadlet("web.container", text),
             &mut Context {
                 podman: "/usr/bin/podman".to_owned(),
                 ..Context::default()
             },
         )
-        .unwrap();
-        assert_eq!(adapted, original);
+        .unwrap()
+    }
+
+    fn service_lines(service: &UnitFile) -> Vec<(String, String)> {
+        service
+            .groups
+            .iter()
+            .find(|g| g.name == "Service")
+            .unwrap()
+            .lines
+            .iter()
+            .filter(|l| !l.comment)
+            .map(|l| (l.key.clone(), l.value.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_plain_container_on_podman_4_3_only_gains_the_stale_cidfile_removal() {
+        let text = "[Container]\nImage=localhost/bb\nExec=/bin/sh -c 'sleep 1'\n";
+        let (adapted, warnings) = container(text, "4.3.1").unwrap();
         assert!(warnings.is_empty());
+        let mut expected = service_lines(&unadapted_container(text));
+        let start = expected.iter().position(|(k, _)| k == "ExecStart").unwrap();
+        expected.insert(
+            start,
+            (
+                "ExecStartPre".to_owned(),
+                "-/bin/rm -f %t/%N.cid".to_owned(),
+            ),
+        );
+        assert_eq!(service_lines(&adapted), expected);
+        assert!(exec_start(&adapted).contains("--cidfile=%t/%N.cid"));
+    }
+
+    #[test]
+    fn the_stale_cidfile_is_left_to_podman_4_4_and_newer() {
+        let text = "[Container]\nImage=localhost/bb\n";
+        for version in ["4.4.0", "5.4.2"] {
+            let (adapted, _) = container(text, version).unwrap();
+            assert_eq!(adapted, unadapted_container(text), "{version}");
+        }
+    }
+
+    #[test]
+    fn the_users_own_start_commands_are_kept_beside_the_stale_cidfile_removal() {
+        let text = "[Container]\nImage=localhost/bb\n[Service]\nExecStartPre=/bin/true\n";
+        let (adapted, _) = container(text, "4.3.1").unwrap();
+        let mut pre = adapted.lookup_all("Service", "ExecStartPre");
+        pre.sort_unstable();
+        assert_eq!(pre, ["-/bin/rm -f %t/%N.cid", "/bin/true"]);
     }
 
     #[test]

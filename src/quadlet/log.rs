@@ -5,6 +5,18 @@
 //!
 //! The maximum level comes from `SYSTEMD_LOG_LEVEL` (`err`, `warning`, `notice`, `info`, `debug`
 //! or a number 0-7; default `info`), raised to `debug` by [`Logger::set_debug`] (Quadlet's `-v`).
+//!
+//! When the service manager invoked us (`$SYSTEMD_EXEC_PID` is our pid or `*`, see
+//! [`super::coexist::invoked_by_systemd`]) the kernel command line is honoured too, as systemd's
+//! `log_setup_generator()` → `log_parse_environment()` does (log.c `should_parse_proc_cmdline`,
+//! `parse_proc_cmdline_item`): `debug` and `systemd.log_level=` set the level. systemd parses the
+//! command line first and the environment after it, so a valid `SYSTEMD_LOG_LEVEL` wins over the
+//! command line; an invalid one is ignored and leaves the command line's level in place. The
+//! command line comes from `$SYSTEMD_PROC_CMDLINE` if set (systemd's test override, honoured the
+//! same way), else `/proc/cmdline`; it is read only when invoked by systemd. `rd.`-prefixed keys
+//! are for the initrd and ignored here (we never run there), `-` and `_` in key names are
+//! equivalent (`proc_cmdline_key_streq`), and a word may be quoted with `"` or `'`. Only the level
+//! is taken from the command line: the sink is fixed by the generator's own rules.
 
 use std::fs::File;
 use std::io::Write;
@@ -42,6 +54,71 @@ impl Level {
     }
 }
 
+/// The log level the kernel command line `cmdline` asks for, if any: the last of `debug` (a bare
+/// word) and `systemd.log_level=<level>` wins, as systemd applies them in order; an invalid level
+/// is ignored. Words are split on whitespace, with `"…"` or `'…'` quoting (systemd's
+/// `extract_first_word` with `EXTRACT_UNQUOTE|EXTRACT_RELAX`, minus backslash escapes, which no
+/// log level needs).
+pub fn level_from_cmdline(cmdline: &str) -> Option<Level> {
+    let mut level = None;
+    for word in cmdline_words(cmdline) {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word.as_str(), None),
+        };
+        match value {
+            None if key == "debug" => level = Some(Level::Debug),
+            Some(v) if key_eq(key, "systemd.log_level") => {
+                if let Some(l) = Level::parse(v) {
+                    level = Some(l);
+                }
+            }
+            _ => {}
+        }
+    }
+    level
+}
+
+/// `proc_cmdline_key_streq`: key names compare equal with `-` and `_` interchanged.
+fn key_eq(a: &str, b: &str) -> bool {
+    let norm = |c: u8| if c == b'-' { b'_' } else { c };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| norm(x) == norm(y))
+}
+
+/// Splits a kernel command line into words, removing `"` and `'` quotes (a quote may start or
+/// end anywhere in a word, as in `systemd.log_level="debug"`; an unterminated quote runs to the
+/// end).
+fn cmdline_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            None => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
 /// Where records go.
 #[derive(Debug)]
 enum Sink {
@@ -69,9 +146,17 @@ impl Logger {
         } else {
             Sink::Stderr
         };
+        let cmdline = if super::coexist::invoked_by_systemd() {
+            std::env::var("SYSTEMD_PROC_CMDLINE")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/proc/cmdline").ok())
+        } else {
+            None
+        };
         let max = std::env::var("SYSTEMD_LOG_LEVEL")
             .ok()
             .and_then(|v| Level::parse(&v))
+            .or_else(|| cmdline.as_deref().and_then(level_from_cmdline))
             .unwrap_or(Level::Info);
         Logger {
             name: name.to_owned(),
@@ -161,6 +246,66 @@ mod tests {
         assert_eq!(Level::parse("4"), Some(Level::Warning));
         assert_eq!(Level::parse("err"), Some(Level::Error));
         assert_eq!(Level::parse("loud"), None);
+    }
+
+    #[test]
+    fn kernel_command_line_debug_word_enables_debug() {
+        assert_eq!(
+            level_from_cmdline("BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro debug quiet\n"),
+            Some(Level::Debug)
+        );
+    }
+
+    #[test]
+    fn kernel_command_line_log_level_takes_names_and_numbers() {
+        assert_eq!(
+            level_from_cmdline("ro systemd.log_level=warning"),
+            Some(Level::Warning)
+        );
+        assert_eq!(
+            level_from_cmdline("systemd.log_level=7"),
+            Some(Level::Debug)
+        );
+        assert_eq!(
+            level_from_cmdline("systemd.log-level=notice"),
+            Some(Level::Notice)
+        );
+    }
+
+    #[test]
+    fn kernel_command_line_later_words_override_earlier_ones() {
+        assert_eq!(
+            level_from_cmdline("debug systemd.log_level=err"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            level_from_cmdline("systemd.log_level=err debug"),
+            Some(Level::Debug)
+        );
+    }
+
+    #[test]
+    fn kernel_command_line_quotes_are_removed() {
+        assert_eq!(
+            level_from_cmdline("a=\"x y\" systemd.log_level=\"debug\""),
+            Some(Level::Debug)
+        );
+        // A quoted space does not split a word: "debug" here is part of another value.
+        assert_eq!(level_from_cmdline("opt='x debug'"), None);
+    }
+
+    #[test]
+    fn kernel_command_line_ignores_unrelated_invalid_and_initrd_words() {
+        assert_eq!(level_from_cmdline(""), None);
+        assert_eq!(level_from_cmdline("root=/dev/sda1 ro quiet"), None);
+        assert_eq!(level_from_cmdline("debug=1"), None);
+        assert_eq!(level_from_cmdline("nodebug systemd.debug"), None);
+        assert_eq!(level_from_cmdline("systemd.log_level=loud"), None);
+        assert_eq!(level_from_cmdline("rd.systemd.log_level=debug"), None);
+        assert_eq!(
+            level_from_cmdline("systemd.log_level=info systemd.log_level=loud"),
+            Some(Level::Info)
+        );
     }
 
     #[test]
