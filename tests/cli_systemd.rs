@@ -134,10 +134,11 @@ fn json_output_of_jobs_status_and_list_is_parseable_and_complete() {
     assert_eq!(lines[0]["unit"], "hello@j.service");
     assert_eq!(lines[0]["result"], "done");
     assert_eq!(lines[0]["success"], true);
+    assert_eq!(lines[0]["active_state"], "active", "read after a start");
     assert_eq!(
-        lines[0]["active_state"],
+        lines[0]["sub_state"],
         serde_json::Value::Null,
-        "not read after a success"
+        "not read for a unit that is up"
     );
     assert_eq!(lines[1]["unit"], "bad.service");
     assert_eq!(lines[1]["result"], "failed");

@@ -233,9 +233,9 @@ pub struct JobOutcome {
     /// The job result, or `None` when the call did not wait (`--no-block`).
     pub result: Option<JobResult>,
     /// The unit's state read right after the job ended: after a failure all Unit (and
-    /// Service) properties; after a successful start-like job only the condition check
-    /// (`condition_result`, `condition_timestamp`, and the active and sub state when the
-    /// condition failed; other fields are empty). `None` when not waited for, after a
+    /// Service) properties; after a successful start-like job only `active_state`, and when
+    /// that is `inactive` also the condition check (`condition_result`,
+    /// `condition_timestamp`) and `sub_state`; other fields are empty. `None` when not waited for, after a
     /// successful stop, or when the read failed.
     pub state: Option<UnitState>,
 }
