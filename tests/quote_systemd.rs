@@ -204,7 +204,17 @@ proptest! {
             return Ok(());
         }
         let mut unit = String::from("[Unit]\n");
-        let description = description.trim_matches(' ').trim_end_matches('\\').to_owned();
+        // Plain settings cannot carry edge blanks or a trailing backslash: strip both until
+        // neither is left ("! \\" would otherwise leave a trailing blank).
+        let mut description = description.as_str();
+        loop {
+            let next = description.trim_matches(' ').trim_end_matches('\\');
+            if next == description {
+                break;
+            }
+            description = next;
+        }
+        let description = description.to_owned();
         if !description.is_empty() {
             writeln!(unit, "Description={}", quote::plain_setting(&description).unwrap()).unwrap();
         }
