@@ -552,14 +552,6 @@ pub fn warn_if_ambiguous_image(q: &Quadlet, ctx: &mut Context) {
     ));
 }
 
-/// The placeholder conversion used by kinds that are not written yet.
-pub fn not_converted_yet(q: &Quadlet) -> ConvertError {
-    ConvertError::new(format!(
-        "{} files are not converted yet by this generator",
-        q.kind.extension()
-    ))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
