@@ -9,12 +9,5 @@ pkgs=(
   pkg-config
   make man-db   # tests/install.rs: make install, man -l renders the pages
 )
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+. "$(dirname "$0")/apt-install-missing.sh"
+apt_install_missing "${pkgs[@]}"
