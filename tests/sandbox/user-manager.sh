@@ -15,10 +15,15 @@
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
 
-root=$(mktemp -d /tmp/unitwright-user-sh.XXXXXX)
+# On tmpfs (as /run/user/UID is on a real system) when there is one.
+base=/dev/shm; [ -d "$base" ] || base=${TMPDIR:-/tmp}
+root=$(mktemp -d "$base/unitwright-user-sh.XXXXXX")
 export XDG_RUNTIME_DIR="$root/run"
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$XDG_RUNTIME_DIR/bus"
-mkdir -p "$XDG_RUNTIME_DIR/systemd/user" "$root/home" "$root/config"
+mkdir -p "$XDG_RUNTIME_DIR/systemd/user" "$root/home" "$root/config/systemd"
+# No journald here: send units' output to /dev/null rather than have every spawned process
+# warn on /dev/console that the journal socket is missing (same as tests/support/mod.rs).
+printf '[Manager]\nDefaultStandardOutput=null\n' > "$root/config/systemd/user.conf"
 chmod 700 "$XDG_RUNTIME_DIR"
 
 # A cgroup of its own below ours (name=systemd and unified, or the cgroup2 tree), so that

@@ -147,6 +147,29 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool, String>) -> Resu
     }
 }
 
+/// Where sandboxes live: on tmpfs, as `$XDG_RUNTIME_DIR` (`/run/user/UID`) is on a real system.
+/// The manager writes a symlink there for each unit it starts; on a disk file system that alone
+/// costs more than the rest of a target's start.
+fn sandbox_base() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    match fs::metadata(shm) {
+        Ok(m) if m.is_dir() => shm.to_owned(),
+        _ => std::env::temp_dir(),
+    }
+}
+
+/// Manager settings shared by both sandboxes. Units' output goes to /dev/null: there is no
+/// journald in a sandbox, and without this every spawned process would fail to reach the
+/// journal socket and write a warning to /dev/console (a serial console on CI machines, slow
+/// enough to dominate the manager's own CPU time per service start).
+fn write_manager_conf(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    fs::write(path, "[Manager]\nDefaultStandardOutput=null\n")
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
 /// Where a sandbox's stderr goes: `<root>/sandbox.log`.
 fn log_file(root: &Path) -> Stdio {
     fs::File::create(root.join("sandbox.log")).map_or_else(|_| Stdio::null(), Stdio::from)
@@ -285,7 +308,7 @@ impl UserManager {
     fn try_start(b: &UserManagerBuilder) -> Result<UserManager, String> {
         let root = tempfile::Builder::new()
             .prefix("unitwright-user-")
-            .tempdir()
+            .tempdir_in(sandbox_base())
             .map_err(|e| format!("creating a temporary directory: {e}"))?;
         let runtime_dir = root.path().join("run");
         let unit_dir = runtime_dir.join("systemd/user");
@@ -300,6 +323,7 @@ impl UserManager {
         for (name, contents) in &b.units {
             fs::write(unit_dir.join(name), contents).map_err(|e| format!("writing {name}: {e}"))?;
         }
+        write_manager_conf(&root.path().join("config/systemd/user.conf"))?;
         let generators: Vec<String> = b
             .generators
             .iter()
@@ -451,7 +475,7 @@ impl SystemManager {
     fn try_start(units: &[(&str, &str)]) -> Result<SystemManager, String> {
         let root = tempfile::Builder::new()
             .prefix("unitwright-system-")
-            .tempdir()
+            .tempdir_in(sandbox_base())
             .map_err(|e| format!("creating a temporary directory: {e}"))?;
         let unit_dir = root.path().join("units");
         fs::create_dir_all(&unit_dir).map_err(|e| e.to_string())?;
@@ -480,11 +504,15 @@ impl SystemManager {
         for (name, contents) in &all {
             fs::write(unit_dir.join(name), contents).map_err(|e| e.to_string())?;
         }
-        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
+        // The manager's configuration goes to /run (the tmpfs), where system.conf.d is searched.
+        let manager_conf = root.path().join("manager.conf");
+        write_manager_conf(&manager_conf)?;
+        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
         let cgroup = Cgroup::new(root.path());
         let unshare = cgroup
             .unshare(&["--cgroup"], script)
             .env("SYSTEMD_UNIT_PATH", &unit_dir)
+            .env("UW_MANAGER_CONF", &manager_conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(root.path()))
