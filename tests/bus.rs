@@ -10,7 +10,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use support::UserManager;
 use unitwright::bus::{
-    Error, JobOptions, JobResult, JobVerb, KillWhom, Manager, Options, Scope, UnitEvent, UnitWatch,
+    AfterStart, Error, JobOptions, JobResult, JobVerb, KillWhom, Manager, Options, Scope,
+    UnitEvent, UnitWatch,
 };
 
 async fn connect(sb: &UserManager) -> Manager {
@@ -435,12 +436,103 @@ async fn a_oneshot_that_ran_and_was_unloaded_is_not_mistaken_for_a_condition_ski
     for r in m.start_many(&quick).await {
         let o = r.unwrap();
         assert!(o.is_success() && !o.condition_failed(), "{o} {:?}", o.state);
+        assert_eq!(
+            o.after_start(),
+            Some(AfterStart::Exited),
+            "{o} {:?}",
+            o.state
+        );
     }
     let cond: Vec<String> = (1..=30).map(|i| format!("cond@{i}.service")).collect();
     for r in m.start_many(&cond).await {
         let o = r.unwrap();
         assert!(o.is_success() && o.condition_failed(), "{o} {:?}", o.state);
+        assert_eq!(
+            o.after_start(),
+            Some(AfterStart::Skipped),
+            "{o} {:?}",
+            o.state
+        );
     }
+    // One at a time, each start pins its unit.
+    let o = m.start("quick@single.service").await.unwrap();
+    assert_eq!(
+        o.after_start(),
+        Some(AfterStart::Exited),
+        "{o} {:?}",
+        o.state
+    );
+    let o = m.start("cond@single.service").await.unwrap();
+    assert_eq!(
+        o.after_start(),
+        Some(AfterStart::Skipped),
+        "{o} {:?}",
+        o.state
+    );
+}
+
+#[tokio::test]
+async fn a_condition_added_to_one_instance_is_never_reported_as_a_clean_exit() {
+    // Instances of a template without conditions are started without a pin (see
+    // `Manager::jobs`); an instance that gets a condition from its own drop-in and is skipped
+    // must then be reported as "skipped or exited", never as a unit that ran.
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "quick@.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        )
+        .unit("up@.target", "[Unit]\nDescription=up %i\n")
+        .start()
+    else {
+        return;
+    };
+    let dropin = sb.unit_dir.join("quick@odd.service.d");
+    std::fs::create_dir_all(&dropin).unwrap();
+    std::fs::write(
+        dropin.join("cond.conf"),
+        "[Unit]\nConditionPathExists=/nonexistent/unitwright\n",
+    )
+    .unwrap();
+    let m = connect(&sb).await;
+    m.reload().await.unwrap();
+    let mut units: Vec<String> = (1..=10).map(|i| format!("quick@{i}.service")).collect();
+    units.push("quick@odd.service".to_owned());
+    units.extend((1..=10).map(|i| format!("up@{i}.target")));
+    let outcomes: Vec<_> = m
+        .start_many(&units)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (unit, o) in units.iter().zip(&outcomes) {
+        assert_eq!(&o.unit, unit);
+        assert!(o.is_success(), "{o}");
+        let expected = match unit.as_str() {
+            "quick@odd.service" => AfterStart::SkippedOrExited,
+            u if u.starts_with("quick@") => AfterStart::Exited,
+            _ => AfterStart::Active,
+        };
+        assert_eq!(o.after_start(), Some(expected), "{o} {:?}", o.state);
+    }
+    let odd = &outcomes[10];
+    assert!(
+        !odd.condition_failed(),
+        "never claims a skip it did not see"
+    );
+    assert!(
+        odd.to_string()
+            .contains("either a Condition*= was not met or it already exited"),
+        "{odd}"
+    );
+    // Started alone, the same instance is pinned and its skip is certain.
+    let o = m.start("quick@odd.service").await.unwrap();
+    assert_eq!(
+        o.after_start(),
+        Some(AfterStart::Skipped),
+        "{o} {:?}",
+        o.state
+    );
+    assert_eq!(sb.is_active("up@3.target"), "active");
 }
 
 #[tokio::test]

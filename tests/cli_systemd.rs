@@ -79,7 +79,9 @@ fn a_missing_unit_is_an_error_naming_it() {
     let Some(sb) = sandbox() else { return };
     for verb in ["start", "stop", "status", "restart"] {
         let out = run(&sb, &[verb, "no-such-unit"]);
-        assert_eq!(out.status.code(), Some(1), "{verb}");
+        // status uses systemctl's LSB code for "unknown".
+        let code = if verb == "status" { 4 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{verb}");
         let err = stderr(&out);
         assert!(
             err.contains("no-such-unit.service")
@@ -123,14 +125,20 @@ fn a_condition_skipped_start_succeeds_with_a_note() {
 #[test]
 fn json_output_of_jobs_status_and_list_is_parseable_and_complete() {
     let Some(sb) = sandbox() else { return };
-    let out = run(&sb, &["start", "--json", "hello@j", "bad"]);
+    let out = run(&sb, &["start", "--json", "hello@j", "bad", "cond"]);
     assert_eq!(out.status.code(), Some(1));
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["after_start"], "active");
+    assert_eq!(lines[1]["after_start"], serde_json::Value::Null, "not done");
+    assert_eq!(lines[2]["unit"], "cond.service");
+    assert_eq!(lines[2]["success"], true);
+    assert_eq!(lines[2]["condition_failed"], true);
+    assert_eq!(lines[2]["after_start"], "skipped");
     assert_eq!(lines[0]["unit"], "hello@j.service");
     assert_eq!(lines[0]["result"], "done");
     assert_eq!(lines[0]["success"], true);
@@ -235,6 +243,37 @@ fn reload_picks_up_a_changed_unit_file() {
     let out = run(&sb, &["status", "--json", "late"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status[0]["description"], "after");
+}
+
+#[test]
+fn status_exits_like_systemctl_status() {
+    let Some(sb) = sandbox() else { return };
+    assert!(run(&sb, &["start", "hello@up"]).status.success());
+    let _ = run(&sb, &["start", "bad"]);
+    // (units, exit status), each checked against systemctl in the same sandbox: 0 when all
+    // are active, 3 when one is not, 4 when one does not exist; the first such unit decides.
+    let cases: &[(&[&str], i32)] = &[
+        (&["hello@up"], 0),
+        (&["hello@down"], 3),
+        (&["bad"], 3),
+        (&["nope"], 4),
+        (&["hello@up", "hello@down"], 3),
+        (&["hello@down", "nope"], 3),
+        (&["nope", "hello@down"], 4),
+        (&["hello@up", "nope"], 4),
+    ];
+    for (units, code) in cases {
+        let mut args = vec!["status"];
+        args.extend_from_slice(units);
+        assert_eq!(run(&sb, &args).status.code(), Some(*code), "{units:?}");
+        let mut theirs = vec!["status"];
+        theirs.extend_from_slice(units);
+        assert_eq!(
+            sb.systemctl(&theirs).status.code(),
+            Some(*code),
+            "systemctl {units:?}"
+        );
+    }
 }
 
 #[test]

@@ -221,6 +221,49 @@ impl fmt::Display for JobResult {
     }
 }
 
+/// What a successful start-like job left behind, judged from the unit's state read right
+/// after the job ([`JobOutcome::after_start`]). systemd reports `done` both for a unit it
+/// started and for one a false `Condition*=` kept from starting; this tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterStart {
+    /// The unit is active (or activating, reloading).
+    Active,
+    /// A `Condition*=` was not met: the job is `done` but the unit did not start.
+    Skipped,
+    /// The unit started and is inactive again: a oneshot that finished, a service whose
+    /// process already exited.
+    Exited,
+    /// The unit started and failed right away (`ActiveState=failed`).
+    Failed,
+    /// The unit is inactive and has conditions, and the manager unloaded it (an inactive
+    /// unit is garbage-collected right after its job) before its condition result could be
+    /// read: it was either skipped or it started and exited. See [`Manager::jobs`] for when
+    /// this can happen.
+    ///
+    /// [`Manager::jobs`]: super::Manager::jobs
+    SkippedOrExited,
+}
+
+impl AfterStart {
+    /// The name used in `--json` output: `active`, `skipped`, `exited`, `failed`,
+    /// `skipped-or-exited`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterStart::Active => "active",
+            AfterStart::Skipped => "skipped",
+            AfterStart::Exited => "exited",
+            AfterStart::Failed => "failed",
+            AfterStart::SkippedOrExited => "skipped-or-exited",
+        }
+    }
+}
+
+impl fmt::Display for AfterStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How one job on one unit ended.
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
@@ -251,17 +294,39 @@ impl JobOutcome {
         self.result.as_ref().map_or(true, JobResult::is_success)
     }
 
+    /// What a start-like job that reported `done` left behind; `None` for other verbs,
+    /// other results, or when the unit's state could not be read.
+    ///
+    /// An inactive unit whose conditions were checked (`ConditionTimestamp` set) was skipped
+    /// if `ConditionResult=no`, else it ran and exited. An inactive unit read after the
+    /// manager unloaded it has no such record: if it has no `Condition*=` at all it ran and
+    /// exited, otherwise it is [`AfterStart::SkippedOrExited`].
+    pub fn after_start(&self) -> Option<AfterStart> {
+        if !self.verb.starts() || self.result != Some(JobResult::Done) {
+            return None;
+        }
+        let s = self.state.as_ref()?;
+        Some(match s.active_state.as_str() {
+            "" => return None,
+            "active" | "activating" | "reloading" => AfterStart::Active,
+            "failed" => AfterStart::Failed,
+            _ if s.condition_timestamp != 0 => {
+                if s.condition_result == Some(false) {
+                    AfterStart::Skipped
+                } else {
+                    AfterStart::Exited
+                }
+            }
+            _ if s.has_conditions == Some(false) => AfterStart::Exited,
+            _ => AfterStart::SkippedOrExited,
+        })
+    }
+
     /// True when a start-like job reported `done` but the unit did not start because a
     /// `Condition*=` was false (`ConditionResult=no` with a `ConditionTimestamp`, unit
-    /// inactive). systemd reports such a start as `done`; this tells it apart.
+    /// inactive): [`AfterStart::Skipped`].
     pub fn condition_failed(&self) -> bool {
-        self.verb.starts()
-            && self.result == Some(JobResult::Done)
-            && self.state.as_ref().is_some_and(|s| {
-                s.condition_result == Some(false)
-                    && s.condition_timestamp != 0
-                    && s.active_state == "inactive"
-            })
+        self.after_start() == Some(AfterStart::Skipped)
     }
 
     /// Why the job failed, e.g. `result exit-code, ExecStart exited with status 3`;
@@ -296,13 +361,24 @@ impl fmt::Display for JobOutcome {
             write!(f, "{verb} of {unit} failed: {why}")
         } else if self.is_queued() {
             write!(f, "{verb} of {unit} queued as {}", self.job)
-        } else if self.condition_failed() {
-            write!(
-                f,
-                "{verb} of {unit} done, but the unit did not start: a Condition*= was not met"
-            )
         } else {
-            write!(f, "{verb} of {unit} done")
+            match self.after_start() {
+                Some(AfterStart::Skipped) => write!(
+                    f,
+                    "{verb} of {unit} done, but the unit did not start: a Condition*= was not met"
+                ),
+                Some(AfterStart::Failed) => write!(
+                    f,
+                    "{verb} of {unit} done, but the unit failed right after starting"
+                ),
+                Some(AfterStart::SkippedOrExited) => write!(
+                    f,
+                    "{verb} of {unit} done, but the unit is not active: either a Condition*= was \
+                     not met or it already exited (it was unloaded before its condition result \
+                     could be read)"
+                ),
+                _ => write!(f, "{verb} of {unit} done"),
+            }
         }
     }
 }
@@ -504,5 +580,77 @@ mod tests {
         }
         let err = "bogus".parse::<JobMode>().unwrap_err();
         assert!(err.contains("replace-irreversibly"), "{err}");
+    }
+
+    fn after(
+        verb: JobVerb,
+        result: &str,
+        active: &str,
+        condition: Option<(bool, u64)>,
+        has_conditions: Option<bool>,
+    ) -> Option<AfterStart> {
+        let (condition_result, condition_timestamp) =
+            condition.map_or((None, 0), |(r, t)| (Some(r), t));
+        JobOutcome {
+            unit: "u.service".to_owned(),
+            verb,
+            job: "/org/freedesktop/systemd1/job/1".to_owned(),
+            result: Some(JobResult::parse(result)),
+            state: Some(UnitState {
+                active_state: active.to_owned(),
+                condition_result,
+                condition_timestamp,
+                has_conditions,
+                ..UnitState::default()
+            }),
+        }
+        .after_start()
+    }
+
+    #[test]
+    fn after_start_tells_a_skip_from_an_exit_only_when_the_unit_says_so() {
+        use AfterStart::{Active, Exited, Failed, Skipped, SkippedOrExited};
+        use JobVerb::{Restart, Start, Stop};
+        let checked_false = Some((false, 1_700_000_000));
+        let checked_true = Some((true, 1_700_000_000));
+        // Read while loaded: the condition record decides.
+        assert_eq!(
+            after(Start, "done", "inactive", checked_false, Some(true)),
+            Some(Skipped)
+        );
+        assert_eq!(
+            after(Start, "done", "inactive", checked_true, Some(true)),
+            Some(Exited)
+        );
+        assert_eq!(
+            after(Restart, "done", "inactive", checked_false, None),
+            Some(Skipped)
+        );
+        // Unloaded and read afresh: no record; without any condition it cannot have skipped.
+        assert_eq!(
+            after(Start, "done", "inactive", Some((true, 0)), Some(false)),
+            Some(Exited)
+        );
+        assert_eq!(
+            after(Start, "done", "inactive", Some((true, 0)), Some(true)),
+            Some(SkippedOrExited)
+        );
+        assert_eq!(
+            after(Start, "done", "inactive", None, None),
+            Some(SkippedOrExited)
+        );
+        assert_eq!(after(Start, "done", "active", None, None), Some(Active));
+        assert_eq!(after(Start, "done", "activating", None, None), Some(Active));
+        assert_eq!(
+            after(Start, "done", "failed", checked_true, None),
+            Some(Failed)
+        );
+        // Not a finished start: nothing to say.
+        assert_eq!(after(Start, "failed", "failed", checked_true, None), None);
+        assert_eq!(
+            after(Stop, "done", "inactive", checked_false, Some(true)),
+            None
+        );
+        assert_eq!(after(Start, "done", "", None, None), None);
     }
 }

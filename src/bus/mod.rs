@@ -46,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +62,7 @@ mod unit;
 mod watch;
 
 pub use error::Error;
-pub use job::{JobMode, JobOutcome, JobResult, JobVerb};
+pub use job::{AfterStart, JobMode, JobOutcome, JobResult, JobVerb};
 pub use unit::{
     glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
     unit_name_from_path, unit_path, ListedUnit, ManagerState, ServiceState, UnitState, UNIT_TYPES,
@@ -329,14 +330,67 @@ impl Manager {
     }
 
     /// Runs `verb` on all `units` concurrently; results in the order of `units`.
+    ///
+    /// Like [`Manager::job`], a start-like job that is waited for pins its unit
+    /// (`Unit.Ref`), so that the condition result of a unit that ends up inactive can still
+    /// be read: the manager unloads an inactive unit right after its job. A pin costs the
+    /// manager about a third of a start (it tracks our bus name per unit and emits the unit's
+    /// property changes), so instances of one template are pinned only if the template has
+    /// conditions: the first instance's `Conditions` is read before the jobs are queued.
+    /// An instance that gets a `Condition*=` of its own (a drop-in for that instance only)
+    /// and ends up inactive is then reported as [`AfterStart::SkippedOrExited`].
     pub async fn jobs<S: AsRef<str>>(
         &self,
         verb: JobVerb,
         units: &[S],
         options: JobOptions,
     ) -> Vec<Result<JobOutcome, Error>> {
-        futures_util::future::join_all(units.iter().map(|u| self.job(verb, u.as_ref(), options)))
-            .await
+        let units: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let pins = if options.wait && verb.starts() {
+            self.pins(&units).await
+        } else {
+            vec![false; units.len()]
+        };
+        futures_util::future::join_all(
+            units
+                .iter()
+                .zip(pins)
+                .map(|(u, pin)| self.job_pinned(verb, u, options, pin)),
+        )
+        .await
+    }
+
+    /// Which of `units` to pin for a start (see [`Manager::jobs`]): all but the instances of
+    /// templates that have more than one instance among `units` and no conditions.
+    async fn pins(&self, units: &[&str]) -> Vec<bool> {
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, u) in units.iter().enumerate() {
+            if let Ok((crate::escape::Kind::Instance, _)) = crate::escape::to_instance(*u) {
+                if let Ok(template) = crate::escape::template_of(*u) {
+                    groups.entry(template).or_default().push(i);
+                }
+            }
+        }
+        let mut pins = vec![true; units.len()];
+        let checks = groups.values().filter(|g| g.len() > 1).map(|g| async move {
+            let first = unit_path(units[g[0]]);
+            let conditions = self
+                .get(&first, "org.freedesktop.systemd1.Unit", "Conditions")
+                .await;
+            let unconditional = conditions
+                .ok()
+                .and_then(|v| unit::has_entries(&v))
+                .is_some_and(|has| !has);
+            (g, unconditional)
+        });
+        for (g, unconditional) in futures_util::future::join_all(checks).await {
+            if unconditional {
+                for &i in g {
+                    pins[i] = false;
+                }
+            }
+        }
+        pins
     }
 
     /// Runs `verb` on `unit` (a full unit name): queues the job and, unless
@@ -362,13 +416,24 @@ impl Manager {
         unit: &str,
         options: JobOptions,
     ) -> Result<JobOutcome, Error> {
+        self.job_pinned(verb, unit, options, options.wait && verb.starts())
+            .await
+    }
+
+    /// [`Manager::job`], pinning the unit (`Unit.Ref`) while waiting if `pin`.
+    async fn job_pinned(
+        &self,
+        verb: JobVerb,
+        unit: &str,
+        options: JobOptions,
+        pin: bool,
+    ) -> Result<JobOutcome, Error> {
         let what = format!("{verb} of {unit}");
         let limit = self.inner.timeouts.unit;
-        // Pin the unit (Unit.Ref) while we wait and read its state: an inactive unit is
+        // Pin the unit while we wait and read its state: an inactive unit is
         // garbage-collected right after its job, and reading it would load it afresh, without
         // the ConditionResult of the start that was just skipped. Best effort: without the
         // pin, a missing ConditionTimestamp keeps us from claiming a skip we cannot see.
-        let pin = options.wait && verb.starts();
         if pin {
             self.unit_call_no_reply(unit, "Ref").await;
         }
@@ -506,7 +571,8 @@ impl Manager {
             self.read_state(unit, unit.ends_with(".service"), &what),
         )
         .await??;
-        if state.is_not_found() {
+        // As systemctl: a unit whose file is gone but that still runs is shown.
+        if state.is_not_found() && state.active_state == "inactive" {
             return Err(Error::NoSuchUnit {
                 what,
                 unit: unit.to_owned(),
@@ -650,8 +716,8 @@ impl Manager {
 
     /// After a successful start only two things matter: whether the unit is up, and if it is
     /// not, whether a `Condition*=` skipped it. So one `Get` of `ActiveState` first; only an
-    /// inactive unit costs the `Get`s of `ConditionResult`, `ConditionTimestamp` and
-    /// `SubState`. Each message costs the manager, which handles them one at a time:
+    /// inactive unit costs the `Get`s of `ConditionResult`, `ConditionTimestamp`, `Conditions`
+    /// and `SubState`. Each message costs the manager, which handles them one at a time:
     /// pipelined `Get`s are far cheaper than a `GetAll` of ~180 properties (measured: 100
     /// concurrent starts took 2 to 4 times as long with `GetAll`), and the single `Get` of a
     /// started unit is cheaper again.
@@ -666,7 +732,12 @@ impl Manager {
             props.extend(
                 self.get_some(
                     &path,
-                    &["ConditionResult", "ConditionTimestamp", "SubState"],
+                    &[
+                        "ConditionResult",
+                        "ConditionTimestamp",
+                        "Conditions",
+                        "SubState",
+                    ],
                 )
                 .await?,
             );

@@ -40,6 +40,9 @@ pub struct UnitState {
     pub condition_timestamp: u64,
     /// `ActiveEnterTimestamp`, microseconds since the epoch (0 if never active).
     pub active_enter_timestamp: u64,
+    /// Whether the unit has any `Condition*=` (from `Conditions`); `None` when not read
+    /// (only read after a start that left the unit inactive).
+    pub has_conditions: Option<bool>,
     /// Service properties, for `.service` units when they were read.
     pub service: Option<ServiceState>,
 }
@@ -118,6 +121,15 @@ fn num<T: for<'a> TryFrom<&'a OwnedValue>>(p: &Props, key: &str) -> Option<T> {
     p.get(key).and_then(|v| T::try_from(v).ok())
 }
 
+/// Whether an array property (such as `Conditions`, `a(sbbsi)`) has entries; `None` if the
+/// value is not an array.
+pub(crate) fn has_entries(value: &OwnedValue) -> Option<bool> {
+    match &**value {
+        zbus::zvariant::Value::Array(a) => Some(!a.is_empty()),
+        _ => None,
+    }
+}
+
 impl UnitState {
     /// Builds the state from `GetAll` replies of the Unit and (optionally) Service interfaces.
     pub(crate) fn from_props(unit: &Props, service: Option<&Props>) -> Self {
@@ -132,6 +144,7 @@ impl UnitState {
             condition_result: num(unit, "ConditionResult"),
             condition_timestamp: num(unit, "ConditionTimestamp").unwrap_or(0),
             active_enter_timestamp: num(unit, "ActiveEnterTimestamp").unwrap_or(0),
+            has_conditions: unit.get("Conditions").and_then(has_entries),
             service: service.map(|s| ServiceState {
                 result: string(s, "Result"),
                 main_pid: num(s, "MainPID").unwrap_or(0),

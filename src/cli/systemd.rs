@@ -360,7 +360,16 @@ fn report_job(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>
             report(Level::Error, &fields, &outcome.to_string());
             false
         }
-        Ok(outcome) if outcome.condition_failed() => {
+        Ok(outcome)
+            if outcome.after_start().is_some_and(|a| {
+                matches!(
+                    a,
+                    bus::AfterStart::Skipped
+                        | bus::AfterStart::Failed
+                        | bus::AfterStart::SkippedOrExited
+                )
+            }) =>
+        {
             report(Level::Warn, &fields, &outcome.to_string());
             true
         }
@@ -388,6 +397,7 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
                 "result": o.result.as_ref().map(bus::JobResult::as_str),
                 "success": o.is_success(),
                 "condition_failed": o.condition_failed(),
+                "after_start": o.after_start().map(bus::AfterStart::as_str),
                 "failure": o.failure(),
                 "active_state": state.map(|s| s.active_state.as_str()).filter(|s| !s.is_empty()),
                 "sub_state": state.map(|s| s.sub_state.as_str()).filter(|s| !s.is_empty()),
@@ -404,6 +414,7 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
             "result": Value::Null,
             "success": false,
             "condition_failed": false,
+            "after_start": Value::Null,
             "failure": Value::Null,
             "active_state": Value::Null,
             "sub_state": Value::Null,
@@ -414,6 +425,11 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
         }),
     }
 }
+
+/// `status` exit status when a unit is not active (LSB "program is not running").
+const STATUS_NOT_RUNNING: u8 = 3;
+/// `status` exit status when a unit does not exist (LSB "program or service status is unknown").
+const STATUS_UNKNOWN: u8 = 4;
 
 async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
     if args.units.is_empty() {
@@ -439,17 +455,34 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
     let units = mangle_all(&args.units);
     let results = futures_util::future::join_all(units.iter().map(|u| m.unit_status(u))).await;
-    let mut code = ExitCode::SUCCESS;
+    // systemctl's (LSB) status codes: the first unit in order that is not fine decides.
+    let mut code = 0;
     let mut shown = Vec::new();
     for result in results {
-        match result {
-            Ok(state) => shown.push(state),
+        let this = match result {
+            Ok(state) => {
+                let running = matches!(state.active_state.as_str(), "active" | "reloading");
+                shown.push(state);
+                if running {
+                    0
+                } else {
+                    STATUS_NOT_RUNNING
+                }
+            }
             Err(e) => {
                 eprintln!("unitwright: {e}");
-                code = ExitCode::FAILURE;
+                if matches!(e, bus::Error::NoSuchUnit { .. }) {
+                    STATUS_UNKNOWN
+                } else {
+                    1
+                }
             }
+        };
+        if code == 0 {
+            code = this;
         }
     }
+    let code = ExitCode::from(code);
     if args.json {
         let list: Vec<Value> = shown.iter().map(status_json).collect();
         println!("{}", Value::Array(list));
