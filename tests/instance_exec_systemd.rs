@@ -234,3 +234,81 @@ fn malformed_settings_are_usage_errors() {
         );
     }
 }
+
+#[test]
+fn a_setting_from_set_file_reaches_the_unit_but_never_argv_or_output() {
+    // The unit writes the TOKEN it was given to the file named by OUT.
+    let unit = format!(
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=:{UNITWRIGHT} instance exec --settings-dir=%t/unitwright/instances --require=TOKEN %n -- /bin/sh -c \"printf '%%s' \\\"$1\\\" > \\\"$2\\\"\" sh ${{TOKEN}} ${{OUT}}\n"
+    );
+    let Some(sb) = UserManager::builder().unit("sf@.service", &unit).start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("token");
+    let secret = "s3cr3t value 'q' $HOME";
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(UNITWRIGHT)
+            .envs(sb.client_env())
+            .args(["--user", "instance", "start", "sf@.service"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+
+    // From a file: one trailing newline removed, nothing of it printed.
+    let out_a = dir.path().join("a");
+    let set_out = format!("OUT={}", out_a.display());
+    let set_token = format!("TOKEN={}", secret_file.display());
+    let out = run(
+        &["a", "--set", &set_out, "--set-file", &set_token, "--json"],
+        "",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&out_a).unwrap(), secret);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["settings"]["OUT"], out_a.display().to_string());
+    assert!(json["settings"].get("TOKEN").is_none(), "{stdout}");
+    assert!(!stdout.contains("s3cr3t"), "{stdout}");
+
+    // From standard input.
+    let out_b = dir.path().join("b");
+    let set_out = format!("OUT={}", out_b.display());
+    let out = run(
+        &["b", "--set", &set_out, "--set-file", "TOKEN=-"],
+        "from stdin\n\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&out_b).unwrap(), "from stdin\n");
+
+    // A key given twice, and an unreadable file: errors naming the key, nothing started.
+    let out = run(&["c", "--set", "TOKEN=x", "--set-file", &set_token], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TOKEN is given more than once"), "{err}");
+    let out = run(&["c", "--set-file", "TOKEN=/nonexistent/unitwright"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("reading the value of TOKEN from /nonexistent/unitwright"),
+        "{err}"
+    );
+    assert_eq!(sb.is_active("sf@c.service"), "inactive");
+    let out = run(&["c", "--set-file", "TOKEN="], "");
+    assert_eq!(out.status.code(), Some(2), "an empty path is a usage error");
+}

@@ -1,8 +1,9 @@
 //! `unitwright instance`: template instances with per-instance settings (see
 //! [`crate::instance`]).
 //!
-//! * `instance start TEMPLATE ID [--set KEY=VALUE]... [--json]`: stores the settings of the
-//!   instance `systemd-escape --template=TEMPLATE ID`, starts it and waits for the job.
+//! * `instance start TEMPLATE ID [--set KEY=VALUE]... [--set-file KEY=PATH]... [--json]`:
+//!   stores the settings of the instance `systemd-escape --template=TEMPLATE ID`, starts it
+//!   and waits for the job.
 //!   `--set KEY=auto-port` allocates a free TCP port on 127.0.0.1. A failed start exits 1,
 //!   says why (job result, exit status), and leaves neither settings nor a failed unit.
 //! * `instance stop TEMPLATE ID`, `instance stop-all TEMPLATE` (concurrently; also removes the
@@ -10,9 +11,10 @@
 //! * `instance exec [--settings-dir DIR] [--require KEY]... UNIT -- CMD ARGS...`: the wrapper
 //!   generated units run (see [`crate::instance::exec`]); no D-Bus.
 //!
-//! Credentials: `start --json` prints every setting back with its value, because the caller
-//! passed them on the command line (where any local user can read them in /proc anyway) and
-//! needs the allocated ones; `list` never prints values, and no value is ever logged. Settings
+//! Credentials: `start --json` prints the `--set` and allocated settings back with their
+//! values, because the caller passed them on the command line (where any local user can read
+//! them in /proc anyway) and needs the allocated ones; secrets go through `--set-file KEY=PATH`
+//! (or `KEY=-`, standard input), which keeps them out of argv and out of the output; `list` never prints values, and no value is ever logged. Settings
 //! files are mode 0600 in a 0700 directory.
 //!
 //! Logging (see `cli::log`): every start, stop and failure of an instance is a record with the
@@ -61,6 +63,10 @@ pub struct StartArgs {
     /// A setting; `KEY=auto-port` allocates a free TCP port on 127.0.0.1. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub set: Vec<(String, String)>,
+    /// A setting read from a file (`-`: standard input), so that secrets stay out of argv;
+    /// one trailing newline is removed. `--json` prints no such value. Repeatable.
+    #[arg(long = "set-file", value_name = "KEY=PATH", value_parser = parse_setting_file)]
+    pub set_file: Vec<(String, PathBuf)>,
     /// Print the started instance as JSON.
     #[arg(long)]
     pub json: bool,
@@ -75,6 +81,7 @@ impl std::fmt::Debug for StartArgs {
             .field("template", &self.template)
             .field("id", &self.id)
             .field("set_keys", &keys)
+            .field("set_file", &self.set_file)
             .field("json", &self.json)
             .finish()
     }
@@ -173,11 +180,62 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+/// `KEY=PATH` of `--set-file` (a malformed one is a usage error, exit 2).
+fn parse_setting_file(s: &str) -> Result<(String, PathBuf), String> {
+    let (k, path) = parse_setting(s)?;
+    if path.is_empty() {
+        return Err(format!(
+            "expected KEY=PATH (or KEY=- for standard input), got {s:?}"
+        ));
+    }
+    Ok((k, PathBuf::from(path)))
+}
+
+/// The settings of `start`: `--set` values and the contents of `--set-file` files (one
+/// trailing newline removed, as `echo secret > file` adds one). A key given twice is an
+/// error: which value would win is not obvious across the two options.
+fn start_settings(args: &StartArgs) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut settings = BTreeMap::new();
+    let mut read_stdin = false;
+    let from_files = args.set_file.iter().map(|(key, path)| {
+        let bytes = if path.as_os_str() == "-" {
+            anyhow::ensure!(
+                !read_stdin,
+                "--set-file: standard input can be read only once"
+            );
+            read_stdin = true;
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .with_context(|| format!("reading the value of {key} from standard input"))?;
+            buf
+        } else {
+            std::fs::read(path)
+                .with_context(|| format!("reading the value of {key} from {}", path.display()))?
+        };
+        let mut value = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!("the value of {key} in {} is not UTF-8 text", path.display())
+        })?;
+        if value.ends_with('\n') {
+            value.pop();
+        }
+        Ok((key.clone(), value))
+    });
+    let from_files: Vec<(String, String)> = from_files.collect::<anyhow::Result<_>>()?;
+    for (key, value) in args.set.iter().cloned().chain(from_files) {
+        anyhow::ensure!(
+            !settings.contains_key(&key),
+            "setting {key} is given more than once (by --set or --set-file)"
+        );
+        settings.insert(key, value);
+    }
+    Ok(settings)
+}
+
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     let instances = Instances::connect(scope(global)).await?;
     match cmd {
         Command::Start(args) => {
-            let settings: BTreeMap<String, String> = args.set.into_iter().collect();
+            let settings = start_settings(&args)?;
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
             let started = match instances.start(&args.template, &args.id, settings).await {
@@ -201,6 +259,11 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 ),
             );
             if args.json {
+                let mut started = started;
+                // What came from files stays out of the output (see the module docs).
+                for (key, _) in &args.set_file {
+                    started.settings.remove(key);
+                }
                 println!("{}", started_json(&started));
             }
             Ok(ExitCode::SUCCESS)
