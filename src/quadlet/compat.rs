@@ -44,13 +44,24 @@
 //! were checked by running podman 4.3.1 (`podman run --help`, real `podman run`/`volume create`
 //! commands); the later "since" versions come from podman's release notes and are the boundary
 //! below which the rule applies.
+//!
+//! # Keys added after 5.4.2
+//! The other direction: [`NEW_KEYS`] lists the keys Quadlet gained in podman 5.5.0 to 5.8.x
+//! (quadlet-keys.md §13), each with the release that brought it. A kind accepts such a key only
+//! when the podman version known here is at least that release ([`check_keys`]); otherwise
+//! (`off`, an older podman, a version podman did not tell) the key is the same `unsupported key`
+//! error as in 5.4.2, followed by a hint naming the release and `PodmanVersion=`. With `auto`,
+//! podman is asked only for a file that uses one of these keys ([`Compat::version_for_new_keys`]).
+//! The kinds emit the options where podman 5.8.2 puts them, adapted to the 5.4.2 command lines
+//! they otherwise write (see each kind).
 
 use std::cell::OnceCell;
 use std::fmt;
 use std::path::Path;
 
+use super::common::check_supported_keys;
 use super::log::Logger;
-use super::{ConvertError, Quadlet};
+use super::{Context, ConvertError, Kind, Quadlet};
 use crate::unit::split::split_args;
 use crate::unit::{Line, Origin, UnitFile};
 
@@ -346,6 +357,97 @@ pub const RULES: &[Rule] = &[
     refuse(Cmd::ImagePull, Match::FlagWithValue("--decryption-key"), v(4, 5, 0), "DecryptionKey", REMOVE),
 ];
 
+/// A key that Quadlet gained after 5.4.2 (quadlet-keys.md §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewKey {
+    /// The kind whose type group has it.
+    pub kind: Kind,
+    /// The key.
+    pub key: &'static str,
+    /// The first podman release whose Quadlet accepts it.
+    pub since: Version,
+}
+
+const fn new_key(kind: Kind, key: &'static str, since: Version) -> NewKey {
+    NewKey { kind, key, since }
+}
+
+/// The keys of tagged podman releases after 5.4.2, up to 5.8.2 (see the module documentation).
+/// Not here: `UID=`/`GID=` of `.volume` (only on podman's main branch) and the `.artifact` kind.
+pub const NEW_KEYS: &[NewKey] = &[
+    new_key(Kind::Container, "AppArmor", v(5, 8, 0)),
+    new_key(Kind::Container, "HttpProxy", v(5, 7, 0)),
+    new_key(Kind::Container, "Memory", v(5, 5, 0)),
+    new_key(Kind::Container, "ReloadCmd", v(5, 5, 0)),
+    new_key(Kind::Container, "ReloadSignal", v(5, 5, 0)),
+    new_key(Kind::Container, "Retry", v(5, 5, 0)),
+    new_key(Kind::Container, "RetryDelay", v(5, 5, 0)),
+    new_key(Kind::Image, "Policy", v(5, 6, 0)),
+    new_key(Kind::Image, "Retry", v(5, 5, 0)),
+    new_key(Kind::Image, "RetryDelay", v(5, 5, 0)),
+    new_key(Kind::Pod, "ExitPolicy", v(5, 6, 0)),
+    new_key(Kind::Pod, "HostName", v(5, 5, 0)),
+    new_key(Kind::Pod, "Label", v(5, 6, 0)),
+    new_key(Kind::Pod, "StopTimeout", v(5, 7, 0)),
+    new_key(Kind::Network, "InterfaceName", v(5, 6, 0)),
+    new_key(Kind::Network, "NetworkDeleteOnStop", v(5, 5, 0)),
+    new_key(Kind::Build, "BuildArg", v(5, 7, 0)),
+    new_key(Kind::Build, "IgnoreFile", v(5, 7, 0)),
+    new_key(Kind::Build, "Retry", v(5, 5, 0)),
+    new_key(Kind::Build, "RetryDelay", v(5, 5, 0)),
+];
+
+/// The entry of [`NEW_KEYS`] for `key` in the type group of `kind`.
+fn new_key_of(kind: Kind, key: &str) -> Option<&'static NewKey> {
+    NEW_KEYS.iter().find(|k| k.kind == kind && k.key == key)
+}
+
+/// [`check_supported_keys`] with `supported` (the kind's 5.4.2 keys) plus the keys of
+/// [`NEW_KEYS`] that [`Context::podman_version`] allows. A refused key of [`NEW_KEYS`] keeps
+/// 5.4.2's message and location and gets a hint saying which podman it needs.
+pub fn check_keys(q: &Quadlet, ctx: &Context, supported: &[&str]) -> Result<(), ConvertError> {
+    // Files with 5.4.2's keys only (nearly all) take the first check alone.
+    if check_supported_keys(q, supported).is_ok() {
+        return Ok(());
+    }
+    let mut allowed = supported.to_vec();
+    allowed.extend(
+        NEW_KEYS
+            .iter()
+            .filter(|k| k.kind == q.kind && ctx.podman_version.is_some_and(|v| v >= k.since))
+            .map(|k| k.key),
+    );
+    allowed.sort_unstable();
+    check_supported_keys(q, &allowed).map_err(|mut e| {
+        // The key reported is the first one of the type group that is not allowed (the
+        // `[Quadlet]` group is checked after it and has no new keys).
+        let refused = q.unit.group(q.kind.group()).and_then(|g| {
+            g.lines
+                .iter()
+                .find(|l| !l.comment && allowed.binary_search(&l.key.as_str()).is_err())
+        });
+        if let Some(new) = refused.and_then(|l| new_key_of(q.kind, &l.key)) {
+            e.hint = Some(new_key_hint(new, ctx.podman_version));
+        }
+        e
+    })
+}
+
+/// The hint for a key of [`NEW_KEYS`] refused because podman `version` (if known) is older.
+fn new_key_hint(key: &NewKey, version: Option<Version>) -> String {
+    let NewKey { key, since, .. } = key;
+    match version {
+        Some(v) => format!(
+            "{key}= needs podman {since} or newer, but the podman version in use is {v} (see PodmanVersion= in {})",
+            CONFIG_FILES[0]
+        ),
+        None => format!(
+            "{key}= needs podman {since} or newer; if yours is, set PodmanVersion=auto (or its version) in {}",
+            CONFIG_FILES[0]
+        ),
+    }
+}
+
 /// The first podman release whose `podman rm --cidfile` removes the file (see the module
 /// documentation, "Behaviour").
 pub const CIDFILE_REMOVED_SINCE: Version = Version(4, 4, 0);
@@ -531,6 +633,28 @@ impl Compat {
                 }
                 v
             }),
+        }
+    }
+
+    /// The version for [`Context::podman_version`] while `q` is converted: the known version if
+    /// `q` uses a key of [`NEW_KEYS`], `None` otherwise. With `auto`, podman is only asked for
+    /// such a file.
+    pub fn version_for_new_keys(&self, q: &Quadlet, log: &Logger) -> Option<Version> {
+        match self.setting {
+            Setting::Off => None,
+            Setting::Fixed(v) => Some(v),
+            Setting::Auto => {
+                let group = q.unit.group(q.kind.group())?;
+                let uses_new = group
+                    .lines
+                    .iter()
+                    .any(|l| !l.comment && new_key_of(q.kind, &l.key).is_some());
+                if uses_new {
+                    self.version(log)
+                } else {
+                    None
+                }
+            }
         }
     }
 
