@@ -1168,4 +1168,166 @@ mod tests {
             .unwrap();
         assert_eq!(out, s);
     }
+
+    /// A file of `kind` with the keys it needs to convert, then `extra`.
+    fn minimal(kind: Kind, extra: &str) -> Quadlet {
+        let (name, needed) = match kind {
+            Kind::Container | Kind::Image => ("x", "Image=quay.io/x/y\n"),
+            Kind::Build => ("x", "ImageTag=localhost/x\nFile=/srv/Containerfile\n"),
+            Kind::Volume | Kind::Network | Kind::Kube | Kind::Pod => ("x", ""),
+        };
+        quadlet(
+            &format!("{name}.{}", kind.extension()),
+            &format!("[{}]\n{needed}{extra}", kind.group()),
+        )
+    }
+
+    fn convert_for(q: &Quadlet, version: Option<Version>) -> Result<UnitFile, ConvertError> {
+        let mut ctx = Context {
+            podman: "/usr/bin/podman".to_owned(),
+            podman_version: version,
+            ..Context::default()
+        };
+        ctx.units.insert(
+            q.name.clone(),
+            crate::quadlet::UnitInfo {
+                kind: q.kind,
+                service_name: q.service_name.clone(),
+                resource_name: String::new(),
+                containers_to_start: Vec::new(),
+            },
+        );
+        (q.kind.converter())(q, &mut ctx)
+    }
+
+    /// The release just before `v` (`5.5.0` → `5.4.99`).
+    fn just_before(v: Version) -> Version {
+        match v {
+            Version(a, 0, 0) => Version(a - 1, 99, 99),
+            Version(a, b, 0) => Version(a, b - 1, 99),
+            Version(a, b, c) => Version(a, b, c - 1),
+        }
+    }
+
+    #[test]
+    fn each_new_key_is_accepted_from_its_release_on_and_refused_before() {
+        for k in NEW_KEYS {
+            let q = minimal(k.kind, &format!("{}=1\n", k.key));
+            let ok = convert_for(&q, Some(k.since));
+            assert!(ok.is_ok(), "{} {}: {ok:?}", k.kind.extension(), k.key);
+            for version in [Some(just_before(k.since)), None] {
+                let e = convert_for(&q, version).unwrap_err();
+                assert_eq!(
+                    e.message,
+                    format!(
+                        "unsupported key '{}' in group '{}' in {}",
+                        k.key,
+                        k.kind.group(),
+                        q.path.display()
+                    )
+                );
+                let hint = e.hint.unwrap_or_default();
+                assert!(
+                    hint.starts_with(&format!("{}= needs podman {} or newer", k.key, k.since)),
+                    "{hint}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn new_keys_are_not_keys_of_5_4_2() {
+        for k in NEW_KEYS {
+            let supported = match k.kind {
+                Kind::Container => crate::quadlet::container::SUPPORTED_KEYS,
+                Kind::Pod => crate::quadlet::pod::SUPPORTED_KEYS,
+                Kind::Network => crate::quadlet::network::SUPPORTED_KEYS,
+                Kind::Image => crate::quadlet::image::SUPPORTED_KEYS,
+                Kind::Build => crate::quadlet::build::SUPPORTED_KEYS,
+                Kind::Volume | Kind::Kube => panic!("no new keys for {:?} yet", k.kind),
+            };
+            assert!(!supported.contains(&k.key), "{}", k.key);
+            let same = NEW_KEYS
+                .iter()
+                .filter(|o| o.kind == k.kind && o.key == k.key);
+            assert_eq!(same.count(), 1, "{} listed twice", k.key);
+        }
+    }
+
+    #[test]
+    fn the_refusal_keeps_5_4_2s_message_and_line_and_puts_the_hint_last() {
+        let q = minimal(Kind::Container, "Memory=1g\n");
+        let e = convert_for(&q, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unsupported key 'Memory' in group 'Container' in /q/x.container (line 3); \
+             Memory= needs podman 5.5.0 or newer; if yours is, set PodmanVersion=auto (or its \
+             version) in /etc/unitwright/generator.conf"
+        );
+        let e = convert_for(&q, Some(Version(4, 3, 1))).unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(
+                "Memory= needs podman 5.5.0 or newer, but the podman version in use is 4.3.1 \
+                 (see PodmanVersion= in /etc/unitwright/generator.conf)"
+            )
+        );
+    }
+
+    #[test]
+    fn the_first_refused_key_is_reported_and_only_new_keys_get_a_hint() {
+        let q = minimal(Kind::Container, "Frobnicate=1\nMemory=1g\n");
+        let e = convert_for(&q, None).unwrap_err();
+        assert!(e.message.starts_with("unsupported key 'Frobnicate'"), "{e}");
+        assert_eq!(e.hint, None);
+        // An accepted new key before it does not hide it.
+        let q = minimal(Kind::Container, "Memory=1g\nFrobnicate=1\n");
+        let e = convert_for(&q, Some(Version(5, 8, 2))).unwrap_err();
+        assert!(e.message.starts_with("unsupported key 'Frobnicate'"), "{e}");
+        assert_eq!(e.location.as_deref(), Some("line 4"));
+        assert_eq!(e.hint, None);
+        // A key of the wrong kind is not a new key there: pods have no Memory=.
+        let q = minimal(Kind::Pod, "Memory=1g\n");
+        let e = convert_for(&q, Some(Version(5, 8, 2))).unwrap_err();
+        assert!(e.message.starts_with("unsupported key 'Memory'"), "{e}");
+        assert_eq!(e.hint, None);
+    }
+
+    #[test]
+    fn auto_asks_podman_only_for_a_file_that_uses_a_new_key() {
+        let compat = Compat::with_setting("/nonexistent/podman", Setting::Auto);
+        for plain in [
+            minimal(Kind::Container, "PodmanArgs=--memory 1g\n"),
+            minimal(Kind::Pod, "# HostName=x\n"),
+            minimal(Kind::Volume, "Label=Retry=1\n"),
+        ] {
+            assert_eq!(compat.version_for_new_keys(&plain, &log()), None);
+        }
+        assert!(compat.detected.get().is_none(), "podman was asked");
+        let q = minimal(Kind::Pod, "HostName=x\n");
+        assert_eq!(compat.version_for_new_keys(&q, &log()), None);
+        assert_eq!(compat.detected.get(), Some(&None), "podman was not asked");
+    }
+
+    #[test]
+    fn a_fixed_version_applies_without_asking_and_off_refuses() {
+        let q = minimal(Kind::Network, "InterfaceName=eth9\n");
+        let fixed = Compat::with_setting("/nonexistent/podman", Setting::Fixed(Version(5, 6, 0)));
+        assert_eq!(
+            fixed.version_for_new_keys(&q, &log()),
+            Some(Version(5, 6, 0))
+        );
+        assert!(fixed.detected.get().is_none());
+        let off = Compat::with_setting("/nonexistent/podman", Setting::Off);
+        assert_eq!(off.version_for_new_keys(&q, &log()), None);
+    }
+
+    #[test]
+    fn the_man_page_lists_every_new_key_with_its_release() {
+        let page = include_str!("../../doc/man/unitwright.quadlet.5");
+        for k in NEW_KEYS {
+            let row = format!("{}=\t{}\t{}", k.key, k.kind.extension(), k.since);
+            assert!(page.contains(&row), "no man page row {row:?}");
+        }
+    }
 }
