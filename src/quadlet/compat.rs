@@ -636,9 +636,9 @@ impl Compat {
         }
     }
 
-    /// The version for [`Context::podman_version`] while `q` is converted: the known version if
-    /// `q` uses a key of [`NEW_KEYS`], `None` otherwise. With `auto`, podman is only asked for
-    /// such a file.
+    /// The version for [`Context::podman_version`] while `q` is converted: a fixed version as it
+    /// is, nothing with `off`, and with `auto` podman's answer if `q` uses a key of [`NEW_KEYS`]
+    /// (podman is asked only then, once per run), nothing otherwise.
     pub fn version_for_new_keys(&self, q: &Quadlet, log: &Logger) -> Option<Version> {
         match self.setting {
             Setting::Off => None,
@@ -1171,13 +1171,13 @@ mod tests {
 
     /// A file of `kind` with the keys it needs to convert, then `extra`.
     fn minimal(kind: Kind, extra: &str) -> Quadlet {
-        let (name, needed) = match kind {
-            Kind::Container | Kind::Image => ("x", "Image=quay.io/x/y\n"),
-            Kind::Build => ("x", "ImageTag=localhost/x\nFile=/srv/Containerfile\n"),
-            Kind::Volume | Kind::Network | Kind::Kube | Kind::Pod => ("x", ""),
+        let needed = match kind {
+            Kind::Container | Kind::Image => "Image=quay.io/x/y\n",
+            Kind::Build => "ImageTag=localhost/x\nFile=/srv/Containerfile\n",
+            Kind::Volume | Kind::Network | Kind::Kube | Kind::Pod => "",
         };
         quadlet(
-            &format!("{name}.{}", kind.extension()),
+            &format!("x.{}", kind.extension()),
             &format!("[{}]\n{needed}{extra}", kind.group()),
         )
     }

@@ -357,8 +357,7 @@ fn add_exec_reload(q: &Quadlet, ctx: &Context, service: &mut UnitFile) -> Result
         .lookup_last_args(GROUP, "ReloadCmd")
         .filter(|w| !w.is_empty());
     let signal = q.unit.lookup_nonempty(GROUP, "ReloadSignal");
-    let mut reload = PodmanCmd::base(ctx, q);
-    match (words, signal) {
+    let words: Vec<String> = match (words, signal) {
         (None, None) => return Ok(()),
         (Some(_), Some(_)) => {
             return Err(ConvertError::at_key(
@@ -368,12 +367,17 @@ fn add_exec_reload(q: &Quadlet, ctx: &Context, service: &mut UnitFile) -> Result
                 "ReloadCmd and ReloadSignal are mutually exclusive but both are set",
             ))
         }
-        (Some(words), None) => {
-            reload.extend(["exec", CIDFILE]);
-            reload.extend(words);
-        }
-        (None, Some(signal)) => reload.extend(["kill", CIDFILE, "--signal", signal]),
-    }
+        (Some(words), None) => ["exec", CIDFILE]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(words)
+            .collect(),
+        (None, Some(signal)) => ["kill", CIDFILE, "--signal", signal]
+            .map(str::to_owned)
+            .to_vec(),
+    };
+    let mut reload = PodmanCmd::base(ctx, q);
+    reload.extend(words);
     service.add(SERVICE, "ExecReload", reload.to_exec_line());
     Ok(())
 }

@@ -45,6 +45,9 @@
 //! * Every output file is written to a temporary file in the same directory and renamed; it is
 //!   not fsync'ed on tmpfs (`/run`), where fsync is pointless.
 //! * Errors about a key name the file and line of that key.
+//! * The keys Quadlet gained in podman 5.5 to 5.8 are accepted when the podman version is known
+//!   to be new enough (`PodmanVersion=`, see [`compat`]); otherwise they are 5.4.2's
+//!   `unsupported key` errors, with a hint after the location.
 
 // Quadlet's file-name suffixes (`.volume`, `.image`) are case-sensitive by design.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
