@@ -453,7 +453,7 @@ fn load_container(sb: &UserManager, client: &Client, service_name: &str, text: &
                 containers_to_start: Vec::new(),
             },
         )]),
-        warnings: Vec::new(),
+        ..Context::default()
     };
     let service = container::convert(&q, &mut ctx).unwrap().to_text();
     let service_file = format!("{service_name}.service");

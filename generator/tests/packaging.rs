@@ -230,6 +230,72 @@ fn the_environment_names_the_podman_version_to_adapt_to() {
     assert_eq!(o.status.code(), Some(0));
 }
 
+#[test]
+fn auto_asks_the_installed_podman_only_for_a_file_with_a_key_newer_than_5_4_2() {
+    let Some(version) = podman_version() else {
+        require(false, "/usr/bin/podman");
+        return;
+    };
+    let numbers: Vec<u32> = version
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .split(['.', '-'])
+        .take(2)
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    let has_retry = numbers >= vec![5, 5];
+    let env = [
+        ("UNITWRIGHT_PODMAN_VERSION", "auto"),
+        ("PODMAN", "/usr/bin/podman"),
+        ("SYSTEMD_LOG_LEVEL", "debug"),
+    ];
+    let asked = |err: &str| err.contains("/usr/bin/podman is version");
+    // Neither an image pull nor a pod uses an option some podman lacks: no question.
+    let plain = [
+        ("app.image", "[Image]\nImage=quay.io/x/web\n"),
+        ("web.pod", "[Pod]\nPublishPort=8080:80\n"),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let o = run(Path::new(GEN), quadlets(&plain).path(), out.path(), &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!asked(&err), "podman was asked: {err}");
+    // Retry= (podman 5.5.0) makes the generator ask, once.
+    let q = quadlets(&[
+        plain[0],
+        plain[1],
+        ("retry.image", "[Image]\nImage=quay.io/x/web\nRetry=3\n"),
+        ("more.image", "[Image]\nImage=quay.io/x/db\nRetryDelay=3s\n"),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let o = run(Path::new(GEN), q.path(), out.path(), &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("/usr/bin/podman is version").count(),
+        1,
+        "{err}"
+    );
+    assert!(out.path().join("app-image.service").exists());
+    let retry = out.path().join("retry-image.service");
+    if has_retry {
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        let unit = fs::read_to_string(retry).unwrap();
+        assert!(
+            unit.contains("image pull --retry 3 quay.io/x/web"),
+            "{unit}"
+        );
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(!retry.exists());
+        assert!(
+            err.contains("converting \"retry.image\": unsupported key 'Retry' in group 'Image'")
+                && err.contains("(line 3); Retry= needs podman 5.5.0 or newer, but the podman version in use is"),
+            "{err}"
+        );
+    }
+}
+
 /// Runs the generator in a private mount namespace where `/dev/kmsg` is a regular file, and
 /// returns what it wrote there.
 fn kmsg_records(qdir: &Path, env: &[(&str, &str)]) -> Option<String> {

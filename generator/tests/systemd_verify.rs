@@ -33,11 +33,14 @@ fn generated_units_load_in_systemd() {
         "dropins-merge-and-reset",
         "templates-instances-default-instance",
         "install-links",
+        "new-keys-with-podman-5-8",
     ] {
         let out = tempfile::tempdir().unwrap();
         let status = Command::new(GEN)
             .env_clear()
             .env("QUADLET_UNIT_DIRS", root.join(case).join("input"))
+            // Accepts the keys of podman 5.5-5.8 and changes nothing for 5.4.2's.
+            .env("UNITWRIGHT_PODMAN_VERSION", "5.8.2")
             .args(["-no-kmsg-log"])
             .arg(out.path())
             .status()

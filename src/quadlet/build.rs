@@ -5,6 +5,14 @@
 //! fills it in before any conversion, as 5.4.2 does). The option groups whose order 5.4.2 took
 //! from Go map iteration use the fixed order of quadlet-keys §12.
 //!
+//! Keys added after 5.4.2 (accepted when the podman version allows, see
+//! [`super::compat::NEW_KEYS`]), placed as podman 5.8.2 does: `IgnoreFile=` (5.7.0, unresolved),
+//! `Retry=` and `RetryDelay=` (5.5.0) in B2, in 5.8.2's literal order; `BuildArg=` (5.7.0) as
+//! `--build-arg K=V`, sorted. In 5.8.2 the four key-value groups (build-arg, env, label,
+//! annotation) come in Go map order, any rotation of that list; the rotation that starts at
+//! annotation keeps 5.4.2's fixed annotation, env, label order, with `--build-arg` after
+//! `--annotation`.
+//!
 //! # Build context and `WorkingDirectory=`
 //! `SetWorkingDirectory=` (compared case-insensitively) says where the build runs:
 //! * `file`: in the directory of `File=` (resolved against the unit's directory);
@@ -29,9 +37,10 @@
 //! `WorkingDirectory=` is added (5.4.2 added a nonsensical path below the unit's directory).
 
 use super::common::{
-    add_all_strings, add_bools, add_networks, add_source_path, add_strings, add_volumes,
-    check_supported_keys, dir_of, new_service, resolve_path, SERVICE, UNIT,
+    add_all_strings, add_bools, add_networks, add_source_path, add_strings, add_volumes, dir_of,
+    new_service, resolve_path, SERVICE, UNIT,
 };
+use super::compat::check_keys;
 use super::podman::PodmanCmd;
 use super::resource::add_oneshot_service;
 use super::{Context, ConvertError, Quadlet};
@@ -39,7 +48,8 @@ use crate::unit::UnitFile;
 
 const GROUP: &str = "Build";
 
-/// The keys `[Build]` accepts in 5.4.2 (`supportedBuildKeys`).
+/// The keys `[Build]` accepts in 5.4.2 (`supportedBuildKeys`); later ones are in
+/// [`super::compat::NEW_KEYS`].
 pub const SUPPORTED_KEYS: &[&str] = &[
     "Annotation",
     "Arch",
@@ -67,12 +77,15 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "Volume",
 ];
 
-/// B2: single-valued options, literal order.
+/// B2: single-valued options, literal order (of 5.8.2).
 const STRING_OPTIONS: &[(&str, &str)] = &[
     ("Arch", "--arch"),
     ("AuthFile", "--authfile"),
+    ("IgnoreFile", "--ignorefile"),
     ("Target", "--target"),
     ("Variant", "--variant"),
+    ("Retry", "--retry"),
+    ("RetryDelay", "--retry-delay"),
 ];
 
 /// B3: boolean options, literal order.
@@ -115,7 +128,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
             "no ImageTag key specified",
         ));
     }
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    check_keys(q, ctx, SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx);
     // The reverse of the other kinds' order, as in 5.4.2.
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
@@ -131,6 +144,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_all_strings(&mut cmd, q, LIST_OPTIONS);
     for (key, flag) in [
         ("Annotation", "--annotation"),
+        ("BuildArg", "--build-arg"),
         ("Environment", "--env"),
         ("Label", "--label"),
     ] {

@@ -44,13 +44,24 @@
 //! were checked by running podman 4.3.1 (`podman run --help`, real `podman run`/`volume create`
 //! commands); the later "since" versions come from podman's release notes and are the boundary
 //! below which the rule applies.
+//!
+//! # Keys added after 5.4.2
+//! The other direction: [`NEW_KEYS`] lists the keys Quadlet gained in podman 5.5.0 to 5.8.x
+//! (quadlet-keys.md §13), each with the release that brought it. A kind accepts such a key only
+//! when the podman version known here is at least that release ([`check_keys`]); otherwise
+//! (`off`, an older podman, a version podman did not tell) the key is the same `unsupported key`
+//! error as in 5.4.2, followed by a hint naming the release and `PodmanVersion=`. With `auto`,
+//! podman is asked only for a file that uses one of these keys ([`Compat::version_for_new_keys`]).
+//! The kinds emit the options where podman 5.8.2 puts them, adapted to the 5.4.2 command lines
+//! they otherwise write (see each kind).
 
 use std::cell::OnceCell;
 use std::fmt;
 use std::path::Path;
 
+use super::common::check_supported_keys;
 use super::log::Logger;
-use super::{ConvertError, Quadlet};
+use super::{Context, ConvertError, Kind, Quadlet};
 use crate::unit::split::split_args;
 use crate::unit::{Line, Origin, UnitFile};
 
@@ -346,6 +357,97 @@ pub const RULES: &[Rule] = &[
     refuse(Cmd::ImagePull, Match::FlagWithValue("--decryption-key"), v(4, 5, 0), "DecryptionKey", REMOVE),
 ];
 
+/// A key that Quadlet gained after 5.4.2 (quadlet-keys.md §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewKey {
+    /// The kind whose type group has it.
+    pub kind: Kind,
+    /// The key.
+    pub key: &'static str,
+    /// The first podman release whose Quadlet accepts it.
+    pub since: Version,
+}
+
+const fn new_key(kind: Kind, key: &'static str, since: Version) -> NewKey {
+    NewKey { kind, key, since }
+}
+
+/// The keys of tagged podman releases after 5.4.2, up to 5.8.2 (see the module documentation).
+/// Not here: `UID=`/`GID=` of `.volume` (only on podman's main branch) and the `.artifact` kind.
+pub const NEW_KEYS: &[NewKey] = &[
+    new_key(Kind::Container, "AppArmor", v(5, 8, 0)),
+    new_key(Kind::Container, "HttpProxy", v(5, 7, 0)),
+    new_key(Kind::Container, "Memory", v(5, 5, 0)),
+    new_key(Kind::Container, "ReloadCmd", v(5, 5, 0)),
+    new_key(Kind::Container, "ReloadSignal", v(5, 5, 0)),
+    new_key(Kind::Container, "Retry", v(5, 5, 0)),
+    new_key(Kind::Container, "RetryDelay", v(5, 5, 0)),
+    new_key(Kind::Image, "Policy", v(5, 6, 0)),
+    new_key(Kind::Image, "Retry", v(5, 5, 0)),
+    new_key(Kind::Image, "RetryDelay", v(5, 5, 0)),
+    new_key(Kind::Pod, "ExitPolicy", v(5, 6, 0)),
+    new_key(Kind::Pod, "HostName", v(5, 5, 0)),
+    new_key(Kind::Pod, "Label", v(5, 6, 0)),
+    new_key(Kind::Pod, "StopTimeout", v(5, 7, 0)),
+    new_key(Kind::Network, "InterfaceName", v(5, 6, 0)),
+    new_key(Kind::Network, "NetworkDeleteOnStop", v(5, 5, 0)),
+    new_key(Kind::Build, "BuildArg", v(5, 7, 0)),
+    new_key(Kind::Build, "IgnoreFile", v(5, 7, 0)),
+    new_key(Kind::Build, "Retry", v(5, 5, 0)),
+    new_key(Kind::Build, "RetryDelay", v(5, 5, 0)),
+];
+
+/// The entry of [`NEW_KEYS`] for `key` in the type group of `kind`.
+fn new_key_of(kind: Kind, key: &str) -> Option<&'static NewKey> {
+    NEW_KEYS.iter().find(|k| k.kind == kind && k.key == key)
+}
+
+/// [`check_supported_keys`] with `supported` (the kind's 5.4.2 keys) plus the keys of
+/// [`NEW_KEYS`] that [`Context::podman_version`] allows. A refused key of [`NEW_KEYS`] keeps
+/// 5.4.2's message and location and gets a hint saying which podman it needs.
+pub fn check_keys(q: &Quadlet, ctx: &Context, supported: &[&str]) -> Result<(), ConvertError> {
+    // Files with 5.4.2's keys only (nearly all) take the first check alone.
+    if check_supported_keys(q, supported).is_ok() {
+        return Ok(());
+    }
+    let mut allowed = supported.to_vec();
+    allowed.extend(
+        NEW_KEYS
+            .iter()
+            .filter(|k| k.kind == q.kind && ctx.podman_version.is_some_and(|v| v >= k.since))
+            .map(|k| k.key),
+    );
+    allowed.sort_unstable();
+    check_supported_keys(q, &allowed).map_err(|mut e| {
+        // The key reported is the first one of the type group that is not allowed (the
+        // `[Quadlet]` group is checked after it and has no new keys).
+        let refused = q.unit.group(q.kind.group()).and_then(|g| {
+            g.lines
+                .iter()
+                .find(|l| !l.comment && allowed.binary_search(&l.key.as_str()).is_err())
+        });
+        if let Some(new) = refused.and_then(|l| new_key_of(q.kind, &l.key)) {
+            e.hint = Some(new_key_hint(new, ctx.podman_version));
+        }
+        e
+    })
+}
+
+/// The hint for a key of [`NEW_KEYS`] refused because podman `version` (if known) is older.
+fn new_key_hint(key: &NewKey, version: Option<Version>) -> String {
+    let NewKey { key, since, .. } = key;
+    match version {
+        Some(v) => format!(
+            "{key}= needs podman {since} or newer, but the podman version in use is {v} (see PodmanVersion= in {})",
+            CONFIG_FILES[0]
+        ),
+        None => format!(
+            "{key}= needs podman {since} or newer; if yours is, set PodmanVersion=auto (or its version) in {}",
+            CONFIG_FILES[0]
+        ),
+    }
+}
+
 /// The first podman release whose `podman rm --cidfile` removes the file (see the module
 /// documentation, "Behaviour").
 pub const CIDFILE_REMOVED_SINCE: Version = Version(4, 4, 0);
@@ -531,6 +633,28 @@ impl Compat {
                 }
                 v
             }),
+        }
+    }
+
+    /// The version for [`Context::podman_version`] while `q` is converted: a fixed version as it
+    /// is, nothing with `off`, and with `auto` podman's answer if `q` uses a key of [`NEW_KEYS`]
+    /// (podman is asked only then, once per run), nothing otherwise.
+    pub fn version_for_new_keys(&self, q: &Quadlet, log: &Logger) -> Option<Version> {
+        match self.setting {
+            Setting::Off => None,
+            Setting::Fixed(v) => Some(v),
+            Setting::Auto => {
+                let group = q.unit.group(q.kind.group())?;
+                let uses_new = group
+                    .lines
+                    .iter()
+                    .any(|l| !l.comment && new_key_of(q.kind, &l.key).is_some());
+                if uses_new {
+                    self.version(log)
+                } else {
+                    None
+                }
+            }
         }
     }
 
@@ -1043,5 +1167,167 @@ mod tests {
             .adapt(&q, s.clone(), &mut Vec::new(), &log())
             .unwrap();
         assert_eq!(out, s);
+    }
+
+    /// A file of `kind` with the keys it needs to convert, then `extra`.
+    fn minimal(kind: Kind, extra: &str) -> Quadlet {
+        let needed = match kind {
+            Kind::Container | Kind::Image => "Image=quay.io/x/y\n",
+            Kind::Build => "ImageTag=localhost/x\nFile=/srv/Containerfile\n",
+            Kind::Volume | Kind::Network | Kind::Kube | Kind::Pod => "",
+        };
+        quadlet(
+            &format!("x.{}", kind.extension()),
+            &format!("[{}]\n{needed}{extra}", kind.group()),
+        )
+    }
+
+    fn convert_for(q: &Quadlet, version: Option<Version>) -> Result<UnitFile, ConvertError> {
+        let mut ctx = Context {
+            podman: "/usr/bin/podman".to_owned(),
+            podman_version: version,
+            ..Context::default()
+        };
+        ctx.units.insert(
+            q.name.clone(),
+            crate::quadlet::UnitInfo {
+                kind: q.kind,
+                service_name: q.service_name.clone(),
+                resource_name: String::new(),
+                containers_to_start: Vec::new(),
+            },
+        );
+        (q.kind.converter())(q, &mut ctx)
+    }
+
+    /// The release just before `v` (`5.5.0` → `5.4.99`).
+    fn just_before(v: Version) -> Version {
+        match v {
+            Version(a, 0, 0) => Version(a - 1, 99, 99),
+            Version(a, b, 0) => Version(a, b - 1, 99),
+            Version(a, b, c) => Version(a, b, c - 1),
+        }
+    }
+
+    #[test]
+    fn each_new_key_is_accepted_from_its_release_on_and_refused_before() {
+        for k in NEW_KEYS {
+            let q = minimal(k.kind, &format!("{}=1\n", k.key));
+            let ok = convert_for(&q, Some(k.since));
+            assert!(ok.is_ok(), "{} {}: {ok:?}", k.kind.extension(), k.key);
+            for version in [Some(just_before(k.since)), None] {
+                let e = convert_for(&q, version).unwrap_err();
+                assert_eq!(
+                    e.message,
+                    format!(
+                        "unsupported key '{}' in group '{}' in {}",
+                        k.key,
+                        k.kind.group(),
+                        q.path.display()
+                    )
+                );
+                let hint = e.hint.unwrap_or_default();
+                assert!(
+                    hint.starts_with(&format!("{}= needs podman {} or newer", k.key, k.since)),
+                    "{hint}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn new_keys_are_not_keys_of_5_4_2() {
+        for k in NEW_KEYS {
+            let supported = match k.kind {
+                Kind::Container => crate::quadlet::container::SUPPORTED_KEYS,
+                Kind::Pod => crate::quadlet::pod::SUPPORTED_KEYS,
+                Kind::Network => crate::quadlet::network::SUPPORTED_KEYS,
+                Kind::Image => crate::quadlet::image::SUPPORTED_KEYS,
+                Kind::Build => crate::quadlet::build::SUPPORTED_KEYS,
+                Kind::Volume | Kind::Kube => panic!("no new keys for {:?} yet", k.kind),
+            };
+            assert!(!supported.contains(&k.key), "{}", k.key);
+            let same = NEW_KEYS
+                .iter()
+                .filter(|o| o.kind == k.kind && o.key == k.key);
+            assert_eq!(same.count(), 1, "{} listed twice", k.key);
+        }
+    }
+
+    #[test]
+    fn the_refusal_keeps_5_4_2s_message_and_line_and_puts_the_hint_last() {
+        let q = minimal(Kind::Container, "Memory=1g\n");
+        let e = convert_for(&q, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unsupported key 'Memory' in group 'Container' in /q/x.container (line 3); \
+             Memory= needs podman 5.5.0 or newer; if yours is, set PodmanVersion=auto (or its \
+             version) in /etc/unitwright/generator.conf"
+        );
+        let e = convert_for(&q, Some(Version(4, 3, 1))).unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(
+                "Memory= needs podman 5.5.0 or newer, but the podman version in use is 4.3.1 \
+                 (see PodmanVersion= in /etc/unitwright/generator.conf)"
+            )
+        );
+    }
+
+    #[test]
+    fn the_first_refused_key_is_reported_and_only_new_keys_get_a_hint() {
+        let q = minimal(Kind::Container, "Frobnicate=1\nMemory=1g\n");
+        let e = convert_for(&q, None).unwrap_err();
+        assert!(e.message.starts_with("unsupported key 'Frobnicate'"), "{e}");
+        assert_eq!(e.hint, None);
+        // An accepted new key before it does not hide it.
+        let q = minimal(Kind::Container, "Memory=1g\nFrobnicate=1\n");
+        let e = convert_for(&q, Some(Version(5, 8, 2))).unwrap_err();
+        assert!(e.message.starts_with("unsupported key 'Frobnicate'"), "{e}");
+        assert_eq!(e.location.as_deref(), Some("line 4"));
+        assert_eq!(e.hint, None);
+        // A key of the wrong kind is not a new key there: pods have no Memory=.
+        let q = minimal(Kind::Pod, "Memory=1g\n");
+        let e = convert_for(&q, Some(Version(5, 8, 2))).unwrap_err();
+        assert!(e.message.starts_with("unsupported key 'Memory'"), "{e}");
+        assert_eq!(e.hint, None);
+    }
+
+    #[test]
+    fn auto_asks_podman_only_for_a_file_that_uses_a_new_key() {
+        let compat = Compat::with_setting("/nonexistent/podman", Setting::Auto);
+        for plain in [
+            minimal(Kind::Container, "PodmanArgs=--memory 1g\n"),
+            minimal(Kind::Pod, "# HostName=x\n"),
+            minimal(Kind::Volume, "Label=Retry=1\n"),
+        ] {
+            assert_eq!(compat.version_for_new_keys(&plain, &log()), None);
+        }
+        assert!(compat.detected.get().is_none(), "podman was asked");
+        let q = minimal(Kind::Pod, "HostName=x\n");
+        assert_eq!(compat.version_for_new_keys(&q, &log()), None);
+        assert_eq!(compat.detected.get(), Some(&None), "podman was not asked");
+    }
+
+    #[test]
+    fn a_fixed_version_applies_without_asking_and_off_refuses() {
+        let q = minimal(Kind::Network, "InterfaceName=eth9\n");
+        let fixed = Compat::with_setting("/nonexistent/podman", Setting::Fixed(Version(5, 6, 0)));
+        assert_eq!(
+            fixed.version_for_new_keys(&q, &log()),
+            Some(Version(5, 6, 0))
+        );
+        assert!(fixed.detected.get().is_none());
+        let off = Compat::with_setting("/nonexistent/podman", Setting::Off);
+        assert_eq!(off.version_for_new_keys(&q, &log()), None);
+    }
+
+    #[test]
+    fn the_man_page_lists_every_new_key_with_its_release() {
+        let page = include_str!("../../doc/man/unitwright.quadlet.5");
+        for k in NEW_KEYS {
+            let row = format!("{}=\t{}\t{}", k.key, k.kind.extension(), k.since);
+            assert!(page.contains(&row), "no man page row {row:?}");
+        }
     }
 }

@@ -5,6 +5,12 @@
 //! groups whose order 5.4.2 took from Go map iteration (C9 strings, C10 lists, C11 booleans) use
 //! the fixed "literal" order listed there, which is one of the orders 5.4.2 itself produces.
 //!
+//! Keys added after 5.4.2 (accepted when the podman version allows, see
+//! [`super::compat::NEW_KEYS`]) go where podman 5.8.2 puts them: `Memory=`, `Retry=` and
+//! `RetryDelay=` in C9 (after `--pull`), `HttpProxy=` in C11 (before `--read-only-tmpfs`),
+//! `AppArmor=` after the SELinux labels (C19); `ReloadCmd=`/`ReloadSignal=` add `ExecReload=`
+//! (see [`add_exec_reload`]).
+//!
 //! Differences from 5.4.2: a `Mount=` of type volume/bind/glob/image without a source is an error
 //! (`source parameter is required for mount type T`, as podman's main branch says) instead of a
 //! crash, and a `source=` value containing `=` is kept whole.
@@ -12,16 +18,18 @@
 use super::common::{
     add_all_strings, add_bools, add_networks, add_publish_ports, add_source_path, add_strings,
     add_syslog_identifier, add_user_mappings, add_volumes, check_kill_mode, check_service_type,
-    check_supported_keys, new_service, resolve_image_source, resolve_path, resolve_storage_source,
-    set_notify_type, SERVICE, UNIT,
+    new_service, resolve_image_source, resolve_path, resolve_storage_source, set_notify_type,
+    SERVICE, UNIT,
 };
+use super::compat::check_keys;
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Container";
 
-/// The keys `[Container]` accepts in 5.4.2 (`supportedContainerKeys`).
+/// The keys `[Container]` accepts in 5.4.2 (`supportedContainerKeys`); later ones are in
+/// [`super::compat::NEW_KEYS`].
 pub const SUPPORTED_KEYS: &[&str] = &[
     "AddCapability",
     "AddDevice",
@@ -112,7 +120,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "WorkingDir",
 ];
 
-/// C9: single-valued options, literal order.
+/// C9: single-valued options, literal order; the keys after `Pull` are from podman 5.5.0.
 const STRING_OPTIONS: &[(&str, &str)] = &[
     ("Timezone", "--tz"),
     ("PidsLimit", "--pids-limit"),
@@ -125,6 +133,9 @@ const STRING_OPTIONS: &[(&str, &str)] = &[
     ("StopSignal", "--stop-signal"),
     ("StopTimeout", "--stop-timeout"),
     ("Pull", "--pull"),
+    ("Memory", "--memory"),
+    ("Retry", "--retry"),
+    ("RetryDelay", "--retry-delay"),
 ];
 
 /// C10: repeatable options, literal order.
@@ -139,12 +150,17 @@ const LIST_OPTIONS: &[(&str, &str)] = &[
     ("Tmpfs", "--tmpfs"),
 ];
 
-/// C11: boolean options, literal order.
+/// C11: boolean options, literal order (of 5.7.0, which added `HttpProxy`).
 const BOOL_OPTIONS: &[(&str, &str)] = &[
     ("RunInit", "--init"),
     ("EnvironmentHost", "--env-host"),
+    ("HttpProxy", "--http-proxy"),
     ("ReadOnlyTmpfs", "--read-only-tmpfs"),
 ];
+
+/// The file `podman run` writes the container id to; the stop and reload commands find the
+/// container through it.
+const CIDFILE: &str = "--cidfile=%t/%N.cid";
 
 /// C41: health options, fixed order.
 const HEALTH_OPTIONS: &[(&str, &str)] = &[
@@ -189,7 +205,7 @@ fn valid_expose_port(v: &str) -> bool {
 
 /// Converts a `.container` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    check_keys(q, ctx, SUPPORTED_KEYS)?;
     let u = &q.unit;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);
@@ -214,18 +230,19 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
     check_kill_mode(q, &mut service)?;
     let mut stop = PodmanCmd::base(ctx, q);
-    stop.extend(["rm", "-v", "-f", "-i", "--cidfile=%t/%N.cid"]);
+    stop.extend(["rm", "-v", "-f", "-i", CIDFILE]);
     service.add(SERVICE, "ExecStop", stop.to_exec_line());
     // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
     // failure when ExecStop already removed the container.
     stop.args[0].insert(0, '-');
     service.add(SERVICE, "ExecStopPost", stop.to_exec_line());
+    add_exec_reload(q, ctx, &mut service)?;
     service.add(SERVICE, "Delegate", "yes");
 
     let mut cmd = PodmanCmd::base(ctx, q);
     cmd.extend(["run", "--name"]);
     cmd.add(container_name(q));
-    cmd.extend(["--cidfile=%t/%N.cid", "--replace", "--rm"]);
+    cmd.extend([CIDFILE, "--replace", "--rm"]);
     if let Some(d) = u.lookup(GROUP, "LogDriver") {
         cmd.add("--log-driver");
         cmd.add(d);
@@ -321,6 +338,50 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     Ok(service)
 }
 
+/// `ReloadCmd=` (AR1) or `ReloadSignal=` (L), podman 5.5.0: an `ExecReload=` that runs the
+/// command in the container (`podman exec`) or sends it the signal (`podman kill --signal`).
+/// Setting both (non-empty) is an error.
+///
+/// The container is found through `--cidfile=%t/%N.cid`, the form of podman 5.5.x, not through
+/// its name as podman 5.6.0 and later write it. Those releases changed the whole unit at once:
+/// their `podman run` has no `--cidfile` and their stop commands use the name. Our units are
+/// 5.4.2's, where `podman run` writes the cid file and `ExecStop=` removes the container through
+/// it, so reloading through the same file addresses exactly the container this unit started,
+/// whatever `ContainerName=` says. It also holds for template instances whose container name is
+/// `${UNITWRIGHT_CONTAINER_NAME}`, which only the instance-settings wrapper can expand (see
+/// [`super::settings`]). Podman 5.5.x's own Quadlet writes these forms, so its `exec` and
+/// `kill` take `--cidfile`; the keys are only accepted for podman 5.5.0 and newer.
+fn add_exec_reload(q: &Quadlet, ctx: &Context, service: &mut UnitFile) -> Result<(), ConvertError> {
+    let words = q
+        .unit
+        .lookup_last_args(GROUP, "ReloadCmd")
+        .filter(|w| !w.is_empty());
+    let signal = q.unit.lookup_nonempty(GROUP, "ReloadSignal");
+    let words: Vec<String> = match (words, signal) {
+        (None, None) => return Ok(()),
+        (Some(_), Some(_)) => {
+            return Err(ConvertError::at_key(
+                q,
+                GROUP,
+                "ReloadSignal",
+                "ReloadCmd and ReloadSignal are mutually exclusive but both are set",
+            ))
+        }
+        (Some(words), None) => ["exec", CIDFILE]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(words)
+            .collect(),
+        (None, Some(signal)) => ["kill", CIDFILE, "--signal", signal]
+            .map(str::to_owned)
+            .to_vec(),
+    };
+    let mut reload = PodmanCmd::base(ctx, q);
+    reload.extend(words);
+    service.add(SERVICE, "ExecReload", reload.to_exec_line());
+    Ok(())
+}
+
 /// C14–C26: security options, devices, capabilities, sysctls, read-only.
 fn add_security_options(q: &Quadlet, cmd: &mut PodmanCmd) {
     let u = &q.unit;
@@ -342,6 +403,11 @@ fn add_security_options(q: &Quadlet, cmd: &mut PodmanCmd) {
             cmd.add("--security-opt");
             cmd.add(format!("{prefix}{v}"));
         }
+    }
+    // 5.8.0: after the SELinux labels, before the devices.
+    if let Some(p) = u.lookup_nonempty(GROUP, "AppArmor") {
+        cmd.add("--security-opt");
+        cmd.add(format!("apparmor={p}"));
     }
     for dev in u.lookup_all_strv(GROUP, "AddDevice") {
         // A leading `-` makes the device optional: added only if the host path exists now.

@@ -403,6 +403,7 @@ impl Run<'_> {
             podman: self.podman.clone(),
             units: HashMap::with_capacity(units.len()),
             warnings: Vec::new(),
+            podman_version: None,
         };
         for q in &units {
             ctx.units.insert(
@@ -426,6 +427,7 @@ impl Run<'_> {
             if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
                 super::common::warn_if_ambiguous_image(q, &mut ctx);
             }
+            ctx.podman_version = compat.version_for_new_keys(q, self.log);
             let converted = (q.kind.converter())(q, &mut ctx)
                 .and_then(|mut s| super::settings::apply(q, &mut ctx, &mut s).map(|()| s))
                 .and_then(|s| compat.adapt(q, s, &mut ctx.warnings, self.log));

@@ -5,6 +5,10 @@
 //! `source=x.image`) is `ImageTag=` when non-empty, else `Image=`. The string and boolean option
 //! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
 //! Paths (`AuthFile=`, `CertDir=`, `DecryptionKey=`) are passed unresolved, as in 5.4.2.
+//!
+//! Keys added after 5.4.2 (accepted when the podman version allows, see
+//! [`super::compat::NEW_KEYS`]) are in I1, in podman 5.8.2's literal order: `Policy=` (5.6.0)
+//! before `--variant`, `Retry=` and `RetryDelay=` (5.5.0) last.
 
 use super::common::{add_bools, add_strings};
 use super::resource::{begin, finish};
@@ -13,7 +17,8 @@ use crate::unit::UnitFile;
 
 const GROUP: &str = "Image";
 
-/// The keys `[Image]` accepts in 5.4.2 (`supportedImageKeys`).
+/// The keys `[Image]` accepts in 5.4.2 (`supportedImageKeys`); later ones are in
+/// [`super::compat::NEW_KEYS`].
 pub const SUPPORTED_KEYS: &[&str] = &[
     "AllTags",
     "Arch",
@@ -32,7 +37,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "Variant",
 ];
 
-/// I1: single-valued options, literal order.
+/// I1: single-valued options, literal order (of 5.8.2).
 const STRING_OPTIONS: &[(&str, &str)] = &[
     ("Arch", "--arch"),
     ("AuthFile", "--authfile"),
@@ -40,7 +45,10 @@ const STRING_OPTIONS: &[(&str, &str)] = &[
     ("Creds", "--creds"),
     ("DecryptionKey", "--decryption-key"),
     ("OS", "--os"),
+    ("Policy", "--policy"),
     ("Variant", "--variant"),
+    ("Retry", "--retry"),
+    ("RetryDelay", "--retry-delay"),
 ];
 
 /// I2: boolean options, literal order.

@@ -45,6 +45,9 @@
 //! * Every output file is written to a temporary file in the same directory and renamed; it is
 //!   not fsync'ed on tmpfs (`/run`), where fsync is pointless.
 //! * Errors about a key name the file and line of that key.
+//! * The keys Quadlet gained in podman 5.5 to 5.8 are accepted when the podman version is known
+//!   to be new enough (`PodmanVersion=`, see [`compat`]); otherwise they are 5.4.2's
+//!   `unsupported key` errors, with a hint after the location.
 
 // Quadlet's file-name suffixes (`.volume`, `.image`) are case-sensitive by design.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
@@ -254,6 +257,11 @@ pub struct Context {
     pub units: HashMap<String, UnitInfo>,
     /// Warnings produced by the current conversion; the framework logs them.
     pub warnings: Vec<String>,
+    /// The podman release that the current file's keys from after Quadlet 5.4.2 are checked
+    /// against ([`compat::NEW_KEYS`]); `None` refuses them as 5.4.2 does (`PodmanVersion=off`,
+    /// a version podman did not tell, or a file that uses none of them, for which podman is not
+    /// asked). Set by the framework before each conversion.
+    pub podman_version: Option<compat::Version>,
 }
 
 impl Context {
@@ -264,14 +272,21 @@ impl Context {
 }
 
 /// A conversion failure. Printed by the framework as `converting "<file>": <message>`, followed by
-/// ` (<location>)` when the problem is tied to a line.
+/// ` (<location>)` when the problem is tied to a line and `; <hint>` when there is a hint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}{}", location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default())]
+#[error(
+    "{message}{}{}",
+    location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(),
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+)]
 pub struct ConvertError {
     /// The message, worded as in Quadlet 5.4.2 where it has one.
     pub message: String,
     /// `line N` (in the main file) or `path:N` (in a drop-in), when known.
     pub location: Option<String>,
+    /// What to do about it, written after the location so that the 5.4.2 message and its
+    /// location stay together for whoever matches them.
+    pub hint: Option<String>,
 }
 
 impl ConvertError {
@@ -280,6 +295,7 @@ impl ConvertError {
         ConvertError {
             message: message.into(),
             location: None,
+            hint: None,
         }
     }
 
@@ -293,6 +309,7 @@ impl ConvertError {
         ConvertError {
             message: message.into(),
             location,
+            hint: None,
         }
     }
 
@@ -301,6 +318,7 @@ impl ConvertError {
         ConvertError {
             message: message.into(),
             location: (origin.line != 0).then(|| describe_location(&q.unit, origin)),
+            hint: None,
         }
     }
 }

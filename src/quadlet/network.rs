@@ -5,8 +5,13 @@
 //! The network name (`NetworkName=`, else `systemd-<base name>`) is the resource name that
 //! containers, pods, kubes and builds use for `Network=x.network`. The boolean and string option
 //! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
+//!
+//! Keys added after 5.4.2 (accepted when the podman version allows, see
+//! [`super::compat::NEW_KEYS`]), placed as podman 5.8.2 does: `InterfaceName=` (5.6.0) is last
+//! in N2; `NetworkDeleteOnStop=true` (5.5.0) adds `ExecStopPost=podman network rm <name>`
+//! before `ExecStart=`.
 
-use super::common::{add_all_strings, add_bools, add_strings};
+use super::common::{add_all_strings, add_bools, add_strings, SERVICE};
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
@@ -14,7 +19,8 @@ use crate::unit::UnitFile;
 
 const GROUP: &str = "Network";
 
-/// The keys `[Network]` accepts in 5.4.2 (`supportedNetworkKeys`).
+/// The keys `[Network]` accepts in 5.4.2 (`supportedNetworkKeys`); later ones are in
+/// [`super::compat::NEW_KEYS`].
 pub const SUPPORTED_KEYS: &[&str] = &[
     "ContainersConfModule",
     "DNS",
@@ -41,12 +47,16 @@ const BOOL_OPTIONS: &[(&str, &str)] = &[
     ("IPv6", "--ipv6"),
 ];
 
-/// N2: single-valued options, literal order.
-const STRING_OPTIONS: &[(&str, &str)] = &[("Driver", "--driver"), ("IPAMDriver", "--ipam-driver")];
+/// N2: single-valued options, literal order (of 5.6.0, which added `InterfaceName`).
+const STRING_OPTIONS: &[(&str, &str)] = &[
+    ("Driver", "--driver"),
+    ("IPAMDriver", "--ipam-driver"),
+    ("InterfaceName", "--interface-name"),
+];
 
 /// Converts a `.network` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
+    let (mut service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
     let u = &q.unit;
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_strings(&mut cmd, q, STRING_OPTIONS);
@@ -55,6 +65,11 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     cmd.add_key_vals("--opt", u.lookup_all_key_val_words(GROUP, "Options"));
     cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
     let name = name_or_default(q, "NetworkName");
+    if u.lookup_bool_or(GROUP, "NetworkDeleteOnStop", false) {
+        let mut rm = PodmanCmd::base(ctx, q);
+        rm.extend(["network", "rm", name.as_str()]);
+        service.add(SERVICE, "ExecStopPost", rm.to_exec_line());
+    }
     Ok(finish(q, ctx, service, cmd, &name, &name))
 }
 

@@ -9,6 +9,17 @@
 //! them. The two option groups whose order 5.4.2 took from Go map iteration (P5 strings, P6
 //! lists) use the fixed "literal" order of quadlet-keys §12.
 //!
+//! Keys added after 5.4.2 (accepted when the podman version allows, see
+//! [`super::compat::NEW_KEYS`]) go where podman 5.8.2 puts them, in our 5.4.2 command lines:
+//! * `HostName=` (5.5.0): `--hostname V` per value, last in P6;
+//! * `Label=` (5.6.0): `--label K=V`, sorted, between `--publish` and `--network`;
+//! * `ExitPolicy=` (5.6.0): `--exit-policy V` (two words) right after `--replace`, in place of
+//!   5.4.2's `--exit-policy=stop` before it; without the key the line is 5.4.2's;
+//! * `StopTimeout=` (5.7.0): `--time=V` in `ExecStop=` instead of `--time=10`.
+//!
+//! The pod is still found through `--pod-id-file` (5.6.0 and later use the pod name), as the
+//! containers that join it do.
+//!
 //! Deliberate differences from 5.4.2, following fixes made upstream later:
 //! * `Environment=PODMAN_SYSTEMD_UNIT=%n` is appended instead of overwriting the user's last
 //!   `Environment=` line (podman 5.6.0), so a pod keeps the environment its unit file sets.
@@ -19,16 +30,17 @@
 
 use super::common::{
     add_all_strings, add_networks, add_publish_ports, add_service_default, add_source_path,
-    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, check_supported_keys,
-    new_service, SERVICE, UNIT,
+    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, new_service, SERVICE, UNIT,
 };
+use super::compat::check_keys;
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Pod";
 
-/// The keys `[Pod]` accepts in 5.4.2 (`supportedPodKeys`).
+/// The keys `[Pod]` accepts in 5.4.2 (`supportedPodKeys`); later ones are in
+/// [`super::compat::NEW_KEYS`].
 pub const SUPPORTED_KEYS: &[&str] = &[
     "AddHost",
     "ContainersConfModule",
@@ -61,13 +73,14 @@ pub const SUPPORTED_KEYS: &[&str] = &[
 const STRING_OPTIONS: &[(&str, &str)] =
     &[("IP", "--ip"), ("IP6", "--ip6"), ("ShmSize", "--shm-size")];
 
-/// P6: repeatable options, literal order.
+/// P6: repeatable options, literal order (of 5.5.0, which added `HostName`).
 const LIST_OPTIONS: &[(&str, &str)] = &[
     ("NetworkAlias", "--network-alias"),
     ("DNS", "--dns"),
     ("DNSOption", "--dns-option"),
     ("DNSSearch", "--dns-search"),
     ("AddHost", "--add-host"),
+    ("HostName", "--hostname"),
 ];
 
 /// The file every pod command finds the pod through.
@@ -83,7 +96,7 @@ pub fn pod_name(q: &Quadlet) -> String {
 
 /// Converts a `.pod` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    check_keys(q, ctx, SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
@@ -102,11 +115,15 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         "create",
         "--infra-conmon-pidfile=%t/%N.pid",
         POD_ID_FILE,
-        "--exit-policy=stop",
-        "--replace",
     ]);
+    // ExitPolicy (5.6.0) is L, so an empty value gives an empty word, as in 5.8.2.
+    match q.unit.lookup(GROUP, "ExitPolicy") {
+        Some(policy) => create.extend(["--replace", "--exit-policy", policy]),
+        None => create.extend(["--exit-policy=stop", "--replace"]),
+    }
     add_user_mappings(q, &mut create, true)?;
     add_publish_ports(&mut create, q);
+    create.add_key_vals("--label", q.unit.lookup_all_key_val_words(GROUP, "Label"));
     add_networks(q, &mut service, ctx, &mut create)?;
     add_strings(&mut create, q, STRING_OPTIONS);
     add_all_strings(&mut create, q, LIST_OPTIONS);
@@ -125,10 +142,15 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.to_exec_line()
     };
     service.add(SERVICE, "ExecStart", pod_command(&["start", POD_ID_FILE]));
+    // StopTimeout (5.7.0) is L: an empty value gives `--time=`, as in 5.8.2.
+    let time = q
+        .unit
+        .lookup(GROUP, "StopTimeout")
+        .map_or_else(|| "--time=10".to_owned(), |t| format!("--time={t}"));
     service.add(
         SERVICE,
         "ExecStop",
-        pod_command(&["stop", POD_ID_FILE, "--ignore", "--time=10"]),
+        pod_command(&["stop", POD_ID_FILE, "--ignore", &time]),
     );
     service.add(
         SERVICE,

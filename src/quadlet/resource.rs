@@ -12,15 +12,15 @@
 //! own name (see [`own_unit_specifiers`]); 5.4.2 left them for the referring unit to expand.
 
 use super::common::{
-    add_service_default, add_source_path, add_syslog_identifier, check_supported_keys, new_service,
-    SERVICE, UNIT,
+    add_service_default, add_source_path, add_syslog_identifier, new_service, SERVICE, UNIT,
 };
+use super::compat::check_keys;
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 /// The start of a volume, network or image conversion: checks the keys of the type group
-/// against `supported`, makes the service skeleton with `SourcePath=` and
+/// against `supported` (and the later keys the podman version allows, see [`check_keys`]), makes the service skeleton with `SourcePath=` and
 /// `RequiresMountsFor=%t/containers`, and the base podman command followed by `subcommand`.
 pub fn begin(
     q: &Quadlet,
@@ -28,7 +28,7 @@ pub fn begin(
     supported: &[&str],
     subcommand: &[&str],
 ) -> Result<(UnitFile, PodmanCmd), ConvertError> {
-    check_supported_keys(q, supported)?;
+    check_keys(q, ctx, supported)?;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
