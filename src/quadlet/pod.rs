@@ -17,6 +17,9 @@
 //!   5.4.2's `--exit-policy=stop` before it; without the key the line is 5.4.2's;
 //! * `StopTimeout=` (5.7.0): `--time=V` in `ExecStop=` instead of `--time=10`.
 //!
+//! Unlike 5.8.2, an empty `ExitPolicy=` or `StopTimeout=` means the default (5.8.2 writes an
+//! empty word or `--time=`, which break the pod's start or stop).
+//!
 //! The pod is still found through `--pod-id-file` (5.6.0 and later use the pod name), as the
 //! containers that join it do.
 //!
@@ -116,8 +119,10 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         "--infra-conmon-pidfile=%t/%N.pid",
         POD_ID_FILE,
     ]);
-    // ExitPolicy (5.6.0) is L, so an empty value gives an empty word, as in 5.8.2.
-    match q.unit.lookup(GROUP, "ExitPolicy") {
+    // ExitPolicy (5.6.0) is L. 5.8.2 turns an empty value into an empty word, which systemd
+    // drops when it splits the line, so podman would take the next option as the policy;
+    // here an empty value resets to the default, as empty assignments do in unit files.
+    match q.unit.lookup(GROUP, "ExitPolicy").filter(|p| !p.is_empty()) {
         Some(policy) => create.extend(["--replace", "--exit-policy", policy]),
         None => create.extend(["--exit-policy=stop", "--replace"]),
     }
@@ -142,10 +147,12 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.to_exec_line()
     };
     service.add(SERVICE, "ExecStart", pod_command(&["start", POD_ID_FILE]));
-    // StopTimeout (5.7.0) is L: an empty value gives `--time=`, as in 5.8.2.
+    // StopTimeout (5.7.0) is L. 5.8.2 writes `--time=` for an empty value, which podman
+    // rejects when the pod stops; here an empty value resets to the default.
     let time = q
         .unit
         .lookup(GROUP, "StopTimeout")
+        .filter(|t| !t.is_empty())
         .map_or_else(|| "--time=10".to_owned(), |t| format!("--time={t}"));
     service.add(
         SERVICE,
