@@ -1,8 +1,10 @@
 //! Writing generated units and `[Install]` symlinks into the generator's output directory.
 //!
-//! Every file appears atomically: it is written to a temporary file in the same directory and
-//! renamed over the final name, so systemd (or a concurrent generator run, podman #29004) never
-//! sees a half-written unit. Symlinks are created under a temporary name and renamed as well.
+//! Every file appears atomically: it is written to an unnamed `O_TMPFILE` file in the same
+//! directory and then linked under its name (or, where that is not possible, to a temporary file
+//! renamed over the final name), so systemd (or a concurrent generator run, podman #29004) never
+//! sees a half-written unit. The two steps ([`OutputDir::prepare`], [`OutputDir::commit`]) may
+//! run on different threads. Symlinks are created under a temporary name and renamed as well.
 //! Files are fsync'ed before the rename unless the directory is on tmpfs/ramfs (the normal case,
 //! `/run/systemd/generator`), where fsync is pointless and only costs time at boot.
 
@@ -35,6 +37,10 @@ pub struct OutputDir {
     /// Whether the `O_TMPFILE` + `linkat` fast path works here.
     tmpfile: AtomicBool,
 }
+
+/// A written file without a name yet, from [`OutputDir::prepare`]; dropping it discards it.
+#[derive(Debug)]
+pub struct Unnamed(fs::File);
 
 /// True if `path` is on a memory file system (tmpfs or ramfs), where fsync is useless.
 pub fn is_memory_fs(path: &Path) -> bool {
@@ -79,11 +85,51 @@ impl OutputDir {
     /// Writes `data` to `name` (a plain file name, mode 0644) atomically: a temporary file in the
     /// same directory, renamed over `name`.
     pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
-        if self.tmpfile.load(Ordering::Relaxed) {
-            match self.write_unnamed(name, data) {
-                Ok(true) => return Ok(self.path.join(name)),
-                Ok(false) => {}
-                Err(e) => return Err(e),
+        let prepared = self.prepare(data)?;
+        self.commit(name, data, prepared)
+    }
+
+    /// The first half of [`write_file`](Self::write_file), which may run on another thread than
+    /// the second: `data` written to a new unnamed file (`O_TMPFILE`) in the directory, not yet
+    /// visible. `None` when the file system or our privileges do not allow it (then the fast path
+    /// is switched off for the run, and [`commit`](Self::commit) uses temporary file + rename).
+    pub fn prepare(&self, data: &[u8]) -> std::io::Result<Option<Unnamed>> {
+        if !self.tmpfile.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let Ok(fd) = rustix::fs::openat(
+            &self.dir,
+            ".",
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) else {
+            self.tmpfile.store(false, Ordering::Relaxed);
+            return Ok(None);
+        };
+        let mut f = fs::File::from(fd);
+        f.write_all(data)?;
+        if self.sync {
+            f.sync_all()?;
+        }
+        Ok(Some(Unnamed(f)))
+    }
+
+    /// The second half of [`write_file`](Self::write_file): gives the prepared file its name
+    /// (`linkat(AT_EMPTY_PATH)`), atomic like temporary file + rename without creating and
+    /// moving a temporary directory entry. When `name` exists already, or `linkat` is not
+    /// allowed (`AT_EMPTY_PATH` needs `CAP_DAC_READ_SEARCH`; the fast path is then switched off),
+    /// or nothing was prepared, `data` is written to a temporary file renamed over `name`.
+    pub fn commit(
+        &self,
+        name: &str,
+        data: &[u8],
+        prepared: Option<Unnamed>,
+    ) -> std::io::Result<PathBuf> {
+        if let Some(Unnamed(f)) = prepared {
+            match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
+                Ok(()) => return Ok(self.path.join(name)),
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(_) => self.tmpfile.store(false, Ordering::Relaxed),
             }
         }
         let tmp = tmp_name(OsStr::new(name), self.pid);
@@ -107,36 +153,6 @@ impl OutputDir {
             let _ = rustix::fs::unlinkat(&self.dir, tmp.as_os_str(), AtFlags::empty());
         }
         result.map(|()| self.path.join(name))
-    }
-
-    /// The fast path for a new file: an unnamed `O_TMPFILE` inode, written, then linked under its
-    /// name (`linkat(AT_EMPTY_PATH)`) — atomic like temp + rename, without creating and moving a
-    /// temporary directory entry. Returns `Ok(false)` when the caller must use temp + rename:
-    /// the name exists already, or the file system or our privileges (`AT_EMPTY_PATH` needs
-    /// `CAP_DAC_READ_SEARCH`) do not allow it (then the fast path is switched off for the run).
-    fn write_unnamed(&self, name: &str, data: &[u8]) -> std::io::Result<bool> {
-        let Ok(fd) = rustix::fs::openat(
-            &self.dir,
-            ".",
-            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        ) else {
-            self.tmpfile.store(false, Ordering::Relaxed);
-            return Ok(false);
-        };
-        let mut f = fs::File::from(fd);
-        f.write_all(data)?;
-        if self.sync {
-            f.sync_all()?;
-        }
-        match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
-            Ok(()) => Ok(true),
-            Err(rustix::io::Errno::EXIST) => Ok(false),
-            Err(_) => {
-                self.tmpfile.store(false, Ordering::Relaxed);
-                Ok(false)
-            }
-        }
     }
 
     /// Creates the symlink `rel` (relative to the output dir, may contain directories) pointing
@@ -209,6 +225,35 @@ mod tests {
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_prepared_file_appears_only_when_committed_and_replaces_an_existing_one() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        out.write_file("a.service", b"old").unwrap();
+        let prepared = out.prepare(b"new").unwrap();
+        let discarded = out.prepare(b"never named").unwrap();
+        // Unnamed files are invisible until linked.
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"old");
+        drop(discarded);
+        // The name exists: the commit falls back to temporary file + rename.
+        out.commit("a.service", b"new", prepared).unwrap();
+        out.commit("b.service", b"b", out.prepare(b"b").unwrap())
+            .unwrap();
+        assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
+        assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"b");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn commit_without_a_prepared_file_writes_the_data() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        out.commit("c.service", b"data", None).unwrap();
+        assert_eq!(fs::read(d.path().join("c.service")).unwrap(), b"data");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
     #[test]
