@@ -275,6 +275,43 @@ impl<'s> Dropins<'s> {
     }
 }
 
+/// One Quadlet file read, parsed and merged with its drop-ins (see [`load_file`]).
+struct Loaded {
+    path: PathBuf,
+    /// The unit with its drop-ins merged, or why the file itself could not be loaded.
+    unit: Result<UnitFile, unit::ParseError>,
+    /// The drop-ins read, in order; the last one failed if `dropin_error` is set.
+    dropins: Vec<PathBuf>,
+    /// Why the last of `dropins` could not be loaded (the unit is then skipped).
+    dropin_error: Option<String>,
+}
+
+/// Reads and parses `dir/name` and merges the drop-ins that apply to it, stopping at the first
+/// one that does not parse. Logs nothing: the caller does, in search order.
+fn load_file(dropins: &mut Dropins<'_>, dir: &Path, name: &str) -> Loaded {
+    let path = dir.join(name);
+    let mut load = Loaded {
+        unit: unit::parse_file(&path),
+        path,
+        dropins: Vec::new(),
+        dropin_error: None,
+    };
+    if let Ok(unit) = &mut load.unit {
+        for d in dropins.find(name) {
+            let parsed = dropins.parse(&d);
+            load.dropins.push(d);
+            match parsed {
+                Ok(di) => unit.merge(di),
+                Err(err) => {
+                    load.dropin_error = Some(err.clone());
+                    break;
+                }
+            }
+        }
+    }
+    load
+}
+
 /// Quadlet's `getServiceName`: `ServiceName=` of the type group, else base name + suffix.
 fn service_name(unit: &UnitFile, kind: Kind, name: &str) -> String {
     if let Some(s) = unit.lookup(kind.group(), "ServiceName") {
@@ -312,8 +349,8 @@ impl Run<'_> {
     /// Loads every Quadlet file of the scan (first file name wins), merging drop-ins. Returns the
     /// units and whether everything loaded.
     fn load(&self, scan: &Scan) -> (Vec<Quadlet>, bool) {
-        // Read and parse the first file of each name up front (on two threads for many files);
-        // a later file of the same name is read only if that one fails, below.
+        // Load the first file of each name up front (on two threads for many files); a later
+        // file of the same name is loaded only if that one does not parse, below.
         let mut first: FastSet<&std::ffi::OsStr> = FastSet::default();
         let mut todo = Vec::new();
         for (di, dir) in scan.dirs.iter().enumerate() {
@@ -328,15 +365,23 @@ impl Run<'_> {
                 }
             }
         }
-        let parsed = parallel::map(Threads::for_items(todo.len()), &todo, |&(di, ei)| {
-            let dir = &scan.dirs[di];
-            unit::parse_file(&dir.path.join(&dir.entries[ei].name))
-        });
-        let mut parsed = todo.into_iter().zip(parsed).peekable();
+        let loaded = parallel::map(
+            Threads::for_items(todo.len()),
+            &todo,
+            || Dropins::new(scan),
+            |dropins, &(di, ei)| {
+                let dir = &scan.dirs[di];
+                let name = dir.entries[ei].name.to_str().unwrap_or_default();
+                load_file(dropins, &dir.path, name)
+            },
+        );
+        let mut loaded = todo.into_iter().zip(loaded).peekable();
+        // Everything that depends on order (which file of a name wins, log records) happens
+        // here, in search order.
         let mut ok = true;
         let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();
         let mut units = Vec::new();
-        let mut dropins = Dropins::new(scan);
+        let mut dropins = None;
         for (di, dir) in scan.dirs.iter().enumerate() {
             for (ei, e) in dir.entries.iter().enumerate() {
                 if e.kind != EntryKind::File || seen.contains(e.name.as_os_str()) {
@@ -348,14 +393,17 @@ impl Run<'_> {
                 let Some(kind) = Kind::from_file_name(name) else {
                     continue;
                 };
-                let path = dir.path.join(name);
-                self.log
-                    .debug_with(|| format!("Loading source unit file {}", path.display()));
-                let result = match parsed.next_if(|(at, _)| *at == (di, ei)) {
-                    Some((_, result)) => result,
-                    None => unit::parse_file(&path),
+                let load = match loaded.next_if(|(at, _)| *at == (di, ei)) {
+                    Some((_, load)) => load,
+                    None => load_file(
+                        dropins.get_or_insert_with(|| Dropins::new(scan)),
+                        &dir.path,
+                        name,
+                    ),
                 };
-                let mut unit = match result {
+                self.log
+                    .debug_with(|| format!("Loading source unit file {}", load.path.display()));
+                let unit = match load.unit {
                     Ok(u) => u,
                     Err(e) => {
                         // The other files of the directory are still loaded (5.4.2 dropped them).
@@ -365,29 +413,21 @@ impl Run<'_> {
                     }
                 };
                 seen.insert(e.name.as_os_str());
-                let mut dropin_failed = false;
-                for d in dropins.find(name) {
+                for d in &load.dropins {
                     self.log
                         .debug_with(|| format!("Loading source drop-in file {}", d.display()));
-                    match dropins.parse(&d) {
-                        Ok(di) => unit.merge(di),
-                        Err(err) => {
-                            self.log.error(&format!(
-                                "error loading drop-in of {name}: {err}; {name} is skipped"
-                            ));
-                            dropin_failed = true;
-                            break;
-                        }
-                    }
                 }
-                if dropin_failed {
+                if let Some(err) = load.dropin_error {
+                    self.log.error(&format!(
+                        "error loading drop-in of {name}: {err}; {name} is skipped"
+                    ));
                     ok = false;
                     continue;
                 }
                 let service_name = service_name(&unit, kind, name);
                 units.push(Quadlet {
                     name: name.to_owned(),
-                    path,
+                    path: load.path,
                     dir: dir.path.clone(),
                     kind,
                     unit,

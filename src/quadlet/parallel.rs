@@ -74,19 +74,22 @@ fn several_cpus() -> bool {
     *SEVERAL.get_or_init(|| thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
-/// `items.iter().map(f).collect()`, shared with another thread when `threads` is
-/// [`Threads::Two`]: both take runs of [`CHUNK`] items in turn until none is left, so that
-/// neither waits for the other (the other thread starts late, a CPU may be busy). The results
-/// are in the order of `items` either way.
-pub fn map<T, R, F>(threads: Threads, items: &[T], f: F) -> Vec<R>
+/// `items.iter().map(|i| f(&mut state, i)).collect()` with `state = init()`, shared with another
+/// thread (which gets its own `init()` state) when `threads` is [`Threads::Two`]: both take runs
+/// of [`CHUNK`] items in turn until none is left, so that neither waits for the other (the
+/// other thread starts late, a CPU may be busy). The results are in the order of `items`
+/// either way.
+pub fn map<T, S, R, I, F>(threads: Threads, items: &[T], init: I, f: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
-    F: Fn(&T) -> R + Sync,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, &T) -> R + Sync,
 {
     if threads == Threads::Two && items.len() > CHUNK {
         let next = AtomicUsize::new(0);
         let work = || {
+            let mut state = init();
             let mut runs = Vec::new();
             loop {
                 let start = next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -94,7 +97,8 @@ where
                     return runs;
                 }
                 let end = items.len().min(start + CHUNK);
-                runs.push((start, items[start..end].iter().map(&f).collect::<Vec<R>>()));
+                let run: Vec<R> = items[start..end].iter().map(|i| f(&mut state, i)).collect();
+                runs.push((start, run));
             }
         };
         let work = &work;
@@ -115,7 +119,8 @@ where
             return runs.into_iter().flat_map(|(_, run)| run).collect();
         }
     }
-    items.iter().map(f).collect()
+    let mut state = init();
+    items.iter().map(|i| f(&mut state, i)).collect()
 }
 
 /// Where [`pipeline`]'s producer puts its jobs.
@@ -270,8 +275,9 @@ mod tests {
     fn map_keeps_the_order_of_the_items_on_two_threads() {
         let items: Vec<u32> = (0..1001).collect();
         let meet = Rendezvous::new();
-        let out = map(Threads::Two, &items, |i| {
+        let out = map(Threads::Two, &items, Vec::new, |seen: &mut Vec<u32>, i| {
             meet.arrive();
+            seen.push(*i);
             i * 2
         });
         assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
@@ -285,11 +291,18 @@ mod tests {
     #[test]
     fn map_on_one_thread_stays_on_the_calling_thread() {
         let me = thread::current().id();
-        let out = map(Threads::One, &[1, 2, 3], |i| {
-            assert_eq!(thread::current().id(), me);
-            i + 1
-        });
-        assert_eq!(out, vec![2, 3, 4]);
+        let out = map(
+            Threads::One,
+            &[1, 2, 3],
+            || 10,
+            |state, i| {
+                assert_eq!(thread::current().id(), me);
+                *state += 1;
+                *state + i
+            },
+        );
+        // One state, threaded through the items in order.
+        assert_eq!(out, vec![12, 14, 16]);
     }
 
     #[test]
