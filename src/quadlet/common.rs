@@ -95,7 +95,9 @@ pub fn new_service(q: &Quadlet, ctx: &Context) -> UnitFile {
 
 /// Appends `SourcePath=<path of the Quadlet file>` to `[Unit]`.
 pub fn add_source_path(service: &mut UnitFile, q: &Quadlet) {
-    service.add(UNIT, "SourcePath", q.path.display().to_string());
+    // `to_string_lossy` writes what `display()` would (invalid UTF-8 as U+FFFD) without the
+    // formatting machinery.
+    service.add(UNIT, "SourcePath", q.path.to_string_lossy().into_owned());
 }
 
 /// Appends `SyslogIdentifier=%N` to `[Service]` unless the user set one.
