@@ -576,7 +576,7 @@ impl Run<'_> {
             None => out.write_file(&p.file_name, p.text.as_bytes()),
         };
         match result {
-            Ok(_) => true,
+            Ok(()) => true,
             Err(e) => {
                 self.log.error(&format!(
                     "generating service file {}: {e}",

@@ -8,16 +8,18 @@
 //! Files are fsync'ed before the rename unless the directory is on tmpfs/ramfs (the normal case,
 //! `/run/systemd/generator`), where fsync is pointless and only costs time at boot.
 
-use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
+
+use super::fasthash::FastSet;
 
 /// `TMPFS_MAGIC` from `linux/magic.h`.
 const TMPFS_MAGIC: u64 = 0x0102_1994;
@@ -33,7 +35,7 @@ pub struct OutputDir {
     sync: bool,
     pid: u32,
     /// Sub-directories known to exist (avoids a mkdir per symlink).
-    made_dirs: Mutex<HashSet<PathBuf>>,
+    made_dirs: Mutex<FastSet<Vec<u8>>>,
     /// Whether the `O_TMPFILE` + `linkat` fast path works here.
     tmpfile: AtomicBool,
 }
@@ -84,7 +86,7 @@ impl OutputDir {
 
     /// Writes `data` to `name` (a plain file name, mode 0644) atomically: a temporary file in the
     /// same directory, renamed over `name`.
-    pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
+    pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
         let prepared = self.prepare(data)?;
         self.commit(name, data, prepared)
     }
@@ -124,10 +126,10 @@ impl OutputDir {
         name: &str,
         data: &[u8],
         prepared: Option<Unnamed>,
-    ) -> std::io::Result<PathBuf> {
+    ) -> std::io::Result<()> {
         if let Some(Unnamed(f)) = prepared {
             match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
-                Ok(()) => return Ok(self.path.join(name)),
+                Ok(()) => return Ok(()),
                 Err(rustix::io::Errno::EXIST) => {}
                 Err(_) => self.tmpfile.store(false, Ordering::Relaxed),
             }
@@ -152,63 +154,74 @@ impl OutputDir {
         if result.is_err() {
             let _ = rustix::fs::unlinkat(&self.dir, tmp.as_os_str(), AtFlags::empty());
         }
-        result.map(|()| self.path.join(name))
+        result
     }
 
     /// Creates the symlink `rel` (relative to the output dir, may contain directories) pointing
     /// to the unit `target_name` in the output dir, with a relative target. An existing entry is
-    /// replaced. `rel` must be relative and must not contain `..`.
-    pub fn symlink_unit(&self, rel: &Path, target_name: &str) -> std::io::Result<PathBuf> {
-        if rel.is_absolute()
-            || rel
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the link name must be a relative path inside the output directory",
-            ));
+    /// replaced. `rel` must be relative and must not contain `..`; `.` and empty components are
+    /// ignored.
+    pub fn symlink_unit(&self, rel: &Path, target_name: &str) -> std::io::Result<()> {
+        let bytes = rel.as_os_str().as_bytes();
+        if bytes.first() == Some(&b'/') {
+            return Err(escaping_link_name());
         }
-        let rel: PathBuf = rel
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
+        // The components, checked and normalized on bytes (this runs for every link).
+        let parts: Vec<&[u8]> = bytes
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
             .collect();
-        let Some(file_name) = rel.file_name() else {
+        if parts.contains(&&b".."[..]) {
+            return Err(escaping_link_name());
+        }
+        let Some((file_name, dirs)) = parts.split_last() else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "empty link name",
             ));
         };
-        let depth = rel.components().count() - 1;
-        let mut target = PathBuf::new();
-        for _ in 0..depth {
-            target.push("..");
-        }
-        target.push(target_name);
-        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let normalized;
+        let rel = if parts.len() == bytes.split(|&b| b == b'/').count() {
+            rel
+        } else {
+            normalized = OsString::from_vec(parts.join(&b'/'));
+            Path::new(&normalized)
+        };
+        let mut target = "../".repeat(dirs.len());
+        target.push_str(target_name);
+        if !dirs.is_empty() {
+            let rel_bytes = rel.as_os_str().as_bytes();
+            let parent = &rel_bytes[..rel_bytes.len() - file_name.len() - 1];
             let mut made = self
                 .made_dirs
                 .lock()
                 .map_err(|_| std::io::Error::other("lock poisoned"))?;
             if !made.contains(parent) {
-                fs::create_dir_all(self.path.join(parent))?;
-                made.insert(parent.to_owned());
+                fs::create_dir_all(self.path.join(OsStr::from_bytes(parent)))?;
+                made.insert(parent.to_vec());
             }
         }
         // Creating a symlink is atomic; only an existing entry needs the temporary + rename.
-        match rustix::fs::symlinkat(&target, &self.dir, &rel) {
+        match rustix::fs::symlinkat(target.as_str(), &self.dir, rel) {
             Err(rustix::io::Errno::EXIST) => {}
-            other => return other.map(|()| self.path.join(&rel)).map_err(Into::into),
+            other => return other.map_err(Into::into),
         }
-        let tmp = rel.with_file_name(tmp_name(file_name, self.pid));
+        let tmp = rel.with_file_name(tmp_name(OsStr::from_bytes(file_name), self.pid));
         let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-        rustix::fs::symlinkat(&target, &self.dir, &tmp)?;
-        if let Err(e) = rustix::fs::renameat(&self.dir, &tmp, &self.dir, &rel) {
+        rustix::fs::symlinkat(target.as_str(), &self.dir, &tmp)?;
+        if let Err(e) = rustix::fs::renameat(&self.dir, &tmp, &self.dir, rel) {
             let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
             return Err(e.into());
         }
-        Ok(self.path.join(&rel))
+        Ok(())
     }
+}
+
+fn escaping_link_name() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "the link name must be a relative path inside the output directory",
+    )
 }
 
 #[cfg(test)]
@@ -304,6 +317,26 @@ mod tests {
         assert_eq!(
             fs::read_link(d.path().join("in/a/dir/x.service")).unwrap(),
             PathBuf::from("../../../u.service")
+        );
+        // `.` and empty components are dropped; `..` anywhere is refused.
+        out.symlink_unit(Path::new("./in//b/./y.service/"), "u.service")
+            .unwrap();
+        assert_eq!(
+            fs::read_link(d.path().join("in/b/y.service")).unwrap(),
+            PathBuf::from("../../u.service")
+        );
+        assert!(out
+            .symlink_unit(Path::new("in/../../evil.service"), "u.service")
+            .is_err());
+        assert!(out.symlink_unit(Path::new("./"), "u.service").is_err());
+        // An existing link is replaced.
+        out.symlink_unit(Path::new("alias.service"), "u.service")
+            .unwrap();
+        out.symlink_unit(Path::new("alias.service"), "v.service")
+            .unwrap();
+        assert_eq!(
+            fs::read_link(d.path().join("alias.service")).unwrap(),
+            PathBuf::from("v.service")
         );
         assert!(out
             .symlink_unit(Path::new("../evil.service"), "u.service")
