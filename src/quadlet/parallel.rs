@@ -10,9 +10,10 @@
 //!   set by the units converted before it) and hands each converted unit, with the log records
 //!   of its conversion, to a second thread that writes the records, the file and its symlinks in
 //!   arrival order ([`pipeline`]). Records, files and symlinks therefore come out in exactly the
-//!   order of a sequential run, while the file creation overlaps the following conversions.
-//!   Files are not created from both threads at once: every creation locks the output directory
-//!   in the kernel, and the order of conflicting names would depend on timing.
+//!   order of a sequential run, while the file creation overlaps the following conversions. When
+//!   the writer falls behind, the converting thread writes a unit's content into an unnamed file
+//!   itself ([`super::output::OutputDir::prepare`]); only the writer gives files their names,
+//!   so which of two units with the same name wins never depends on timing.
 //!
 //! A second thread is used only for enough work to pay for starting it ([`MIN_UNITS`]) when more
 //! than one CPU is available (`sched_getaffinity`, cgroup CPU quota), and falls back to the
@@ -28,9 +29,11 @@ use std::thread;
 /// The environment variable overriding the choice (see the module documentation).
 pub const THREADS_ENV: &str = "UNITWRIGHT_GENERATOR_THREADS";
 
-/// The fewest files (to load) or units (to write) handed to a second thread by default. A unit
-/// costs some 20-35 µs to load, convert and write; starting and joining a thread about 50 µs.
-pub const MIN_UNITS: usize = 24;
+/// The fewest files (to load) or units (to write) handed to a second thread by default.
+/// Measured with `generator/bench/compare.sh` on two CPUs (`UNITWRIGHT_GENERATOR_THREADS=2`
+/// against `1`): 7% slower at 24 units, even from about 50 to 80, 10% faster at 100, 30% at
+/// 200, 45% at 1,000. Starting the thread and waking it cost a fixed few hundred µs.
+pub const MIN_UNITS: usize = 64;
 
 /// Items taken at a time by each thread in [`map`].
 const CHUNK: usize = 16;
