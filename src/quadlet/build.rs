@@ -30,7 +30,7 @@
 
 use super::common::{
     add_all_strings, add_bools, add_networks, add_source_path, add_strings, add_volumes,
-    check_supported_keys, dir_of, new_service, resolve_path, SERVICE, UNIT,
+    check_supported_keys, dir_of, new_service, resolve_path, KeySet, SERVICE, UNIT,
 };
 use super::podman::PodmanCmd;
 use super::resource::add_oneshot_service;
@@ -40,7 +40,7 @@ use crate::unit::UnitFile;
 const GROUP: &str = "Build";
 
 /// The keys `[Build]` accepts in 5.4.2 (`supportedBuildKeys`).
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "Annotation",
     "Arch",
     "AuthFile",
@@ -65,7 +65,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "Target",
     "Variant",
     "Volume",
-];
+]);
 
 /// B2: single-valued options, literal order.
 const STRING_OPTIONS: &[(&str, &str)] = &[
@@ -115,7 +115,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
             "no ImageTag key specified",
         ));
     }
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    check_supported_keys(q, &SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx);
     // The reverse of the other kinds' order, as in 5.4.2.
     service.add(UNIT, "RequiresMountsFor", "%t/containers");

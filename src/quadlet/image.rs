@@ -6,7 +6,7 @@
 //! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
 //! Paths (`AuthFile=`, `CertDir=`, `DecryptionKey=`) are passed unresolved, as in 5.4.2.
 
-use super::common::{add_bools, add_strings};
+use super::common::{add_bools, add_strings, KeySet};
 use super::resource::{begin, finish};
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
@@ -14,7 +14,7 @@ use crate::unit::UnitFile;
 const GROUP: &str = "Image";
 
 /// The keys `[Image]` accepts in 5.4.2 (`supportedImageKeys`).
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "AllTags",
     "Arch",
     "AuthFile",
@@ -30,7 +30,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "ServiceName",
     "TLSVerify",
     "Variant",
-];
+]);
 
 /// I1: single-valued options, literal order.
 const STRING_OPTIONS: &[(&str, &str)] = &[
@@ -48,7 +48,7 @@ const BOOL_OPTIONS: &[(&str, &str)] = &[("AllTags", "--all-tags"), ("TLSVerify",
 
 /// Converts a `.image` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["image", "pull"])?;
+    let (service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["image", "pull"])?;
     let u = &q.unit;
     let Some(image) = u.lookup_nonempty(GROUP, "Image") else {
         return Err(ConvertError::at_key(

@@ -6,7 +6,7 @@
 //! containers, pods, kubes and builds use for `Network=x.network`. The boolean and string option
 //! groups, whose order 5.4.2 took from Go map iteration, use the fixed order of quadlet-keys §12.
 
-use super::common::{add_all_strings, add_bools, add_strings};
+use super::common::{add_all_strings, add_bools, add_strings, KeySet};
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
@@ -15,7 +15,7 @@ use crate::unit::UnitFile;
 const GROUP: &str = "Network";
 
 /// The keys `[Network]` accepts in 5.4.2 (`supportedNetworkKeys`).
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "ContainersConfModule",
     "DNS",
     "DisableDNS",
@@ -32,7 +32,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "PodmanArgs",
     "ServiceName",
     "Subnet",
-];
+]);
 
 /// N1: boolean options, literal order.
 const BOOL_OPTIONS: &[(&str, &str)] = &[
@@ -46,7 +46,7 @@ const STRING_OPTIONS: &[(&str, &str)] = &[("Driver", "--driver"), ("IPAMDriver",
 
 /// Converts a `.network` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
+    let (service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
     let u = &q.unit;
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_strings(&mut cmd, q, STRING_OPTIONS);

@@ -20,7 +20,7 @@
 use super::common::{
     add_all_strings, add_networks, add_publish_ports, add_service_default, add_source_path,
     add_strings, add_syslog_identifier, add_user_mappings, add_volumes, check_supported_keys,
-    new_service, SERVICE, UNIT,
+    new_service, KeySet, SERVICE, UNIT,
 };
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
@@ -29,7 +29,7 @@ use crate::unit::UnitFile;
 const GROUP: &str = "Pod";
 
 /// The keys `[Pod]` accepts in 5.4.2 (`supportedPodKeys`).
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "AddHost",
     "ContainersConfModule",
     "DNS",
@@ -55,7 +55,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "UIDMap",
     "UserNS",
     "Volume",
-];
+]);
 
 /// P5: single-valued options, literal order.
 const STRING_OPTIONS: &[(&str, &str)] =
@@ -83,7 +83,7 @@ pub fn pod_name(q: &Quadlet) -> String {
 
 /// Converts a `.pod` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    check_supported_keys(q, &SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");

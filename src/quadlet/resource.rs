@@ -13,7 +13,7 @@
 
 use super::common::{
     add_service_default, add_source_path, add_syslog_identifier, check_supported_keys, new_service,
-    SERVICE, UNIT,
+    KeySet, SERVICE, UNIT,
 };
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
@@ -25,7 +25,7 @@ use crate::unit::UnitFile;
 pub fn begin(
     q: &Quadlet,
     ctx: &Context,
-    supported: &[&str],
+    supported: &KeySet,
     subcommand: &[&str],
 ) -> Result<(UnitFile, PodmanCmd), ConvertError> {
     check_supported_keys(q, supported)?;
