@@ -3,9 +3,9 @@
 //! With many units most of a run is kernel work: opening and reading every Quadlet file, then
 //! creating every unit file and `[Install]` symlink (on tmpfs, `/run/systemd/generator`). Two
 //! phases hand part of it to a second thread:
-//! * loading: the files are read and parsed in two halves at once ([`map`]); everything that
-//!   depends on order (the first file of a name wins, drop-ins, log records) is then done in
-//!   order on the calling thread with the parsed results;
+//! * loading: both threads read and parse the files and merge their drop-ins, taking them in
+//!   runs ([`map`]); everything that depends on order (which file of a name wins, log records)
+//!   is then done in search order on the calling thread with the results;
 //! * output: conversion stays on the calling thread and in order (a unit uses the resource names
 //!   set by the units converted before it) and hands each converted unit, with the log records
 //!   of its conversion, to a second thread that writes the records, the file and its symlinks in
@@ -89,7 +89,7 @@ where
     I: Fn() -> S + Sync,
     F: Fn(&mut S, &T) -> R + Sync,
 {
-    if threads == Threads::Two && items.len() > CHUNK {
+    if threads == Threads::Two && items.len() >= 2 {
         let next = AtomicUsize::new(0);
         let work = || {
             let mut state = init();
