@@ -15,13 +15,17 @@
 //! generator is a short-lived process and the freed blocks are reused by later units. Requests
 //! above 1 KiB or aligned above 16 bytes go to the system allocator unchanged.
 //!
-//! A spin lock makes it sound for several threads; the generator has one, so the lock is never
-//! contended.
+//! Each thread has its own free lists and chunk (thread-local state, no lock): the generator
+//! spreads large runs over two threads (`unitwright::quadlet::parallel`), and a lock shared by
+//! both would be taken on every allocation. A block may be freed by another thread than the one
+//! that allocated it: it simply joins the freeing thread's lists (blocks carry no owner). What a
+//! thread holds in its lists when it ends is not reused; the generator's helper threads are
+//! short-lived and few (at most one at a time), so that is a bounded loss of a few hundred KiB at
+//! most, never a growing one.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Block sizes are multiples of this (and blocks are aligned to it).
 const GRANULE: usize = 16;
@@ -41,42 +45,35 @@ struct State {
     end: *mut u8,
 }
 
-/// The allocator (install with `#[global_allocator]`).
-#[derive(Debug)]
-pub struct SmallAlloc {
-    lock: AtomicBool,
-    state: UnsafeCell<State>,
+/// The allocator (install with `#[global_allocator]`). All instances share the calling thread's
+/// state.
+#[derive(Debug, Clone, Copy)]
+pub struct SmallAlloc;
+
+thread_local! {
+    // Constant-initialized and without destructor: accessing it is a plain thread-local access
+    // (no lazy initialization, no registration that could allocate).
+    static STATE: UnsafeCell<State> = const {
+        UnsafeCell::new(State {
+            free: [ptr::null_mut(); CLASSES],
+            bump: ptr::null_mut(),
+            end: ptr::null_mut(),
+        })
+    };
 }
 
-// SAFETY: `state` is only touched while `lock` is held.
-unsafe impl Sync for SmallAlloc {}
-
 impl SmallAlloc {
-    /// An allocator with empty free lists and no chunk.
+    /// The allocator.
     pub const fn new() -> Self {
-        SmallAlloc {
-            lock: AtomicBool::new(false),
-            state: UnsafeCell::new(State {
-                free: [ptr::null_mut(); CLASSES],
-                bump: ptr::null_mut(),
-                end: ptr::null_mut(),
-            }),
-        }
+        SmallAlloc
     }
 
-    /// Runs `f` on the state with the lock held.
-    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        while self
-            .lock
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            std::hint::spin_loop();
-        }
-        // SAFETY: the lock gives exclusive access; `f` does not re-enter the allocator.
-        let r = f(unsafe { &mut *self.state.get() });
-        self.lock.store(false, Ordering::Release);
-        r
+    /// Runs `f` on the calling thread's state.
+    fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+        // SAFETY: the state belongs to this thread alone, and `f` (a free-list push or pop, or a
+        // chunk from the system allocator) does not re-enter this allocator, so no other
+        // reference to it exists while `f` runs.
+        STATE.with(|s| f(unsafe { &mut *s.get() }))
     }
 }
 
@@ -138,7 +135,7 @@ unsafe impl GlobalAlloc for SmallAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class(layout) {
             // SAFETY: see the impl.
-            Some(c) => self.with(|s| unsafe { s.alloc(c) }),
+            Some(c) => Self::with(|s| unsafe { s.alloc(c) }),
             // SAFETY: forwarded unchanged.
             None => unsafe { System.alloc(layout) },
         }
@@ -147,7 +144,7 @@ unsafe impl GlobalAlloc for SmallAlloc {
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         match class(layout) {
             // SAFETY: `p` came from `alloc` with the same layout, hence from this class.
-            Some(c) => self.with(|s| unsafe { s.free(p, c) }),
+            Some(c) => Self::with(|s| unsafe { s.free(p, c) }),
             // SAFETY: forwarded unchanged.
             None => unsafe { System.dealloc(p, layout) },
         }
@@ -217,6 +214,32 @@ mod tests {
                 assert_eq!(p.add(usize::from(i)).read(), i);
             }
             a.dealloc(p, Layout::from_size_align(5000, 1).unwrap());
+        }
+    }
+
+    #[test]
+    fn blocks_freed_on_another_thread_are_reused_there_and_threads_never_share_a_block() {
+        let a = SmallAlloc::new();
+        let l = Layout::from_size_align(48, 8).unwrap();
+        // Allocated here, freed on another thread, which then gets the block back.
+        let p = unsafe { a.alloc(l) } as usize;
+        let (freed_then_got, theirs) = std::thread::spawn(move || unsafe {
+            a.dealloc(p as *mut u8, l);
+            let q = a.alloc(l) as usize;
+            let theirs: Vec<usize> = (0..1000).map(|_| a.alloc(l) as usize).collect();
+            (q, theirs)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(freed_then_got, p);
+        // Blocks handed out on two threads at the same time are distinct.
+        let ours: Vec<usize> = (0..1000).map(|_| unsafe { a.alloc(l) } as usize).collect();
+        let mut all: Vec<usize> = ours.iter().chain(&theirs).copied().collect();
+        all.push(p);
+        all.sort_unstable();
+        assert!(all.windows(2).all(|w| w[1] - w[0] >= 48));
+        for b in all {
+            unsafe { a.dealloc(b as *mut u8, l) };
         }
     }
 

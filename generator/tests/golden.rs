@@ -21,6 +21,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+use support::snapshot;
+
 const GEN: &str = env!("CARGO_BIN_EXE_unitwright-generator");
 
 #[derive(Default)]
@@ -59,28 +62,6 @@ fn read_case(dir: &Path, input: &str) -> Case {
         }
     }
     c
-}
-
-/// Relative path → file content (`Ok`) or symlink target (`Err`).
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Result<String, PathBuf>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_owned();
-            let meta = fs::symlink_metadata(&p).unwrap();
-            if meta.file_type().is_symlink() {
-                out.insert(rel, Err(fs::read_link(&p).unwrap()));
-            } else if meta.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(rel, Ok(fs::read_to_string(&p).unwrap()));
-            }
-        }
-    }
-    out
 }
 
 /// A small line diff (longest common subsequence) for readable failures.

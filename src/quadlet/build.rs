@@ -38,7 +38,7 @@
 
 use super::common::{
     add_all_strings, add_bools, add_networks, add_source_path, add_strings, add_volumes, dir_of,
-    new_service, resolve_path, SERVICE, UNIT,
+    new_service, resolve_path, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
@@ -50,7 +50,7 @@ const GROUP: &str = "Build";
 
 /// The keys `[Build]` accepts in 5.4.2 (`supportedBuildKeys`); later ones are in
 /// [`super::compat::NEW_KEYS`].
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "Annotation",
     "Arch",
     "AuthFile",
@@ -75,7 +75,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "Target",
     "Variant",
     "Volume",
-];
+]);
 
 /// B2: single-valued options, literal order (of 5.8.2).
 const STRING_OPTIONS: &[(&str, &str)] = &[
@@ -128,7 +128,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
             "no ImageTag key specified",
         ));
     }
-    check_keys(q, ctx, SUPPORTED_KEYS)?;
+    check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx);
     // The reverse of the other kinds' order, as in 5.4.2.
     service.add(UNIT, "RequiresMountsFor", "%t/containers");

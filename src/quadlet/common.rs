@@ -30,22 +30,96 @@ pub const INSTALL: &str = "Install";
 /// `[Quadlet]`
 pub const QUADLET: &str = "Quadlet";
 /// Keys accepted in `[Quadlet]`.
-pub const QUADLET_KEYS: &[&str] = &["DefaultDependencies"];
+pub const QUADLET_KEYS: KeySet = KeySet::new(&["DefaultDependencies"]);
+
+/// A fixed list of key names with a membership test that costs one hash and one comparison:
+/// the open-addressing table is built at compile time (`check_supported_keys` runs for every
+/// line of every unit).
+#[derive(Debug, Clone, Copy)]
+pub struct KeySet {
+    keys: &'static [&'static str],
+    /// `index + 1` of the key hashed to each slot (linear probing); 0 for an empty slot.
+    slots: [u8; KEY_SLOTS],
+}
+
+/// Slots of a [`KeySet`] table (one per value of a byte): at least twice the longest key list,
+/// so probes stay short.
+const KEY_SLOTS: usize = 256;
+
+/// FNV-1a of `key`, folded to a slot.
+const fn key_slot(key: &str) -> usize {
+    let b = key.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < b.len() {
+        h = (h ^ b[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    // The low byte of the folded hash: one of the KEY_SLOTS slots.
+    #[allow(clippy::cast_possible_truncation)]
+    let slot = (h ^ (h >> 32)) as u8;
+    slot as usize
+}
+
+impl KeySet {
+    /// The set of `keys` (at most 127, distinct; checked at compile time).
+    pub const fn new(keys: &'static [&'static str]) -> Self {
+        assert!(keys.len() < KEY_SLOTS / 2, "too many keys for a KeySet");
+        let mut slots = [0u8; KEY_SLOTS];
+        let mut k = 0;
+        while k < keys.len() {
+            let mut s = key_slot(keys[k]);
+            while slots[s] != 0 {
+                s = (s + 1) % KEY_SLOTS;
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                slots[s] = (k + 1) as u8;
+            }
+            k += 1;
+        }
+        KeySet { keys, slots }
+    }
+
+    /// The keys, in the order given.
+    pub fn keys(&self) -> &'static [&'static str] {
+        self.keys
+    }
+
+    /// True if `key` is in the set.
+    pub fn contains(&self, key: &str) -> bool {
+        let mut s = key_slot(key);
+        loop {
+            match self.slots[s] {
+                0 => return false,
+                i if self.keys[usize::from(i) - 1] == key => return true,
+                _ => s = (s + 1) % KEY_SLOTS,
+            }
+        }
+    }
+}
 
 /// Checks that every key of the type group is in `supported` (then that `[Quadlet]` only has
 /// `DefaultDependencies`). The first offending key, by order of appearance, is the error
 /// `unsupported key 'K' in group 'G' in <path>` with its line.
-pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), ConvertError> {
-    for (group, keys) in [(q.kind.group(), supported), (QUADLET, QUADLET_KEYS)] {
+pub fn check_supported_keys(q: &Quadlet, supported: &KeySet) -> Result<(), ConvertError> {
+    check_keys_by(q, |key| supported.contains(key))
+}
+
+/// [`check_supported_keys`] with a predicate for the type group's keys.
+pub fn check_keys_by(q: &Quadlet, supported: impl Fn(&str) -> bool) -> Result<(), ConvertError> {
+    for group in [q.kind.group(), QUADLET] {
         let Some(g) = q.unit.group(group) else {
             continue;
         };
-        // The key lists are sorted (binary search); an unsorted list still works (linear search).
-        if let Some(l) = g
-            .lines
-            .iter()
-            .find(|l| !l.comment && !is_listed(keys, &l.key))
-        {
+        let known = |key: &str| {
+            if group == QUADLET {
+                QUADLET_KEYS.contains(key)
+            } else {
+                supported(key)
+            }
+        };
+        if let Some(l) = g.lines.iter().find(|l| !l.comment && !known(&l.key)) {
             return Err(ConvertError::at_origin(
                 q,
                 l.origin,
@@ -58,16 +132,6 @@ pub fn check_supported_keys(q: &Quadlet, supported: &[&str]) -> Result<(), Conve
         }
     }
     Ok(())
-}
-
-/// True if `key` is in `keys`: a binary search when `keys` is sorted, as the key lists are (an
-/// unsorted list still works, through the linear search). The first bytes are compared before
-/// the whole keys: most steps of the search are decided there, without a call to `memcmp`.
-fn is_listed(keys: &[&str], key: &str) -> bool {
-    let first = key.as_bytes().first();
-    keys.binary_search_by(|k| k.as_bytes().first().cmp(&first).then_with(|| (*k).cmp(key)))
-        .is_ok()
-        || keys.contains(&key)
 }
 
 /// The service skeleton: a copy of the Quadlet file with the type group renamed `X-<Type>` and
@@ -95,7 +159,9 @@ pub fn new_service(q: &Quadlet, ctx: &Context) -> UnitFile {
 
 /// Appends `SourcePath=<path of the Quadlet file>` to `[Unit]`.
 pub fn add_source_path(service: &mut UnitFile, q: &Quadlet) {
-    service.add(UNIT, "SourcePath", q.path.display().to_string());
+    // `to_string_lossy` writes what `display()` would (invalid UTF-8 as U+FFFD) without the
+    // formatting machinery.
+    service.add(UNIT, "SourcePath", q.path.to_string_lossy().into_owned());
 }
 
 /// Appends `SyslogIdentifier=%N` to `[Service]` unless the user set one.
@@ -557,6 +623,18 @@ pub fn warn_if_ambiguous_image(q: &Quadlet, ctx: &mut Context) {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn key_sets_find_exactly_their_keys_even_when_slots_collide() {
+        // 127 keys fill half the table: many probe sequences run into each other.
+        let keys: Vec<&'static str> = (0..127)
+            .map(|i| &*Box::leak(format!("Key{i}").into_boxed_str()))
+            .collect();
+        let set = KeySet::new(Box::leak(keys.into_boxed_slice()));
+        assert!(set.keys().iter().all(|k| set.contains(k)));
+        assert!((127..400).all(|i| !set.contains(&format!("Key{i}"))));
+        assert!(!set.contains(""));
+    }
 
     #[test]
     fn clean_path_matches_go_filepath_clean() {

@@ -59,7 +59,7 @@ use std::cell::OnceCell;
 use std::fmt;
 use std::path::Path;
 
-use super::common::check_supported_keys;
+use super::common::{check_keys_by, check_supported_keys, KeySet};
 use super::log::Logger;
 use super::{Context, ConvertError, Kind, Quadlet};
 use crate::unit::split::split_args;
@@ -405,27 +405,24 @@ fn new_key_of(kind: Kind, key: &str) -> Option<&'static NewKey> {
 /// [`check_supported_keys`] with `supported` (the kind's 5.4.2 keys) plus the keys of
 /// [`NEW_KEYS`] that [`Context::podman_version`] allows. A refused key of [`NEW_KEYS`] keeps
 /// 5.4.2's message and location and gets a hint saying which podman it needs.
-pub fn check_keys(q: &Quadlet, ctx: &Context, supported: &[&str]) -> Result<(), ConvertError> {
+pub fn check_keys(q: &Quadlet, ctx: &Context, supported: &KeySet) -> Result<(), ConvertError> {
     // Files with 5.4.2's keys only (nearly all) take the first check alone.
     if check_supported_keys(q, supported).is_ok() {
         return Ok(());
     }
-    let mut allowed = supported.to_vec();
-    allowed.extend(
-        NEW_KEYS
-            .iter()
-            .filter(|k| k.kind == q.kind && ctx.podman_version.is_some_and(|v| v >= k.since))
-            .map(|k| k.key),
-    );
-    allowed.sort_unstable();
-    check_supported_keys(q, &allowed).map_err(|mut e| {
+    let newer: Vec<&str> = NEW_KEYS
+        .iter()
+        .filter(|k| k.kind == q.kind && ctx.podman_version.is_some_and(|v| v >= k.since))
+        .map(|k| k.key)
+        .collect();
+    let allowed = |key: &str| supported.contains(key) || newer.contains(&key);
+    check_keys_by(q, allowed).map_err(|mut e| {
         // The key reported is the first one of the type group that is not allowed (the
         // `[Quadlet]` group is checked after it and has no new keys).
-        let refused = q.unit.group(q.kind.group()).and_then(|g| {
-            g.lines
-                .iter()
-                .find(|l| !l.comment && allowed.binary_search(&l.key.as_str()).is_err())
-        });
+        let refused = q
+            .unit
+            .group(q.kind.group())
+            .and_then(|g| g.lines.iter().find(|l| !l.comment && !allowed(&l.key)));
         if let Some(new) = refused.and_then(|l| new_key_of(q.kind, &l.key)) {
             e.hint = Some(new_key_hint(new, ctx.podman_version));
         }
@@ -1246,7 +1243,7 @@ mod tests {
                 Kind::Build => crate::quadlet::build::SUPPORTED_KEYS,
                 Kind::Volume | Kind::Kube => panic!("no new keys for {:?} yet", k.kind),
             };
-            assert!(!supported.contains(&k.key), "{}", k.key);
+            assert!(!supported.contains(k.key), "{}", k.key);
             let same = NEW_KEYS
                 .iter()
                 .filter(|o| o.kind == k.kind && o.key == k.key);

@@ -19,7 +19,7 @@ use super::common::{
     add_all_strings, add_bools, add_networks, add_publish_ports, add_source_path, add_strings,
     add_syslog_identifier, add_user_mappings, add_volumes, check_kill_mode, check_service_type,
     new_service, resolve_image_source, resolve_path, resolve_storage_source, set_notify_type,
-    SERVICE, UNIT,
+    KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
@@ -30,7 +30,7 @@ const GROUP: &str = "Container";
 
 /// The keys `[Container]` accepts in 5.4.2 (`supportedContainerKeys`); later ones are in
 /// [`super::compat::NEW_KEYS`].
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "AddCapability",
     "AddDevice",
     "AddHost",
@@ -118,7 +118,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "VolatileTmp",
     "Volume",
     "WorkingDir",
-];
+]);
 
 /// C9: single-valued options, literal order; the keys after `Pull` are from podman 5.5.0.
 const STRING_OPTIONS: &[(&str, &str)] = &[
@@ -205,7 +205,7 @@ fn valid_expose_port(v: &str) -> bool {
 
 /// Converts a `.container` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_keys(q, ctx, SUPPORTED_KEYS)?;
+    check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let u = &q.unit;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);
@@ -229,17 +229,19 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
 
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
     check_kill_mode(q, &mut service)?;
-    let mut stop = PodmanCmd::base(ctx, q);
+    let base = PodmanCmd::base(ctx, q);
+    let mut stop = base.clone();
     stop.extend(["rm", "-v", "-f", "-i", CIDFILE]);
-    service.add(SERVICE, "ExecStop", stop.to_exec_line());
+    let stop_line = stop.to_exec_line();
     // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
     // failure when ExecStop already removed the container.
-    stop.args[0].insert(0, '-');
-    service.add(SERVICE, "ExecStopPost", stop.to_exec_line());
+    let stop_post_line = stop.to_exec_line_ignoring_failure(&stop_line);
+    service.add(SERVICE, "ExecStop", stop_line);
+    service.add(SERVICE, "ExecStopPost", stop_post_line);
     add_exec_reload(q, ctx, &mut service)?;
     service.add(SERVICE, "Delegate", "yes");
 
-    let mut cmd = PodmanCmd::base(ctx, q);
+    let mut cmd = base;
     cmd.extend(["run", "--name"]);
     cmd.add(container_name(q));
     cmd.extend([CIDFILE, "--replace", "--rm"]);
@@ -652,8 +654,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn supported_keys_are_sorted_for_binary_search() {
-        assert!(SUPPORTED_KEYS.windows(2).all(|w| w[0] < w[1]));
+    fn supported_keys_are_sorted_and_each_is_found() {
+        // Sorted (and so distinct) for the reader; the set finds every one and nothing else.
+        assert!(SUPPORTED_KEYS.keys().windows(2).all(|w| w[0] < w[1]));
+        assert!(SUPPORTED_KEYS
+            .keys()
+            .iter()
+            .all(|k| SUPPORTED_KEYS.contains(k)));
+        for other in [
+            "",
+            "image",
+            "Images",
+            "Imag",
+            "Frobnicate",
+            "DefaultDependencies",
+        ] {
+            assert!(!SUPPORTED_KEYS.contains(other), "{other}");
+        }
     }
 
     #[test]

@@ -21,8 +21,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::log::Logger;
-use super::output::OutputDir;
+use super::log::{Logger, Record};
+use super::output::{OutputDir, Unnamed};
+use super::parallel::{self, Threads};
 use super::search::{self, EntryKind, Scan};
 use super::{Context, Kind, Quadlet, UnitInfo};
 use crate::unit::{self, dropin, UnitFile};
@@ -274,6 +275,43 @@ impl<'s> Dropins<'s> {
     }
 }
 
+/// One Quadlet file read, parsed and merged with its drop-ins (see [`load_file`]).
+struct Loaded {
+    path: PathBuf,
+    /// The unit with its drop-ins merged, or why the file itself could not be loaded.
+    unit: Result<UnitFile, unit::ParseError>,
+    /// The drop-ins read, in order; the last one failed if `dropin_error` is set.
+    dropins: Vec<PathBuf>,
+    /// Why the last of `dropins` could not be loaded (the unit is then skipped).
+    dropin_error: Option<String>,
+}
+
+/// Reads and parses `dir/name` and merges the drop-ins that apply to it, stopping at the first
+/// one that does not parse. Logs nothing: the caller does, in search order.
+fn load_file(dropins: &mut Dropins<'_>, dir: &Path, name: &str) -> Loaded {
+    let path = dir.join(name);
+    let mut load = Loaded {
+        unit: unit::parse_file(&path),
+        path,
+        dropins: Vec::new(),
+        dropin_error: None,
+    };
+    if let Ok(unit) = &mut load.unit {
+        for d in dropins.find(name) {
+            let parsed = dropins.parse(&d);
+            load.dropins.push(d);
+            match parsed {
+                Ok(di) => unit.merge(di),
+                Err(err) => {
+                    load.dropin_error = Some(err.clone());
+                    break;
+                }
+            }
+        }
+    }
+    load
+}
+
 /// Quadlet's `getServiceName`: `ServiceName=` of the type group, else base name + suffix.
 fn service_name(unit: &UnitFile, kind: Kind, name: &str) -> String {
     if let Some(s) = unit.lookup(kind.group(), "ServiceName") {
@@ -311,12 +349,41 @@ impl Run<'_> {
     /// Loads every Quadlet file of the scan (first file name wins), merging drop-ins. Returns the
     /// units and whether everything loaded.
     fn load(&self, scan: &Scan) -> (Vec<Quadlet>, bool) {
+        // Load the first file of each name up front (on two threads for many files); a later
+        // file of the same name is loaded only if that one does not parse, below.
+        let mut first: FastSet<&std::ffi::OsStr> = FastSet::default();
+        let mut todo = Vec::new();
+        for (di, dir) in scan.dirs.iter().enumerate() {
+            for (ei, e) in dir.entries.iter().enumerate() {
+                if e.kind == EntryKind::File
+                    && e.name
+                        .to_str()
+                        .is_some_and(|n| Kind::from_file_name(n).is_some())
+                    && first.insert(e.name.as_os_str())
+                {
+                    todo.push((di, ei));
+                }
+            }
+        }
+        let loaded = parallel::map(
+            Threads::for_items(todo.len()),
+            &todo,
+            || Dropins::new(scan),
+            |dropins, &(di, ei)| {
+                let dir = &scan.dirs[di];
+                let name = dir.entries[ei].name.to_str().unwrap_or_default();
+                load_file(dropins, &dir.path, name)
+            },
+        );
+        let mut loaded = todo.into_iter().zip(loaded).peekable();
+        // Everything that depends on order (which file of a name wins, log records) happens
+        // here, in search order.
         let mut ok = true;
         let mut seen: FastSet<&std::ffi::OsStr> = FastSet::default();
         let mut units = Vec::new();
-        let mut dropins = Dropins::new(scan);
-        for dir in &scan.dirs {
-            for e in &dir.entries {
+        let mut dropins = None;
+        for (di, dir) in scan.dirs.iter().enumerate() {
+            for (ei, e) in dir.entries.iter().enumerate() {
                 if e.kind != EntryKind::File || seen.contains(e.name.as_os_str()) {
                     continue;
                 }
@@ -326,10 +393,17 @@ impl Run<'_> {
                 let Some(kind) = Kind::from_file_name(name) else {
                     continue;
                 };
-                let path = dir.path.join(name);
+                let load = match loaded.next_if(|(at, _)| *at == (di, ei)) {
+                    Some((_, load)) => load,
+                    None => load_file(
+                        dropins.get_or_insert_with(|| Dropins::new(scan)),
+                        &dir.path,
+                        name,
+                    ),
+                };
                 self.log
-                    .debug_with(|| format!("Loading source unit file {}", path.display()));
-                let mut unit = match unit::parse_file(&path) {
+                    .debug_with(|| format!("Loading source unit file {}", load.path.display()));
+                let unit = match load.unit {
                     Ok(u) => u,
                     Err(e) => {
                         // The other files of the directory are still loaded (5.4.2 dropped them).
@@ -339,29 +413,21 @@ impl Run<'_> {
                     }
                 };
                 seen.insert(e.name.as_os_str());
-                let mut dropin_failed = false;
-                for d in dropins.find(name) {
+                for d in &load.dropins {
                     self.log
                         .debug_with(|| format!("Loading source drop-in file {}", d.display()));
-                    match dropins.parse(&d) {
-                        Ok(di) => unit.merge(di),
-                        Err(err) => {
-                            self.log.error(&format!(
-                                "error loading drop-in of {name}: {err}; {name} is skipped"
-                            ));
-                            dropin_failed = true;
-                            break;
-                        }
-                    }
                 }
-                if dropin_failed {
+                if let Some(err) = load.dropin_error {
+                    self.log.error(&format!(
+                        "error loading drop-in of {name}: {err}; {name} is skipped"
+                    ));
                     ok = false;
                     continue;
                 }
                 let service_name = service_name(&unit, kind, name);
                 units.push(Quadlet {
                     name: name.to_owned(),
-                    path,
+                    path: load.path,
                     dir: dir.path.clone(),
                     kind,
                     unit,
@@ -423,64 +489,58 @@ impl Run<'_> {
         let mut produced: FastMap<String, &str> =
             FastMap::with_capacity_and_hasher(units.len(), BuildHasherDefault::default());
         let header = format!("# Automatically generated by {}", self.argv0);
-        for q in &units {
-            if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
-                super::common::warn_if_ambiguous_image(q, &mut ctx);
+        // Conversion logs through `log`, which keeps the records; they go out with the unit, in
+        // order, just before it is written (see `parallel`).
+        let log = &self.log.deferred();
+        let threads = if out.is_some() {
+            Threads::for_items(units.len())
+        } else {
+            Threads::One
+        };
+        let mut converted = true;
+        let mut written = true;
+        let produce = |feed: &mut parallel::Feed<'_, Job>| {
+            for q in &units {
+                let service = convert_one(q, &mut ctx, &compat, log, &mut produced);
+                converted &= service.is_some();
+                let pending = service.and_then(|(file_name, mut service)| {
+                    if let Some(out) = &out {
+                        let links = install_links(&file_name, &service);
+                        service.prepend_comments(&[&header, "# "]);
+                        let text = service.to_text();
+                        // When the writing thread is behind, create the file here; it is named
+                        // there, in order.
+                        let prepared =
+                            (feed.backlog() >= HELP_BACKLOG).then(|| out.prepare(text.as_bytes()));
+                        Some(Pending {
+                            file_name,
+                            text,
+                            links,
+                            prepared,
+                        })
+                    } else {
+                        stdout.push_str("---");
+                        stdout.push_str(&file_name);
+                        stdout.push_str("---\n");
+                        service.write_to(&mut stdout);
+                        stdout.push('\n');
+                        None
+                    }
+                });
+                feed.send(Job {
+                    records: log.take(),
+                    pending,
+                });
             }
-            ctx.podman_version = compat.version_for_new_keys(q, self.log);
-            let converted = (q.kind.converter())(q, &mut ctx)
-                .and_then(|mut s| super::settings::apply(q, &mut ctx, &mut s).map(|()| s))
-                .and_then(|s| compat.adapt(q, s, &mut ctx.warnings, self.log));
-            for w in ctx.warnings.drain(..) {
-                self.log.warning(&w);
+        };
+        let consume = |job: Job| {
+            self.log.replay(job.records);
+            if let (Some(out), Some(p)) = (&out, job.pending) {
+                written &= self.write_with_links(out, p);
             }
-            let mut service = match converted {
-                Ok(s) => s,
-                Err(e) => {
-                    self.log.error(&format!("converting {:?}: {e}", q.name));
-                    ok = false;
-                    continue;
-                }
-            };
-            let file_name = q.service_file_name();
-            if file_name.contains('/') {
-                // 5.4.2 wrote such a unit outside the output directory.
-                self.log.error(&format!(
-                    "converting {:?}: {}",
-                    q.name,
-                    super::ConvertError::at_key(
-                        q,
-                        q.kind.group(),
-                        "ServiceName",
-                        format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
-                    )
-                ));
-                ok = false;
-                continue;
-            }
-            if let Some(prev) = produced.insert(file_name.clone(), q.name.as_str()) {
-                self.log.warning(&format!(
-                    "{} and {} both generate {file_name}; the unit from {} replaces the other",
-                    prev, q.name, q.name
-                ));
-            }
-            if let Some(out) = &out {
-                let links = install_links(&file_name, &service);
-                service.prepend_comments(&[&header, "# "]);
-                let p = Pending {
-                    text: service.to_text(),
-                    file_name,
-                    links,
-                };
-                ok &= self.write_with_links(out, &p);
-            } else {
-                stdout.push_str("---");
-                stdout.push_str(&file_name);
-                stdout.push_str("---\n");
-                service.write_to(&mut stdout);
-                stdout.push('\n');
-            }
-        }
+        };
+        parallel::pipeline(threads, produce, consume);
+        ok &= written && converted;
         if self.dryrun {
             use std::io::Write;
             let mut so = std::io::stdout().lock();
@@ -503,15 +563,21 @@ impl Run<'_> {
     }
 
     /// Writes one unit; false (and an error logged) if it could not be written.
-    fn write_one(&self, out: &OutputDir, p: &Pending) -> bool {
+    fn write_one(&self, out: &OutputDir, p: &mut Pending) -> bool {
         self.log.debug_with(|| {
             format!(
                 "writing {:?}",
                 out.path().join(&p.file_name).display().to_string()
             )
         });
-        match out.write_file(&p.file_name, p.text.as_bytes()) {
-            Ok(_) => true,
+        let result = match p.prepared.take() {
+            Some(prepared) => {
+                prepared.and_then(|file| out.commit(&p.file_name, p.text.as_bytes(), file))
+            }
+            None => out.write_file(&p.file_name, p.text.as_bytes()),
+        };
+        match result {
+            Ok(()) => true,
             Err(e) => {
                 self.log.error(&format!(
                     "generating service file {}: {e}",
@@ -524,11 +590,10 @@ impl Run<'_> {
 
     /// Writes one unit, then its `[Install]` symlinks (in processing order, so conflicting
     /// `Alias=` links resolve as in 5.4.2: the unit processed last wins). Units are written as
-    /// they are converted, so only one generated text is held in memory at a time. (Writing on
-    /// several threads was measured: file creation in one directory serializes on the
-    /// directory lock in the kernel, so it gained nothing.)
-    fn write_with_links(&self, out: &OutputDir, p: &Pending) -> bool {
-        if !self.write_one(out, p) {
+    /// they are converted (on one thread, or a few batches behind on a second one, see
+    /// [`parallel`]), so only a few generated texts are held in memory at a time.
+    fn write_with_links(&self, out: &OutputDir, mut p: Pending) -> bool {
+        if !self.write_one(out, &mut p) {
             return false;
         }
         for rel in &p.links {
@@ -551,12 +616,76 @@ impl Run<'_> {
     }
 }
 
+/// Converts one unit: its file name and service, or `None` (and an error logged) when it
+/// cannot be converted or named.
+fn convert_one<'u>(
+    q: &'u Quadlet,
+    ctx: &mut Context,
+    compat: &super::compat::Compat,
+    log: &Logger,
+    produced: &mut FastMap<String, &'u str>,
+) -> Option<(String, UnitFile)> {
+    if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
+        super::common::warn_if_ambiguous_image(q, ctx);
+    }
+    ctx.podman_version = compat.version_for_new_keys(q, log);
+    let converted = (q.kind.converter())(q, ctx)
+        .and_then(|mut s| super::settings::apply(q, ctx, &mut s).map(|()| s))
+        .and_then(|s| compat.adapt(q, s, &mut ctx.warnings, log));
+    for w in ctx.warnings.drain(..) {
+        log.warning(&w);
+    }
+    let service = match converted {
+        Ok(s) => s,
+        Err(e) => {
+            log.error(&format!("converting {:?}: {e}", q.name));
+            return None;
+        }
+    };
+    let file_name = q.service_file_name();
+    if file_name.contains('/') {
+        // 5.4.2 wrote such a unit outside the output directory.
+        log.error(&format!(
+            "converting {:?}: {}",
+            q.name,
+            super::ConvertError::at_key(
+                q,
+                q.kind.group(),
+                "ServiceName",
+                format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
+            )
+        ));
+        return None;
+    }
+    if let Some(prev) = produced.insert(file_name.clone(), q.name.as_str()) {
+        log.warning(&format!(
+            "{} and {} both generate {file_name}; the unit from {} replaces the other",
+            prev, q.name, q.name
+        ));
+    }
+    Some((file_name, service))
+}
+
+/// What the conversion of one unit hands to the writer: the log records of the conversion and
+/// the unit to write (none if it failed, or with `-dryrun`).
+struct Job {
+    records: Vec<Record>,
+    pending: Option<Pending>,
+}
+
 /// A converted unit waiting to be written.
 struct Pending {
     file_name: String,
     text: String,
     links: Vec<PathBuf>,
+    /// The file already written without a name by the converting thread (or why that failed);
+    /// `None`: all of the writing is left to the writer.
+    prepared: Option<std::io::Result<Option<Unnamed>>>,
 }
+
+/// The writer's backlog (in units) from which the converting thread creates the files of the
+/// units it hands over (see [`OutputDir::prepare`]), so that both threads share the kernel work.
+const HELP_BACKLOG: usize = 16;
 
 /// Quadlet's `enableServiceFile`: the symlinks for `[Install]` `Alias=`, `WantedBy=` and
 /// `RequiredBy=` (relative to the output dir). A template (`foo@.service`) gets `WantedBy=` and

@@ -10,7 +10,7 @@
 //! [`super::compat::NEW_KEYS`]) are in I1, in podman 5.8.2's literal order: `Policy=` (5.6.0)
 //! before `--variant`, `Retry=` and `RetryDelay=` (5.5.0) last.
 
-use super::common::{add_bools, add_strings};
+use super::common::{add_bools, add_strings, KeySet};
 use super::resource::{begin, finish};
 use super::{Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
@@ -19,7 +19,7 @@ const GROUP: &str = "Image";
 
 /// The keys `[Image]` accepts in 5.4.2 (`supportedImageKeys`); later ones are in
 /// [`super::compat::NEW_KEYS`].
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "AllTags",
     "Arch",
     "AuthFile",
@@ -35,7 +35,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "ServiceName",
     "TLSVerify",
     "Variant",
-];
+]);
 
 /// I1: single-valued options, literal order (of 5.8.2).
 const STRING_OPTIONS: &[(&str, &str)] = &[
@@ -56,7 +56,7 @@ const BOOL_OPTIONS: &[(&str, &str)] = &[("AllTags", "--all-tags"), ("TLSVerify",
 
 /// Converts a `.image` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["image", "pull"])?;
+    let (service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["image", "pull"])?;
     let u = &q.unit;
     let Some(image) = u.lookup_nonempty(GROUP, "Image") else {
         return Err(ConvertError::at_key(

@@ -13,7 +13,7 @@
 use super::common::{
     add_networks, add_publish_ports, add_source_path, add_syslog_identifier, add_user_mappings,
     check_kill_mode, check_service_type, check_supported_keys, dir_of, new_service, resolve_path,
-    set_notify_type, SERVICE, UNIT,
+    set_notify_type, KeySet, SERVICE, UNIT,
 };
 use super::podman::PodmanCmd;
 use super::{Context, ConvertError, Quadlet};
@@ -22,7 +22,7 @@ use crate::unit::UnitFile;
 const GROUP: &str = "Kube";
 
 /// The keys `[Kube]` accepts in 5.4.2 (`supportedKubeKeys`).
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "AutoUpdate",
     "ConfigMap",
     "ContainersConfModule",
@@ -42,7 +42,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "SetWorkingDirectory",
     "UserNS",
     "Yaml",
-];
+]);
 
 /// The annotation podman's auto-update reads.
 const AUTO_UPDATE_ANNOTATION: &str = "io.containers.autoupdate";
@@ -60,7 +60,7 @@ fn auto_update_annotation(word: &str) -> String {
 
 /// Converts a `.kube` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, SUPPORTED_KEYS)?;
+    check_supported_keys(q, &SUPPORTED_KEYS)?;
     let u = &q.unit;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);

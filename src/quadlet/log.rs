@@ -124,7 +124,12 @@ fn cmdline_words(s: &str) -> Vec<String> {
 enum Sink {
     Kmsg(File),
     Stderr,
+    /// Kept for later, see [`Logger::deferred`].
+    Buffer(Vec<Record>),
 }
+
+/// A record kept by a [`Logger::deferred`] logger: its level and message.
+pub type Record = (Level, String);
 
 /// The generator's logger (see the module documentation).
 #[derive(Debug)]
@@ -166,6 +171,35 @@ impl Logger {
         }
     }
 
+    /// A logger with the same name and level that keeps its records instead of writing them;
+    /// [`take`](Self::take) hands them over, [`replay`](Self::replay) writes them to the real
+    /// logger. The generator's conversion logs through one while another thread writes the units
+    /// converted before, so that every record still comes out in the order of a sequential run.
+    #[must_use]
+    pub fn deferred(&self) -> Logger {
+        Logger {
+            name: self.name.clone(),
+            pid: self.pid,
+            max: self.max,
+            sink: Mutex::new(Sink::Buffer(Vec::new())),
+        }
+    }
+
+    /// The records kept so far by a [`deferred`](Self::deferred) logger (none for the others).
+    pub fn take(&self) -> Vec<Record> {
+        match self.sink.lock().as_deref_mut() {
+            Ok(Sink::Buffer(b)) => std::mem::take(b),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Writes records kept by a deferred logger, in their order.
+    pub fn replay(&self, records: Vec<Record>) {
+        for (level, msg) in records {
+            self.log(level, &msg);
+        }
+    }
+
     /// Enables debug records (`-v`).
     pub fn set_debug(&mut self) {
         self.max = Level::Debug;
@@ -184,26 +218,29 @@ impl Logger {
         let Ok(mut sink) = self.sink.lock() else {
             return;
         };
+        let mut kmsg = match &mut *sink {
+            Sink::Buffer(b) => {
+                b.push((level, msg.to_owned()));
+                return;
+            }
+            Sink::Kmsg(f) => Some(f),
+            Sink::Stderr => None,
+        };
         for line in msg.split('\n') {
-            match &mut *sink {
-                Sink::Kmsg(f) => {
-                    let rec = format!(
-                        "<{}>{}[{}]: {}\n",
-                        FACILITY_DAEMON + level as u8,
-                        self.name,
-                        self.pid,
-                        line
-                    );
-                    // kmsg takes one record per write; a failed write falls back to stderr.
-                    if f.write_all(rec.as_bytes()).is_err() {
-                        let _ =
-                            writeln!(std::io::stderr(), "{}[{}]: {}", self.name, self.pid, line);
-                    }
-                }
-                Sink::Stderr => {
-                    let _ = writeln!(std::io::stderr(), "{}[{}]: {}", self.name, self.pid, line);
+            if let Some(f) = kmsg.as_deref_mut() {
+                let rec = format!(
+                    "<{}>{}[{}]: {}\n",
+                    FACILITY_DAEMON + level as u8,
+                    self.name,
+                    self.pid,
+                    line
+                );
+                // kmsg takes one record per write; a failed write falls back to stderr.
+                if f.write_all(rec.as_bytes()).is_ok() {
+                    continue;
                 }
             }
+            let _ = writeln!(std::io::stderr(), "{}[{}]: {}", self.name, self.pid, line);
         }
     }
 
@@ -306,6 +343,27 @@ mod tests {
             level_from_cmdline("systemd.log_level=info systemd.log_level=loud"),
             Some(Level::Info)
         );
+    }
+
+    #[test]
+    fn a_deferred_logger_keeps_enabled_records_in_order_until_taken() {
+        let mut real = Logger::new("test", false);
+        real.max = Level::Warning;
+        let deferred = real.deferred();
+        deferred.warning("first");
+        deferred.debug("not enabled");
+        deferred.error("second\nwith two lines");
+        assert_eq!(
+            deferred.take(),
+            vec![
+                (Level::Warning, "first".to_owned()),
+                (Level::Error, "second\nwith two lines".to_owned())
+            ]
+        );
+        assert!(deferred.take().is_empty());
+        // A logger that writes keeps nothing.
+        real.warning("written");
+        assert!(real.take().is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! # Layout
 //! * [`generator`]: the program (flags, search, loading, dispatch, output, exit status).
 //! * [`search`]: search paths and the directory walk; [`output`]: atomic writes and symlinks;
-//!   [`log`]: the kmsg/stderr logger.
+//!   [`log`]: the kmsg/stderr logger; [`parallel`]: how large runs use a second thread.
 //! * [`common`]: helpers shared by the kinds (service skeleton, networks, volumes, user
 //!   namespaces, image sources, `[Service]` rules); [`podman`]: podman command lines and their
 //!   serialization (`escapeWords`).
@@ -64,6 +64,7 @@ pub mod kube;
 pub mod log;
 pub mod network;
 pub mod output;
+pub mod parallel;
 pub mod pod;
 pub mod podman;
 pub mod resource;

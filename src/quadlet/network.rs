@@ -11,7 +11,7 @@
 //! in N2; `NetworkDeleteOnStop=true` (5.5.0) adds `ExecStopPost=podman network rm <name>`
 //! before `ExecStart=`.
 
-use super::common::{add_all_strings, add_bools, add_strings, SERVICE};
+use super::common::{add_all_strings, add_bools, add_strings, KeySet, SERVICE};
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
@@ -21,7 +21,7 @@ const GROUP: &str = "Network";
 
 /// The keys `[Network]` accepts in 5.4.2 (`supportedNetworkKeys`); later ones are in
 /// [`super::compat::NEW_KEYS`].
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "ContainersConfModule",
     "DNS",
     "DisableDNS",
@@ -38,7 +38,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "PodmanArgs",
     "ServiceName",
     "Subnet",
-];
+]);
 
 /// N1: boolean options, literal order.
 const BOOL_OPTIONS: &[(&str, &str)] = &[
@@ -56,7 +56,8 @@ const STRING_OPTIONS: &[(&str, &str)] = &[
 
 /// Converts a `.network` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (mut service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
+    let (mut service, mut cmd) =
+        begin(q, ctx, &SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
     let u = &q.unit;
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_strings(&mut cmd, q, STRING_OPTIONS);

@@ -1,21 +1,25 @@
 //! Writing generated units and `[Install]` symlinks into the generator's output directory.
 //!
-//! Every file appears atomically: it is written to a temporary file in the same directory and
-//! renamed over the final name, so systemd (or a concurrent generator run, podman #29004) never
-//! sees a half-written unit. Symlinks are created under a temporary name and renamed as well.
+//! Every file appears atomically: it is written to an unnamed `O_TMPFILE` file in the same
+//! directory and then linked under its name (or, where that is not possible, to a temporary file
+//! renamed over the final name), so systemd (or a concurrent generator run, podman #29004) never
+//! sees a half-written unit. The two steps ([`OutputDir::prepare`], [`OutputDir::commit`]) may
+//! run on different threads. Symlinks are created under a temporary name and renamed as well.
 //! Files are fsync'ed before the rename unless the directory is on tmpfs/ramfs (the normal case,
 //! `/run/systemd/generator`), where fsync is pointless and only costs time at boot.
 
-use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
+
+use super::fasthash::FastSet;
 
 /// `TMPFS_MAGIC` from `linux/magic.h`.
 const TMPFS_MAGIC: u64 = 0x0102_1994;
@@ -31,10 +35,14 @@ pub struct OutputDir {
     sync: bool,
     pid: u32,
     /// Sub-directories known to exist (avoids a mkdir per symlink).
-    made_dirs: Mutex<HashSet<PathBuf>>,
+    made_dirs: Mutex<FastSet<Vec<u8>>>,
     /// Whether the `O_TMPFILE` + `linkat` fast path works here.
     tmpfile: AtomicBool,
 }
+
+/// A written file without a name yet, from [`OutputDir::prepare`]; dropping it discards it.
+#[derive(Debug)]
+pub struct Unnamed(fs::File);
 
 /// True if `path` is on a memory file system (tmpfs or ramfs), where fsync is useless.
 pub fn is_memory_fs(path: &Path) -> bool {
@@ -78,12 +86,52 @@ impl OutputDir {
 
     /// Writes `data` to `name` (a plain file name, mode 0644) atomically: a temporary file in the
     /// same directory, renamed over `name`.
-    pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
-        if self.tmpfile.load(Ordering::Relaxed) {
-            match self.write_unnamed(name, data) {
-                Ok(true) => return Ok(self.path.join(name)),
-                Ok(false) => {}
-                Err(e) => return Err(e),
+    pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        let prepared = self.prepare(data)?;
+        self.commit(name, data, prepared)
+    }
+
+    /// The first half of [`write_file`](Self::write_file), which may run on another thread than
+    /// the second: `data` written to a new unnamed file (`O_TMPFILE`) in the directory, not yet
+    /// visible. `None` when the file system or our privileges do not allow it (then the fast path
+    /// is switched off for the run, and [`commit`](Self::commit) uses temporary file + rename).
+    pub fn prepare(&self, data: &[u8]) -> std::io::Result<Option<Unnamed>> {
+        if !self.tmpfile.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let Ok(fd) = rustix::fs::openat(
+            &self.dir,
+            ".",
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) else {
+            self.tmpfile.store(false, Ordering::Relaxed);
+            return Ok(None);
+        };
+        let mut f = fs::File::from(fd);
+        f.write_all(data)?;
+        if self.sync {
+            f.sync_all()?;
+        }
+        Ok(Some(Unnamed(f)))
+    }
+
+    /// The second half of [`write_file`](Self::write_file): gives the prepared file its name
+    /// (`linkat(AT_EMPTY_PATH)`), atomic like temporary file + rename without creating and
+    /// moving a temporary directory entry. When `name` exists already, or `linkat` is not
+    /// allowed (`AT_EMPTY_PATH` needs `CAP_DAC_READ_SEARCH`; the fast path is then switched off),
+    /// or nothing was prepared, `data` is written to a temporary file renamed over `name`.
+    pub fn commit(
+        &self,
+        name: &str,
+        data: &[u8],
+        prepared: Option<Unnamed>,
+    ) -> std::io::Result<()> {
+        if let Some(Unnamed(f)) = prepared {
+            match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
+                Ok(()) => return Ok(()),
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(_) => self.tmpfile.store(false, Ordering::Relaxed),
             }
         }
         let tmp = tmp_name(OsStr::new(name), self.pid);
@@ -106,93 +154,74 @@ impl OutputDir {
         if result.is_err() {
             let _ = rustix::fs::unlinkat(&self.dir, tmp.as_os_str(), AtFlags::empty());
         }
-        result.map(|()| self.path.join(name))
-    }
-
-    /// The fast path for a new file: an unnamed `O_TMPFILE` inode, written, then linked under its
-    /// name (`linkat(AT_EMPTY_PATH)`) — atomic like temp + rename, without creating and moving a
-    /// temporary directory entry. Returns `Ok(false)` when the caller must use temp + rename:
-    /// the name exists already, or the file system or our privileges (`AT_EMPTY_PATH` needs
-    /// `CAP_DAC_READ_SEARCH`) do not allow it (then the fast path is switched off for the run).
-    fn write_unnamed(&self, name: &str, data: &[u8]) -> std::io::Result<bool> {
-        let Ok(fd) = rustix::fs::openat(
-            &self.dir,
-            ".",
-            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        ) else {
-            self.tmpfile.store(false, Ordering::Relaxed);
-            return Ok(false);
-        };
-        let mut f = fs::File::from(fd);
-        f.write_all(data)?;
-        if self.sync {
-            f.sync_all()?;
-        }
-        match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
-            Ok(()) => Ok(true),
-            Err(rustix::io::Errno::EXIST) => Ok(false),
-            Err(_) => {
-                self.tmpfile.store(false, Ordering::Relaxed);
-                Ok(false)
-            }
-        }
+        result
     }
 
     /// Creates the symlink `rel` (relative to the output dir, may contain directories) pointing
     /// to the unit `target_name` in the output dir, with a relative target. An existing entry is
-    /// replaced. `rel` must be relative and must not contain `..`.
-    pub fn symlink_unit(&self, rel: &Path, target_name: &str) -> std::io::Result<PathBuf> {
-        if rel.is_absolute()
-            || rel
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the link name must be a relative path inside the output directory",
-            ));
+    /// replaced. `rel` must be relative and must not contain `..`; `.` and empty components are
+    /// ignored.
+    pub fn symlink_unit(&self, rel: &Path, target_name: &str) -> std::io::Result<()> {
+        let bytes = rel.as_os_str().as_bytes();
+        if bytes.first() == Some(&b'/') {
+            return Err(escaping_link_name());
         }
-        let rel: PathBuf = rel
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
+        // The components, checked and normalized on bytes (this runs for every link).
+        let parts: Vec<&[u8]> = bytes
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
             .collect();
-        let Some(file_name) = rel.file_name() else {
+        if parts.contains(&&b".."[..]) {
+            return Err(escaping_link_name());
+        }
+        let Some((file_name, dirs)) = parts.split_last() else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "empty link name",
             ));
         };
-        let depth = rel.components().count() - 1;
-        let mut target = PathBuf::new();
-        for _ in 0..depth {
-            target.push("..");
-        }
-        target.push(target_name);
-        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let normalized;
+        let rel = if parts.len() == bytes.split(|&b| b == b'/').count() {
+            rel
+        } else {
+            normalized = OsString::from_vec(parts.join(&b'/'));
+            Path::new(&normalized)
+        };
+        let mut target = "../".repeat(dirs.len());
+        target.push_str(target_name);
+        if !dirs.is_empty() {
+            let rel_bytes = rel.as_os_str().as_bytes();
+            let parent = &rel_bytes[..rel_bytes.len() - file_name.len() - 1];
             let mut made = self
                 .made_dirs
                 .lock()
                 .map_err(|_| std::io::Error::other("lock poisoned"))?;
             if !made.contains(parent) {
-                fs::create_dir_all(self.path.join(parent))?;
-                made.insert(parent.to_owned());
+                fs::create_dir_all(self.path.join(OsStr::from_bytes(parent)))?;
+                made.insert(parent.to_vec());
             }
         }
         // Creating a symlink is atomic; only an existing entry needs the temporary + rename.
-        match rustix::fs::symlinkat(&target, &self.dir, &rel) {
+        match rustix::fs::symlinkat(target.as_str(), &self.dir, rel) {
             Err(rustix::io::Errno::EXIST) => {}
-            other => return other.map(|()| self.path.join(&rel)).map_err(Into::into),
+            other => return other.map_err(Into::into),
         }
-        let tmp = rel.with_file_name(tmp_name(file_name, self.pid));
+        let tmp = rel.with_file_name(tmp_name(OsStr::from_bytes(file_name), self.pid));
         let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-        rustix::fs::symlinkat(&target, &self.dir, &tmp)?;
-        if let Err(e) = rustix::fs::renameat(&self.dir, &tmp, &self.dir, &rel) {
+        rustix::fs::symlinkat(target.as_str(), &self.dir, &tmp)?;
+        if let Err(e) = rustix::fs::renameat(&self.dir, &tmp, &self.dir, rel) {
             let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
             return Err(e.into());
         }
-        Ok(self.path.join(&rel))
+        Ok(())
     }
+}
+
+fn escaping_link_name() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "the link name must be a relative path inside the output directory",
+    )
 }
 
 #[cfg(test)]
@@ -209,6 +238,35 @@ mod tests {
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_prepared_file_appears_only_when_committed_and_replaces_an_existing_one() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        out.write_file("a.service", b"old").unwrap();
+        let prepared = out.prepare(b"new").unwrap();
+        let discarded = out.prepare(b"never named").unwrap();
+        // Unnamed files are invisible until linked.
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"old");
+        drop(discarded);
+        // The name exists: the commit falls back to temporary file + rename.
+        out.commit("a.service", b"new", prepared).unwrap();
+        out.commit("b.service", b"b", out.prepare(b"b").unwrap())
+            .unwrap();
+        assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
+        assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"b");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn commit_without_a_prepared_file_writes_the_data() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        out.commit("c.service", b"data", None).unwrap();
+        assert_eq!(fs::read(d.path().join("c.service")).unwrap(), b"data");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
     #[test]
@@ -259,6 +317,26 @@ mod tests {
         assert_eq!(
             fs::read_link(d.path().join("in/a/dir/x.service")).unwrap(),
             PathBuf::from("../../../u.service")
+        );
+        // `.` and empty components are dropped; `..` anywhere is refused.
+        out.symlink_unit(Path::new("./in//b/./y.service/"), "u.service")
+            .unwrap();
+        assert_eq!(
+            fs::read_link(d.path().join("in/b/y.service")).unwrap(),
+            PathBuf::from("../../u.service")
+        );
+        assert!(out
+            .symlink_unit(Path::new("in/../../evil.service"), "u.service")
+            .is_err());
+        assert!(out.symlink_unit(Path::new("./"), "u.service").is_err());
+        // An existing link is replaced.
+        out.symlink_unit(Path::new("alias.service"), "u.service")
+            .unwrap();
+        out.symlink_unit(Path::new("alias.service"), "v.service")
+            .unwrap();
+        assert_eq!(
+            fs::read_link(d.path().join("alias.service")).unwrap(),
+            PathBuf::from("v.service")
         );
         assert!(out
             .symlink_unit(Path::new("../evil.service"), "u.service")

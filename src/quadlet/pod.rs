@@ -33,7 +33,8 @@
 
 use super::common::{
     add_all_strings, add_networks, add_publish_ports, add_service_default, add_source_path,
-    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, new_service, SERVICE, UNIT,
+    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, new_service, KeySet,
+    SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
@@ -44,7 +45,7 @@ const GROUP: &str = "Pod";
 
 /// The keys `[Pod]` accepts in 5.4.2 (`supportedPodKeys`); later ones are in
 /// [`super::compat::NEW_KEYS`].
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "AddHost",
     "ContainersConfModule",
     "DNS",
@@ -70,7 +71,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "UIDMap",
     "UserNS",
     "Volume",
-];
+]);
 
 /// P5: single-valued options, literal order.
 const STRING_OPTIONS: &[(&str, &str)] =
@@ -99,7 +100,7 @@ pub fn pod_name(q: &Quadlet) -> String {
 
 /// Converts a `.pod` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_keys(q, ctx, SUPPORTED_KEYS)?;
+    check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx);
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");

@@ -83,6 +83,21 @@ impl PodmanCmd {
     pub fn to_exec_line(&self) -> String {
         escape_words(&self.args)
     }
+
+    /// The command line with `-` prefixed to the program (systemd then ignores a failure), given
+    /// `line`, this command's [`to_exec_line`](Self::to_exec_line): that line with `-` in front
+    /// when the program is written bare, else the words serialized again with the `-` inside the
+    /// program's quotes (as 5.4.2 does).
+    pub fn to_exec_line_ignoring_failure(&self, line: &str) -> String {
+        match self.args.first() {
+            Some(program) if needs_quoting(program) => {
+                let mut args = self.args.clone();
+                args[0].insert(0, '-');
+                escape_words(&args)
+            }
+            _ => ["-", line].concat(),
+        }
+    }
 }
 
 /// Bytes that force quoting: whitespace and control characters up to space, `"`, `'`, `\\`, DEL,
@@ -224,6 +239,21 @@ mod tests {
         #[test]
         fn chunked_quoting_check_matches_the_exact_one(word in "[ -~\t\n\u{7f}\u{80}\u{c2}é\"'\\\\]{0,20}") {
             proptest::prop_assert_eq!(needs_quoting(&word), needs_quoting_exact(word.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn ignoring_failure_prefixes_the_program_inside_its_quotes() {
+        for program in ["/usr/bin/podman", "/opt/my podman", "/x\\y"] {
+            let cmd = PodmanCmd {
+                args: vec![program.to_owned(), "rm".to_owned(), "a b".to_owned()],
+            };
+            let mut prefixed = cmd.args.clone();
+            prefixed[0].insert(0, '-');
+            assert_eq!(
+                cmd.to_exec_line_ignoring_failure(&cmd.to_exec_line()),
+                escape_words(&prefixed)
+            );
         }
     }
 

@@ -12,7 +12,7 @@
 //! own name (see [`own_unit_specifiers`]); 5.4.2 left them for the referring unit to expand.
 
 use super::common::{
-    add_service_default, add_source_path, add_syslog_identifier, new_service, SERVICE, UNIT,
+    add_service_default, add_source_path, add_syslog_identifier, new_service, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
@@ -25,7 +25,7 @@ use crate::unit::UnitFile;
 pub fn begin(
     q: &Quadlet,
     ctx: &Context,
-    supported: &[&str],
+    supported: &KeySet,
     subcommand: &[&str],
 ) -> Result<(UnitFile, PodmanCmd), ConvertError> {
     check_keys(q, ctx, supported)?;

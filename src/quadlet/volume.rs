@@ -7,7 +7,7 @@
 //! Difference from 5.4.2: `Driver=image` with an empty `Image=` is the same error as a missing
 //! `Image=` (5.4.2 emitted `--opt image=`: an image volume without an image).
 
-use super::common::{lookup_u32, resolve_image_source};
+use super::common::{lookup_u32, resolve_image_source, KeySet};
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
@@ -16,7 +16,7 @@ use crate::unit::UnitFile;
 const GROUP: &str = "Volume";
 
 /// The keys `[Volume]` accepts in 5.4.2 (`supportedVolumeKeys`).
-pub const SUPPORTED_KEYS: &[&str] = &[
+pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "ContainersConfModule",
     "Copy",
     "Device",
@@ -31,11 +31,11 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "Type",
     "User",
     "VolumeName",
-];
+]);
 
 /// Converts a `.volume` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (mut service, mut cmd) = begin(q, ctx, SUPPORTED_KEYS, &["volume", "create", "--ignore"])?;
+    let (mut service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["volume", "create", "--ignore"])?;
     let u = &q.unit;
     let driver = u.lookup(GROUP, "Driver");
     if let Some(d) = driver {

@@ -357,11 +357,16 @@ impl UnitFile {
     /// key, one per key (the last wins): what podman's `--env`/`--label` flags take, without
     /// splitting each word into a map and joining it again.
     pub fn lookup_all_key_val_words(&self, group: &str, key: &str) -> Vec<String> {
+        // On bytes: `split_once('=')` goes through the general searcher, and the sort below
+        // calls this twice per comparison.
         fn key_of(w: &str) -> &str {
-            w.split_once('=').map_or(w, |(k, _)| k)
+            w.as_bytes()
+                .iter()
+                .position(|&b| b == b'=')
+                .map_or(w, |i| &w[..i])
         }
         let mut words = self.lookup_all_args(group, key);
-        words.retain(|w| w.contains('='));
+        words.retain(|w| w.as_bytes().contains(&b'='));
         // Stable: the words of one key stay in source order, so the last one is the last.
         words.sort_by(|a, b| key_of(a).cmp(key_of(b)));
         let mut out: Vec<String> = Vec::with_capacity(words.len());

@@ -14,8 +14,8 @@
 //! in systemd's `strv_split_full` loop).
 
 /// True for the whitespace separators (`WHITESPACE` in systemd: space, tab, newline, return).
-fn is_sep(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
+fn is_sep(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Splitting failed: an invalid escape (args) or an unbalanced quote (strv).
@@ -36,53 +36,49 @@ struct Flags {
     retain_escape: bool,
 }
 
-fn hex(c: char) -> Option<u32> {
-    c.to_digit(16)
-}
-
-/// `cunescape_one`: decodes the escape after a backslash. `rest` starts at the character after
-/// the backslash. Returns the character and how many characters of `rest` were consumed.
-fn cunescape_one(rest: &[char]) -> Result<(char, usize), SplitError> {
+/// `cunescape_one`: decodes the escape after a backslash. `rest` starts at the byte after the
+/// backslash. Returns the character and how many bytes of `rest` were consumed (every valid
+/// escape is ASCII; a non-ASCII byte where a letter or digit is expected makes it invalid).
+fn cunescape_one(rest: &[u8]) -> Result<(char, usize), SplitError> {
     let first = *rest.first().ok_or(SplitError::BadEscape)?;
     let simple = match first {
-        'a' => Some('\u{7}'),
-        'b' => Some('\u{8}'),
-        'f' => Some('\u{c}'),
-        'n' => Some('\n'),
-        'r' => Some('\r'),
-        't' => Some('\t'),
-        'v' => Some('\u{b}'),
-        '\\' => Some('\\'),
-        '"' => Some('"'),
-        '\'' => Some('\''),
-        's' => Some(' '),
+        b'a' => Some('\u{7}'),
+        b'b' => Some('\u{8}'),
+        b'f' => Some('\u{c}'),
+        b'n' => Some('\n'),
+        b'r' => Some('\r'),
+        b't' => Some('\t'),
+        b'v' => Some('\u{b}'),
+        b'\\' => Some('\\'),
+        b'"' => Some('"'),
+        b'\'' => Some('\''),
+        b's' => Some(' '),
         _ => None,
     };
     if let Some(c) = simple {
         return Ok((c, 1));
     }
-    let digits = |n: usize, radix: u32| -> Result<u32, SplitError> {
-        if rest.len() < n + 1 {
-            return Err(SplitError::BadEscape);
-        }
-        rest[1..=n].iter().try_fold(0u32, |acc, c| {
-            c.to_digit(radix)
+    let number = |digits: &[u8], radix: u32| -> Result<u32, SplitError> {
+        digits.iter().try_fold(0u32, |acc, &c| {
+            char::from(c)
+                .to_digit(radix)
                 .map(|d| acc * radix + d)
                 .ok_or(SplitError::BadEscape)
         })
     };
     let (code, used) = match first {
-        'x' => (digits(2, 16)?, 3),
-        'u' => (digits(4, 16)?, 5),
-        'U' => (digits(8, 16)?, 9),
-        '0'..='7' => {
-            if rest.len() < 3 {
-                return Err(SplitError::BadEscape);
-            }
-            let mut v = 0u32;
-            for c in &rest[..3] {
-                v = v * 8 + c.to_digit(8).ok_or(SplitError::BadEscape)?;
-            }
+        b'x' | b'u' | b'U' => {
+            let n = match first {
+                b'x' => 2,
+                b'u' => 4,
+                _ => 8,
+            };
+            let digits = rest.get(1..=n).ok_or(SplitError::BadEscape)?;
+            (number(digits, 16)?, n + 1)
+        }
+        b'0'..=b'7' => {
+            let digits = rest.get(..3).ok_or(SplitError::BadEscape)?;
+            let v = number(digits, 8)?;
             if v > 0o377 {
                 return Err(SplitError::BadEscape);
             }
@@ -90,7 +86,6 @@ fn cunescape_one(rest: &[char]) -> Result<(char, usize), SplitError> {
         }
         _ => return Err(SplitError::BadEscape),
     };
-    let _ = hex;
     if code == 0 {
         return Err(SplitError::BadEscape);
     }
@@ -99,23 +94,39 @@ fn cunescape_one(rest: &[char]) -> Result<(char, usize), SplitError> {
         .ok_or(SplitError::BadEscape)
 }
 
-/// Extracts the next word from `s[*pos..]` (the characters of the value). Returns `Ok(None)` at
-/// the end. Mirrors `extract_first_word()` for the flags in [`Flags`].
+/// Extracts the next word from `s[*pos..]`. Returns `Ok(None)` at the end. Mirrors
+/// `extract_first_word()` for the flags in [`Flags`]. Works on bytes: every character with a
+/// meaning here (separators, quotes, backslash) is ASCII, so runs of other bytes are copied
+/// whole and always end on a character boundary.
 fn extract_first_word(
-    s: &[char],
+    s: &str,
     pos: &mut usize,
     flags: Flags,
 ) -> Result<Option<String>, SplitError> {
-    while *pos < s.len() && is_sep(s[*pos]) {
+    let b = s.as_bytes();
+    while b.get(*pos).copied().is_some_and(is_sep) {
         *pos += 1;
     }
-    if *pos >= s.len() {
+    if *pos >= b.len() {
         return Ok(None);
     }
     let mut word = String::new();
-    let mut quote: Option<char> = None;
+    let mut quote: Option<u8> = None;
     loop {
-        let Some(&c) = s.get(*pos) else {
+        let start = *pos;
+        while let Some(&c) = b.get(*pos) {
+            let special = (c == b'\\' && !flags.retain_escape)
+                || match quote {
+                    Some(q) => c == q,
+                    None => c == b'"' || c == b'\'' || is_sep(c),
+                };
+            if special {
+                break;
+            }
+            *pos += 1;
+        }
+        word.push_str(&s[start..*pos]);
+        let Some(&c) = b.get(*pos) else {
             // End of input.
             if quote.is_some() && !flags.relax {
                 return Err(SplitError::UnbalancedQuote);
@@ -123,8 +134,9 @@ fn extract_first_word(
             return Ok(Some(word));
         };
         *pos += 1;
-        if c == '\\' && !flags.retain_escape {
-            if *pos >= s.len() {
+        if c == b'\\' {
+            // (A special byte only without `retain_escape`.)
+            if *pos >= b.len() {
                 // A trailing lone backslash: dropped in RELAX mode.
                 if flags.relax {
                     return Ok(Some(word));
@@ -132,34 +144,25 @@ fn extract_first_word(
                 return Err(SplitError::BadEscape);
             }
             if flags.cunescape {
-                let (ch, used) = cunescape_one(&s[*pos..])?;
+                let (ch, used) = cunescape_one(&b[*pos..])?;
                 word.push(ch);
                 *pos += used;
-            } else {
-                word.push(s[*pos]);
-                *pos += 1;
+            } else if let Some(ch) = s[*pos..].chars().next() {
+                word.push(ch);
+                *pos += ch.len_utf8();
             }
             continue;
         }
         match quote {
-            Some(q) => {
-                if c == q {
-                    quote = None;
-                } else {
-                    word.push(c);
-                }
-            }
+            // The closing quote.
+            Some(_) => quote = None,
+            None if c == b'"' || c == b'\'' => quote = Some(c),
             None => {
-                if c == '\'' || c == '"' {
-                    quote = Some(c);
-                } else if is_sep(c) {
-                    while *pos < s.len() && is_sep(s[*pos]) {
-                        *pos += 1;
-                    }
-                    return Ok(Some(word));
-                } else {
-                    word.push(c);
+                // A separator ends the word.
+                while b.get(*pos).copied().is_some_and(is_sep) {
+                    *pos += 1;
                 }
+                return Ok(Some(word));
             }
         }
     }
@@ -173,7 +176,7 @@ fn split_with(value: &str, flags: Flags, out: &mut Vec<String>) -> Result<(), Sp
         let bytes = value.as_bytes();
         let mut start = None;
         for (i, &b) in bytes.iter().enumerate() {
-            match (is_sep(char::from(b)), start) {
+            match (is_sep(b), start) {
                 (true, Some(st)) => {
                     out.push(value[st..i].to_owned());
                     start = None;
@@ -192,11 +195,10 @@ fn split_with(value: &str, flags: Flags, out: &mut Vec<String>) -> Result<(), Sp
 
 /// The general case of [`split_with`]: [`extract_first_word`] until the end or an empty word.
 fn split_slow(value: &str, flags: Flags, out: &mut Vec<String>) -> Result<(), SplitError> {
-    let chars: Vec<char> = value.chars().collect();
     let mut pos = 0;
     let start = out.len();
     loop {
-        match extract_first_word(&chars, &mut pos, flags) {
+        match extract_first_word(value, &mut pos, flags) {
             Ok(Some(w)) if !w.is_empty() => out.push(w),
             Ok(_) => return Ok(()),
             Err(e) => {
@@ -259,6 +261,120 @@ mod tests {
                 split_with(&v, flags, &mut fast).unwrap();
                 split_slow(&v, flags, &mut slow).unwrap();
                 proptest::prop_assert_eq!(fast, slow);
+            }
+        }
+    }
+
+    /// The previous word extraction on characters (a direct port of `extract_first_word`), kept
+    /// as the oracle for the byte-based one.
+    mod reference {
+        use super::super::{Flags, SplitError};
+
+        fn is_sep(c: char) -> bool {
+            matches!(c, ' ' | '\t' | '\n' | '\r')
+        }
+
+        /// The escape after a backslash, by the byte-based `cunescape_one` (escapes are ASCII;
+        /// what is compared here is the word extraction); the count is in characters.
+        fn cunescape_one(rest: &[char]) -> Result<(char, usize), SplitError> {
+            let tail: String = rest.iter().collect();
+            let (c, used) = super::super::cunescape_one(tail.as_bytes())?;
+            Ok((c, tail[..used].chars().count()))
+        }
+
+        /// Extracts the next word from `s[*pos..]` (the characters of the value). Returns `Ok(None)` at
+        /// the end. Mirrors `extract_first_word()` for the flags in [`Flags`].
+        fn extract_first_word(
+            s: &[char],
+            pos: &mut usize,
+            flags: Flags,
+        ) -> Result<Option<String>, SplitError> {
+            while *pos < s.len() && is_sep(s[*pos]) {
+                *pos += 1;
+            }
+            if *pos >= s.len() {
+                return Ok(None);
+            }
+            let mut word = String::new();
+            let mut quote: Option<char> = None;
+            loop {
+                let Some(&c) = s.get(*pos) else {
+                    // End of input.
+                    if quote.is_some() && !flags.relax {
+                        return Err(SplitError::UnbalancedQuote);
+                    }
+                    return Ok(Some(word));
+                };
+                *pos += 1;
+                if c == '\\' && !flags.retain_escape {
+                    if *pos >= s.len() {
+                        // A trailing lone backslash: dropped in RELAX mode.
+                        if flags.relax {
+                            return Ok(Some(word));
+                        }
+                        return Err(SplitError::BadEscape);
+                    }
+                    if flags.cunescape {
+                        let (ch, used) = cunescape_one(&s[*pos..])?;
+                        word.push(ch);
+                        *pos += used;
+                    } else {
+                        word.push(s[*pos]);
+                        *pos += 1;
+                    }
+                    continue;
+                }
+                match quote {
+                    Some(q) => {
+                        if c == q {
+                            quote = None;
+                        } else {
+                            word.push(c);
+                        }
+                    }
+                    None => {
+                        if c == '\'' || c == '"' {
+                            quote = Some(c);
+                        } else if is_sep(c) {
+                            while *pos < s.len() && is_sep(s[*pos]) {
+                                *pos += 1;
+                            }
+                            return Ok(Some(word));
+                        } else {
+                            word.push(c);
+                        }
+                    }
+                }
+            }
+        }
+
+        pub fn split(value: &str, flags: Flags) -> Result<Vec<String>, SplitError> {
+            let chars: Vec<char> = value.chars().collect();
+            let mut pos = 0;
+            let mut out = Vec::new();
+            loop {
+                match extract_first_word(&chars, &mut pos, flags)? {
+                    Some(w) if !w.is_empty() => out.push(w),
+                    _ => return Ok(out),
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The byte-based splitting gives exactly the words (or the error) of the character-based
+        /// port, in both modes, on values full of quotes, escapes and non-ASCII characters.
+        #[test]
+        fn byte_splitting_matches_the_character_port(
+            v in "([a-z0-7xuU =/é€\u{80}\t\"'\\\\]|\\\\x[0-9a-fé]{0,2}|\\\\u[0-9a-f]{0,4}|\\\\[0-7]{0,3}){0,16}"
+        ) {
+            for flags in [
+                Flags { cunescape: true, relax: true, retain_escape: false },
+                Flags { cunescape: false, relax: false, retain_escape: true },
+            ] {
+                let mut ours = Vec::new();
+                let got = split_slow(&v, flags, &mut ours).map(|()| ours);
+                proptest::prop_assert_eq!(got, reference::split(&v, flags), "value {:?}", v);
             }
         }
     }
