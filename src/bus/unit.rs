@@ -62,6 +62,9 @@ pub struct ServiceState {
     pub exec_main_status: i32,
     /// `NRestarts`.
     pub n_restarts: u32,
+    /// `TimeoutStartUSec`: how long the manager lets a start take (`u64::MAX`: no limit; 0
+    /// if not read).
+    pub timeout_start_usec: u64,
 }
 
 /// One row of `list`: `ListUnitsByPatterns`.
@@ -151,6 +154,7 @@ impl UnitState {
                 exec_main_code: num(s, "ExecMainCode").unwrap_or(0),
                 exec_main_status: num(s, "ExecMainStatus").unwrap_or(0),
                 n_restarts: num(s, "NRestarts").unwrap_or(0),
+                timeout_start_usec: num(s, "TimeoutStartUSec").unwrap_or(0),
             }),
         }
     }
