@@ -144,6 +144,11 @@ where
         env!("CARGO_PKG_VERSION"),
         cli.command
     );
+    if cli.global.host.is_some() && !matches!(cli.command, Command::Systemd(_)) {
+        // Never act locally when a remote host was asked for.
+        eprintln!("unitwright: -H/--host works with the systemctl-like verbs only, not here");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Escape(args) => escape::run(&cli.global, args),
         Command::Instance(cmd) => instance::run(&cli.global, cmd),
