@@ -66,8 +66,9 @@ pub use error::Error;
 pub use job::{AfterStart, JobMode, JobOutcome, JobResult, JobVerb};
 pub use remote::{Host, Problem as RemoteProblem};
 pub use unit::{
-    glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
-    unit_name_from_path, unit_path, ListedUnit, ManagerState, ServiceState, UnitState, UNIT_TYPES,
+    format_cpus, glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
+    type_interface, unit_name_from_path, unit_path, ListedUnit, ManagerState, Resources,
+    ServiceState, UnitProcess, UnitState, UNIT_TYPES,
 };
 pub use watch::{UnitChange, UnitEvent, UnitWatch};
 
@@ -627,7 +628,7 @@ impl Manager {
         let state = timeout(
             self.inner.timeouts.query,
             &what,
-            self.read_state(unit, unit.ends_with(".service"), &what),
+            self.read_state(unit, true, &what),
         )
         .await??;
         // As systemctl: a unit whose file is gone but that still runs is shown.
@@ -638,6 +639,28 @@ impl Manager {
             });
         }
         Ok(state)
+    }
+
+    /// The processes in the cgroup of `unit` and its sub-cgroups (`GetUnitProcesses`), as the
+    /// manager sees them (so this works over a remote connection too).
+    pub async fn unit_processes(&self, unit: &str) -> Result<Vec<UnitProcess>, Error> {
+        let what = format!("processes of {unit}");
+        let _permit = self.inner.pending.acquire().await;
+        let rows = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.get_unit_processes(unit),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(cgroup, pid, command)| UnitProcess {
+                cgroup,
+                pid,
+                command,
+            })
+            .collect())
     }
 
     /// The loaded units whose names match one of the glob `patterns` (all when empty),
@@ -755,12 +778,13 @@ impl Manager {
         Ok(ManagerState::from_props(&props))
     }
 
-    /// Reads the Unit (and, if `service`, the Service) properties of `unit`.
-    async fn read_state(&self, unit: &str, service: bool, what: &str) -> Result<UnitState, Error> {
+    /// Reads the Unit properties of `unit` and, if `typed`, those of its type's interface
+    /// (Service, Socket, ..., with the cgroup's resource use; see [`unit::type_interface`]).
+    async fn read_state(&self, unit: &str, typed: bool, what: &str) -> Result<UnitState, Error> {
         let path = unit_path(unit);
         let unit_props = self.get_all(&path, "org.freedesktop.systemd1.Unit");
-        if service {
-            let service_props = self.get_all(&path, "org.freedesktop.systemd1.Service");
+        if let Some(interface) = unit::type_interface(unit).filter(|_| typed) {
+            let service_props = self.get_all(&path, interface);
             let (u, s) = futures_util::future::join(unit_props, service_props).await;
             let u = u.map_err(|e| Error::from_call(what, Some(unit), e))?;
             // A not-found unit has no Service interface; report it from the Unit properties.

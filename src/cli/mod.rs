@@ -16,9 +16,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod escape;
+pub mod fmt;
 pub mod instance;
 pub mod log;
 pub mod render;
+pub mod status;
 pub mod systemd;
 
 /// Which service manager a command talks to.
