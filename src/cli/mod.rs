@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod escape;
 pub mod instance;
 pub mod log;
+pub mod progress;
 pub mod render;
 pub mod systemd;
 
@@ -137,7 +138,7 @@ where
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("unitwright: {e:#}");
+            log::line(&format!("unitwright: {}", log::error_text(&e)));
             ExitCode::FAILURE
         }
     }
