@@ -8,7 +8,9 @@
 //!
 //! Sizes: `UW_LOAD_SERVICES` (default 5000) services `load@N.service` (`sleep`), and
 //! `UW_LOAD_TARGETS` (default 10000) targets `load@N.target`, each in one call. Prints the
-//! wall time of each call.
+//! wall time of each call. The user manager (on its session bus) runs by default;
+//! `UW_LOAD_SYSTEM=1` runs the same against systemd as PID 1 on a system bus with
+//! dbus-daemon's stock system limits.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -17,7 +19,36 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use support::UserManager;
+use support::{SystemManager, UserManager};
+
+/// The manager under test: a user manager or a system manager in its namespaces.
+enum Sandbox {
+    User(UserManager),
+    System(SystemManager),
+}
+
+impl Sandbox {
+    fn systemctl(&self, args: &[&str]) -> std::process::Output {
+        match self {
+            Sandbox::User(u) => u.systemctl(args),
+            Sandbox::System(s) => s.systemctl(args),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_unitwright"));
+        match self {
+            Sandbox::User(u) => {
+                cmd.envs(u.client_env()).arg("--user");
+            }
+            Sandbox::System(s) => {
+                cmd.env("DBUS_SYSTEM_BUS_ADDRESS", s.bus_address())
+                    .arg("--system");
+            }
+        }
+        cmd
+    }
+}
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -27,7 +58,7 @@ fn size(var: &str, default: usize) -> usize {
 }
 
 /// `ActiveState` of every loaded `load@*` unit, from systemctl inside the sandbox.
-fn manager_states(sb: &UserManager) -> HashMap<String, String> {
+fn manager_states(sb: &Sandbox) -> HashMap<String, String> {
     let out = sb.systemctl(&[
         "list-units",
         "--all",
@@ -50,11 +81,11 @@ fn manager_states(sb: &UserManager) -> HashMap<String, String> {
 /// Runs `unitwright --user --json VERB UNITS...` (units from a file via xargs would split the
 /// call; the argument list is well under ARG_MAX), checks that every unit has exactly one
 /// result, a successful one, and returns the seconds it took.
-fn one_call(sb: &UserManager, verb: &str, units: &[String]) -> f64 {
+fn one_call(sb: &Sandbox, verb: &str, units: &[String]) -> f64 {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_unitwright"))
-        .envs(sb.client_env())
-        .args(["--user", verb, "--json"])
+    let out = sb
+        .command()
+        .args([verb, "--json"])
         .args(units)
         .stdin(Stdio::null())
         .output()
@@ -87,7 +118,7 @@ fn one_call(sb: &UserManager, verb: &str, units: &[String]) -> f64 {
     secs
 }
 
-fn round(sb: &UserManager, kind: &str, n: usize) {
+fn round(sb: &Sandbox, kind: &str, n: usize) {
     let units: Vec<String> = (0..n).map(|i| format!("load@{i}.{kind}")).collect();
     let start = one_call(sb, "start", &units);
     let states = manager_states(sb);
@@ -119,15 +150,24 @@ fn round(sb: &UserManager, kind: &str, n: usize) {
 #[test]
 #[ignore = "slow load test; see the module documentation for the command"]
 fn thousands_of_units_in_one_call_each_get_their_real_result() {
-    let Some(sb) = UserManager::builder()
-        .unit(
-            "load@.service",
-            "[Unit]\nDescription=load %i\n[Service]\nExecStart=/bin/sleep infinity\n",
-        )
-        .unit("load@.target", "[Unit]\nDescription=load %i\n")
-        .start()
-    else {
-        return;
+    const SERVICE: &str = "[Unit]\nDescription=load %i\n[Service]\nExecStart=/bin/sleep infinity\n";
+    const TARGET: &str = "[Unit]\nDescription=load %i\n";
+    let sb = if std::env::var_os("UW_LOAD_SYSTEM").is_some() {
+        let Some(sb) =
+            SystemManager::start(&[("load@.service", SERVICE), ("load@.target", TARGET)])
+        else {
+            return;
+        };
+        Sandbox::System(sb)
+    } else {
+        let Some(sb) = UserManager::builder()
+            .unit("load@.service", SERVICE)
+            .unit("load@.target", TARGET)
+            .start()
+        else {
+            return;
+        };
+        Sandbox::User(sb)
     };
     let services = size("UW_LOAD_SERVICES", 5000);
     let targets = size("UW_LOAD_TARGETS", 10000);

@@ -531,7 +531,7 @@ impl Manager {
     /// # async fn demo() -> Result<(), unitwright::bus::Error> {
     /// let manager = Manager::connect(Scope::System).await?;
     /// // Like `systemctl --no-block --job-mode=fail restart web.service`:
-    /// let options = JobOptions { mode: JobMode::Fail, wait: false };
+    /// let options = JobOptions { mode: JobMode::Fail, wait: false, ..JobOptions::default() };
     /// let queued = manager.job(JobVerb::Restart, "web.service", options).await?;
     /// println!("queued as {}", queued.job);
     /// # Ok(()) }
