@@ -247,7 +247,7 @@ impl RemoteHost {
               mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified\n\
             fi\n\
             exec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let cgroup = Cgroup::new(r);
+        let cgroup = Cgroup::new(r, false);
         let unshare = cgroup
             .unshare(&["--cgroup", "--net"], script)
             .env("SYSTEMD_UNIT_PATH", &unit_dir)
