@@ -172,6 +172,9 @@ pub struct ServiceState {
     pub exec_main_pid: u32,
     /// The `ExecStart=` command lines as configured (argv of each).
     pub exec_start: Vec<Vec<String>>,
+    /// `TimeoutStartUSec`: how long the manager lets a start take (`u64::MAX`: no limit; 0
+    /// if not read).
+    pub timeout_start_usec: u64,
 }
 
 /// One row of `list`: `ListUnitsByPatterns`.
@@ -318,6 +321,7 @@ impl UnitState {
                     exec_main_exit_timestamp: num(s, "ExecMainExitTimestamp").unwrap_or(0),
                     exec_main_pid: num(s, "ExecMainPID").unwrap_or(0),
                     exec_start: exec_commands(s.get("ExecStart")),
+                    timeout_start_usec: num(s, "TimeoutStartUSec").unwrap_or(0),
                 }),
         }
     }
