@@ -14,6 +14,7 @@
 //! neither zbus, tokio nor tera.
 
 pub mod escape;
+pub mod lifecycle;
 pub mod quadlet;
 pub mod unit;
 
