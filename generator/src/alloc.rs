@@ -16,7 +16,7 @@
 //! above 1 KiB or aligned above 16 bytes go to the system allocator unchanged.
 //!
 //! Each thread has its own free lists and chunk (thread-local state, no lock): the generator
-//! spreads large runs over two threads (`unitwright::quadlet::parallel`), and a lock shared by
+//! spreads large runs over two threads (`generator/src/parallel.rs`), and a lock shared by
 //! both would be taken on every allocation. A block may be freed by another thread than the one
 //! that allocated it: it simply joins the freeing thread's lists (blocks carry no owner). What a
 //! thread holds in its lists when it ends is not reused; the generator's helper threads are

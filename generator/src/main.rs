@@ -1,5 +1,8 @@
-//! `unitwright-generator`: the systemd generator binary. All logic lives in
-//! [`unitwright::quadlet`]; this crate only exists so that the generator links
+//! `unitwright-generator`: the systemd generator program. Search paths, loading and conversion
+//! are the library's (`unitwright::quadlet`, which reads no environment); this crate is the
+//! process around them: flags and environment ([`program`]), the output directory
+//! ([`output`]), kmsg logging ([`log`]), the writer thread ([`parallel`]), standing down for
+//! podman's own generator ([`coexist`]). It is a separate crate so that the generator links
 //! neither zbus, tokio nor tera.
 //!
 //! The binary has a plain C `main` instead of Rust's usual start-up (`#![no_main]`): systemd runs
@@ -16,11 +19,18 @@
 //! `std::env::args_os` works without it (glibc hands argv to Rust's initialiser).
 // (Not for `cargo test`, whose harness brings its own `main`.)
 #![cfg_attr(not(test), no_main)]
+// Under `cargo test` there is no C `main` calling the program, so most of it looks unused.
+#![cfg_attr(test, allow(dead_code))]
 
 #[cfg(not(test))]
 use std::ffi::{c_char, c_int};
 
 mod alloc;
+mod coexist;
+mod log;
+mod output;
+mod parallel;
+mod program;
 
 /// Size-class free lists instead of glibc's malloc (see the module for why).
 #[global_allocator]
@@ -30,7 +40,7 @@ static ALLOC: alloc::SmallAlloc = alloc::SmallAlloc::new();
 #[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    let status = unitwright::quadlet::generator_status();
+    let status = program::generator_status();
     let _ = std::io::Write::flush(&mut std::io::stdout());
     c_int::from(status)
 }

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-//! Large runs are spread over two threads (`unitwright::quadlet::parallel`); these tests prove
+//! Large runs are spread over two threads (`generator/src/parallel.rs`); these tests prove
 //! that this changes nothing a user can see: the same files, symlinks, log records in the same
 //! order and the same exit status as on one thread, with bad units of every kind mixed in.
 //! `UNITWRIGHT_GENERATOR_THREADS` selects the path: `1` one thread, `2` two threads whatever the

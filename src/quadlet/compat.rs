@@ -55,13 +55,11 @@
 //! The kinds emit the options where podman 5.8.2 puts them, adapted to the 5.4.2 command lines
 //! they otherwise write (see each kind).
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
-use std::path::Path;
 
 use super::common::{check_keys_by, check_supported_keys, KeySet};
-use super::log::Logger;
-use super::{Context, ConvertError, Kind, Quadlet};
+use super::{Context, ConvertError, Diagnostic, Kind, Quadlet, Severity};
 use crate::unit::split::split_args;
 use crate::unit::{Line, Origin, UnitFile};
 
@@ -123,50 +121,6 @@ impl Setting {
             "off" | "no" | "none" => Some(Setting::Off),
             v => Version::parse(v).map(Setting::Fixed),
         }
-    }
-
-    /// The setting from the environment and configuration files (see the module documentation).
-    /// Problems are returned as messages for the log.
-    pub fn from_system(log: &Logger) -> Setting {
-        if let Ok(v) = std::env::var(VERSION_ENV) {
-            if let Some(s) = Setting::parse(&v) {
-                return s;
-            }
-            log.warning(&format!(
-                "{VERSION_ENV}={v:?} is not valid (expected auto, off or a version such as 4.3.1); ignored"
-            ));
-        }
-        for path in CONFIG_FILES {
-            if let Some(s) = Self::from_file(Path::new(path), log) {
-                return s;
-            }
-        }
-        Setting::Off
-    }
-
-    /// The setting of one configuration file, `None` if it does not exist or says nothing.
-    pub fn from_file(path: &Path, log: &Logger) -> Option<Setting> {
-        if !path.exists() {
-            return None;
-        }
-        let unit = match crate::unit::parse_file(path) {
-            Ok(u) => u,
-            Err(e) => {
-                log.warning(&format!("ignoring {}: {e}", path.display()));
-                return None;
-            }
-        };
-        let line = unit.last_line("Generator", "PodmanVersion")?;
-        let parsed = Setting::parse(&line.value);
-        if parsed.is_none() {
-            log.warning(&format!(
-                "{}:{}: PodmanVersion={:?} is not valid (expected auto, off or a version such as 4.3.1); ignored",
-                path.display(),
-                line.origin.line,
-                line.value
-            ));
-        }
-        parsed
     }
 }
 
@@ -587,25 +541,23 @@ pub struct Compat {
     setting: Setting,
     podman: String,
     detected: OnceCell<Option<Version>>,
+    /// Debug records about the detection, for the caller to take ([`Compat::take_notes`]).
+    notes: RefCell<Vec<Diagnostic>>,
 }
 
 impl Compat {
-    /// A compat layer for `podman` (the generator's `$PODMAN`) with the configured setting.
-    pub fn new(podman: &str, log: &Logger) -> Self {
-        Compat::with_setting(podman, Setting::from_system(log))
-    }
-
     /// A compat layer with an explicit setting.
     pub fn with_setting(podman: &str, setting: Setting) -> Self {
         Compat {
             setting,
             podman: podman.to_owned(),
             detected: OnceCell::new(),
+            notes: RefCell::new(Vec::new()),
         }
     }
 
     /// The podman version to adapt to, asking podman (once) with [`Setting::Auto`].
-    pub fn version(&self, log: &Logger) -> Option<Version> {
+    pub fn version(&self) -> Option<Version> {
         match self.setting {
             Setting::Off => None,
             Setting::Fixed(v) => Some(v),
@@ -621,22 +573,30 @@ impl Compat {
                     }
                     _ => None,
                 };
-                match v {
-                    Some(v) => log.debug(&format!("{} is version {v}", self.podman)),
-                    None => log.debug(&format!(
+                let note = match v {
+                    Some(v) => format!("{} is version {v}", self.podman),
+                    None => format!(
                         "cannot tell the version of {}; options are not adapted",
                         self.podman
-                    )),
-                }
+                    ),
+                };
+                self.notes
+                    .borrow_mut()
+                    .push(Diagnostic::new(Severity::Debug, note));
                 v
             }),
         }
     }
 
+    /// The records made since the last call (how the version was found), in order.
+    pub fn take_notes(&self) -> Vec<Diagnostic> {
+        std::mem::take(&mut *self.notes.borrow_mut())
+    }
+
     /// The version for [`Context::podman_version`] while `q` is converted: a fixed version as it
     /// is, nothing with `off`, and with `auto` podman's answer if `q` uses a key of [`NEW_KEYS`]
     /// (podman is asked only then, once per run), nothing otherwise.
-    pub fn version_for_new_keys(&self, q: &Quadlet, log: &Logger) -> Option<Version> {
+    pub fn version_for_new_keys(&self, q: &Quadlet) -> Option<Version> {
         match self.setting {
             Setting::Off => None,
             Setting::Fixed(v) => Some(v),
@@ -647,7 +607,7 @@ impl Compat {
                     .iter()
                     .any(|l| !l.comment && new_key_of(q.kind, &l.key).is_some());
                 if uses_new {
-                    self.version(log)
+                    self.version()
                 } else {
                     None
                 }
@@ -662,7 +622,6 @@ impl Compat {
         q: &Quadlet,
         mut service: UnitFile,
         warnings: &mut Vec<String>,
-        log: &Logger,
     ) -> Result<UnitFile, ConvertError> {
         if self.setting == Setting::Off {
             return Ok(service);
@@ -682,13 +641,13 @@ impl Compat {
             };
             let key = line.key.clone();
             if key == "ExecStart" && cl.cmd == Cmd::Run {
-                if let Some(rm) = self.stale_cidfile_removal(&cl, log) {
+                if let Some(rm) = self.stale_cidfile_removal(&cl) {
                     service.groups[group].lines.insert(i - 1, rm);
                     i += 1;
                 }
             }
             let mut extra = None;
-            if !self.adapt_line(q, &mut cl, &mut extra, warnings, log)? {
+            if !self.adapt_line(q, &mut cl, &mut extra, warnings)? {
                 continue;
             }
             let g = &mut service.groups[group];
@@ -713,7 +672,7 @@ impl Compat {
     /// For a podman older than [`CIDFILE_REMOVED_SINCE`], an `ExecStartPre=` that removes the
     /// `--cidfile` of the container's `podman run` line `cl` left behind by the previous run (see
     /// the module documentation, "Behaviour").
-    fn stale_cidfile_removal(&self, cl: &CmdLine, log: &Logger) -> Option<Line> {
+    fn stale_cidfile_removal(&self, cl: &CmdLine) -> Option<Line> {
         let found =
             Match::FlagWithValue("--cidfile").find(&cl.words, cl.options_start..cl.options_end)?;
         let word = &cl.words[found.start];
@@ -721,7 +680,7 @@ impl Compat {
             Some(p) => p,
             None => cl.words.get(found.start + 1)?,
         };
-        if self.version(log)? >= CIDFILE_REMOVED_SINCE {
+        if self.version()? >= CIDFILE_REMOVED_SINCE {
             return None;
         }
         let words = ["/bin/rm", "-f", path].map(str::to_owned);
@@ -741,7 +700,6 @@ impl Compat {
         cl: &mut CmdLine,
         extra: &mut Option<(String, Vec<String>)>,
         warnings: &mut Vec<String>,
-        log: &Logger,
     ) -> Result<bool, ConvertError> {
         let mut changed = false;
         for rule in RULES {
@@ -755,7 +713,7 @@ impl Compat {
             let Some(found) = rule.matches.find(&cl.words, range) else {
                 continue;
             };
-            let Some(installed) = self.version(log) else {
+            let Some(installed) = self.version() else {
                 return Ok(changed);
             };
             if installed >= rule.since {
@@ -813,6 +771,7 @@ fn refusal(q: &Quadlet, rule: &Rule, option: &str, installed: Version) -> Conver
 mod tests {
     use super::*;
     use crate::quadlet::{Context, Kind, Quadlet};
+    use std::path::Path;
     use std::path::PathBuf;
 
     fn quadlet(name: &str, text: &str) -> Quadlet {
@@ -829,10 +788,6 @@ mod tests {
         }
     }
 
-    fn log() -> Logger {
-        Logger::new("test", false)
-    }
-
     fn container(text: &str, version: &str) -> Result<(UnitFile, Vec<String>), ConvertError> {
         let q = quadlet("web.container", text);
         let mut ctx = Context {
@@ -846,7 +801,7 @@ mod tests {
         );
         let mut warnings = Vec::new();
         compat
-            .adapt(&q, service, &mut warnings, &log())
+            .adapt(&q, service, &mut warnings)
             .map(|s| (s, warnings))
     }
 
@@ -867,22 +822,6 @@ mod tests {
         assert_eq!(Setting::parse("off"), Some(Setting::Off));
         assert_eq!(Setting::parse("bogus"), None);
         assert!(Version(4, 3, 1) < Version(4, 4, 0));
-    }
-
-    #[test]
-    fn the_config_file_sets_the_version_and_bad_values_are_ignored() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("generator.conf");
-        std::fs::write(&f, "[Generator]\nPodmanVersion=4.3.1\n").unwrap();
-        assert_eq!(
-            Setting::from_file(&f, &log()),
-            Some(Setting::Fixed(Version(4, 3, 1)))
-        );
-        std::fs::write(&f, "[Generator]\nPodmanVersion=auto\n").unwrap();
-        assert_eq!(Setting::from_file(&f, &log()), Some(Setting::Auto));
-        std::fs::write(&f, "[Generator]\nPodmanVersion=soon\n").unwrap();
-        assert_eq!(Setting::from_file(&f, &log()), None);
-        assert_eq!(Setting::from_file(&d.path().join("absent"), &log()), None);
     }
 
     fn unadapted_container(text: &str) -> UnitFile {
@@ -1054,7 +993,7 @@ mod tests {
             "/usr/bin/podman",
             Setting::Fixed(Version::parse(version).unwrap()),
         )
-        .adapt(&q, service, &mut Vec::new(), &log())
+        .adapt(&q, service, &mut Vec::new())
     }
 
     #[test]
@@ -1147,7 +1086,7 @@ mod tests {
         )
         .unwrap();
         let out = Compat::with_setting("/usr/bin/podman", Setting::Fixed(Version(4, 3, 1)))
-            .adapt(&q, service.clone(), &mut Vec::new(), &log())
+            .adapt(&q, service.clone(), &mut Vec::new())
             .unwrap();
         assert_eq!(out, service);
     }
@@ -1161,7 +1100,7 @@ mod tests {
         };
         let s = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
         let out = Compat::with_setting("/usr/bin/podman", Setting::Off)
-            .adapt(&q, s.clone(), &mut Vec::new(), &log())
+            .adapt(&q, s.clone(), &mut Vec::new())
             .unwrap();
         assert_eq!(out, s);
     }
@@ -1298,11 +1237,11 @@ mod tests {
             minimal(Kind::Pod, "# HostName=x\n"),
             minimal(Kind::Volume, "Label=Retry=1\n"),
         ] {
-            assert_eq!(compat.version_for_new_keys(&plain, &log()), None);
+            assert_eq!(compat.version_for_new_keys(&plain), None);
         }
         assert!(compat.detected.get().is_none(), "podman was asked");
         let q = minimal(Kind::Pod, "HostName=x\n");
-        assert_eq!(compat.version_for_new_keys(&q, &log()), None);
+        assert_eq!(compat.version_for_new_keys(&q), None);
         assert_eq!(compat.detected.get(), Some(&None), "podman was not asked");
     }
 
@@ -1310,13 +1249,10 @@ mod tests {
     fn a_fixed_version_applies_without_asking_and_off_refuses() {
         let q = minimal(Kind::Network, "InterfaceName=eth9\n");
         let fixed = Compat::with_setting("/nonexistent/podman", Setting::Fixed(Version(5, 6, 0)));
-        assert_eq!(
-            fixed.version_for_new_keys(&q, &log()),
-            Some(Version(5, 6, 0))
-        );
+        assert_eq!(fixed.version_for_new_keys(&q), Some(Version(5, 6, 0)));
         assert!(fixed.detected.get().is_none());
         let off = Compat::with_setting("/nonexistent/podman", Setting::Off);
-        assert_eq!(off.version_for_new_keys(&q, &log()), None);
+        assert_eq!(off.version_for_new_keys(&q), None);
     }
 
     #[test]

@@ -2,10 +2,58 @@
 //! `.image`, `.build`) to systemd service units, behaving like podman's Quadlet 5.4.2
 //! (`cmd/quadlet/main.go`, `pkg/systemd/quadlet/quadlet.go`) where users rely on it.
 //!
+//! # API for in-process callers
+//! This module converts; it reads no environment variable and no configuration file, runs no
+//! process except `podman --version` when asked to detect the version
+//! ([`compat::Setting::Auto`]), and logs nothing: problems come back as [`Diagnostic`]s with
+//! file, line and key. The generator program (flags, environment, output directory, kmsg,
+//! threads, coexistence with podman's generator) is the `unitwright-generator` crate
+//! (`generator/`), a caller of this API like `unitwright quadlet ...`.
+//!
+//! 1. [`search::search_paths`] gives the search roots for explicit [`search::SearchInputs`]
+//!    (user or system, uid, home, runtime dir, an override list);
+//! 2. [`search::scan`] walks them; [`load::load`](fn@load::load) reads every Quadlet file with its drop-ins
+//!    ([`load::LoadedFile`]: the [`Quadlet`] or why not);
+//! 3. [`convert_all`] (or a [`Converter`], one unit at a time) converts them
+//!    ([`ConvertOptions`]: user mode, podman path, podman version, wrapper path) and returns per
+//!    file a [`Converted`]: the unit model (`to_text()` gives the text), the service file name,
+//!    the `[Install]` links and the diagnostics.
+//!
+//! ```no_run
+//! use std::path::PathBuf;
+//! use unitwright::quadlet::{convert_all, load, search, ConvertOptions, Threads};
+//!
+//! let inputs = search::SearchInputs {
+//!     user: true,
+//!     uid: 1000,
+//!     home: Some(PathBuf::from("/home/ann")),
+//!     runtime_dir: Some(PathBuf::from("/run/user/1000")),
+//!     ..Default::default()
+//! };
+//! let (roots, problems) = search::search_paths(&inputs);
+//! let scan = search::scan(&roots);
+//! let mut units = Vec::new();
+//! for file in load::load(&scan, Threads::One) {
+//!     match file.result {
+//!         Ok(q) => units.push(q),
+//!         Err(e) => eprintln!("{e}"),
+//!     }
+//! }
+//! let options = ConvertOptions { user: true, ..ConvertOptions::default() };
+//! for c in convert_all(&mut units, &options) {
+//!     for d in &c.diagnostics {
+//!         eprintln!("{d}");
+//!     }
+//!     if let Some(unit) = &c.unit {
+//!         println!("{}:\n{}", c.service_file_name, unit.to_text());
+//!     }
+//! }
+//! # let _ = problems;
+//! ```
+//!
 //! # Layout
-//! * [`generator`]: the program (flags, search, loading, dispatch, output, exit status).
-//! * [`search`]: search paths and the directory walk; [`output`]: atomic writes and symlinks;
-//!   [`log`]: the kmsg/stderr logger; [`parallel`]: how large runs use a second thread.
+//! * [`search`]: search paths and the directory walk; [`load`](mod@load): loading with drop-ins;
+//!   [`convert`]: the conversion of a set of files; [`compat`]: the podman version targeted.
 //! * [`common`]: helpers shared by the kinds (service skeleton, networks, volumes, user
 //!   namespaces, image sources, `[Service]` rules); [`podman`]: podman command lines and their
 //!   serialization (`escapeWords`).
@@ -27,8 +75,8 @@
 //!   ([`Context::units`], keyed by file name) used to resolve references. A kind that defines a
 //!   resource (volume, network, image) stores its resource name in its own [`UnitInfo`]; a pod
 //!   reads [`UnitInfo::containers_to_start`] (filled by containers converted before it).
-//! * The result is the service unit *without* the generator header; the framework names it
-//!   `<service name>.service`, writes it and creates the `[Install]` symlinks.
+//! * The result is the service unit *without* the generator header; [`Converter`] names it
+//!   `<service name>.service` and lists the `[Install]` symlinks; the generator writes them.
 //! * Start with [`common::check_supported_keys`] and [`common::new_service`], build command lines
 //!   with [`podman::PodmanCmd::base`], and return errors made with [`ConvertError::new`] or
 //!   [`ConvertError::at_key`] (which adds the file and line of the key). The framework prints
@@ -53,18 +101,17 @@
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
 pub mod build;
-pub mod coexist;
 pub mod common;
 pub mod compat;
 pub mod container;
+pub mod convert;
+#[doc(hidden)]
 pub mod fasthash;
-pub mod generator;
 pub mod image;
 pub mod kube;
-pub mod log;
+pub mod load;
 pub mod network;
-pub mod output;
-pub mod parallel;
+mod parallel;
 pub mod pod;
 pub mod podman;
 pub mod resource;
@@ -73,11 +120,63 @@ pub mod settings;
 pub mod volume;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::unit::{Origin, UnitFile};
 
-pub use generator::{generator_main, generator_status};
+pub use compat::{Setting as PodmanVersionSetting, Version};
+pub use convert::{convert_all, ConvertOptions, Converted, Converter};
+pub use load::{load, LoadedFile};
+pub use parallel::Threads;
+pub use search::{scan, search_paths, SearchInputs};
+
+/// How serious a [`Diagnostic`] is (syslog levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The file (or the run) failed.
+    Error,
+    /// Converted, but something deserves attention.
+    Warning,
+    /// Worth telling once.
+    Notice,
+    /// Only for `-v`.
+    Debug,
+}
+
+/// A problem or note of loading or converting, with the file, line and key it is about where
+/// known. Its text ([`Diagnostic::message`], also its `Display`) is the generator's log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// How serious.
+    pub severity: Severity,
+    /// The file it is about (the Quadlet file or the drop-in holding the line).
+    pub file: Option<PathBuf>,
+    /// The 1-based line in [`Self::file`].
+    pub line: Option<u32>,
+    /// The key it is about.
+    pub key: Option<String>,
+    /// The full message.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A diagnostic not tied to a file.
+    pub fn new(severity: Severity, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity,
+            file: None,
+            line: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// The kinds of Quadlet files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,6 +309,39 @@ pub struct Quadlet {
 }
 
 impl Quadlet {
+    /// A Quadlet from text, as if read from `path` (the kind comes from its extension). For
+    /// callers that have the text in hand; files on disk are loaded with [`load::load`].
+    pub fn from_text(path: &Path, text: &str) -> Result<Quadlet, Diagnostic> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let Some(kind) = Kind::from_file_name(&name) else {
+            let mut d = Diagnostic::new(
+                Severity::Error,
+                format!("{}: not a Quadlet file name", path.display()),
+            );
+            d.file = Some(path.to_owned());
+            return Err(d);
+        };
+        let unit = crate::unit::parse_str(text, path).map_err(|e| {
+            let mut d = Diagnostic::new(Severity::Error, format!("error loading {e}"));
+            d.file = Some(path.to_owned());
+            d.line = e.line();
+            d
+        })?;
+        let service_name = load::service_name(&unit, kind, &name);
+        Ok(Quadlet {
+            dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            path: path.to_owned(),
+            name,
+            kind,
+            unit,
+            service_name,
+        })
+    }
+
     /// The base name: the file name without its extension (`db@` for `db@.container`).
     pub fn base_name(&self) -> &str {
         self.name
@@ -254,6 +386,9 @@ pub struct Context {
     pub user: bool,
     /// argv[0] of podman commands: `$PODMAN` or `/usr/bin/podman`.
     pub podman: String,
+    /// The `unitwright` wrapper for templates with instance settings (empty: the default
+    /// `/usr/bin/unitwright`; see [`settings`]).
+    pub unitwright: String,
     /// Every loaded file by file name.
     pub units: HashMap<String, UnitInfo>,
     /// Warnings produced by the current conversion; the framework logs them.
@@ -288,6 +423,20 @@ pub struct ConvertError {
     /// What to do about it, written after the location so that the 5.4.2 message and its
     /// location stay together for whoever matches them.
     pub hint: Option<String>,
+    /// What the error is about, when known (boxed: errors travel in every `Result` of the
+    /// kinds).
+    pub at: Option<Box<ErrorAt>>,
+}
+
+/// The file, line and key a [`ConvertError`] is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorAt {
+    /// The file holding the line (a drop-in or the main file), when known.
+    pub file: Option<PathBuf>,
+    /// The 1-based line in [`Self::file`], when known.
+    pub line: Option<u32>,
+    /// The key, when known.
+    pub key: Option<String>,
 }
 
 impl ConvertError {
@@ -297,30 +446,53 @@ impl ConvertError {
             message: message.into(),
             location: None,
             hint: None,
+            at: None,
+        }
+    }
+
+    /// The diagnostic for this error while converting `q` (the generator's
+    /// `converting "<file>": ...` line).
+    pub fn into_diagnostic(self, q: &Quadlet) -> Diagnostic {
+        let message = format!("converting {:?}: {self}", q.name);
+        let at = self.at.map(|a| *a).unwrap_or_default();
+        Diagnostic {
+            severity: Severity::Error,
+            message,
+            file: Some(at.file.unwrap_or_else(|| q.path.clone())),
+            line: at.line,
+            key: at.key,
         }
     }
 
     /// An error about the last assignment of `key` in `group` of `q` (location added if the key
     /// exists).
     pub fn at_key(q: &Quadlet, group: &str, key: &str, message: impl Into<String>) -> Self {
-        let location = q
-            .unit
-            .last_line(group, key)
-            .map(|l| describe_location(&q.unit, l.origin));
-        ConvertError {
-            message: message.into(),
-            location,
-            hint: None,
+        let origin = q.unit.last_line(group, key).map(|l| l.origin);
+        let mut e = ConvertError::new(message);
+        e.at = Some(Box::new(ErrorAt {
+            key: Some(key.to_owned()),
+            ..ErrorAt::default()
+        }));
+        if let Some(origin) = origin {
+            e.set_origin(q, origin);
         }
+        e
     }
 
     /// An error about a specific line.
     pub fn at_origin(q: &Quadlet, origin: Origin, message: impl Into<String>) -> Self {
-        ConvertError {
-            message: message.into(),
-            location: (origin.line != 0).then(|| describe_location(&q.unit, origin)),
-            hint: None,
+        let mut e = ConvertError::new(message);
+        if origin.line != 0 {
+            e.set_origin(q, origin);
         }
+        e
+    }
+
+    fn set_origin(&mut self, q: &Quadlet, origin: Origin) {
+        self.location = Some(describe_location(&q.unit, origin));
+        let at = self.at.get_or_insert_with(Box::default);
+        at.file = q.unit.sources.get(usize::from(origin.source)).cloned();
+        at.line = (origin.line != 0).then_some(origin.line);
     }
 }
 

@@ -1,12 +1,15 @@
 //! Where Quadlet files are searched (Quadlet 5.4.2 `getUnitDirs`, `appendSubPaths`) and the
 //! directory walk that reads every directory once.
 //!
-//! * `QUADLET_UNIT_DIRS` (colon-separated, absolute paths) replaces the search path; the first
-//!   entry that is not absolute is reported and ends the list.
+//! Nothing here reads the environment: [`search_paths`] takes what the generator reads from it
+//! ([`SearchInputs`]) and returns the roots, [`scan`] walks them.
+//!
+//! * An override list (Quadlet's `QUADLET_UNIT_DIRS`, colon-separated absolute paths) replaces
+//!   the search path; the first entry that is not absolute is reported and ends the list.
 //! * System mode: `/run/containers/systemd`, `/etc/containers/systemd` (without its `users`
 //!   sub-tree), `/usr/share/containers/systemd`.
-//! * User mode: `$XDG_RUNTIME_DIR/containers/systemd` (if set), `$XDG_CONFIG_HOME` or
-//!   `$HOME/.config` + `/containers/systemd` (if neither is set: a warning, and the `/etc` dirs
+//! * User mode: `$XDG_RUNTIME_DIR/containers/systemd` (if given), `$XDG_CONFIG_HOME` or
+//!   `$HOME/.config` + `/containers/systemd` (if neither is given: a warning, and the `/etc` dirs
 //!   are skipped too, as in 5.4.2), `/etc/containers/systemd/users` (without sub-trees whose first
 //!   component is numeric, i.e. other users' uid dirs), `/etc/containers/systemd/users/$UID`.
 //! * Every root is walked recursively, depth first, entries in name order; symlinked directories
@@ -17,7 +20,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::log::Logger;
+use super::{Diagnostic, Severity};
 
 /// System-mode search roots, highest priority first.
 pub const SYSTEM_DIRS: [&str; 3] = [
@@ -60,7 +63,7 @@ pub struct Dir {
 
 /// How the sub-tree of a root is filtered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Filter {
+pub enum Filter {
     /// Walk everything.
     None,
     /// System mode: skip `/etc/containers/systemd/users/**`.
@@ -74,6 +77,8 @@ enum Filter {
 pub struct Scan {
     /// Walked directories, highest priority first.
     pub dirs: Vec<Dir>,
+    /// Problems met on the way, in order.
+    pub problems: Vec<Diagnostic>,
 }
 
 fn is_numeric(s: &std::ffi::OsStr) -> bool {
@@ -94,14 +99,104 @@ fn allowed(path: &Path, filter: Filter, users: &Path) -> bool {
     }
 }
 
-struct Walker<'a> {
+/// What [`search_paths`] needs to know about the process (the generator reads it from the
+/// environment; an in-process caller may pass anything).
+#[derive(Debug, Clone, Default)]
+pub struct SearchInputs {
+    /// User (rootless) mode.
+    pub user: bool,
+    /// The user's uid (user mode: selects `/etc/containers/systemd/users/$UID`).
+    pub uid: u32,
+    /// `$HOME`, if known.
+    pub home: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME`, if set.
+    pub config_home: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`, if set.
+    pub runtime_dir: Option<PathBuf>,
+    /// Replaces the whole search path when set (Quadlet's `QUADLET_UNIT_DIRS`).
+    pub unit_dirs: Option<Vec<PathBuf>>,
+}
+
+/// A directory to walk, with the part of its sub-tree that is skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRoot {
+    /// The directory as configured (it is resolved when walked).
+    pub path: PathBuf,
+    /// Which sub-trees are skipped.
+    pub filter: Filter,
+}
+
+/// The search roots for `inputs`, highest priority first, and the problems found (an override
+/// entry that is not absolute; user mode without a home).
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// use unitwright::quadlet::search::{search_paths, SearchInputs};
+///
+/// let inputs = SearchInputs {
+///     user: true,
+///     uid: 1000,
+///     home: Some(PathBuf::from("/home/ann")),
+///     runtime_dir: Some(PathBuf::from("/run/user/1000")),
+///     ..SearchInputs::default()
+/// };
+/// let (roots, problems) = search_paths(&inputs);
+/// assert!(problems.is_empty());
+/// assert_eq!(roots[0].path, Path::new("/run/user/1000/containers/systemd"));
+/// assert_eq!(roots[1].path, Path::new("/home/ann/.config/containers/systemd"));
+/// assert_eq!(roots[3].path, Path::new("/etc/containers/systemd/users/1000"));
+/// ```
+pub fn search_paths(inputs: &SearchInputs) -> (Vec<SearchRoot>, Vec<Diagnostic>) {
+    let mut roots = Vec::new();
+    let mut problems = Vec::new();
+    let root = |path: PathBuf, filter| SearchRoot { path, filter };
+    if let Some(list) = &inputs.unit_dirs {
+        for dir in list {
+            if !dir.is_absolute() {
+                problems.push(Diagnostic::new(
+                    Severity::Error,
+                    format!("{} not a valid file path", dir.display()),
+                ));
+                break;
+            }
+            roots.push(root(dir.clone(), Filter::None));
+        }
+        return (roots, problems);
+    }
+    if inputs.user {
+        if let Some(rt) = &inputs.runtime_dir {
+            roots.push(root(rt.join("containers/systemd"), Filter::None));
+        }
+        let config = inputs
+            .config_home
+            .clone()
+            .or_else(|| inputs.home.as_ref().map(|h| h.join(".config")));
+        let Some(config) = config else {
+            problems.push(Diagnostic::new(
+                Severity::Warning,
+                "Warning: neither $XDG_CONFIG_HOME nor $HOME are defined",
+            ));
+            return (roots, problems);
+        };
+        roots.push(root(config.join("containers/systemd"), Filter::None));
+        let users_dir = Path::new(ADMIN_DIR).join("users");
+        roots.push(root(users_dir.clone(), Filter::NonNumericUsers));
+        roots.push(root(users_dir.join(inputs.uid.to_string()), Filter::None));
+    } else {
+        for d in SYSTEM_DIRS {
+            roots.push(root(PathBuf::from(d), Filter::NoUsers));
+        }
+    }
+    (roots, problems)
+}
+
+struct Walker {
     scan: Scan,
     visited: std::collections::HashSet<PathBuf>,
     users: PathBuf,
-    log: &'a Logger,
 }
 
-impl Walker<'_> {
+impl Walker {
     /// Walks `path`, which is already resolved.
     fn walk(&mut self, path: &Path, filter: Filter) {
         if self.visited.contains(path)
@@ -114,9 +209,10 @@ impl Walker<'_> {
             Ok(rd) => rd,
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    self.log.debug_with(|| {
-                        format!("error reading directory {:?}: {e}", path.display())
-                    });
+                    self.scan.problems.push(Diagnostic::new(
+                        Severity::Debug,
+                        format!("error reading directory {:?}: {e}", path.display()),
+                    ));
                 }
                 return;
             }
@@ -174,60 +270,33 @@ impl Walker<'_> {
             }
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    self.log
-                        .debug_with(|| format!("error resolving path {:?}: {e}", path.display()));
+                    self.scan.problems.push(Diagnostic::new(
+                        Severity::Debug,
+                        format!("error resolving path {:?}: {e}", path.display()),
+                    ));
                 }
             }
         }
     }
 }
 
-/// Reads an environment variable, treating an empty value as unset.
-fn env_nonempty(name: &str) -> Option<OsString> {
-    std::env::var_os(name).filter(|v| !v.is_empty())
-}
-
-/// Walks the search path for `user` mode (see the module documentation).
-pub fn scan(user: bool, log: &Logger) -> Scan {
+/// Walks `roots` in order (see the module documentation). Problems (directories that exist but
+/// cannot be read) are in [`Scan::problems`], at debug level as in Quadlet.
+pub fn scan(roots: &[SearchRoot]) -> Scan {
+    // Only the default search path filters the `users` sub-tree (by its resolved path).
+    let users_dir = Path::new(ADMIN_DIR).join("users");
+    let users = if roots.iter().any(|r| r.filter != Filter::None) {
+        fs::canonicalize(&users_dir).unwrap_or(users_dir)
+    } else {
+        PathBuf::new()
+    };
     let mut w = Walker {
         scan: Scan::default(),
         visited: std::collections::HashSet::new(),
-        users: PathBuf::new(),
-        log,
+        users,
     };
-    if let Some(list) = env_nonempty("QUADLET_UNIT_DIRS") {
-        for dir in std::env::split_paths(&list) {
-            if !dir.is_absolute() {
-                log.error(&format!("{} not a valid file path", dir.display()));
-                break;
-            }
-            w.root(&dir, Filter::None);
-        }
-        return w.scan;
-    }
-    // Only the default search path filters the `users` sub-tree (by its resolved path).
-    let users_dir = Path::new(ADMIN_DIR).join("users");
-    w.users = fs::canonicalize(&users_dir).unwrap_or(users_dir);
-    if user {
-        if let Some(rt) = env_nonempty("XDG_RUNTIME_DIR") {
-            w.root(&Path::new(&rt).join("containers/systemd"), Filter::None);
-        }
-        let config = env_nonempty("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env_nonempty("HOME").map(|h| Path::new(&h).join(".config")));
-        let Some(config) = config else {
-            log.warning("Warning: neither $XDG_CONFIG_HOME nor $HOME are defined");
-            return w.scan;
-        };
-        w.root(&config.join("containers/systemd"), Filter::None);
-        let users_dir = Path::new(ADMIN_DIR).join("users");
-        w.root(&users_dir, Filter::NonNumericUsers);
-        let uid = rustix::process::getuid().as_raw();
-        w.root(&users_dir.join(uid.to_string()), Filter::None);
-    } else {
-        for d in SYSTEM_DIRS {
-            w.root(Path::new(d), Filter::NoUsers);
-        }
+    for r in roots {
+        w.root(&r.path, r.filter);
     }
     w.scan
 }

@@ -35,8 +35,8 @@
 //!   instance holds escapes (`\x2d`); when `ContainerName=` is not set it is replaced by
 //!   `${UNITWRIGHT_CONTAINER_NAME}`, which the wrapper derives injectively from the unit name.
 //!
-//! The wrapper's path is `$UNITWRIGHT` at generation time if set (it must be absolute), else
-//! `/usr/bin/unitwright`. The `[X-Unitwright]` group itself is copied to the unit like every
+//! The wrapper's path is [`Context::unitwright`] (the generator passes `$UNITWRIGHT`; it must
+//! be absolute), else `/usr/bin/unitwright`. The `[X-Unitwright]` group itself is copied to the unit like every
 //! other group; systemd ignores `X-` groups.
 
 use super::common::SERVICE;
@@ -121,10 +121,11 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         let about = format!("specifies the image \"{image}\" which not a fully qualified");
         ctx.warnings.retain(|w| !w.contains(&about));
     }
-    let unitwright = std::env::var("UNITWRIGHT")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| DEFAULT_UNITWRIGHT.to_owned());
+    let unitwright = if ctx.unitwright.is_empty() {
+        DEFAULT_UNITWRIGHT.to_owned()
+    } else {
+        ctx.unitwright.clone()
+    };
     if !unitwright.starts_with('/') {
         return Err(ConvertError::new(format!(
             "$UNITWRIGHT must be an absolute path, not {unitwright:?}"

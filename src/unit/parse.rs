@@ -71,6 +71,19 @@ pub enum ParseError {
     },
 }
 
+impl ParseError {
+    /// The 1-based line the error is about, if it is about one.
+    pub fn line(&self) -> Option<u32> {
+        match self {
+            ParseError::BadLine { line, .. }
+            | ParseError::NoGroup { line, .. }
+            | ParseError::BadGroup { line, .. }
+            | ParseError::NotUtf8 { line, .. } => Some(*line),
+            ParseError::Io { .. } => None,
+        }
+    }
+}
+
 fn is_comment(line: &str) -> bool {
     line.is_empty() || line.starts_with('#') || line.starts_with(';')
 }

@@ -254,16 +254,6 @@ impl Logger {
         self.log(Level::Warning, msg);
     }
 
-    /// Logs at info level.
-    pub fn info(&self, msg: &str) {
-        self.log(Level::Info, msg);
-    }
-
-    /// Logs at debug level.
-    pub fn debug(&self, msg: &str) {
-        self.log(Level::Debug, msg);
-    }
-
     /// Logs at debug level, building the message only when debug records are enabled.
     pub fn debug_with(&self, msg: impl FnOnce() -> String) {
         if self.enabled(Level::Debug) {
@@ -351,7 +341,7 @@ mod tests {
         real.max = Level::Warning;
         let deferred = real.deferred();
         deferred.warning("first");
-        deferred.debug("not enabled");
+        deferred.log(Level::Debug, "not enabled");
         deferred.error("second\nwith two lines");
         assert_eq!(
             deferred.take(),

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
-use super::fasthash::FastSet;
+use unitwright::quadlet::fasthash::FastSet;
 
 /// `TMPFS_MAGIC` from `linux/magic.h`.
 const TMPFS_MAGIC: u64 = 0x0102_1994;

@@ -1,0 +1,256 @@
+//! Converting a set of loaded Quadlet files into service units: what the generator does between
+//! loading and writing, usable in process ([`convert_all`], or [`Converter`] one unit at a
+//! time).
+//!
+//! Units are converted in Quadlet's order ([`sort_for_conversion`]: images, then volumes and
+//! networks, builds, containers and kubes, pods last; within a priority, load order), because a
+//! unit uses the resource names set by the ones converted before it (a pod lists the containers
+//! that join it).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::compat::{Compat, Setting};
+use super::fasthash::FastMap;
+use super::{Context, ConvertError, Diagnostic, Kind, Quadlet, Severity, UnitInfo};
+use crate::unit::UnitFile;
+
+/// What a conversion needs to know beyond the files; nothing is read from the environment or
+/// from configuration files.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// User (rootless) mode.
+    pub user: bool,
+    /// argv\[0\] of the podman commands (the generator passes `$PODMAN` or `/usr/bin/podman`).
+    pub podman: String,
+    /// The podman release to write units for (see [`super::compat`]).
+    pub podman_version: Setting,
+    /// The `unitwright` binary that wraps commands of templates with instance settings
+    /// (absolute; empty means `/usr/bin/unitwright`; see [`super::settings`]).
+    pub unitwright: String,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            user: false,
+            podman: "/usr/bin/podman".to_owned(),
+            podman_version: Setting::Off,
+            unitwright: String::new(),
+        }
+    }
+}
+
+/// The result of converting one file.
+#[derive(Debug)]
+pub struct Converted {
+    /// The source file's name (`web.container`).
+    pub source: String,
+    /// The source file's path.
+    pub path: PathBuf,
+    /// The service unit, without the generator's header comment; `None` if the file could not
+    /// be converted (the reason is among the diagnostics, at error level).
+    pub unit: Option<UnitFile>,
+    /// The unit's file name (`web.service`), also when the conversion failed.
+    pub service_file_name: String,
+    /// The `[Install]` symlinks to create, relative to the unit directory
+    /// (`default.target.wants/web.service`), pointing at [`Self::service_file_name`].
+    pub links: Vec<PathBuf>,
+    /// Errors, warnings and debug records of this conversion, in order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Converted {
+    /// True if the unit was produced.
+    pub fn ok(&self) -> bool {
+        self.unit.is_some()
+    }
+}
+
+/// Sorts units into conversion order (stable: within a priority, the given order).
+pub fn sort_for_conversion(units: &mut [Quadlet]) {
+    units.sort_by_key(|q| q.kind.priority());
+}
+
+/// The resource name known before conversion (5.4.2 `generateUnitsInfoMap`): a container's name
+/// with `%N` replaced by the service name (empty if other specifiers remain), a build's first
+/// `ImageTag`.
+fn initial_resource_name(q: &Quadlet) -> String {
+    match q.kind {
+        Kind::Container => {
+            let name = super::container::container_name(q);
+            let name = name.replace("%N", &q.service_name);
+            if name.contains('%') {
+                String::new()
+            } else {
+                name
+            }
+        }
+        Kind::Build => q
+            .unit
+            .lookup_all("Build", "ImageTag")
+            .first()
+            .map(|s| (*s).to_owned())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Converts units one at a time, in the order of [`sort_for_conversion`]; it knows every unit of
+/// the run (for references between them) and which service names were produced already.
+#[derive(Debug)]
+pub struct Converter<'u> {
+    ctx: Context,
+    compat: Compat,
+    produced: FastMap<String, &'u str>,
+}
+
+impl<'u> Converter<'u> {
+    /// A converter for a run over `units` (all of them, in any order).
+    pub fn new(units: &[Quadlet], options: &ConvertOptions) -> Self {
+        let mut ctx = Context {
+            user: options.user,
+            podman: options.podman.clone(),
+            unitwright: options.unitwright.clone(),
+            units: HashMap::with_capacity(units.len()),
+            ..Context::default()
+        };
+        for q in units {
+            ctx.units.insert(
+                q.name.clone(),
+                UnitInfo {
+                    kind: q.kind,
+                    service_name: q.service_name.clone(),
+                    resource_name: initial_resource_name(q),
+                    containers_to_start: Vec::new(),
+                },
+            );
+        }
+        Converter {
+            compat: Compat::with_setting(&options.podman, options.podman_version),
+            produced: FastMap::with_capacity_and_hasher(
+                units.len(),
+                std::hash::BuildHasherDefault::default(),
+            ),
+            ctx,
+        }
+    }
+
+    /// Converts `q`.
+    pub fn convert(&mut self, q: &'u Quadlet) -> Converted {
+        let ctx = &mut self.ctx;
+        if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
+            super::common::warn_if_ambiguous_image(q, ctx);
+        }
+        ctx.podman_version = self.compat.version_for_new_keys(q);
+        let converted = (q.kind.converter())(q, ctx)
+            .and_then(|mut s| super::settings::apply(q, ctx, &mut s).map(|()| s))
+            .and_then(|s| self.compat.adapt(q, s, &mut ctx.warnings));
+        let mut diagnostics = self.compat.take_notes();
+        for w in ctx.warnings.drain(..) {
+            let mut d = Diagnostic::new(Severity::Warning, w);
+            d.file = Some(q.path.clone());
+            diagnostics.push(d);
+        }
+        let service_file_name = q.service_file_name();
+        let mut out = Converted {
+            source: q.name.clone(),
+            path: q.path.clone(),
+            unit: None,
+            service_file_name,
+            links: Vec::new(),
+            diagnostics,
+        };
+        let service = match converted {
+            Ok(s) => s,
+            Err(e) => {
+                out.diagnostics.push(e.into_diagnostic(q));
+                return out;
+            }
+        };
+        if out.service_file_name.contains('/') {
+            // 5.4.2 wrote such a unit outside the output directory.
+            let e = ConvertError::at_key(
+                q,
+                q.kind.group(),
+                "ServiceName",
+                format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
+            );
+            out.diagnostics.push(e.into_diagnostic(q));
+            return out;
+        }
+        if let Some(prev) = self
+            .produced
+            .insert(out.service_file_name.clone(), q.name.as_str())
+        {
+            let mut d = Diagnostic::new(
+                Severity::Warning,
+                format!(
+                    "{} and {} both generate {}; the unit from {} replaces the other",
+                    prev, q.name, out.service_file_name, q.name
+                ),
+            );
+            d.file = Some(q.path.clone());
+            out.diagnostics.push(d);
+        }
+        out.links = install_links(&out.service_file_name, &service);
+        out.unit = Some(service);
+        out
+    }
+}
+
+/// Converts every unit of `units` (sorting them into conversion order first) and returns one
+/// result per unit, in that order.
+///
+/// ```
+/// use std::path::Path;
+/// use unitwright::quadlet::{convert_all, ConvertOptions, Quadlet};
+///
+/// let q = Quadlet::from_text(Path::new("/etc/containers/systemd/web.container"),
+///     "[Container]\nImage=docker.io/library/nginx\n[Install]\nWantedBy=default.target\n")
+///     .unwrap();
+/// let mut units = vec![q];
+/// let results = convert_all(&mut units, &ConvertOptions::default());
+/// let web = &results[0];
+/// assert_eq!(web.service_file_name, "web.service");
+/// assert_eq!(web.links[0], Path::new("default.target.wants/web.service"));
+/// let text = web.unit.as_ref().unwrap().to_text();
+/// assert!(text.contains("ExecStart=/usr/bin/podman run --name systemd-%N"));
+/// ```
+pub fn convert_all(units: &mut [Quadlet], options: &ConvertOptions) -> Vec<Converted> {
+    sort_for_conversion(units);
+    let units: &[Quadlet] = units;
+    let mut c = Converter::new(units, options);
+    units.iter().map(|q| c.convert(q)).collect()
+}
+
+/// Quadlet's `enableServiceFile`: the symlinks for `[Install]` `Alias=`, `WantedBy=` and
+/// `RequiredBy=` (relative to the output dir). A template (`foo@.service`) gets `WantedBy=` and
+/// `RequiredBy=` links only with `DefaultInstance=` (named `foo@<instance>.service`); values of
+/// `WantedBy=`/`RequiredBy=` containing `/` are ignored. `UpheldBy=` and `Also=` are not used.
+pub fn install_links(file_name: &str, service: &UnitFile) -> Vec<PathBuf> {
+    let mut links: Vec<PathBuf> = service
+        .lookup_all_strv("Install", "Alias")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let stem = file_name.strip_suffix(".service").unwrap_or(file_name);
+    let mut link_name = Some(file_name.to_owned());
+    if let Some(base) = stem.strip_suffix('@') {
+        link_name = service
+            .lookup("Install", "DefaultInstance")
+            .map(|inst| format!("{base}@{inst}.service"));
+    }
+    if let Some(link_name) = link_name {
+        for (key, suffix) in [("WantedBy", "wants"), ("RequiredBy", "requires")] {
+            for t in service.lookup_all_strv("Install", key) {
+                if !t.contains('/') {
+                    links.push(PathBuf::from(
+                        [t.as_str(), ".", suffix, "/", &link_name].concat(),
+                    ));
+                }
+            }
+        }
+    }
+    links
+}
