@@ -18,12 +18,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::Diagnostic;
-use crate::quadlet::compat::{Compat, NEW_KEYS};
-use crate::quadlet::log::Logger;
-use crate::quadlet::search;
-use crate::quadlet::{self as q, Context, ConvertError, Kind, Quadlet, UnitInfo};
-use crate::unit::{self, dropin, Origin, UnitFile};
+use super::{Diagnostic, Severity};
+use crate::quadlet::compat::{Setting, CONFIG_FILES, NEW_KEYS, VERSION_ENV};
+use crate::quadlet::search::{self, SearchInputs};
+use crate::quadlet::{self as q, ConvertOptions, Converter, Kind, Quadlet};
+use crate::unit::{self, dropin, UnitFile};
 
 /// Files that differ from the disk for one conversion: `Some(bytes)` is a file as it will be
 /// written, `None` a file that will be gone. Paths are absolute and resolved (see
@@ -51,7 +50,7 @@ pub fn default_service(name: &str) -> Option<String> {
 /// The service a loaded Quadlet file generates (`ServiceName=` honoured).
 pub fn service_of(name: &str, unit: &UnitFile) -> Option<String> {
     let kind = Kind::from_file_name(name)?;
-    Some(service_name(unit, kind, name) + ".service")
+    Some(q::load::service_name(unit, kind, name) + ".service")
 }
 
 /// The keys the type group of `name`'s kind accepts (5.4.2's and the later ones, whatever the
@@ -79,36 +78,65 @@ pub fn group_of(name: &str) -> Option<&'static str> {
     Kind::from_file_name(name).map(Kind::group)
 }
 
+fn env_nonempty(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// What the search path depends on, from the environment (as the generator reads it).
+fn search_inputs(user: bool) -> SearchInputs {
+    SearchInputs {
+        user,
+        uid: rustix::process::getuid().as_raw(),
+        home: env_nonempty("HOME").map(PathBuf::from),
+        config_home: env_nonempty("XDG_CONFIG_HOME").map(PathBuf::from),
+        runtime_dir: env_nonempty("XDG_RUNTIME_DIR").map(PathBuf::from),
+        unit_dirs: env_nonempty("QUADLET_UNIT_DIRS").map(|l| std::env::split_paths(&l).collect()),
+    }
+}
+
 /// The search directories of the scope, highest priority first, as the generator walks them
 /// (`QUADLET_UNIT_DIRS`, `XDG_*` and `HOME` honoured), sub-directories included.
 pub fn search_dirs(user: bool) -> Vec<PathBuf> {
-    let log = quiet();
-    search::scan(user, &log)
-        .dirs
-        .into_iter()
-        .map(|d| d.path)
-        .collect()
+    let (roots, _) = search::search_paths(&search_inputs(user));
+    search::scan(&roots).dirs.into_iter().map(|d| d.path).collect()
 }
 
 /// The roots of the search path of the scope, without walking them (for messages).
 pub fn search_roots(user: bool) -> Vec<PathBuf> {
-    if let Some(list) = std::env::var_os("QUADLET_UNIT_DIRS").filter(|v| !v.is_empty()) {
-        return std::env::split_paths(&list)
-            .take_while(|p| p.is_absolute())
-            .collect();
+    search::search_paths(&search_inputs(user))
+        .0
+        .into_iter()
+        .map(|r| r.path)
+        .collect()
+}
+
+/// The conversion options the generator would use with this environment: `$PODMAN`,
+/// `$UNITWRIGHT`, and the podman version from `UNITWRIGHT_PODMAN_VERSION`, else
+/// `PodmanVersion=` of the first generator.conf that sets it, else `off`.
+pub fn convert_options(user: bool) -> ConvertOptions {
+    ConvertOptions {
+        user,
+        podman: std::env::var("PODMAN")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/usr/bin/podman".to_owned()),
+        podman_version: podman_version_setting(),
+        unitwright: std::env::var("UNITWRIGHT").unwrap_or_default(),
     }
-    if !user {
-        return search::SYSTEM_DIRS.iter().map(PathBuf::from).collect();
+}
+
+fn podman_version_setting() -> Setting {
+    if let Some(s) = std::env::var(VERSION_ENV).ok().and_then(|v| Setting::parse(&v)) {
+        return s;
     }
-    let mut roots = Vec::new();
-    if let Some(r) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        roots.push(PathBuf::from(r).join("containers/systemd"));
-    }
-    if let Some(c) = user_config_dir() {
-        roots.push(c.join("containers/systemd"));
-    }
-    roots.push(Path::new(search::ADMIN_DIR).join("users"));
-    roots
+    CONFIG_FILES
+        .iter()
+        .filter_map(|p| unit::parse_file(Path::new(p)).ok())
+        .find_map(|u| {
+            u.last_line("Generator", "PodmanVersion")
+                .and_then(|l| Setting::parse(&l.value))
+        })
+        .unwrap_or(Setting::Off)
 }
 
 /// `$XDG_CONFIG_HOME`, else `$HOME/.config`.
@@ -127,10 +155,6 @@ pub fn user_config_dir() -> Option<PathBuf> {
 /// does not exist yet.
 pub fn resolve_dir(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
-}
-
-fn quiet() -> Logger {
-    Logger::new("unitwright", false).deferred()
 }
 
 /// One Quadlet file of the converted set.
@@ -223,12 +247,7 @@ impl Reader<'_> {
 /// `install_dir` (resolved) is searched first if the walk did not find it (it does not exist
 /// yet). Returns the files in search order (hidden files included).
 pub fn convert_all(user: bool, install_dir: &Path, overlay: &Overlay) -> Vec<Converted> {
-    let log = quiet();
-    let mut dirs: Vec<PathBuf> = search::scan(user, &log)
-        .dirs
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    let mut dirs = search_dirs(user);
     if !dirs.iter().any(|d| d == install_dir) {
         dirs.insert(0, install_dir.to_owned());
     }
@@ -347,7 +366,7 @@ pub fn convert_all(user: bool, install_dir: &Path, overlay: &Overlay) -> Vec<Con
             let Some(kind) = Kind::from_file_name(name) else {
                 continue;
             };
-            c.unit = Some(service_name(&unit, kind, name) + ".service");
+            c.unit = Some(q::load::service_name(&unit, kind, name) + ".service");
             c.diagnostics
                 .extend(super::lint::check(&unit, name, &known_keys(name)));
             let idx = out.len();
@@ -355,7 +374,7 @@ pub fn convert_all(user: bool, install_dir: &Path, overlay: &Overlay) -> Vec<Con
             if dropin_failed {
                 continue;
             }
-            let service = service_name(&unit, kind, name);
+            let service = q::load::service_name(&unit, kind, name);
             loaded.push((
                 idx,
                 Quadlet {
@@ -373,99 +392,82 @@ pub fn convert_all(user: bool, install_dir: &Path, overlay: &Overlay) -> Vec<Con
     out
 }
 
-/// The conversion proper, in the generator's order (kind priority, then search order).
+/// The conversion proper, in the generator's order (kind priority, then search order), by the
+/// library's [`Converter`].
 fn convert_loaded(user: bool, out: &mut [Converted], mut loaded: Vec<(usize, Quadlet)>) {
-    let log = quiet();
-    let podman = std::env::var("PODMAN")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/usr/bin/podman".to_owned());
-    let mut ctx = Context {
-        user,
-        podman: podman.clone(),
-        units: HashMap::with_capacity(loaded.len()),
-        warnings: Vec::new(),
-        podman_version: None,
-    };
-    for (_, q) in &loaded {
-        ctx.units.insert(
-            q.name.clone(),
-            UnitInfo {
-                kind: q.kind,
-                service_name: q.service_name.clone(),
-                resource_name: initial_resource_name(q),
-                containers_to_start: Vec::new(),
-            },
-        );
-    }
-    loaded.sort_by_key(|(_, q)| q.kind.priority());
-    let compat = Compat::new(&podman, &log);
-    let mut produced: HashMap<String, String> = HashMap::new();
-    for (idx, q) in &loaded {
-        if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
-            q::common::warn_if_ambiguous_image(q, &mut ctx);
-        }
-        ctx.podman_version = compat.version_for_new_keys(q, &log);
-        let converted = (q.kind.converter())(q, &mut ctx)
-            .and_then(|mut s| q::settings::apply(q, &mut ctx, &mut s).map(|()| s))
-            .and_then(|s| compat.adapt(q, s, &mut ctx.warnings, &log));
-        let c = &mut out[*idx];
-        for w in ctx.warnings.drain(..) {
-            c.diagnostics.push(Diagnostic {
-                file: q.path.display().to_string(),
-                line: None,
-                key: None,
-                severity: super::Severity::Warning,
-                message: w,
-                hint: None,
-            });
-        }
-        let service = match converted {
-            Ok(s) => s,
-            Err(e) => {
-                let d = convert_diagnostic(q, &e);
-                // The value checks may have found the same problem on the same line already.
-                if !c.diagnostics.iter().any(|x| {
-                    x.severity == super::Severity::Error
-                        && x.line.is_some()
-                        && x.line == d.line
-                        && x.file == d.file
-                }) {
-                    c.diagnostics.push(d);
-                }
+    // Stable: within a priority, search order.
+    loaded.sort_by_key(|(_, qd)| qd.kind.priority());
+    let (sorted_idx, sorted): (Vec<usize>, Vec<Quadlet>) = loaded.into_iter().unzip();
+    let options = convert_options(user);
+    let mut conv = Converter::new(&sorted, &options);
+    for (qd, &i) in sorted.iter().zip(&sorted_idx) {
+        let r = conv.convert(qd);
+        let c = &mut out[i];
+        for d in r.diagnostics {
+            if !matches!(d.severity, q::Severity::Error | q::Severity::Warning) {
                 continue;
             }
-        };
-        if q.service_name.contains('/') {
-            c.diagnostics.push(convert_diagnostic(
-                q,
-                &ConvertError::at_key(
-                    q,
-                    q.kind.group(),
-                    "ServiceName",
-                    format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
-                ),
-            ));
-            continue;
+            let d = from_library(qd, d);
+            // The value checks may have found the same problem on the same line already.
+            let dup = d.severity == Severity::Error
+                && d.line.is_some()
+                && c.diagnostics.iter().any(|x| {
+                    x.severity == Severity::Error && x.line == d.line && x.file == d.file
+                });
+            if !dup {
+                c.diagnostics.push(d);
+            }
         }
-        let file_name = q.service_file_name();
-        if let Some(prev) = produced.insert(file_name.clone(), q.name.clone()) {
-            c.diagnostics.push(Diagnostic {
-                file: q.path.display().to_string(),
-                line: None,
-                key: None,
-                severity: super::Severity::Warning,
-                message: format!(
-                    "{prev} and {} both generate {file_name}; the unit from {} replaces the other",
-                    q.name, q.name
-                ),
-                hint: None,
-            });
+        if let Some(unit) = r.unit {
+            c.installs = !r.links.is_empty();
+            c.text = Some(unit.to_text());
         }
-        c.installs = ["WantedBy", "RequiredBy", "Alias"]
-            .iter()
-            .any(|k| service.has_key("Install", k));
-        c.text = Some(service.to_text());
+    }
+}
+
+/// A library diagnostic as ours: the generator's `converting "<file>": ` prefix, the location
+/// and the path repeated in the message are dropped (they are fields here), and the hint that
+/// follows the location is split off.
+fn from_library(qd: &Quadlet, d: q::Diagnostic) -> Diagnostic {
+    let file = d.file.unwrap_or_else(|| qd.path.clone());
+    let mut message = d.message;
+    let prefix = format!("converting {:?}: ", qd.name);
+    if message.starts_with(&prefix) {
+        message.drain(..prefix.len());
+    }
+    let mut hint = None;
+    let location = match d.line {
+        Some(l) if file == qd.path => Some(format!(" (line {l})")),
+        Some(l) => Some(format!(" ({}:{l})", file.display())),
+        None => None,
+    };
+    if let Some(loc) = location {
+        if let Some(at) = message.find(&loc) {
+            let rest = message[at + loc.len()..].to_owned();
+            hint = rest.strip_prefix("; ").map(str::to_owned);
+            message.truncate(at);
+        }
+    }
+    let repeated = format!(" in {}", qd.path.display());
+    if message.ends_with(&repeated) {
+        message.truncate(message.len() - repeated.len());
+    }
+    if hint.is_none() && message.starts_with("unsupported key") {
+        if let Some(k) = &d.key {
+            hint = super::lint::did_you_mean(k, &known_keys(&qd.name));
+        }
+    }
+    Diagnostic {
+        file: file.display().to_string(),
+        line: d.line,
+        key: d.key,
+        severity: if d.severity == q::Severity::Error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        message,
+        hint,
     }
 }
 
@@ -490,88 +492,8 @@ fn parse_diagnostic(e: &unit::ParseError) -> Diagnostic {
         file: file.display().to_string(),
         line,
         key: None,
-        severity: super::Severity::Error,
+        severity: Severity::Error,
         message: text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
         hint: None,
-    }
-}
-
-/// A conversion error as a diagnostic: its location (`line N` of the file or `path:N` of a
-/// drop-in) split into file and line, and the key found at that line.
-fn convert_diagnostic(q: &Quadlet, e: &ConvertError) -> Diagnostic {
-    let mut file = q.path.clone();
-    let mut origin = None;
-    if let Some(loc) = &e.location {
-        if let Some(n) = loc.strip_prefix("line ").and_then(|n| n.parse().ok()) {
-            origin = Some(Origin { source: 0, line: n });
-        } else if let Some((p, n)) = loc.rsplit_once(':') {
-            if let Ok(n) = n.parse() {
-                file = PathBuf::from(p);
-                let source = q.unit.sources.iter().position(|s| s == &file);
-                origin = source
-                    .and_then(|s| u16::try_from(s).ok())
-                    .map(|source| Origin { source, line: n });
-            }
-        }
-    }
-    let key = origin.and_then(|o| {
-        q.unit
-            .groups
-            .iter()
-            .flat_map(|g| &g.lines)
-            .find(|l| !l.comment && l.origin == o)
-            .map(|l| l.key.clone())
-    });
-    let mut message = e.message.clone();
-    // The 5.4.2 wording repeats the path; the diagnostic has it in `file`.
-    if let Some(m) = message.strip_suffix(&format!(" in {}", q.path.display())) {
-        message = m.to_owned();
-    }
-    let mut hint = e.hint.clone();
-    if hint.is_none() {
-        if let Some(k) = &key {
-            if message.starts_with("unsupported key") {
-                hint = super::lint::did_you_mean(k, &known_keys(&q.name));
-            }
-        }
-    }
-    Diagnostic {
-        file: file.display().to_string(),
-        line: origin.map(|o| o.line),
-        key,
-        severity: super::Severity::Error,
-        message,
-        hint,
-    }
-}
-
-/// Quadlet's `getServiceName`: `ServiceName=` of the type group, else base name + suffix.
-fn service_name(unit: &UnitFile, kind: Kind, name: &str) -> String {
-    if let Some(s) = unit.lookup(kind.group(), "ServiceName") {
-        return s.to_owned();
-    }
-    let base = name.rsplit_once('.').map_or(name, |(b, _)| b);
-    [base, kind.service_suffix()].concat()
-}
-
-/// The resource name known before conversion (the generator's rule): a container's name with
-/// `%N` replaced, a build's first `ImageTag`.
-fn initial_resource_name(qd: &Quadlet) -> String {
-    match qd.kind {
-        Kind::Container => {
-            let name = q::container::container_name(qd).replace("%N", &qd.service_name);
-            if name.contains('%') {
-                String::new()
-            } else {
-                name
-            }
-        }
-        Kind::Build => qd
-            .unit
-            .lookup_all("Build", "ImageTag")
-            .first()
-            .map(|s| (*s).to_owned())
-            .unwrap_or_default(),
-        _ => String::new(),
     }
 }
