@@ -142,6 +142,16 @@ impl Cli {
         self.cmd(args).output().unwrap()
     }
 
+    /// `unitwright SCOPE ARGS` (a verb outside `quadlet`).
+    fn verb(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(UNITWRIGHT);
+        c.arg(self.scope).args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
     /// Runs with `--json` and expects exit `code`; returns the JSON.
     fn json(&self, args: &[&str], code: i32) -> Value {
         let mut a = args.to_vec();
@@ -194,20 +204,16 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
 
-#[test]
-fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
-    let Some(podman) = Podman::setup() else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let (gen, count) = counting_generator(work.path(), "uw-user-generator", "");
+/// A user manager with the counting generator and podman's environment, and a CLI for it.
+fn user_sandbox(podman: &Podman, work: &Path) -> Option<(UserManager, Cli, PathBuf)> {
+    let (gen, count) = counting_generator(work, "uw-user-generator", "");
     let mut b = UserManager::builder()
         .generator(&gen)
         .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1");
     for (k, v) in podman.env() {
         b = b.env(k, v);
     }
-    let Some(sb) = b.start() else { return };
+    let sb = b.start()?;
     let mut env: Vec<(String, std::ffi::OsString)> = sb
         .client_env()
         .into_iter()
@@ -219,9 +225,24 @@ fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
         sb.root.path().join("config").into(),
     ));
     env.push(("UNITWRIGHT_PODMAN_VERSION".into(), "4.3.1".into()));
-    let cli = Cli {
-        env,
-        scope: "--user",
+    Some((
+        sb,
+        Cli {
+            env,
+            scope: "--user",
+        },
+        count,
+    ))
+}
+
+#[test]
+fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let Some((sb, cli, count)) = user_sandbox(&podman, work.path()) else {
+        return;
     };
     let qdir = sb.root.path().join("config/containers/systemd");
 
@@ -563,4 +584,89 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
         tree(&qdir).keys().collect::<Vec<_>>()
     );
     assert_eq!(show("a-volume.service", "LoadState"), "not-found");
+}
+
+#[test]
+fn quadlet_names_in_unit_verbs_enable_drop_ins_and_rejected_files_explained() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let Some((sb, cli, _)) = user_sandbox(&podman, work.path()) else {
+        return;
+    };
+    let qdir = sb.root.path().join("config/containers/systemd");
+    // Copied by hand, as users do: one good volume, one with ServiceName=, one broken container.
+    write(&qdir, "data.volume", "[Volume]\n");
+    write(&qdir, "named.volume", "[Volume]\nServiceName=custom-vol\n");
+    write(&qdir, "bad.container", "[Container]\nImag=localhost/x\n");
+    let text = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    // reload: exit 0 like systemctl, but the rejected file is named with its line.
+    let out = cli.verb(&["reload", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "bad.container:2: unsupported key 'Imag' in group 'Container'; did you mean Image?"
+        ),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["rejected"][0]["line"], 2, "{r}");
+    assert_eq!(r["rejected"][0]["key"], "Imag", "{r}");
+
+    // status of the unit the rejected file would have made says why it is missing.
+    let out = cli.verb(&["status", "bad.service"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.service is missing because the generator rejected"),
+        "{}",
+        text(&out)
+    );
+
+    // Quadlet names in unit verbs: the unit each file generates.
+    let out = cli.verb(&["start", "data.volume", "named.volume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(sb.is_active("data-volume.service"), "active");
+    assert_eq!(sb.is_active("custom-vol.service"), "active");
+    let out = cli.verb(&["stop", "named.volume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(sb.is_active("custom-vol.service"), "active");
+
+    // enable/disable of a generated unit: an [Install] drop-in, and a reload.
+    let wants = || {
+        String::from_utf8_lossy(
+            &sb.systemctl(&["show", "-p", "Wants", "--value", "default.target"])
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(!wants().contains("data-volume.service"));
+    let out = cli.verb(&["enable", "data.volume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("drop-in"), "{}", text(&out));
+    let dropin = qdir.join("data.volume.d/50-unitwright-enable.conf");
+    assert!(dropin.exists());
+    assert!(wants().contains("data-volume.service"), "{}", wants());
+    let out = cli.verb(&["disable", "data-volume.service"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!dropin.exists() && !qdir.join("data.volume.d").exists());
+    assert!(!wants().contains("data-volume.service"), "{}", wants());
+
+    // cat: source, then the generated unit.
+    let out = cli.run(&["cat", "named.volume"]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.contains("ServiceName=custom-vol")
+            && t.contains("custom-vol.service (generated)")
+            && t.contains("podman volume create"),
+        "{t}"
+    );
 }

@@ -686,6 +686,160 @@ pub fn unified_diff(from: &str, to: &str, a: &str, b: &str) -> String {
     out
 }
 
+/// The drop-in `enable` writes for a unit generated from a Quadlet file.
+pub const ENABLE_DROPIN: &str = "50-unitwright-enable.conf";
+
+/// `enable`/`disable` of units generated from Quadlet files, which systemd refuses ("transient
+/// or generated"): `enable` adds an `[Install]` drop-in in the Quadlet file's `NAME.d/`
+/// (`WantedBy=default.target` for the user manager, `multi-user.target` for the system),
+/// `disable` removes it. Says what it did on stderr. Returns the names that are not generated
+/// from a Quadlet file (for the manager's own enable/disable) and whether a drop-in changed (the
+/// caller then reloads).
+pub fn enable_generated(
+    user: bool,
+    enable: bool,
+    names: &[String],
+) -> anyhow::Result<(Vec<String>, bool)> {
+    let dir = store::install_dir(user)
+        .map(|d| adapter::resolve_dir(&d))
+        .unwrap_or_default();
+    let conv = adapter::convert_all(user, &dir, &adapter::Overlay::new());
+    let mut rest = Vec::new();
+    let mut changed = false;
+    for name in names {
+        let unit = adapter::unit_for_quadlet_name(user, name).unwrap_or_else(|| bus::mangle(name));
+        let Some(c) = conv
+            .iter()
+            .find(|c| c.hidden_by.is_none() && c.unit.as_deref() == Some(unit.as_str()))
+        else {
+            rest.push(name.clone());
+            continue;
+        };
+        let dropin = c
+            .path
+            .with_file_name(format!("{}.d", c.name))
+            .join(ENABLE_DROPIN);
+        let target = if user {
+            "default.target"
+        } else {
+            "multi-user.target"
+        };
+        if enable {
+            if dropin.exists() || c.installs {
+                eprintln!(
+                    "{unit} is generated from {} and enabled already by its [Install] section{}",
+                    c.path.display(),
+                    if dropin.exists() {
+                        format!(" (drop-in {})", dropin.display())
+                    } else {
+                        String::new()
+                    }
+                );
+                continue;
+            }
+            let d = dropin.parent().context("drop-in directory")?;
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            let tmp = d.join(format!(".{ENABLE_DROPIN}.tmp"));
+            std::fs::write(
+                &tmp,
+                format!("# Written by `unitwright enable {unit}`; `unitwright disable` removes it.\n[Install]\nWantedBy={target}\n"),
+            )
+            .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &dropin)
+                .with_context(|| format!("writing {}", dropin.display()))?;
+            eprintln!(
+                "{unit} is generated from {}: systemd cannot enable it, so its [Install] goes into the drop-in {} (WantedBy={target}).",
+                c.path.display(),
+                dropin.display()
+            );
+            changed = true;
+        } else if dropin.exists() {
+            std::fs::remove_file(&dropin)
+                .with_context(|| format!("removing {}", dropin.display()))?;
+            if let Some(d) = dropin.parent() {
+                let _ = std::fs::remove_dir(d);
+            }
+            eprintln!(
+                "{unit} is generated from {}: removed the drop-in {}.",
+                c.path.display(),
+                dropin.display()
+            );
+            changed = true;
+        } else if c.installs {
+            anyhow::bail!(
+                "{unit} is enabled by the [Install] section of {} (or one of its drop-ins); remove WantedBy=/RequiredBy=/Alias= there",
+                c.path.display()
+            );
+        } else {
+            eprintln!(
+                "{unit} is generated from {} and not enabled.",
+                c.path.display()
+            );
+        }
+    }
+    Ok((rest, changed))
+}
+
+/// The Quadlet files of the scope that produce no unit (as the generator run by the last
+/// reload saw them, converted again here with the same inputs), with their errors.
+pub fn rejected(user: bool) -> Vec<Diagnostic> {
+    let dir = store::install_dir(user)
+        .map(|d| adapter::resolve_dir(&d))
+        .unwrap_or_default();
+    adapter::convert_all(user, &dir, &adapter::Overlay::new())
+        .into_iter()
+        .filter(|c| !c.ok() && c.hidden_by.is_none())
+        .flat_map(|c| {
+            c.diagnostics
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+        })
+        .collect()
+}
+
+/// `FILE:LINE: message` (and `; hint`), the line `reload` prints per rejected file.
+pub fn rejected_line(d: &Diagnostic) -> String {
+    let mut s = d.file.clone();
+    if let Some(l) = d.line {
+        let _ = write!(s, ":{l}");
+    }
+    let _ = write!(s, ": {}", d.message);
+    if let Some(h) = &d.hint {
+        let _ = write!(s, "; {h}");
+    }
+    s
+}
+
+/// Why `unit` is not loaded, when a Quadlet file of the scope would make it: the file was
+/// rejected (its first error), it is hidden by a file of the same name, or the manager has not
+/// been reloaded since the file appeared.
+pub fn why_missing(user: bool, unit: &str) -> Option<String> {
+    let dir = store::install_dir(user)
+        .map(|d| adapter::resolve_dir(&d))
+        .unwrap_or_default();
+    let conv = adapter::convert_all(user, &dir, &adapter::Overlay::new());
+    let c = conv
+        .iter()
+        .filter(|c| c.unit.as_deref() == Some(unit))
+        .find(|c| c.hidden_by.is_none())?;
+    if c.ok() {
+        return Some(format!(
+            "{unit} would be generated from {}, but the manager has not been reloaded since it appeared (unitwright{} reload)",
+            c.path.display(),
+            if user { " --user" } else { "" }
+        ));
+    }
+    let first = c
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)?;
+    Some(format!(
+        "{unit} is missing because the generator rejected {}: {}",
+        c.path.display(),
+        rejected_line(first)
+    ))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -199,6 +199,7 @@ fn seconds(s: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
 
 /// Runs one systemctl-like command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    let _ = USER_SCOPE.set(global.scope() == super::Scope::User);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,6 +229,18 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
             let m = connect(global, options).await?;
             m.reload().await?;
+            // Like systemctl, exit 0; but say which Quadlet files produced no unit.
+            let rejected = super::quadlet::rejected(global.scope() == super::Scope::User);
+            for d in &rejected {
+                eprintln!("{}", super::quadlet::rejected_line(d));
+            }
+            if args.job.json {
+                let list: Vec<Value> = rejected
+                    .iter()
+                    .map(crate::lifecycle::Diagnostic::to_json)
+                    .collect();
+                println!("{}", json!({ "reloaded": true, "rejected": list }));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Start(args) => run_jobs(global, JobVerb::Start, args).await,
@@ -276,9 +289,18 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
 
 /// enable/disable, printing the changes like systemctl (on stderr).
 async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<ExitCode> {
+    // Units generated from Quadlet files get an [Install] drop-in instead (systemd refuses them).
+    let user = USER_SCOPE.get().copied().unwrap_or(false);
+    let (rest, dropins) = super::quadlet::enable_generated(user, enable, &args.units)?;
+    if dropins {
+        m.reload().await?;
+        eprintln!("Reloaded the manager.");
+    }
+    if rest.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
     // Paths of unit files are passed as they are; names get their suffix.
-    let units: Vec<String> = args
-        .units
+    let units: Vec<String> = rest
         .iter()
         .map(|u| {
             if u.contains('/') {
@@ -303,8 +325,19 @@ async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// The scope of this command, for [`mangle_all`] (set once by [`run`]).
+static USER_SCOPE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Unit names as given, with `.service` added where systemctl adds it; a Quadlet file name
+/// (`web.container`) means the unit it generates (see [`crate::lifecycle::adapter`]).
 fn mangle_all(units: &[String]) -> Vec<String> {
-    units.iter().map(|u| mangle(u)).collect()
+    let user = USER_SCOPE.get().copied().unwrap_or(false);
+    units
+        .iter()
+        .map(|u| {
+            crate::lifecycle::adapter::unit_for_quadlet_name(user, u).unwrap_or_else(|| mangle(u))
+        })
+        .collect()
 }
 
 /// Prints each error on stderr; exit 1 if there was any.
@@ -471,6 +504,12 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 eprintln!("unitwright: {e}");
+                if let bus::Error::NoSuchUnit { unit, .. } = &e {
+                    let user = USER_SCOPE.get().copied().unwrap_or(false);
+                    if let Some(why) = super::quadlet::why_missing(user, unit) {
+                        eprintln!("unitwright: {why}");
+                    }
+                }
                 if matches!(e, bus::Error::NoSuchUnit { .. }) {
                     STATUS_UNKNOWN
                 } else {

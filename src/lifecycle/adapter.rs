@@ -98,7 +98,11 @@ fn search_inputs(user: bool) -> SearchInputs {
 /// (`QUADLET_UNIT_DIRS`, `XDG_*` and `HOME` honoured), sub-directories included.
 pub fn search_dirs(user: bool) -> Vec<PathBuf> {
     let (roots, _) = search::search_paths(&search_inputs(user));
-    search::scan(&roots).dirs.into_iter().map(|d| d.path).collect()
+    search::scan(&roots)
+        .dirs
+        .into_iter()
+        .map(|d| d.path)
+        .collect()
 }
 
 /// The roots of the search path of the scope, without walking them (for messages).
@@ -126,7 +130,10 @@ pub fn convert_options(user: bool) -> ConvertOptions {
 }
 
 fn podman_version_setting() -> Setting {
-    if let Some(s) = std::env::var(VERSION_ENV).ok().and_then(|v| Setting::parse(&v)) {
+    if let Some(s) = std::env::var(VERSION_ENV)
+        .ok()
+        .and_then(|v| Setting::parse(&v))
+    {
         return s;
     }
     CONFIG_FILES
@@ -411,9 +418,9 @@ fn convert_loaded(user: bool, out: &mut [Converted], mut loaded: Vec<(usize, Qua
             // The value checks may have found the same problem on the same line already.
             let dup = d.severity == Severity::Error
                 && d.line.is_some()
-                && c.diagnostics.iter().any(|x| {
-                    x.severity == Severity::Error && x.line == d.line && x.file == d.file
-                });
+                && c.diagnostics
+                    .iter()
+                    .any(|x| x.severity == Severity::Error && x.line == d.line && x.file == d.file);
             if !dup {
                 c.diagnostics.push(d);
             }
@@ -495,5 +502,46 @@ fn parse_diagnostic(e: &unit::ParseError) -> Diagnostic {
         severity: Severity::Error,
         message: text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
         hint: None,
+    }
+}
+
+/// The Quadlet file named `name` that the generator would use (the first in search order),
+/// with its drop-ins merged.
+pub fn load_named(user: bool, name: &str) -> Option<(PathBuf, UnitFile)> {
+    let dirs = search_dirs(user);
+    let path = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file())?;
+    let overlay = Overlay::new();
+    let mut reader = Reader {
+        overlay: &overlay,
+        listings: HashMap::new(),
+    };
+    let mut unit = reader.parse(&path).ok()?;
+    let mut candidates = Vec::new();
+    for dname in dropin::dropin_dir_names(name) {
+        for d in &dirs {
+            let dd = d.join(&dname);
+            if dd.is_dir() {
+                candidates.extend(reader.confs(&dd).iter().cloned());
+            }
+        }
+    }
+    for d in dropin::select_dropins(candidates) {
+        if let Ok(di) = reader.parse(&d) {
+            unit.merge(&di);
+        }
+    }
+    Some((path, unit))
+}
+
+/// The unit a name given to a unit verb means: for a Quadlet file name (`web.container`,
+/// `db.volume`) the unit that file generates (`ServiceName=` honoured, `db-volume.service`
+/// when there is no such file); `None` for any other name.
+pub fn unit_for_quadlet_name(user: bool, name: &str) -> Option<String> {
+    if !is_quadlet_name(name) || name.contains('/') {
+        return None;
+    }
+    match load_named(user, name) {
+        Some((_, unit)) => service_of(name, &unit),
+        None => default_service(name),
     }
 }
