@@ -271,6 +271,10 @@ fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&qdir.join("api.container")), 0o600);
     assert_eq!(mode(&qdir.join("web.container")), 0o644);
+    // The generator writes the unit of a secret file 0600 too.
+    let generated = sb.runtime_dir.join("systemd/generator");
+    assert_eq!(mode(&generated.join("api.service")), 0o600);
+    assert_eq!(mode(&generated.join("web.service")), 0o644);
 
     let list = cli.json(&["list", "--app", "demo"], 0);
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
@@ -343,6 +347,21 @@ fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
         "a no-op apply ran the generator"
     );
     assert_eq!(tree(&qdir), disk);
+
+    // A comment changes the source bytes but nothing systemd reads: written, no restart.
+    let api_id = invocation(&sb, "api.service");
+    write(
+        &app,
+        "api.container",
+        &format!("# owner: team b\n{}", container("1")),
+    );
+    let r = cli.json(&["apply", app_arg, "--app", "demo"], 0);
+    assert_eq!(r["changed"], true, "{r}");
+    assert!(units(&r).is_empty(), "{r}");
+    assert_eq!(invocation(&sb, "api.service"), api_id);
+    assert_eq!(mode(&qdir.join("api.container")), 0o600);
+    let generator_runs = runs(&count);
+    let disk = tree(&qdir);
 
     // --check --diff says what would happen and changes nothing.
     write(&app, "api.container", &container("3"));

@@ -94,7 +94,7 @@ pub enum Command {
     #[command(subcommand)]
     Instance(instance::Command),
     /// Quadlet files to running units: verify, install, apply, list, cat, rm.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = quadlet::EXAMPLES)]
     Quadlet(quadlet::Command),
     /// Render a unit file from a tera template, escaping each value for its context.
     Render(render::Args),

@@ -14,6 +14,25 @@ use crate::bus::{self, Manager, Options};
 use crate::lifecycle::engine::{self, Report, Source, Verb};
 use crate::lifecycle::{adapter, store, Diagnostic, Severity};
 
+/// Examples and notes for `unitwright quadlet --help` and unitwright-quadlet(1).
+pub const EXAMPLES: &str = "\
+Files go to /etc/containers/systemd (--user: ~/.config/containers/systemd; with \
+QUADLET_UNIT_DIRS set, its first entry). A PATH is a Quadlet file, a directory (an app: its \
+files and NAME.d/*.conf drop-ins) or a podman .quadlets file.
+
+Examples:
+  unitwright quadlet verify ./web/
+  unitwright quadlet install ./web/ --now
+  unitwright quadlet apply ./web/ --app web --check --diff --json
+  unitwright quadlet apply ./web/ --app web --prune
+  unitwright quadlet list --app web
+  unitwright quadlet cat web.container
+  unitwright quadlet rm --app web
+
+Exit status: 0 success (also a no-op apply), 1 errors in the files, a refused change or a \
+rolled-back apply, 2 usage. A unit is restarted only when its generated unit changed; a no-op \
+apply writes nothing and does not reload. JSON formats: docs/json.md.";
+
 /// The Quadlet subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

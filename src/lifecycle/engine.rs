@@ -221,6 +221,20 @@ fn units_of(conv: &[Converted]) -> BTreeMap<String, (String, PathBuf, bool)> {
         .collect()
 }
 
+/// What systemd reads of a generated unit: its lines without comments and empty lines (the
+/// generator copies the source's comments; editing one must not restart anything).
+fn effective(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .collect()
+}
+
+/// True when the generated units differ in what systemd reads.
+fn differs(a: &str, b: &str) -> bool {
+    a != b && effective(a) != effective(b)
+}
+
 async fn is_active(m: &Manager, unit: &str) -> bool {
     m.unit_status(unit).await.is_ok_and(|s| {
         matches!(
@@ -412,7 +426,7 @@ pub async fn apply(
                     stop.push(unit.clone());
                 }
             }
-            Some((t2, _, _)) if t2 != text => {
+            Some((t2, _, _)) if differs(t2, text) => {
                 if opts.diff {
                     report.diffs.push(Diff {
                         before_header: format!("{unit} (generated, before)"),
@@ -635,7 +649,7 @@ pub async fn remove(m: &Manager, opts: &Options, names: &[String]) -> Result<Rep
     let mut restart = Vec::new();
     for (u, (t, _, _)) in &ub {
         let after = ua.get(u).map(|x| &x.0);
-        if after == Some(t) || !is_active(m, u).await {
+        if after.is_some_and(|a| !differs(a, t)) || !is_active(m, u).await {
             continue;
         }
         if after.is_none() {
