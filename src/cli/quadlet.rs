@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
+use super::log::line;
 use crate::bus::{self, Manager, Options};
 use crate::lifecycle::engine::{self, Report, Source, Verb};
 use crate::lifecycle::{adapter, store, Diagnostic, Severity};
@@ -310,7 +311,7 @@ fn split_quadlets(path: &Path, text: &str, mode: u32) -> anyhow::Result<Vec<Sour
 
 fn print_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
-        eprintln!("{d}");
+        line(&format!("{d}"));
     }
 }
 
@@ -352,11 +353,11 @@ fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("{d}");
         }
         if !errors {
-            eprintln!(
+            line(&format!(
                 "{} file(s) verified, {} warning(s)",
                 sources.len(),
                 diags.len()
-            );
+            ));
         }
     }
     Ok(if errors {
@@ -392,7 +393,7 @@ fn given_paths(paths: &[PathBuf], sources: &[Source]) -> Vec<String> {
 
 fn print_report(r: &Report, json_out: bool, diff: bool) -> ExitCode {
     for n in &r.notes {
-        eprintln!("unitwright: {n}");
+        line(&format!("unitwright: {n}"));
     }
     if json_out {
         println!("{}", r.to_json(diff));
@@ -428,7 +429,7 @@ fn print_report(r: &Report, json_out: bool, diff: bool) -> ExitCode {
 }
 
 fn refused(e: &engine::Refused) -> ExitCode {
-    eprintln!("unitwright: {e}");
+    line(&format!("unitwright: {e}"));
     ExitCode::FAILURE
 }
 
@@ -437,7 +438,7 @@ async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
     let app = a.app.or(default_app);
     if let Some(app) = &app {
         if let Err(e) = store::Store::check_app_name(app) {
-            eprintln!("unitwright: {e}");
+            line(&format!("unitwright: {e}"));
             return Ok(ExitCode::from(2));
         }
     }
@@ -459,7 +460,7 @@ async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
 
 async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = store::Store::check_app_name(&a.app) {
-        eprintln!("unitwright: {e}");
+        line(&format!("unitwright: {e}"));
         return Ok(ExitCode::from(2));
     }
     let (sources, _) = read_sources(&a.paths)?;
@@ -602,10 +603,10 @@ fn cat(user: bool, a: &CatArgs) -> ExitCode {
         .filter(|c| c.hidden_by.is_none())
         .find(|c| c.name == a.name || c.unit.as_deref() == Some(unit.as_str()))
     else {
-        eprintln!(
+        line(&format!(
             "unitwright: no Quadlet file {} (or one generating {unit}) in the search path",
             a.name
-        );
+        ));
         return ExitCode::FAILURE;
     };
     let mut out = String::new();
@@ -745,7 +746,7 @@ pub fn enable_generated(
         };
         if enable {
             if dropin.exists() || c.installs {
-                eprintln!(
+                line(&format!(
                     "{unit} is generated from {} and enabled already by its [Install] section{}",
                     c.path.display(),
                     if dropin.exists() {
@@ -753,7 +754,7 @@ pub fn enable_generated(
                     } else {
                         String::new()
                     }
-                );
+                ));
                 continue;
             }
             let d = dropin.parent().context("drop-in directory")?;
@@ -766,11 +767,11 @@ pub fn enable_generated(
             .with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, &dropin)
                 .with_context(|| format!("writing {}", dropin.display()))?;
-            eprintln!(
+            line(&format!(
                 "{unit} is generated from {}: systemd cannot enable it, so its [Install] goes into the drop-in {} (WantedBy={target}).",
                 c.path.display(),
                 dropin.display()
-            );
+            ));
             changed = true;
         } else if dropin.exists() {
             std::fs::remove_file(&dropin)
@@ -778,11 +779,11 @@ pub fn enable_generated(
             if let Some(d) = dropin.parent() {
                 let _ = std::fs::remove_dir(d);
             }
-            eprintln!(
+            line(&format!(
                 "{unit} is generated from {}: removed the drop-in {}.",
                 c.path.display(),
                 dropin.display()
-            );
+            ));
             changed = true;
         } else if c.installs {
             anyhow::bail!(
@@ -790,10 +791,10 @@ pub fn enable_generated(
                 c.path.display()
             );
         } else {
-            eprintln!(
+            line(&format!(
                 "{unit} is generated from {} and not enabled.",
                 c.path.display()
-            );
+            ));
         }
     }
     Ok((rest, changed))

@@ -159,7 +159,11 @@ pub async fn open(user: bool, m: Option<&Manager>) -> Result<Store, Refused> {
     let mut notes = Vec::new();
     let st = open_inner(user, m, &mut notes).await;
     for n in notes {
-        eprintln!("unitwright: {n}");
+        // One write per line (lines of parallel runs sharing a stderr never interleave).
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("unitwright: {n}\n").as_bytes(),
+        );
     }
     st
 }
