@@ -210,12 +210,23 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(global, cmd))
 }
 
-async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Manager> {
+/// Connects to the manager selected by `--user`/`--system` and `-H` (the one place where the
+/// systemctl-like verbs connect, so every verb works remotely).
+async fn connect(global: &super::Global, mut options: Options) -> anyhow::Result<Manager> {
     let scope = match global.scope() {
         super::Scope::User => bus::Scope::User,
         super::Scope::System => bus::Scope::System,
     };
+    options.host.clone_from(&global.bus_options().host);
     Ok(Manager::connect_with(scope, &options).await?)
+}
+
+/// For a remote manager whose ssh connection ended: one line saying how (after the per-unit
+/// errors, which only know that the connection was lost).
+async fn report_transport(m: &Manager) {
+    if let (Some(host), Some(how)) = (m.host(), m.transport_ended().await) {
+        eprintln!("unitwright: the connection to {host} was lost: {how}");
+    }
 }
 
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
@@ -344,6 +355,9 @@ async fn run_jobs(
         if args.job.json {
             writeln!(stdout, "{}", job_json(verb, unit, result))?;
         }
+    }
+    if results.iter().any(Result::is_err) {
+        report_transport(&m).await;
     }
     Ok(code)
 }

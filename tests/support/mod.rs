@@ -87,6 +87,8 @@
 //! run the real thing fails.
 #![allow(dead_code)]
 
+pub mod remote;
+
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write as _;
