@@ -63,6 +63,8 @@ pub enum Command {
     Disable(FileArgs),
     /// Print unit state changes as they happen, until interrupted.
     Watch(WatchArgs),
+    /// Show the journal records of units (like journalctl -u), read natively.
+    Logs(super::logs::LogsArgs),
 }
 
 /// Options for `reload`.
@@ -203,6 +205,10 @@ fn seconds(s: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
 
 /// Runs one systemctl-like command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    // Verbs that need no connection to the manager run without the async runtime.
+    if let Command::Logs(args) = &cmd {
+        return super::logs::run(global, args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -286,6 +292,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Enable(args) => files(&connect(global, options).await?, true, &args).await,
         Command::Disable(args) => files(&connect(global, options).await?, false, &args).await,
         Command::Watch(args) => watch(&connect(global, options).await?, args).await,
+        Command::Logs(args) => super::logs::run(global, &args),
     }
 }
 
@@ -345,15 +352,41 @@ async fn run_jobs(
         mode: args.job.job_mode,
         wait: !args.job.no_block,
     };
+    let started = super::fmt::now_usec();
     let results = m.jobs(verb, &units, job_options).await;
+    let scope = journal_scope(&m);
     let mut code = ExitCode::SUCCESS;
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
-        if !report_job(verb, unit, result) {
+        let why = explain(&m, scope, started, result, args.job.json).await;
+        if !report_job(verb, unit, result, &why) {
             code = ExitCode::FAILURE;
         }
         if args.job.json {
-            writeln!(stdout, "{}", job_json(verb, unit, result))?;
+            let mut v = job_json(verb, unit, result);
+            v["failed_dependencies"] = why
+                .dependencies
+                .iter()
+                .map(|d| {
+                    json!({
+                        "unit": d.state.name,
+                        "active_state": d.state.active_state,
+                        "failure": d.failure,
+                        "output": d.output.iter().map(crate::journal::Entry::message).collect::<Vec<_>>(),
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+            v["output"] = why
+                .output
+                .as_ref()
+                .map(|o| {
+                    o.iter()
+                        .map(crate::journal::Entry::message)
+                        .collect::<Vec<_>>()
+                })
+                .into();
+            writeln!(stdout, "{v}")?;
         }
     }
     if results.iter().any(Result::is_err) {
@@ -362,10 +395,122 @@ async fn run_jobs(
     Ok(code)
 }
 
+/// How many of a unit's last output lines a failed (or, with `--json`, finished) job quotes.
+const OUTPUT_LINES: usize = 5;
+/// How long to wait for the manager's record of a job's end to reach the journal.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// What explains a job's outcome beyond its result: the unit's last output lines, and for a
+/// `dependency` result the dependencies that failed and their output.
+#[derive(Debug, Default)]
+struct Explanation {
+    /// The unit's last output lines since the job was queued (`None` when not read).
+    output: Option<Vec<crate::journal::Entry>>,
+    /// The hard dependencies that are not active, for a `dependency` result.
+    dependencies: Vec<FailedDependency>,
+    /// The journal could not be read: why.
+    journal_error: Option<String>,
+    /// Whether the units are the user manager's (for the `--user` in the hint).
+    user: bool,
+}
+
+#[derive(Debug)]
+struct FailedDependency {
+    state: bus::UnitState,
+    /// Why it failed, as for a job (`result exit-code, ExecStart exited with status 1`).
+    failure: Option<String>,
+    output: Vec<crate::journal::Entry>,
+}
+
+async fn explain(
+    m: &Manager,
+    scope: crate::journal::Scope,
+    since: u64,
+    result: &Result<JobOutcome, bus::Error>,
+    json: bool,
+) -> Explanation {
+    let Ok(o) = result else {
+        return Explanation::default();
+    };
+    let failed = o.failure().is_some();
+    let finished = o.after_start() == Some(bus::AfterStart::Exited);
+    if !failed && !(json && finished) {
+        return Explanation::default();
+    }
+    let mut why = Explanation {
+        user: matches!(scope, crate::journal::Scope::User(_)),
+        ..Explanation::default()
+    };
+    let read =
+        |unit: &str| crate::journal::output_since(unit, scope, since, OUTPUT_LINES, SETTLE, None);
+    match read(&o.unit) {
+        Ok(lines) => why.output = Some(lines),
+        Err(e) => why.journal_error = Some(e.to_string()),
+    }
+    if o.result == Some(bus::JobResult::Dependency) {
+        for state in m.failed_dependencies(&o.unit).await.unwrap_or_default() {
+            let failure = state.service.as_ref().map(|svc| {
+                let mut parts = vec![format!("{} ({})", state.active_state, state.sub_state)];
+                if !svc.result.is_empty() && svc.result != "success" {
+                    parts.push(format!("result {}", svc.result));
+                }
+                parts.extend(svc.main_process_exit());
+                parts.join(", ")
+            });
+            let output = if why.journal_error.is_none() {
+                read(&state.name).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            why.dependencies.push(FailedDependency {
+                state,
+                failure,
+                output,
+            });
+        }
+    }
+    why
+}
+
+/// The lines printed under a failed job: failed dependencies, the units' last output, and
+/// the command that shows more.
+fn explanation_lines(unit: &str, why: &Explanation) -> Vec<String> {
+    let mut lines = Vec::new();
+    let user = why.user;
+    let more = |u: &str| {
+        format!(
+            "  more: unitwright{} logs {}",
+            if user { " --user" } else { "" },
+            crate::escape::shell_quote(u)
+        )
+    };
+    for d in &why.dependencies {
+        for e in &d.output {
+            lines.push(format!("  {} {}", d.state.name, e.short_line(false)));
+        }
+        lines.push(more(&d.state.name));
+    }
+    if let Some(out) = &why.output {
+        for e in out {
+            lines.push(format!("  {}", e.short_line(false)));
+        }
+    }
+    if let Some(e) = &why.journal_error {
+        lines.push(format!("  (its journal could not be read: {e})"));
+    }
+    lines.push(more(unit));
+    lines
+}
+
 /// Tells the user and the journal how one job went (see `cli::log`: failures and unmet
 /// conditions are reported, on stderr exactly as `unitwright: <outcome>`; a success is an info
 /// record). Returns false if it failed.
-fn report_job(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>) -> bool {
+fn report_job(
+    verb: JobVerb,
+    unit: &str,
+    result: &Result<JobOutcome, bus::Error>,
+    why: &Explanation,
+) -> bool {
     use super::log::{record, report, JOB, RESULT, UNIT};
     use ::log::Level;
     let job_result = match result {
@@ -375,7 +520,23 @@ fn report_job(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>
     let fields = [(UNIT, unit), (JOB, verb.as_str()), (RESULT, job_result)];
     match result {
         Ok(outcome) if outcome.failure().is_some() => {
-            report(Level::Error, &fields, &outcome.to_string());
+            let mut text = outcome.to_string();
+            if !why.dependencies.is_empty() {
+                let deps: Vec<String> = why
+                    .dependencies
+                    .iter()
+                    .map(|d| match &d.failure {
+                        Some(f) => format!("{} ({f})", d.state.name),
+                        None => format!("{} ({})", d.state.name, d.state.active_state),
+                    })
+                    .collect();
+                text.push_str(&format!("; failed dependency: {}", deps.join(", ")));
+            }
+            for line in explanation_lines(unit, why) {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            report(Level::Error, &fields, &text);
             false
         }
         Ok(outcome)
