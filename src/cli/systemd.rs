@@ -670,9 +670,23 @@ async fn explain(
         user: matches!(scope, crate::journal::Scope::User(_)),
         ..Explanation::default()
     };
-    let read =
-        |unit: &str| crate::journal::output_since(unit, scope, since, OUTPUT_LINES, SETTLE, None);
-    match read(&o.unit) {
+    let pids = |s: Option<&bus::UnitState>| {
+        s.and_then(|s| s.service.as_ref())
+            .map(|svc| {
+                let mut p = svc.exec_pids.clone();
+                p.extend(
+                    [svc.exec_main_pid, svc.main_pid]
+                        .into_iter()
+                        .filter(|&p| p != 0),
+                );
+                p
+            })
+            .unwrap_or_default()
+    };
+    let read = |unit: &str, pids: &[u32]| {
+        crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None)
+    };
+    match read(&o.unit, &pids(o.state.as_ref())) {
         Ok(lines) => why.output = Some(lines),
         Err(e) => why.journal_error = Some(e.to_string()),
     }
@@ -687,7 +701,7 @@ async fn explain(
                 parts.join(", ")
             });
             let output = if why.journal_error.is_none() {
-                read(&state.name).unwrap_or_default()
+                read(&state.name, &pids(Some(&state))).unwrap_or_default()
             } else {
                 Vec::new()
             };

@@ -414,11 +414,19 @@ pub fn last_lines<S: AsRef<str>>(
 /// finished job: first waits (up to `settle`) until the manager's record of the job's result
 /// (`JOB_RESULT=`) is in the journal, because journald may take the unit's last output
 /// lines from its stream a moment after the job ended.
+///
+/// `pids` are the unit's processes that ran (e.g. `ExecMainPID`): their records count too.
+/// journald attributes a line to a unit by reading the writer's cgroup when it processes the
+/// line; a process that already exited by then (a failing `podman run`, a quick one-shot)
+/// leaves a record without `_SYSTEMD_USER_UNIT=`/`_SYSTEMD_UNIT=` for the unit, on hosts as in
+/// the test sandbox. Only records since `since` are considered, so a reused PID does not
+/// bring in older lines.
 pub fn output_since(
     unit: &str,
     scope: Scope,
     since: u64,
     n: usize,
+    pids: &[u32],
     settle: Duration,
     directory: Option<&Path>,
 ) -> Result<Vec<Entry>, Error> {
@@ -454,11 +462,22 @@ pub fn output_since(
         j.wait(left.min(Duration::from_millis(100)))?;
     }
     let mut j = Journal::open(directory)?;
-    match scope {
-        Scope::System => j.add_match("_SYSTEMD_UNIT", unit)?,
-        Scope::User(uid) => {
+    let uid = match scope {
+        Scope::System => None,
+        Scope::User(uid) => Some(uid.to_string()),
+    };
+    match &uid {
+        None => j.add_match("_SYSTEMD_UNIT", unit)?,
+        Some(uid) => {
             j.add_match("_SYSTEMD_USER_UNIT", unit)?;
-            j.add_match("_UID", &uid.to_string())?;
+            j.add_match("_UID", uid)?;
+        }
+    }
+    for pid in pids {
+        j.add_disjunction()?;
+        j.add_match("_PID", &pid.to_string())?;
+        if let Some(uid) = &uid {
+            j.add_match("_UID", uid)?;
         }
     }
     j.seek_time(since)?;
