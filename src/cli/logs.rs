@@ -58,6 +58,9 @@ pub fn scope(global: &super::Global) -> Scope {
 
 /// Runs `logs`.
 pub fn run(global: &super::Global, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    if global.host.is_some() {
+        anyhow::bail!("logs reads this machine's journal; -H/--host is not supported for it");
+    }
     let units: Vec<String> = args.units.iter().map(|u| mangle(u)).collect();
     let mut j = Journal::open(args.directory.as_deref()).context("opening the journal")?;
     j.match_units(&units, scope(global))

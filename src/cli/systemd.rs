@@ -292,6 +292,13 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     if let Command::Logs(args) = &cmd {
         return super::logs::run(global, args);
     }
+    // Quadlet files are looked up on this machine only: with -H they are not ours to read.
+    let _ = QUADLET_SCOPE.set(
+        global
+            .host
+            .is_none()
+            .then_some(global.scope() == super::Scope::User),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -354,6 +361,20 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
             let m = connect(global, options).await?;
             m.reload().await?;
+            // Like systemctl, exit 0; but say which Quadlet files produced no unit.
+            let rejected = quadlet_scope()
+                .map(super::quadlet::rejected)
+                .unwrap_or_default();
+            for d in &rejected {
+                line(&super::quadlet::rejected_line(d));
+            }
+            if args.job.json {
+                let list: Vec<Value> = rejected
+                    .iter()
+                    .map(crate::lifecycle::Diagnostic::to_json)
+                    .collect();
+                println!("{}", json!({ "reloaded": true, "rejected": list }));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Start(args) => run_jobs(global, JobVerb::Start, args).await,
@@ -381,7 +402,13 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 futures_util::future::join_all(units.iter().map(|u| m.reset_failed(Some(u)))).await;
             Ok(report_errors(results))
         }
-        Command::Status(args) => status(&connect(global, options).await?, args).await,
+        Command::Status(mut args) => {
+            // The journal read is this machine's: not the one of a remote host.
+            if global.host.is_some() {
+                args.lines = 0;
+            }
+            status(&connect(global, options).await?, args).await
+        }
         Command::List(args) => {
             let m = connect(global, options).await?;
             let patterns: Vec<String> = args.patterns.iter().map(|p| mangle_pattern(p)).collect();
@@ -404,9 +431,20 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
 
 /// enable/disable, printing the changes like systemctl (on stderr).
 async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<ExitCode> {
+    // Units generated from Quadlet files get an [Install] drop-in instead (systemd refuses them).
+    let (rest, dropins) = match quadlet_scope() {
+        Some(user) => super::quadlet::enable_generated(user, enable, &args.units)?,
+        None => (args.units.clone(), false),
+    };
+    if dropins {
+        m.reload().await?;
+        line("Reloaded the manager.");
+    }
+    if rest.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
     // Paths of unit files are passed as they are; names get their suffix.
-    let units: Vec<String> = args
-        .units
+    let units: Vec<String> = rest
         .iter()
         .map(|u| {
             if u.contains('/') {
@@ -431,8 +469,26 @@ async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// The scope whose Quadlet files this command may read (`Some(user)`), or `None` with `-H`
+/// (set once by [`run`]; used by [`mangle_all`], enable/disable, reload and status).
+static QUADLET_SCOPE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+
+fn quadlet_scope() -> Option<bool> {
+    QUADLET_SCOPE.get().copied().flatten()
+}
+
+/// Unit names as given, with `.service` added where systemctl adds it; a Quadlet file name
+/// (`web.container`) means the unit it generates (see [`crate::lifecycle::adapter`]).
 fn mangle_all(units: &[String]) -> Vec<String> {
-    units.iter().map(|u| mangle(u)).collect()
+    let scope = quadlet_scope();
+    units
+        .iter()
+        .map(|u| {
+            scope
+                .and_then(|user| crate::lifecycle::adapter::unit_for_quadlet_name(user, u))
+                .unwrap_or_else(|| mangle(u))
+        })
+        .collect()
 }
 
 /// Prints each error on stderr; exit 1 if there was any.
@@ -479,7 +535,12 @@ async fn run_jobs(
     let mut timed_out = false;
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
-        let why = explain(&m, scope, started, result, args.job.json).await;
+        // The journal read is this machine's: no explanation from it for a remote host.
+        let why = if global.host.is_some() {
+            Explanation::default()
+        } else {
+            explain(&m, scope, started, result, args.job.json).await
+        };
         if !report_job(verb, unit, result, &why) {
             match result {
                 Err(e) if e.is_timeout() => timed_out = true,
@@ -896,6 +957,13 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 line(&format!("unitwright: {e}"));
+                if let bus::Error::NoSuchUnit { unit, .. } = &e {
+                    if let Some(why) =
+                        quadlet_scope().and_then(|user| super::quadlet::why_missing(user, unit))
+                    {
+                        line(&format!("unitwright: {why}"));
+                    }
+                }
                 if matches!(e, bus::Error::NoSuchUnit { .. }) {
                     STATUS_UNKNOWN
                 } else {
