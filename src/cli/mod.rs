@@ -19,6 +19,7 @@ pub mod escape;
 pub mod fmt;
 pub mod instance;
 pub mod log;
+pub mod progress;
 pub mod remote;
 pub mod render;
 pub mod status;
@@ -158,8 +159,8 @@ where
         }
         (Some(_), Command::Render(_) | Command::Escape(_)) => {
             // Never act locally when a remote host was asked for.
-            eprintln!(
-                "unitwright: -H/--host does not apply to render and escape (they work locally)"
+            log::line(
+                "unitwright: -H/--host does not apply to render and escape (they work locally)",
             );
             return ExitCode::from(2);
         }
@@ -168,7 +169,7 @@ where
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("unitwright: {e:#}");
+            log::line(&format!("unitwright: {}", log::error_text(&e)));
             ExitCode::FAILURE
         }
     }

@@ -142,14 +142,13 @@ pub fn run(host: &Host, scope: bus::Scope, args: &[OsString]) -> anyhow::Result<
     let mut version = None;
     let mut kept = Vec::new();
     if let Some(pipe) = child.stderr.take() {
-        let mut stderr = std::io::stderr();
         for line in BufReader::new(pipe).lines() {
             let line = line.unwrap_or_default();
             if let Some(v) = line.strip_prefix(VERSION_MARKER) {
                 version = Some(v.to_owned());
                 continue;
             }
-            let _ = writeln!(stderr, "{line}");
+            super::log::line(&line);
             kept.push(line);
         }
     }
