@@ -15,8 +15,6 @@ use std::process::{Command, Output, Stdio};
 use support::remote::{RemoteHost, TEST_USER};
 use support::{ci, SLEEP_SERVICE};
 
-const TEMPLATE: &str = "[Service]\nExecStart=/bin/sleep 600\n";
-
 fn venv() -> Option<PathBuf> {
     let dir = std::env::var_os("UNITWRIGHT_ANSIBLE_VENV").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv"),
@@ -89,10 +87,15 @@ impl Rig {
 
 fn rig() -> Option<Rig> {
     let venv = venv()?;
+    // A template whose instances read their settings (through `unitwright instance exec`).
+    let template = format!(
+        "[Service]\nExecStart={} instance exec --settings-dir=%t/unitwright/instances %n -- /bin/sleep 600\n",
+        env!("CARGO_BIN_EXE_unitwright")
+    );
     let host = RemoteHost::start(
         &[
             ("web.service", SLEEP_SERVICE),
-            ("console@.service", TEMPLATE),
+            ("console@.service", &template),
         ],
         &[("mine.service", SLEEP_SERVICE)],
     )?;

@@ -14,6 +14,14 @@ use support::{ENDLESS_ONESHOT, SLEEP_SERVICE};
 
 const HELLO: &str = "[Unit]\nDescription=Hello %i\n[Service]\nExecStart=/bin/sleep 600\n";
 
+/// A template whose instances read their settings (through `unitwright instance exec`).
+fn with_settings() -> String {
+    format!(
+        "[Service]\nExecStart={} instance exec --settings-dir=%t/unitwright/instances %n -- /bin/sleep 600\n",
+        env!("CARGO_BIN_EXE_unitwright")
+    )
+}
+
 fn unitwright(host: &RemoteHost) -> Command {
     let mut cmd = host.command(env!("CARGO_BIN_EXE_unitwright"));
     cmd.stdin(Stdio::null());
@@ -217,8 +225,11 @@ fn a_connection_lost_mid_job_fails_every_waiter_at_once() {
 
 #[test]
 fn instance_verbs_run_the_remote_unitwright() {
-    let Some(host) = RemoteHost::start(&[("hello@.service", HELLO)], &[("mine@.service", HELLO)])
-    else {
+    let template = with_settings();
+    let Some(host) = RemoteHost::start(
+        &[("hello@.service", &template)],
+        &[("mine@.service", &template)],
+    ) else {
         return;
     };
     let root = "root@127.0.0.1";

@@ -146,6 +146,7 @@ impl RemoteHost {
                  PidFile none\nAuthorizedKeysFile {keys}/%u\nStrictModes no\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin prohibit-password\nMaxStartups 200\nMaxSessions 100\n\
+                 Subsystem sftp internal-sftp\n\
                  Match LocalPort 2222\n  SetEnv PATH={nobridge}\n",
                 hk = r.join("host_key").display(),
                 keys = r.join("keys").display(),
