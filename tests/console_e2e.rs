@@ -26,50 +26,6 @@ const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
 const TEMPLATE: &str = "console@.service";
 const IMAGE: &str = "localhost/uw-console-bb:latest";
 
-/// The generator binary: next to `unitwright` in the target directory (built by
-/// `cargo test --workspace`); built here with the same profile if it is not.
-fn generator() -> PathBuf {
-    let exe = Path::new(UNITWRIGHT);
-    let dir = exe.parent().unwrap();
-    let gen = dir.join("unitwright-generator");
-    let fresh = |g: &Path| {
-        let (Ok(a), Ok(b)) = (std::fs::metadata(g), std::fs::metadata(exe)) else {
-            return false;
-        };
-        a.modified().unwrap() >= b.modified().unwrap()
-    };
-    if !fresh(&gen) {
-        let profile = dir.file_name().unwrap().to_str().unwrap();
-        let target = dir.parent().unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "unitwright-generator",
-            "--target-dir",
-        ])
-        .arg(target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let status = cmd
-            .status()
-            .expect("running cargo build -p unitwright-generator");
-        assert!(status.success(), "building unitwright-generator failed");
-    }
-    assert!(gen.exists(), "{} does not exist", gen.display());
-    gen
-}
-
 /// Isolated podman configuration and storage, and the busybox image.
 struct Podman {
     dir: tempfile::TempDir,
@@ -211,7 +167,7 @@ fn sandbox(podman: &Podman) -> Option<UserManager> {
     )
     .unwrap();
     let mut b = UserManager::builder()
-        .generator(generator())
+        .generator(support::generator_binary(UNITWRIGHT))
         .env("QUADLET_UNIT_DIRS", podman.quadlet_dir())
         .env("UNITWRIGHT", UNITWRIGHT);
     for (k, v) in podman.env() {

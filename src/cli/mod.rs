@@ -20,6 +20,7 @@ pub mod fmt;
 pub mod instance;
 pub mod log;
 pub mod progress;
+pub mod quadlet;
 pub mod remote;
 pub mod render;
 pub mod status;
@@ -94,6 +95,9 @@ pub enum Command {
     /// Manage instances of a template unit with per-instance settings.
     #[command(subcommand)]
     Instance(instance::Command),
+    /// Quadlet files to running units: verify, install, apply, list, cat, rm.
+    #[command(subcommand, after_long_help = quadlet::EXAMPLES)]
+    Quadlet(quadlet::Command),
     /// Render a unit file from a tera template, escaping each value for its context.
     Render(render::Args),
     #[command(flatten)]
@@ -157,11 +161,9 @@ where
             };
             remote::run(host, scope, &args)
         }
-        (Some(_), Command::Render(_) | Command::Escape(_)) => {
+        (Some(_), Command::Render(_) | Command::Escape(_) | Command::Quadlet(_)) => {
             // Never act locally when a remote host was asked for.
-            log::line(
-                "unitwright: -H/--host does not apply to render and escape (they work locally)",
-            );
+            log::line("unitwright: -H/--host does not apply to render, escape and quadlet");
             return ExitCode::from(2);
         }
         (_, command) => dispatch(&cli.global, command),
@@ -180,6 +182,7 @@ fn dispatch(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Escape(args) => escape::run(global, args),
         Command::Instance(cmd) => instance::run(global, cmd),
+        Command::Quadlet(cmd) => quadlet::run(global, cmd),
         Command::Render(args) => render::run(global, args),
         Command::Systemd(cmd) => systemd::run(global, cmd),
     }
