@@ -181,14 +181,13 @@ pub fn run(_global: &super::Global, args: Args) -> anyhow::Result<ExitCode> {
                 .map_err(|e| fail(format!("writing to stdout: {e}")))?;
         }
         Some(path) => {
-            let mode = match args.mode {
-                Some(m) => m,
-                None => {
-                    let mut sources = vec![args.template.as_path()];
-                    sources.extend(args.values.as_deref());
-                    default_mode(&sources)
-                        .map_err(|e| fail(format!("reading the mode of the sources: {e}")))?
-                }
+            let mode = if let Some(m) = args.mode {
+                m
+            } else {
+                let mut sources = vec![args.template.as_path()];
+                sources.extend(args.values.as_deref());
+                default_mode(&sources)
+                    .map_err(|e| fail(format!("reading the mode of the sources: {e}")))?
             };
             write_atomically(path, &text, mode)
                 .map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
