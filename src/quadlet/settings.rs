@@ -40,8 +40,10 @@
 //! other group; systemd ignores `X-` groups.
 
 use super::common::SERVICE;
+#[cfg(test)]
 use super::podman::escape_words;
-use super::{Context, ConvertError, Kind, Quadlet};
+use super::podman::escape_words_as;
+use super::{versions, Context, ConvertError, Kind, Quadlet};
 use crate::unit::quote::is_valid_env_name;
 use crate::unit::split::split_args;
 use crate::unit::UnitFile;
@@ -70,6 +72,11 @@ const EXEC_KEYS: &[&str] = &[
     "ExecStop",
     "ExecStopPost",
 ];
+
+/// True if `q` asks for instance settings (`[X-Unitwright] InstanceSettings=yes`).
+pub fn enabled(q: &Quadlet) -> bool {
+    q.unit.lookup_bool_or(GROUP, "InstanceSettings", false)
+}
 
 /// Applies `[X-Unitwright]` of `q` to its converted `service` (see the module docs). Does
 /// nothing when the group is absent or `InstanceSettings=` is not true.
@@ -141,6 +148,7 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         return Ok(());
     };
     let mut wrapped = 0;
+    let hex_space = ctx.writes(versions::ESCAPE_SPACE);
     for line in &mut svc.lines {
         if line.comment || !EXEC_KEYS.contains(&line.key.as_str()) {
             continue;
@@ -181,7 +189,7 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         new.extend(required.iter().map(|k| format!("--require={k}")));
         new.extend(["%n".to_owned(), "--".to_owned()]);
         new.extend(words);
-        line.value = escape_words(&new);
+        line.value = escape_words_as(&new, hex_space);
         wrapped += 1;
     }
     if wrapped == 0 {
