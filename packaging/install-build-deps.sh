@@ -2,11 +2,14 @@
 # Installs what building and testing unitwright needs on Debian 12 (run as root).
 # systemd and dbus-daemon give the tests a real user manager on a real bus; podman, runc and
 # busybox-static give them real containers (podman 4.3.1, no registry: a local busybox image).
+# openssh-server is only run by the tests, inside a private namespace; the package's own service
+# is not needed (policy-rc.d or the missing init keep it from starting).
 set -euo pipefail
 pkgs=(
   systemd dbus dbus-user-session util-linux
   podman runc uidmap slirp4netns busybox-static
   pkg-config
+  openssh-client openssh-server   # tests/remote.rs: unitwright -H against a real sshd in a namespace
   make man-db   # tests/install.rs: make install, man -l renders the pages
 )
 . "$(dirname "$0")/apt-install-missing.sh"

@@ -9,6 +9,7 @@
 //! * `bus` (feature `bus`): the `org.freedesktop.systemd1` D-Bus client.
 //! * `render` (feature `render`): tera templates with unit-file-context escaping filters.
 //! * `instance` (feature `bus`): template instances with per-instance settings.
+//! * `journal` (feature `cli`): reading the journal through libsystemd's sd-journal.
 //!
 //! The generator links this crate with `default-features = false`, so it carries
 //! neither zbus, tokio nor tera.
@@ -26,3 +27,5 @@ pub mod render;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+pub mod journal;

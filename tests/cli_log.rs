@@ -202,7 +202,11 @@ fn job_results_and_instances_reach_the_journal_with_unit_and_instance_fields() {
             "lg-bad.service",
             "[Service]\nType=oneshot\nExecStart=/bin/false\n",
         )
-        .unit("lg@.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        // The template reads its settings (a template that does not is refused).
+        .unit(
+            "lg@.service",
+            &format!("[Service]\nExecStart=:{BIN} instance exec --settings-dir=%t/unitwright/instances %n -- /bin/sleep 600\n"),
+        )
         .start()
     else {
         return;

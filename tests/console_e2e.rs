@@ -333,6 +333,7 @@ fn consoles_with_hard_ids_each_serve_their_own_settings_and_leave_nothing_behind
         assert_eq!(v["unit"], instance_unit(id));
         assert_eq!(v["id"], id);
         assert_eq!(v["active_state"], "active", "{v}");
+        assert_eq!(v["sub_state"], "running", "{v}");
         let port: u16 = v["settings"]["PORT"].as_str().unwrap().parse().unwrap();
         assert!(
             ports.values().all(|&p| p != port),
@@ -410,8 +411,12 @@ fn consoles_with_hard_ids_each_serve_their_own_settings_and_leave_nothing_behind
     let left: Vec<_> = std::fs::read_dir(settings_dir(&m))
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|n| n != ".lock")
+        .filter(|n| n != ".lock" && n != ".locks")
         .collect();
+    let locks: Vec<_> = std::fs::read_dir(settings_dir(&m).join(".locks"))
+        .unwrap()
+        .collect();
+    assert!(locks.is_empty(), "lock files left: {locks:?}");
     assert!(left.is_empty(), "settings left: {left:?}");
     assert_eq!(podman.containers(), "", "containers left behind");
     let list = ok_json(&cli(&m, &["instance", "list", TEMPLATE, "--json"]));
@@ -447,12 +452,14 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
     let failed = m.systemctl(&["list-units", "--failed", "--plain", "--no-legend"]);
     assert_eq!(String::from_utf8_lossy(&failed.stdout).trim(), "");
 
-    // A required setting that is missing is refused by the wrapper, with the same cleanup.
+    // A required setting that is missing is named before anything is started or written.
     let out = start(&m, id, &["PORT=1"], false);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("ExecStart exited with status 78: the settings are missing or incomplete"),
+        stderr.contains(&format!(
+            "{unit}: missing required setting(s) IMAGE: pass them"
+        )),
         "{stderr}"
     );
     assert!(!settings_dir(&m).join(&unit).exists());

@@ -312,3 +312,151 @@ fn a_setting_from_set_file_reaches_the_unit_but_never_argv_or_output() {
     let out = run(&["c", "--set-file", "TOKEN="], "");
     assert_eq!(out.status.code(), Some(2), "an empty path is a usage error");
 }
+
+/// Runs `instance exec` for `unit` with the settings directory `dir`; the command prints its
+/// environment's `K`.
+fn exec_in(dir: &std::path::Path, unit: &str) -> std::process::Output {
+    Command::new(UNITWRIGHT)
+        .args(["instance", "exec", "--settings-dir"])
+        .arg(dir)
+        .args([unit, "--", "/bin/sh", "-c", "printf %s \"$K\""])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exec_refuses_settings_files_it_cannot_trust_with_exit_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = "t@1.service";
+    let cases: &[(&str, &str)] = &[
+        (r#"{"1BAD": "x"}"#, "\"1BAD\" is not a variable name"),
+        (r#"{"A=B": "x"}"#, "\"A=B\" is not a variable name"),
+        (r#"{"": "x"}"#, "\"\" is not a variable name"),
+        (r#"{"LD_PRELOAD": "/tmp/x.so"}"#, "LD_PRELOAD is reserved"),
+        (r#"{"PATH": "/tmp"}"#, "PATH is reserved"),
+        (r#"{"K": "a\u0000b"}"#, "the value of K contains a NUL byte"),
+    ];
+    for (settings, why) in cases {
+        std::fs::write(
+            dir.path().join(unit),
+            format!(r#"{{"unit": "{unit}", "id": "1", "settings": {settings}}}"#),
+        )
+        .unwrap();
+        let out = exec_in(dir.path(), unit);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{settings}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{}: not a valid settings file: setting {why}",
+                dir.path().join(unit).display()
+            )),
+            "{settings}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+
+    // Settings of another unit copied under this name are not used.
+    std::fs::write(
+        dir.path().join(unit),
+        r#"{"unit": "t@2.service", "id": "2", "settings": {"K": "v"}}"#,
+    )
+    .unwrap();
+    let out = exec_in(dir.path(), unit);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds the settings of \"t@2.service\""));
+
+    // A symbolic link is not followed, even to valid settings of this unit.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("real");
+    std::fs::write(
+        &target,
+        format!(r#"{{"unit": "{unit}", "id": "1", "settings": {{"K": "v"}}}}"#),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join(unit)).unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join(unit)).unwrap();
+    let out = exec_in(dir.path(), unit);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("it is a symbolic link; settings files are never followed"),
+        "{err}"
+    );
+    // The same file in place works.
+    std::fs::remove_file(dir.path().join(unit)).unwrap();
+    std::fs::copy(&target, dir.path().join(unit)).unwrap();
+    let out = exec_in(dir.path(), unit);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "v");
+}
+
+#[test]
+fn dangerous_setting_names_are_refused_by_start() {
+    for bad in [
+        "LD_PRELOAD=/tmp/x.so",
+        "PATH=/tmp",
+        "UNITWRIGHT_UNIT=x",
+        "CONTAINERS_CONF=/x",
+        "NOTIFY_SOCKET=/x",
+    ] {
+        let out = Command::new(UNITWRIGHT)
+            .args([
+                "--user",
+                "instance",
+                "start",
+                "console@.service",
+                "x",
+                "--set",
+                bad,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let key = bad.split('=').next().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("{key} is reserved")),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn set_file_reads_are_bounded() {
+    // /dev/zero never ends: the read stops after the limit and says so, before any bus call.
+    let rt = tempfile::tempdir().unwrap();
+    let child = Command::new(UNITWRIGHT)
+        .args([
+            "--user",
+            "instance",
+            "start",
+            "console@.service",
+            "x",
+            "--set-file",
+            "PW=/dev/zero",
+        ])
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A guard against the unbounded read this test exists for (it would fill the memory),
+    // not a timing assertion: the bounded read ends at once.
+    let pid = child.id();
+    let guard = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(guard);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the value of PW in /dev/zero is longer than 65536 bytes"),
+        "{err}"
+    );
+}

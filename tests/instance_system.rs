@@ -77,12 +77,15 @@ async fn instances_of_a_system_template_get_their_own_settings() {
     assert_eq!(ids, ["ünï/🚀", "a-b", "ax2db", "x y/z"]);
     assert!(listed.iter().all(|i| i.keys == ["MSG"]));
 
-    // A required setting missing: the wrapper refuses, the start fails and is cleaned up.
+    // A required setting missing: refused before the start, naming the key.
     let err = instances
         .start("rec@.service", "none", BTreeMap::new())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::StartFailed { .. }), "{err}");
+    assert!(
+        matches!(&err, Error::MissingSettings { keys, .. } if keys == &["MSG"]),
+        "{err}"
+    );
     assert!(!run.join("unitwright/instances/rec@none.service").exists());
 
     let stopped = instances.stop_all("rec@.service").await.unwrap();

@@ -18,6 +18,15 @@ pub enum Error {
         /// What zbus reported (part of the message, hence not also a `source()`).
         error: zbus::Error,
     },
+    /// A remote service manager could not be reached over ssh (host unreachable,
+    /// authentication refused, no `systemd-stdio-bridge` there, bus not running, ...).
+    #[error("cannot reach the service manager on {host}: {why}")]
+    Remote {
+        /// `[USER@]HOST[:PORT]` as given.
+        host: String,
+        /// What went wrong, with ssh's own words.
+        why: String,
+    },
     /// The unit does not exist (`org.freedesktop.systemd1.NoSuchUnit` or `LoadState=not-found`).
     #[error("{what} failed: unit {unit} not found")]
     NoSuchUnit {

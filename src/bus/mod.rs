@@ -58,14 +58,17 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 mod error;
 mod job;
 mod proxy;
+mod remote;
 mod unit;
 mod watch;
 
 pub use error::Error;
 pub use job::{AfterStart, JobMode, JobOutcome, JobResult, JobVerb};
+pub use remote::{Host, Problem as RemoteProblem};
 pub use unit::{
-    glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
-    unit_name_from_path, unit_path, ListedUnit, ManagerState, ServiceState, UnitState, UNIT_TYPES,
+    format_cpus, glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
+    type_interface, unit_name_from_path, unit_path, ListedUnit, ManagerState, Resources,
+    ServiceState, UnitProcess, UnitState, UNIT_TYPES,
 };
 pub use watch::{UnitChange, UnitEvent, UnitWatch};
 
@@ -118,7 +121,11 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// A D-Bus address such as `unix:path=/run/user/1000/bus`; `None` uses the scope's bus.
+    /// Ignored when `host` is set.
     pub address: Option<String>,
+    /// Reach the manager of `scope` on this host over ssh (`systemd-stdio-bridge` there; see
+    /// the `remote` module docs), instead of a local bus.
+    pub host: Option<Host>,
     /// Time limits.
     pub timeouts: Timeouts,
     /// Call `Subscribe()` when connecting (default `false`). Job results do not need it:
@@ -201,6 +208,9 @@ struct Inner {
     pending: tokio::sync::Semaphore,
     /// Dropping it stops the dispatcher task.
     _stop: oneshot::Sender<()>,
+    /// The ssh process of a remote connection (killed when the connection is dropped).
+    tunnel: Option<remote::Tunnel>,
+    host: Option<Host>,
 }
 
 impl Manager {
@@ -211,25 +221,24 @@ impl Manager {
 
     /// Connects with explicit [`Options`].
     pub async fn connect_with(scope: Scope, options: &Options) -> Result<Self, Error> {
-        let bus = match (&options.address, scope) {
-            (Some(a), _) => a.clone(),
-            (None, Scope::User) => "session".to_owned(),
-            (None, Scope::System) => "system".to_owned(),
-        };
-        let connect_err = |error| Error::Connect {
-            bus: bus.clone(),
-            error,
-        };
-        let builder = match (&options.address, scope) {
-            (Some(a), _) => zbus::connection::Builder::address(a.as_str()),
-            (None, Scope::User) => zbus::connection::Builder::session(),
-            (None, Scope::System) => zbus::connection::Builder::system(),
-        }
-        .map_err(connect_err)?;
         let limit = options.timeouts.query;
-        let conn = timeout(limit, "connecting to the bus", builder.build())
-            .await?
-            .map_err(connect_err)?;
+        let (conn, tunnel) = match &options.host {
+            Some(host) => {
+                let (stream, tunnel) = remote::Tunnel::open(host, scope)?;
+                // The bridge authenticates to the remote bus itself and accepts ANONYMOUS.
+                let builder = zbus::connection::Builder::unix_stream(stream)
+                    .auth_mechanism(zbus::AuthMechanism::Anonymous);
+                match tokio::time::timeout(limit, builder.build()).await {
+                    Ok(Ok(conn)) => (conn, Some(tunnel)),
+                    Ok(Err(e)) => return Err(tunnel.failure(host, scope, &e.to_string()).await),
+                    Err(_) => {
+                        let why = format!("no D-Bus connection within {} s", limit.as_secs_f64());
+                        return Err(tunnel.failure(host, scope, &why).await);
+                    }
+                }
+            }
+            None => (Self::connect_local(scope, options).await?, None),
+        };
         let what = "subscribing to the service manager";
         let setup = async {
             let proxy = ManagerProxy::builder(&conn)
@@ -247,9 +256,16 @@ impl Manager {
             }
             Ok::<_, zbus::Error>((proxy, removed, owners))
         };
-        let (proxy, removed, owners) = timeout(limit, what, setup)
-            .await?
-            .map_err(|e| Error::from_call(what, None, e))?;
+        let (proxy, removed, owners) = match (timeout(limit, what, setup).await, &tunnel) {
+            (Ok(Ok(parts)), _) => parts,
+            // The bridge may accept us and then fail to reach its bus.
+            (Ok(Err(e)), Some(tunnel)) => {
+                let host = options.host.as_ref().expect("a tunnel has a host");
+                return Err(tunnel.failure(host, scope, &e.to_string()).await);
+            }
+            (Ok(Err(e)), None) => return Err(Error::from_call(what, None, e)),
+            (Err(e), _) => return Err(e),
+        };
         let tracker = Arc::new(Tracker::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(dispatch(
@@ -268,8 +284,52 @@ impl Manager {
                 tracker,
                 pending: tokio::sync::Semaphore::new(MAX_PENDING_CALLS),
                 _stop: stop_tx,
+                tunnel,
+                host: options.host.clone(),
             }),
         })
+    }
+
+    /// Connects to the local bus of `scope` (or `options.address`).
+    async fn connect_local(scope: Scope, options: &Options) -> Result<zbus::Connection, Error> {
+        let bus = match (&options.address, scope) {
+            (Some(a), _) => a.clone(),
+            (None, Scope::User) => "session".to_owned(),
+            (None, Scope::System) => "system".to_owned(),
+        };
+        let connect_err = |error| Error::Connect {
+            bus: bus.clone(),
+            error,
+        };
+        let builder = match (&options.address, scope) {
+            (Some(a), _) => zbus::connection::Builder::address(a.as_str()),
+            (None, Scope::User) => zbus::connection::Builder::session(),
+            (None, Scope::System) => zbus::connection::Builder::system(),
+        }
+        .map_err(connect_err)?;
+        timeout(
+            options.timeouts.query,
+            "connecting to the bus",
+            builder.build(),
+        )
+        .await?
+        .map_err(connect_err)
+    }
+
+    /// The remote host this manager was reached on, if any.
+    pub fn host(&self) -> Option<&Host> {
+        self.inner.host.as_ref()
+    }
+
+    /// For a remote connection whose ssh process has ended (or ends within a second): how it
+    /// ended (exit status and ssh's last message). `None` while it runs, and for local
+    /// connections.
+    pub async fn transport_ended(&self) -> Option<String> {
+        self.inner
+            .tunnel
+            .as_ref()?
+            .ended(Duration::from_secs(1))
+            .await
     }
 
     /// The underlying zbus connection (for calls this client does not wrap).
@@ -568,7 +628,7 @@ impl Manager {
         let state = timeout(
             self.inner.timeouts.query,
             &what,
-            self.read_state(unit, unit.ends_with(".service"), &what),
+            self.read_state(unit, true, &what),
         )
         .await??;
         // As systemctl: a unit whose file is gone but that still runs is shown.
@@ -579,6 +639,28 @@ impl Manager {
             });
         }
         Ok(state)
+    }
+
+    /// The processes in the cgroup of `unit` and its sub-cgroups (`GetUnitProcesses`), as the
+    /// manager sees them (so this works over a remote connection too).
+    pub async fn unit_processes(&self, unit: &str) -> Result<Vec<UnitProcess>, Error> {
+        let what = format!("processes of {unit}");
+        let _permit = self.inner.pending.acquire().await;
+        let rows = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.get_unit_processes(unit),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(cgroup, pid, command)| UnitProcess {
+                cgroup,
+                pid,
+                command,
+            })
+            .collect())
     }
 
     /// The loaded units whose names match one of the glob `patterns` (all when empty),
@@ -696,12 +778,13 @@ impl Manager {
         Ok(ManagerState::from_props(&props))
     }
 
-    /// Reads the Unit (and, if `service`, the Service) properties of `unit`.
-    async fn read_state(&self, unit: &str, service: bool, what: &str) -> Result<UnitState, Error> {
+    /// Reads the Unit properties of `unit` and, if `typed`, those of its type's interface
+    /// (Service, Socket, ..., with the cgroup's resource use; see [`unit::type_interface`]).
+    async fn read_state(&self, unit: &str, typed: bool, what: &str) -> Result<UnitState, Error> {
         let path = unit_path(unit);
         let unit_props = self.get_all(&path, "org.freedesktop.systemd1.Unit");
-        if service {
-            let service_props = self.get_all(&path, "org.freedesktop.systemd1.Service");
+        if let Some(interface) = unit::type_interface(unit).filter(|_| typed) {
+            let service_props = self.get_all(&path, interface);
             let (u, s) = futures_util::future::join(unit_props, service_props).await;
             let u = u.map_err(|e| Error::from_call(what, Some(unit), e))?;
             // A not-found unit has no Service interface; report it from the Unit properties.

@@ -59,6 +59,8 @@ pub trait Manager {
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     /// `ResetFailed()`.
     fn reset_failed(&self) -> zbus::Result<()>;
+    /// `GetUnitProcesses(s name) → a(sus)`: cgroup, PID, command line.
+    fn get_unit_processes(&self, name: &str) -> zbus::Result<Vec<(String, u32, String)>>;
     /// `LoadUnit(s name) → o unit`.
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     /// `ListUnitsByPatterns(as states, as patterns) → a(ssssssouso)`.

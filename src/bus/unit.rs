@@ -43,8 +43,106 @@ pub struct UnitState {
     /// Whether the unit has any `Condition*=` (from `Conditions`); `None` when not read
     /// (only read after a start that left the unit inactive).
     pub has_conditions: Option<bool>,
+    /// `SourcePath`: the file the unit was generated from, e.g. the Quadlet `.container`
+    /// file (empty if none).
+    pub source_path: String,
+    /// `DropInPaths`: the drop-in files applied, in order.
+    pub drop_in_paths: Vec<String>,
+    /// `UnitFilePreset`: enabled or disabled by presets (empty if unknown).
+    pub unit_file_preset: String,
+    /// `InactiveExitTimestamp`, µs since the epoch: when the unit last left `inactive`
+    /// (activation began; 0 if never).
+    pub inactive_exit_timestamp: u64,
+    /// `InactiveEnterTimestamp`, µs since the epoch: when it last became inactive or failed.
+    pub inactive_enter_timestamp: u64,
+    /// `StateChangeTimestamp`, µs since the epoch: the last change of `ActiveState`.
+    pub state_change_timestamp: u64,
+    /// `InvocationID` as 32 lower-case hex digits (empty if the unit never ran).
+    pub invocation_id: String,
+    /// Resource use of the unit's cgroup (services, sockets, mounts, swaps, slices, scopes).
+    pub resources: Resources,
     /// Service properties, for `.service` units when they were read.
     pub service: Option<ServiceState>,
+}
+
+/// Resource use of a unit's control group, from the cgroup properties of its type's
+/// interface. Every number is `None` where the manager does not account it (it reports
+/// `UINT64_MAX`) or the unit type has no cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// `ControlGroup`: the unit's cgroup path (empty if none).
+    pub control_group: String,
+    /// `MemoryCurrent` in bytes.
+    pub memory_current_bytes: Option<u64>,
+    /// `CPUUsageNSec`: CPU time used, in nanoseconds.
+    pub cpu_usage_nsec: Option<u64>,
+    /// `TasksCurrent`: processes and threads.
+    pub tasks_current: Option<u64>,
+    /// `TasksMax`: the limit on tasks (`None` for no limit).
+    pub tasks_max: Option<u64>,
+    /// `EffectiveCPUs`: the CPUs the unit may run on (from its cpuset), ascending; `None`
+    /// when the manager does not report them (empty mask, e.g. no cpuset controller).
+    pub effective_cpus: Option<Vec<u32>>,
+}
+
+impl Resources {
+    fn from_props(p: &Props) -> Self {
+        let counter = |key| num::<u64>(p, key).filter(|&v| v != u64::MAX);
+        Resources {
+            control_group: string(p, "ControlGroup"),
+            memory_current_bytes: counter("MemoryCurrent"),
+            cpu_usage_nsec: counter("CPUUsageNSec"),
+            tasks_current: counter("TasksCurrent"),
+            tasks_max: counter("TasksMax"),
+            effective_cpus: p.get("EffectiveCPUs").and_then(cpu_mask),
+        }
+    }
+}
+
+/// The CPUs of a cpuset bitmask (`ay`, bit N of byte N/8 is CPU N); `None` when empty.
+fn cpu_mask(value: &OwnedValue) -> Option<Vec<u32>> {
+    let bytes = <Vec<u8>>::try_from(value.try_clone().ok()?).ok()?;
+    let cpus: Vec<u32> = (0u32..)
+        .zip(
+            bytes
+                .iter()
+                .flat_map(|b| (0..8).map(move |bit| b & (1 << bit) != 0)),
+        )
+        .filter_map(|(cpu, set)| set.then_some(cpu))
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+/// CPUs as systemd prints a set: `0-3 6`.
+pub fn format_cpus(cpus: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let start = cpus[i];
+        let mut end = start;
+        while i + 1 < cpus.len() && cpus[i + 1] == end + 1 {
+            i += 1;
+            end = cpus[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(" ")
+}
+
+/// One process of a unit's cgroup (`GetUnitProcesses`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitProcess {
+    /// The cgroup the process is in.
+    pub cgroup: String,
+    /// Its PID.
+    pub pid: u32,
+    /// Its command line as the manager read it (may be empty for kernel threads).
+    pub command: String,
 }
 
 /// Properties of `org.freedesktop.systemd1.Service`.
@@ -62,6 +160,21 @@ pub struct ServiceState {
     pub exec_main_status: i32,
     /// `NRestarts`.
     pub n_restarts: u32,
+    /// `Type`: simple, exec, forking, oneshot, dbus, notify, idle.
+    pub service_type: String,
+    /// `ControlPID`: a running `ExecStartPre=`, `ExecReload=`, ... (0 if none).
+    pub control_pid: u32,
+    /// `ExecMainStartTimestamp`, µs since the epoch (0 if the main process never started).
+    pub exec_main_start_timestamp: u64,
+    /// `ExecMainExitTimestamp`, µs since the epoch (0 if it did not exit).
+    pub exec_main_exit_timestamp: u64,
+    /// `ExecMainPID`: the last main process, also after it exited (0 if none).
+    pub exec_main_pid: u32,
+    /// The `ExecStart=` command lines as configured (argv of each).
+    pub exec_start: Vec<Vec<String>>,
+    /// `TimeoutStartUSec`: how long the manager lets a start take (`u64::MAX`: no limit; 0
+    /// if not read).
+    pub timeout_start_usec: u64,
 }
 
 /// One row of `list`: `ListUnitsByPatterns`.
@@ -145,13 +258,42 @@ impl UnitState {
             condition_timestamp: num(unit, "ConditionTimestamp").unwrap_or(0),
             active_enter_timestamp: num(unit, "ActiveEnterTimestamp").unwrap_or(0),
             has_conditions: unit.get("Conditions").and_then(has_entries),
-            service: service.map(|s| ServiceState {
-                result: string(s, "Result"),
-                main_pid: num(s, "MainPID").unwrap_or(0),
-                exec_main_code: num(s, "ExecMainCode").unwrap_or(0),
-                exec_main_status: num(s, "ExecMainStatus").unwrap_or(0),
-                n_restarts: num(s, "NRestarts").unwrap_or(0),
-            }),
+            source_path: string(unit, "SourcePath"),
+            drop_in_paths: unit
+                .get("DropInPaths")
+                .and_then(|v| <Vec<String>>::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default(),
+            unit_file_preset: string(unit, "UnitFilePreset"),
+            inactive_exit_timestamp: num(unit, "InactiveExitTimestamp").unwrap_or(0),
+            inactive_enter_timestamp: num(unit, "InactiveEnterTimestamp").unwrap_or(0),
+            state_change_timestamp: num(unit, "StateChangeTimestamp").unwrap_or(0),
+            invocation_id: unit
+                .get("InvocationID")
+                .and_then(|v| <Vec<u8>>::try_from(v.try_clone().ok()?).ok())
+                .map(|id| {
+                    id.iter().fold(String::new(), |mut s, b| {
+                        let _ = write!(s, "{b:02x}");
+                        s
+                    })
+                })
+                .unwrap_or_default(),
+            resources: service.map(Resources::from_props).unwrap_or_default(),
+            service: service
+                .filter(|s| s.contains_key("ExecMainCode"))
+                .map(|s| ServiceState {
+                    result: string(s, "Result"),
+                    main_pid: num(s, "MainPID").unwrap_or(0),
+                    exec_main_code: num(s, "ExecMainCode").unwrap_or(0),
+                    exec_main_status: num(s, "ExecMainStatus").unwrap_or(0),
+                    n_restarts: num(s, "NRestarts").unwrap_or(0),
+                    service_type: string(s, "Type"),
+                    control_pid: num(s, "ControlPID").unwrap_or(0),
+                    exec_main_start_timestamp: num(s, "ExecMainStartTimestamp").unwrap_or(0),
+                    exec_main_exit_timestamp: num(s, "ExecMainExitTimestamp").unwrap_or(0),
+                    exec_main_pid: num(s, "ExecMainPID").unwrap_or(0),
+                    exec_start: exec_commands(s.get("ExecStart")),
+                    timeout_start_usec: num(s, "TimeoutStartUSec").unwrap_or(0),
+                }),
         }
     }
 
@@ -159,6 +301,29 @@ impl UnitState {
     pub fn is_not_found(&self) -> bool {
         self.load_state == "not-found"
     }
+}
+
+/// The argv of each command of an exec property such as `ExecStart` (`a(sasbttttuii)`).
+fn exec_commands(value: Option<&OwnedValue>) -> Vec<Vec<String>> {
+    type Exec = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
+    value
+        .and_then(|v| <Vec<Exec>>::try_from(v.try_clone().ok()?).ok())
+        .map(|cmds| cmds.into_iter().map(|c| c.1).collect())
+        .unwrap_or_default()
+}
+
+/// The interface that carries the type-specific properties of `unit` (and, for the types
+/// that have a cgroup, its resource use), e.g. `org.freedesktop.systemd1.Service`.
+pub fn type_interface(unit: &str) -> Option<&'static str> {
+    Some(match unit.rsplit_once('.')?.1 {
+        "service" => "org.freedesktop.systemd1.Service",
+        "socket" => "org.freedesktop.systemd1.Socket",
+        "mount" => "org.freedesktop.systemd1.Mount",
+        "swap" => "org.freedesktop.systemd1.Swap",
+        "slice" => "org.freedesktop.systemd1.Slice",
+        "scope" => "org.freedesktop.systemd1.Scope",
+        _ => return None,
+    })
 }
 
 /// Unit types systemd knows (systemd's `unit_type_table`).

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::json;
@@ -35,13 +36,15 @@ use ::log::Level;
 use super::log::{record, report, INSTANCE, UNIT};
 use crate::bus::Scope;
 use crate::instance::exec::{exec, ExecRequest};
-use crate::instance::{InstanceInfo, Instances, Started, Store};
+use crate::instance::{IfActive, InstanceInfo, Instances, Started, Store};
 
 /// The `instance` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Store an instance's settings and start it, waiting for the job.
     Start(StartArgs),
+    /// Restart a running instance with its stored settings (allocated ports stay).
+    Restart(StopArgs),
     /// Stop an instance and remove its settings.
     Stop(StopArgs),
     /// Stop every instance of a template concurrently and remove all their settings.
@@ -70,6 +73,15 @@ pub struct StartArgs {
     /// Print the started instance as JSON.
     #[arg(long)]
     pub json: bool,
+    /// If the instance is running: stop it and start it with these settings (an `auto-port`
+    /// key keeps the port it had).
+    #[arg(long)]
+    pub replace: bool,
+    /// Wait at most SECONDS for the start (default: the unit's own start timeout,
+    /// TimeoutStartSec=, plus 15 s; 0 waits forever). A start still running then keeps its
+    /// settings.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
 }
 
 /// Shows the settings' keys only: `cli::run` logs the parsed command at debug level, and the
@@ -83,11 +95,13 @@ impl std::fmt::Debug for StartArgs {
             .field("set_keys", &keys)
             .field("set_file", &self.set_file)
             .field("json", &self.json)
+            .field("replace", &self.replace)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
-/// `instance stop`.
+/// `instance stop` and `instance restart`.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// The template unit, e.g. console@.service.
@@ -95,6 +109,13 @@ pub struct StopArgs {
     /// The instance id.
     #[arg(allow_hyphen_values = true)]
     pub id: String,
+    /// Wait at most SECONDS for the job (default: a restart waits for the unit's start
+    /// timeout plus 15 s, a stop as long as the manager takes; 0 waits forever).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+    /// Print the restarted instance as JSON (restart only).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Commands taking only a template.
@@ -172,12 +193,34 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
-    if !crate::unit::quote::is_valid_env_name(k) {
-        return Err(format!(
-            "{k:?} is not a variable name (letters, digits and _, not starting with a digit)"
-        ));
-    }
+    crate::instance::store::check_setting(k, v)?;
     Ok((k.to_owned(), v.to_owned()))
+}
+
+/// `--timeout SECONDS` (fractions allowed; 0 waits forever).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let bad = || format!("expected a number of seconds, 0 or more, got {s:?}");
+    let secs: f64 = s.parse().map_err(|_| bad())?;
+    if secs == 0.0 {
+        return Ok(Duration::MAX);
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+/// The largest value `--set-file` reads (64 KiB): a setting becomes an environment
+/// variable and a command-line argument, where the kernel allows 128 KiB per string.
+pub const MAX_SET_FILE: u64 = 64 * 1024;
+
+/// Reads at most [`MAX_SET_FILE`] bytes from `r`; more is an error naming `key` and `from`.
+fn read_bounded(r: impl std::io::Read, key: &str, from: &str) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut r.take(MAX_SET_FILE + 1), &mut buf)
+        .with_context(|| format!("reading the value of {key} from {from}"))?;
+    anyhow::ensure!(
+        buf.len() as u64 <= MAX_SET_FILE,
+        "the value of {key} in {from} is longer than {MAX_SET_FILE} bytes (the limit of --set-file)"
+    );
+    Ok(buf)
 }
 
 /// `KEY=PATH` of `--set-file` (a malformed one is a usage error, exit 2).
@@ -204,13 +247,11 @@ fn start_settings(args: &StartArgs) -> anyhow::Result<BTreeMap<String, String>> 
                 "--set-file: standard input can be read only once"
             );
             read_stdin = true;
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                .with_context(|| format!("reading the value of {key} from standard input"))?;
-            buf
+            read_bounded(std::io::stdin(), key, "standard input")?
         } else {
-            std::fs::read(path)
-                .with_context(|| format!("reading the value of {key} from {}", path.display()))?
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("reading the value of {key} from {}", path.display()))?;
+            read_bounded(file, key, &path.display().to_string())?
         };
         let mut value = String::from_utf8(bytes).map_err(|_| {
             anyhow::anyhow!("the value of {key} in {} is not UTF-8 text", path.display())
@@ -232,13 +273,32 @@ fn start_settings(args: &StartArgs) -> anyhow::Result<BTreeMap<String, String>> 
 }
 
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
-    let instances = Instances::connect(scope(global)).await?;
+    let timeout = match &cmd {
+        Command::Start(a) => a.timeout,
+        Command::Stop(a) | Command::Restart(a) => a.timeout,
+        _ => None,
+    };
+    // Bad settings are refused before anything else happens.
+    let settings = match &cmd {
+        Command::Start(args) => start_settings(args)?,
+        _ => BTreeMap::new(),
+    };
+    let instances = Instances::connect(scope(global))
+        .await?
+        .with_timeout(timeout);
     match cmd {
         Command::Start(args) => {
-            let settings = start_settings(&args)?;
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
-            let started = match instances.start(&args.template, &args.id, settings).await {
+            let if_active = if args.replace {
+                IfActive::Replace
+            } else {
+                IfActive::Refuse
+            };
+            let started = match instances
+                .start_with(&args.template, &args.id, settings, if_active)
+                .await
+            {
                 Ok(s) => s,
                 Err(e) => {
                     // Exactly what `cli::run` would print for the error, with the fields.
@@ -267,6 +327,44 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 println!("{}", started_json(&started));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Restart(args) => {
+            let unit = instance_unit(&args.template, &args.id);
+            let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
+            match instances.restart(&args.template, &args.id).await {
+                Ok(started) => {
+                    record(
+                        Level::Info,
+                        &fields,
+                        &format!(
+                            "restarted {} ({}/{})",
+                            started.unit, started.active_state, started.sub_state
+                        ),
+                    );
+                    if args.json {
+                        // Values may be secrets that never were on this command line: keys
+                        // only, as `list` shows them.
+                        let mut v = started_json(&started);
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("settings");
+                            o.insert(
+                                "keys".to_owned(),
+                                json!(started.settings.keys().collect::<Vec<_>>()),
+                            );
+                        }
+                        println!("{v}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    report(
+                        Level::Error,
+                        &fields,
+                        &format!("{:#}", anyhow::Error::from(e)),
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Stop(args) => {
             let unit = instance_unit(&args.template, &args.id);

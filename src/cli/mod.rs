@@ -4,7 +4,8 @@
 //! * exit 0 on success, 1 on failure, 2 on a usage error;
 //! * errors are printed as `unitwright: <what failed>: <why>`;
 //! * `--user` talks to the calling user's service manager, `--system` (the default) to the
-//!   system manager, with systemctl's meaning.
+//!   system manager, with systemctl's meaning; `-H [USER@]HOST[:PORT]` to that manager on
+//!   another host over ssh (see `bus::remote`), through [`Global::bus_options`].
 //!
 //! Each group of subcommands lives in its own module with an `Args`/`Command` type and a
 //! `run` function; this module only parses and dispatches.
@@ -15,9 +16,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod escape;
+pub mod fmt;
 pub mod instance;
 pub mod log;
 pub mod render;
+pub mod status;
 pub mod systemd;
 
 /// Which service manager a command talks to.
@@ -39,6 +42,10 @@ pub struct Global {
     /// Talk to the service manager of the system (the default).
     #[arg(long, global = true)]
     pub system: bool,
+    /// Talk to the service manager on HOST over ssh (`[USER@]HOST[:PORT]`; systemd-stdio-bridge
+    /// there). With --user: the remote login's own user manager.
+    #[arg(short = 'H', long, global = true, value_name = "[USER@]HOST[:PORT]")]
+    pub host: Option<crate::bus::Host>,
     /// Log more (repeat for debug output).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -51,6 +58,17 @@ impl Global {
             Scope::User
         } else {
             Scope::System
+        }
+    }
+}
+
+impl Global {
+    /// Connection options for the selected manager: the remote host of `-H`, if any. Every
+    /// verb that talks D-Bus builds its connection from these, so that `-H` works for all.
+    pub fn bus_options(&self) -> crate::bus::Options {
+        crate::bus::Options {
+            host: self.host.clone(),
+            ..crate::bus::Options::default()
         }
     }
 }
@@ -128,6 +146,11 @@ where
         env!("CARGO_PKG_VERSION"),
         cli.command
     );
+    if cli.global.host.is_some() && !matches!(cli.command, Command::Systemd(_)) {
+        // Never act locally when a remote host was asked for.
+        eprintln!("unitwright: -H/--host works with the systemctl-like verbs only, not here");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Escape(args) => escape::run(&cli.global, args),
         Command::Instance(cmd) => instance::run(&cli.global, cmd),

@@ -25,9 +25,10 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
+use super::status;
 use crate::bus::{
     self, mangle, mangle_pattern, parse_signal, JobMode, JobOptions, JobOutcome, JobVerb, KillWhom,
-    ListedUnit, Manager, Options, UnitChange, UnitState,
+    ListedUnit, Manager, Options, UnitChange,
 };
 
 /// The systemctl-like subcommands.
@@ -133,6 +134,9 @@ pub struct StatusArgs {
     /// The units (the manager itself when none is given).
     #[arg(value_name = "UNIT")]
     pub units: Vec<String>,
+    /// Show this many of each unit's last journal lines (this boot; 0 for none).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    pub lines: usize,
     /// Print JSON on stdout (see docs/json.md).
     #[arg(long)]
     pub json: bool,
@@ -206,12 +210,23 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(global, cmd))
 }
 
-async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Manager> {
+/// Connects to the manager selected by `--user`/`--system` and `-H` (the one place where the
+/// systemctl-like verbs connect, so every verb works remotely).
+async fn connect(global: &super::Global, mut options: Options) -> anyhow::Result<Manager> {
     let scope = match global.scope() {
         super::Scope::User => bus::Scope::User,
         super::Scope::System => bus::Scope::System,
     };
+    options.host.clone_from(&global.bus_options().host);
     Ok(Manager::connect_with(scope, &options).await?)
+}
+
+/// For a remote manager whose ssh connection ended: one line saying how (after the per-unit
+/// errors, which only know that the connection was lost).
+async fn report_transport(m: &Manager) {
+    if let (Some(host), Some(how)) = (m.host(), m.transport_ended().await) {
+        eprintln!("unitwright: the connection to {host} was lost: {how}");
+    }
 }
 
 async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
@@ -340,6 +355,9 @@ async fn run_jobs(
         if args.job.json {
             writeln!(stdout, "{}", job_json(verb, unit, result))?;
         }
+    }
+    if results.iter().any(Result::is_err) {
+        report_transport(&m).await;
     }
     Ok(code)
 }
@@ -483,68 +501,57 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let code = ExitCode::from(code);
+    // The processes of the units that have any, concurrently.
+    let processes = futures_util::future::join_all(shown.iter().map(|s| async move {
+        if s.resources.control_group.is_empty() || s.active_state == "inactive" {
+            return Vec::new();
+        }
+        m.unit_processes(&s.name).await.unwrap_or_default()
+    }))
+    .await;
+    let scope = journal_scope(m);
+    let views: Vec<status::UnitView> = shown
+        .into_iter()
+        .zip(processes)
+        .map(|(state, processes)| {
+            let (journal, journal_error) = if args.lines == 0 {
+                (None, None)
+            } else {
+                match crate::journal::last_lines(&[&state.name], scope, args.lines, None) {
+                    Ok(lines) => (Some(lines), None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            };
+            status::UnitView {
+                state,
+                processes,
+                journal,
+                journal_error,
+            }
+        })
+        .collect();
     if args.json {
-        let list: Vec<Value> = shown.iter().map(status_json).collect();
+        let list: Vec<Value> = views.iter().map(status::json).collect();
         println!("{}", Value::Array(list));
     } else {
-        for (i, s) in shown.iter().enumerate() {
+        let colour = super::fmt::colour();
+        let mut out = std::io::stdout().lock();
+        for (i, v) in views.iter().enumerate() {
             if i > 0 {
-                println!();
+                writeln!(out)?;
             }
-            print_status(s);
+            status::print(v, colour, &mut out)?;
         }
     }
     Ok(code)
 }
 
-/// The `status --json` object of one unit (docs/json.md, "status").
-pub fn status_json(s: &UnitState) -> Value {
-    let service = s.service.as_ref();
-    json!({
-        "unit": s.name,
-        "description": s.description,
-        "load_state": s.load_state,
-        "active_state": s.active_state,
-        "sub_state": s.sub_state,
-        "unit_file_state": s.unit_file_state,
-        "fragment_path": s.fragment_path,
-        "condition_result": s.condition_result,
-        "active_enter_timestamp_us": s.active_enter_timestamp,
-        "main_pid": service.map(|s| s.main_pid),
-        "service_result": service.map(|s| s.result.as_str()),
-        "exec_main_code": service.map(|s| s.exec_main_code),
-        "exec_main_status": service.map(|s| s.exec_main_status),
-        "restarts": service.map(|s| s.n_restarts),
-    })
-}
-
-fn print_status(s: &UnitState) {
-    let dot = match s.active_state.as_str() {
-        "active" | "reloading" => "●",
-        "failed" => "×",
-        _ => "○",
-    };
-    println!("{dot} {} - {}", s.name, s.description);
-    let file = if s.fragment_path.is_empty() {
-        String::new()
-    } else if s.unit_file_state.is_empty() {
-        format!(" ({})", s.fragment_path)
-    } else {
-        format!(" ({}; {})", s.fragment_path, s.unit_file_state)
-    };
-    println!("     Loaded: {}{file}", s.load_state);
-    println!("     Active: {} ({})", s.active_state, s.sub_state);
-    if s.condition_result == Some(false) {
-        println!("  Condition: start condition failed");
-    }
-    if let Some(svc) = &s.service {
-        if svc.main_pid != 0 {
-            println!("   Main PID: {}", svc.main_pid);
-        }
-        if let Some(exit) = svc.main_process_exit() {
-            println!("       Exit: {exit}");
-        }
-        println!("     Result: {}", svc.result);
+/// Whose journal records belong to the units of `m`: the system's, or those of the calling
+/// user's manager.
+fn journal_scope(m: &Manager) -> crate::journal::Scope {
+    match m.scope() {
+        bus::Scope::System => crate::journal::Scope::System,
+        bus::Scope::User => crate::journal::Scope::User(rustix::process::getuid().as_raw()),
     }
 }
 

@@ -37,19 +37,21 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 
 use crate::bus::{self, JobOptions, JobVerb, Manager, Scope};
 use crate::escape::{self, Kinds};
-use crate::unit::quote::is_valid_env_name;
 
 pub mod exec;
 pub mod expand;
 pub mod store;
+pub mod template;
 
 pub use store::{Settings, Store, AUTO_PORT};
+pub use template::TemplateInfo;
 
 /// Everything that can go wrong with instances.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,12 @@ pub enum Error {
     BadUnitName {
         /// What was given.
         name: String,
+    },
+    /// A setting that cannot be stored (bad or reserved name, NUL in the value).
+    #[error("setting {why}")]
+    BadSetting {
+        /// Why, naming the key.
+        why: String,
     },
     /// A settings key that is not a variable name.
     #[error("setting {key:?}: a key must be a variable name (letters, digits and _, not starting with a digit)")]
@@ -147,12 +155,45 @@ pub enum Error {
         template: String,
     },
     /// The instance is already running (its settings cannot change under it).
-    #[error("{unit} is already {state}; stop it first to change its settings")]
+    #[error("{unit} is already {state}; stop it first, or use `instance start --replace` to restart it with new settings")]
     AlreadyActive {
         /// The unit.
         unit: String,
         /// Its active state.
         state: String,
+    },
+    /// Another `instance start`/`restart`/`stop` of the same instance is in progress.
+    #[error("{unit} is already starting or stopping: another unitwright process holds its lock; nothing was changed")]
+    Busy {
+        /// The unit.
+        unit: String,
+    },
+    /// Settings for the instance appeared while it was being started (a writer that does not
+    /// take the instance's lock).
+    #[error(
+        "settings of {unit} already exist and were not written by this start; nothing was changed"
+    )]
+    SettingsExist {
+        /// The unit.
+        unit: String,
+    },
+    /// The template's commands do not read instance settings.
+    #[error("{template} does not read instance settings (no [X-Unitwright] InstanceSettings=yes in its Quadlet file, and no command runs `unitwright instance exec`; see {fragment}): the settings given would be ignored, so {unit} was not started")]
+    IgnoresSettings {
+        /// The template.
+        template: String,
+        /// The instance unit.
+        unit: String,
+        /// The unit file read.
+        fragment: String,
+    },
+    /// The start job is still running when the wait ended; the settings are kept.
+    #[error("{unit} is still starting after {}s (the start job continues; its settings are kept; `unitwright instance stop` ends it)", .after.as_secs())]
+    StillStarting {
+        /// The unit.
+        unit: String,
+        /// How long it was waited for.
+        after: std::time::Duration,
     },
     /// The start job failed; the settings were removed and the failed state reset.
     #[error("starting {unit} failed: {why} (its settings were removed; see `journalctl{} -u {unit}`)", if *.user { " --user" } else { "" })]
@@ -162,6 +203,16 @@ pub enum Error {
         /// The job result and exit status.
         why: String,
         /// Whether it is a unit of the user manager (for the journalctl hint).
+        user: bool,
+    },
+    /// The restart job failed; the settings were kept.
+    #[error("restarting {unit} failed: {why} (its settings were kept; see `journalctl{} -u {unit}`)", if *.user { " --user" } else { "" })]
+    RestartFailed {
+        /// The unit.
+        unit: String,
+        /// The job result and exit status.
+        why: String,
+        /// Whether it is a unit of the user manager.
         user: bool,
     },
     /// A D-Bus failure.
@@ -293,6 +344,46 @@ impl Stopped {
     }
 }
 
+/// Whether an active state means the unit runs (or is on its way up or down).
+fn is_running(active_state: &str) -> bool {
+    matches!(
+        active_state,
+        "active" | "activating" | "reloading" | "deactivating"
+    )
+}
+
+/// How long to wait for a start of the unit in `state` (see [`START_MARGIN`]).
+fn start_wait(state: &bus::UnitState) -> Duration {
+    match state.service.as_ref().map(|s| s.timeout_start_usec) {
+        Some(u64::MAX) => Duration::MAX,
+        Some(usec) if usec > 0 => Duration::from_micros(usec).saturating_add(START_MARGIN),
+        _ => DEFAULT_START_WAIT,
+    }
+}
+
+/// Why a start (or restart) job failed, if it did.
+fn start_failure(outcome: &Result<bus::JobOutcome, Error>) -> Option<String> {
+    match outcome {
+        Err(e) => Some(e.to_string()),
+        Ok(o) => o
+            .failure()
+            .map(|why| {
+                let service = o.state.as_ref().and_then(|s| s.service.as_ref());
+                if service.is_some_and(|s| {
+                    s.exec_main_code == 1 && s.exec_main_status == i32::from(EXIT_SETTINGS)
+                }) {
+                    format!("{why}: the settings are missing or incomplete (a required setting is not set)")
+                } else {
+                    why
+                }
+            })
+            .or_else(|| {
+                o.condition_failed()
+                    .then(|| "a Condition*= of the unit was not met".to_owned())
+            }),
+    }
+}
+
 /// How many stop jobs [`Instances::stop_all`] keeps in flight.
 pub const STOP_CONCURRENCY: usize = 16;
 
@@ -301,19 +392,65 @@ pub const STOP_CONCURRENCY: usize = 16;
 pub struct Instances {
     manager: Manager,
     store: Store,
+    timeout: Option<Duration>,
 }
+
+/// How [`Instances::start_with`] treats an instance that is already running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfActive {
+    /// Refuse ([`Error::AlreadyActive`]).
+    #[default]
+    Refuse,
+    /// Stop it, then start it with the new settings; an `auto-port` key that had an
+    /// allocated port keeps that port.
+    Replace,
+}
+
+/// How long to wait for a start job when no `--timeout` is given: the unit's own
+/// `TimeoutStartUSec` (after which the manager fails the start itself) plus this margin for
+/// the job's queueing and the result's delivery.
+pub const START_MARGIN: Duration = Duration::from_secs(15);
+
+/// The wait when the unit's start timeout cannot be read: systemd's default
+/// `DefaultTimeoutStartSec=` (90 s) plus [`START_MARGIN`].
+pub const DEFAULT_START_WAIT: Duration = Duration::from_secs(90 + 15);
 
 impl Instances {
     /// Connects to the manager of `scope` and uses its settings directory
-    /// ([`Store::for_manager`]).
+    /// ([`Store::for_manager`]). Job waits are not limited by the connection: a start waits
+    /// as long as the unit allows ([`Instances::with_timeout`] overrides), a stop as long as
+    /// the manager takes (it kills what does not stop within `TimeoutStopSec=`).
     pub async fn connect(scope: Scope) -> Result<Self, Error> {
         let store = Store::for_manager(scope == Scope::User)?;
-        Ok(Instances::new(Manager::connect(scope).await?, store))
+        let options = bus::Options {
+            timeouts: bus::Timeouts {
+                unit: Duration::MAX,
+                ..bus::Timeouts::default()
+            },
+            ..bus::Options::default()
+        };
+        Ok(Instances::new(
+            Manager::connect_with(scope, &options).await?,
+            store,
+        ))
     }
 
-    /// Uses an existing connection and store.
+    /// Uses an existing connection and store. Job waits are also bounded by the manager's
+    /// own [`bus::Timeouts::unit`].
     pub fn new(manager: Manager, store: Store) -> Self {
-        Instances { manager, store }
+        Instances {
+            manager,
+            store,
+            timeout: None,
+        }
+    }
+
+    /// Waits at most `limit` for each start, restart or stop job, instead of the unit's own
+    /// start timeout (starts) or as long as the manager takes (stops).
+    #[must_use]
+    pub fn with_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.timeout = limit;
+        self
     }
 
     /// The manager connection.
@@ -336,34 +473,91 @@ impl Instances {
         id: &str,
         settings: BTreeMap<String, String>,
     ) -> Result<Started, Error> {
+        self.start_with(template, id, settings, IfActive::Refuse)
+            .await
+    }
+
+    /// [`Instances::start`], with the choice of what to do with a running instance.
+    ///
+    /// The whole start holds the instance's lock ([`Store::instance_lock`]): from the check
+    /// that it is not active to the job's result, so a concurrent start, restart or stop of
+    /// the same instance is refused ([`Error::Busy`]) and this start's failure cleanup can
+    /// only remove the settings it wrote itself. Before anything is written, the unit file
+    /// is read ([`TemplateInfo`]): a template whose commands do not read settings is refused
+    /// ([`Error::IgnoresSettings`]), and so are missing required settings
+    /// ([`Error::MissingSettings`], naming each). The wait is the unit's `TimeoutStartUSec`
+    /// plus [`START_MARGIN`] unless [`Instances::with_timeout`] says otherwise; a start
+    /// still running when the wait ends keeps its settings ([`Error::StillStarting`]).
+    pub async fn start_with(
+        &self,
+        template: &str,
+        id: &str,
+        settings: BTreeMap<String, String>,
+        if_active: IfActive,
+    ) -> Result<Started, Error> {
         let unit = unit_name(template, id)?;
         for (k, v) in &settings {
-            if !is_valid_env_name(k) {
-                return Err(Error::BadKey { key: k.clone() });
-            }
-            if v.contains('\0') {
-                return Err(Error::BadValue { key: k.clone() });
-            }
+            store::check_setting(k, v).map_err(|why| Error::BadSetting { why })?;
         }
-        match self.manager.unit_status(&unit).await {
-            Ok(state)
-                if matches!(
-                    state.active_state.as_str(),
-                    "active" | "activating" | "reloading" | "deactivating"
-                ) =>
-            {
-                return Err(Error::AlreadyActive {
-                    unit,
-                    state: state.active_state,
-                })
-            }
-            Ok(_) => {}
+        let lock = self
+            .store
+            .instance_lock(&unit, false)?
+            .ok_or_else(|| Error::Busy { unit: unit.clone() })?;
+        let state = match self.manager.unit_status(&unit).await {
+            Ok(state) => state,
             Err(bus::Error::NoSuchUnit { .. }) => {
                 return Err(Error::NoTemplate {
                     template: template.to_owned(),
                 })
             }
             Err(e) => return Err(e.into()),
+        };
+        if !state.fragment_path.is_empty() {
+            if let Some(info) = TemplateInfo::read(Path::new(&state.fragment_path)) {
+                if !info.reads_settings && !settings.is_empty() {
+                    return Err(Error::IgnoresSettings {
+                        template: template.to_owned(),
+                        unit,
+                        fragment: state.fragment_path,
+                    });
+                }
+                let missing: Vec<String> = info
+                    .required
+                    .iter()
+                    .filter(|k| !settings.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Error::MissingSettings {
+                        unit,
+                        keys: missing,
+                    });
+                }
+            }
+        }
+        let mut previous_ports = BTreeMap::new();
+        if is_running(&state.active_state) {
+            if if_active == IfActive::Refuse {
+                return Err(Error::AlreadyActive {
+                    unit,
+                    state: state.active_state,
+                });
+            }
+            if let Ok(Some(old)) = self.store.read(&unit) {
+                for key in old.auto {
+                    if let Some(port) = old.settings.get(&key) {
+                        previous_ports.insert(key, port.clone());
+                    }
+                }
+            }
+            let stopped = self.wait(self.stop_job(&unit), &unit, None).await?;
+            if let Some(why) = stopped.failure() {
+                return Err(Error::StartFailed {
+                    unit: unit.clone(),
+                    why: format!("stopping the running instance failed: {why}"),
+                    user: self.manager.scope() == Scope::User,
+                });
+            }
         }
         let mut stored = Settings {
             unit: unit.clone(),
@@ -372,60 +566,132 @@ impl Instances {
             auto: Vec::new(),
         };
         {
-            let _lock = self.store.lock()?;
+            let _store_lock = self.store.lock()?;
+            // Settings without a running unit are left over (the unit was stopped by systemd
+            // or died): this start replaces them. Nobody else writes them while we hold the
+            // instance's lock.
+            self.store.remove(&unit)?;
+            for (key, port) in &previous_ports {
+                if stored.settings.get(key).map(String::as_str) == Some(AUTO_PORT) {
+                    stored.settings.insert(key.clone(), port.clone());
+                    stored.auto.push(key.clone());
+                }
+            }
             self.store.allocate_ports(&mut stored)?;
-            self.store.write(&stored)?;
+            self.store.create(&stored)?;
         }
-        let outcome = self.manager.start(&unit).await;
-        let why = match &outcome {
-            Err(e) => Some(e.to_string()),
-            Ok(o) => o
-                .failure()
-                .map(|why| {
-                    let service = o.state.as_ref().and_then(|s| s.service.as_ref());
-                    if service.is_some_and(|s| {
-                        s.exec_main_code == 1 && s.exec_main_status == i32::from(EXIT_SETTINGS)
-                    }) {
-                        format!("{why}: the settings are missing or incomplete (a required setting is not set)")
-                    } else {
-                        why
-                    }
-                })
-                .or_else(|| {
-                    o.condition_failed()
-                        .then(|| "a Condition*= of the unit was not met".to_owned())
-                }),
+        let limit = self.timeout.unwrap_or_else(|| start_wait(&state));
+        let outcome = match self
+            .wait(self.manager.start(&unit), &unit, Some(limit))
+            .await
+        {
+            Err(Error::StillStarting { unit, after }) => {
+                return Err(Error::StillStarting { unit, after })
+            }
+            other => other,
         };
-        if let Some(why) = why {
+        if let Some(why) = start_failure(&outcome) {
             // Nothing is left behind: no pending automatic restart (Restart=), no settings, no
-            // failed unit.
+            // failed unit. The settings are ours: we hold the instance's lock.
             let _ = self.manager.stop(&unit).await;
             let _ = self.store.remove(&unit);
             let _ = self.manager.reset_failed(Some(&unit)).await;
+            drop(lock);
             return Err(Error::StartFailed {
                 unit,
                 why,
                 user: self.manager.scope() == Scope::User,
             });
         }
-        // After a successful start the bus client reads only the condition check, not the
-        // states: ask for them (one call, for the answer the caller prints).
-        let mut state = outcome.ok().and_then(|o| o.state);
-        if state.as_ref().map_or(true, |s| s.active_state.is_empty()) {
-            if let Ok(fresh) = self.manager.unit_status(&unit).await {
-                state = Some(fresh);
-            }
-        }
+        drop(lock);
+        let (active_state, sub_state) = self.states(&unit, outcome.ok()).await;
         Ok(Started {
             unit,
             id: id.to_owned(),
-            active_state: state
-                .as_ref()
-                .map(|s| s.active_state.clone())
-                .unwrap_or_default(),
-            sub_state: state.map(|s| s.sub_state).unwrap_or_default(),
+            active_state,
+            sub_state,
             settings: stored.settings,
         })
+    }
+
+    /// Restarts the instance of `template` for `id` with its stored settings (so allocated
+    /// ports stay the same), holding its lock; waits like [`Instances::start_with`]. A failed
+    /// restart keeps the settings (they were in use) and says why.
+    pub async fn restart(&self, template: &str, id: &str) -> Result<Started, Error> {
+        let unit = unit_name(template, id)?;
+        let lock = self
+            .store
+            .instance_lock(&unit, false)?
+            .ok_or_else(|| Error::Busy { unit: unit.clone() })?;
+        let stored = self
+            .store
+            .read(&unit)?
+            .ok_or_else(|| Error::NoSettings { unit: unit.clone() })?;
+        let state = self.manager.unit_status(&unit).await?;
+        let limit = self.timeout.unwrap_or_else(|| start_wait(&state));
+        let outcome = self
+            .wait(self.manager.restart(&unit), &unit, Some(limit))
+            .await;
+        if let Err(e @ Error::StillStarting { .. }) = outcome {
+            return Err(e);
+        }
+        drop(lock);
+        if let Some(why) = start_failure(&outcome) {
+            return Err(Error::RestartFailed {
+                unit,
+                why,
+                user: self.manager.scope() == Scope::User,
+            });
+        }
+        let (active_state, sub_state) = self.states(&unit, outcome.ok()).await;
+        Ok(Started {
+            unit,
+            id: stored.id,
+            active_state,
+            sub_state,
+            settings: stored.settings,
+        })
+    }
+
+    /// The active and sub state after a successful start: the start job's reading has only
+    /// the active state of a started unit, so both are read afresh (one call).
+    async fn states(&self, unit: &str, outcome: Option<bus::JobOutcome>) -> (String, String) {
+        let mut state = outcome.and_then(|o| o.state);
+        if state.as_ref().map_or(true, |s| {
+            s.active_state.is_empty() || s.sub_state.is_empty()
+        }) {
+            if let Ok(fresh) = self.manager.unit_status(unit).await {
+                state = Some(fresh);
+            }
+        }
+        state.map_or_else(Default::default, |s| (s.active_state, s.sub_state))
+    }
+
+    /// A stop job of `unit`, waited for.
+    async fn stop_job(&self, unit: &str) -> Result<bus::JobOutcome, bus::Error> {
+        self.manager
+            .job(JobVerb::Stop, unit, JobOptions::default())
+            .await
+    }
+
+    /// Waits for `job` at most `limit` (or [`Instances::with_timeout`]'s limit, or without
+    /// limit); expiry is [`Error::StillStarting`].
+    async fn wait(
+        &self,
+        job: impl std::future::Future<Output = Result<bus::JobOutcome, bus::Error>>,
+        unit: &str,
+        limit: Option<Duration>,
+    ) -> Result<bus::JobOutcome, Error> {
+        match limit.or(self.timeout) {
+            Some(after) => match tokio::time::timeout(after, job).await {
+                Ok(r) => r.map_err(Error::from),
+                Err(_) => Err(Error::StillStarting {
+                    unit: unit.to_owned(),
+                    after,
+                }),
+            },
+            None => job.await.map_err(Error::from),
+        }
     }
 
     /// Stops the instance of `template` for `id`, waits for the job, removes its settings and
@@ -466,17 +732,24 @@ impl Instances {
     ) -> Result<Vec<Stopped>, Error> {
         // At most STOP_CONCURRENCY jobs in flight: a hundred podman stops at once take longer
         // than a job's time limit on a small machine (measured: 2 cores, 100 consoles).
-        let outcomes: Vec<_> = futures_util::stream::iter(
-            loaded
-                .iter()
-                .map(|u| self.manager.job(JobVerb::Stop, u, JobOptions::default())),
-        )
+        let outcomes: Vec<_> = futures_util::stream::iter(loaded.iter().map(|u| async move {
+            match self.timeout {
+                Some(after) => match tokio::time::timeout(after, self.stop_job(u)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(bus::Error::Timeout {
+                        what: format!("stop of {u}"),
+                        after,
+                    }),
+                },
+                None => self.stop_job(u).await,
+            }
+        }))
         .buffered(STOP_CONCURRENCY)
         .collect()
         .await;
         let mut result = Vec::new();
         for (unit, outcome) in loaded.into_iter().zip(outcomes) {
-            let removed_settings = self.store.remove(&unit)?;
+            let removed_settings = self.forget(&unit)?;
             // A container stopped by a signal can leave the unit failed: leave nothing behind.
             if outcome.as_ref().is_ok_and(bus::JobOutcome::is_success) {
                 if let Ok(state) = self.manager.unit_status(&unit).await {
@@ -495,11 +768,20 @@ impl Instances {
             result.push(Stopped {
                 unit: unit.clone(),
                 outcome: None,
-                removed_settings: self.store.remove(unit)?,
+                removed_settings: self.forget(unit)?,
             });
         }
         result.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(result)
+    }
+
+    /// Removes the settings of `unit`, and its lock file unless a start holds it.
+    fn forget(&self, unit: &str) -> Result<bool, Error> {
+        let removed = self.store.remove(unit)?;
+        if let Ok(Some(lock)) = self.store.instance_lock(unit, false) {
+            lock.remove();
+        }
+        Ok(removed)
     }
 
     /// The instances of `template`: those the manager has loaded and not inactive, and those

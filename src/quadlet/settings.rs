@@ -6,7 +6,10 @@
 //! [X-Unitwright]
 //! InstanceSettings=yes
 //! RequiredSettings=IMAGE PORT
+//! SecretSettings=PASSWORD
 //! ```
+//!
+//! (`SecretSettings=` names the keys whose values `unitwright instance show` masks.)
 //!
 //! and refer to settings as `${IMAGE}` / `$PORT` anywhere in its podman command
 //! (`Image=${IMAGE}`, `PublishPort=127.0.0.1:${PORT}:5900`, `Environment=APP=${APP}`, ...).
@@ -52,7 +55,7 @@ use crate::unit::UnitFile;
 pub const GROUP: &str = "X-Unitwright";
 
 /// Keys of [`GROUP`].
-const KEYS: &[&str] = &["InstanceSettings", "RequiredSettings"];
+const KEYS: &[&str] = &["InstanceSettings", "RequiredSettings", "SecretSettings"];
 
 /// Where the wrapper is installed unless `$UNITWRIGHT` says otherwise.
 pub const DEFAULT_UNITWRIGHT: &str = "/usr/bin/unitwright";
@@ -101,13 +104,16 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         ));
     }
     let required = q.unit.lookup_all_strv(GROUP, "RequiredSettings");
-    if let Some(bad) = required.iter().find(|k| !is_valid_env_name(k)) {
-        return Err(ConvertError::at_key(
-            q,
-            GROUP,
-            "RequiredSettings",
-            format!("RequiredSettings: {bad:?} is not a variable name (letters, digits and _, not starting with a digit)"),
-        ));
+    for key in ["RequiredSettings", "SecretSettings"] {
+        let names = q.unit.lookup_all_strv(GROUP, key);
+        if let Some(bad) = names.iter().find(|k| !is_valid_env_name(k)) {
+            return Err(ConvertError::at_key(
+                q,
+                GROUP,
+                key,
+                format!("{key}: {bad:?} is not a variable name (letters, digits and _, not starting with a digit)"),
+            ));
+        }
     }
     if !q.unit.lookup_bool_or(GROUP, "InstanceSettings", false) {
         if !required.is_empty() {

@@ -9,8 +9,13 @@
 #   XDG_RUNTIME_DIR            the manager's runtime dir; unit files go to $XDG_RUNTIME_DIR/systemd/user/
 #   DBUS_SESSION_BUS_ADDRESS   unix:path=$XDG_RUNTIME_DIR/bus (so `unitwright --user` talks to it)
 #   SANDBOX_SYSTEMCTL          a command prefix running `systemctl --user` inside the namespace
+#   SANDBOX_RUN                a command prefix running a program inside the namespaces
 # The manager inherits the caller's environment. UW_GENERATORS (newline-separated absolute
 # paths) are installed as user generators before it starts (they run at its start).
+# UW_JOURNAL=1 adds a real systemd-journald that records the manager's units as on a booted
+# host (_SYSTEMD_USER_UNIT=, invocation IDs; memory and tasks accounted): see "With a
+# journal" in tests/support/mod.rs, which this follows step by step. Its files are in
+# $SANDBOX_JOURNAL (journalctl -D), and at /run/log/journal for programs run with SANDBOX_RUN.
 # Same design as tests/support/mod.rs (UserManager). Needs root (for the namespaces).
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
@@ -21,28 +26,35 @@ root=$(mktemp -d "$base/unitwright-user-sh.XXXXXX")
 export XDG_RUNTIME_DIR="$root/run"
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$XDG_RUNTIME_DIR/bus"
 mkdir -p "$XDG_RUNTIME_DIR/systemd/user" "$root/home" "$root/config/systemd"
-# No journald here: send units' output to /dev/null rather than have every spawned process
-# warn on /dev/console that the journal socket is missing (same as tests/support/mod.rs).
-printf '[Manager]\nDefaultStandardOutput=null\n' > "$root/config/systemd/user.conf"
+journal=${UW_JOURNAL:-}
+mkdir -p "$root/log"
+export SANDBOX_JOURNAL="$root/log/journal"
+if [ -z "$journal" ]; then
+  # No journald here: send units' output to /dev/null rather than have every spawned process
+  # warn on /dev/console that the journal socket is missing (same as tests/support/mod.rs).
+  printf '[Manager]\nDefaultStandardOutput=null\n' > "$root/config/systemd/user.conf"
+fi
 chmod 700 "$XDG_RUNTIME_DIR"
 
 # A cgroup of its own below ours (name=systemd and unified, or the cgroup2 tree), so that
 # its units do not share cgroups with those of other sandboxes running at the same time.
 cg=$(basename "$root")
 UW_CGROUPS=
+UW_HIERARCHIES=
 while IFS=: read -r _ ctl path; do
   case "$ctl" in
     name=systemd) base=/sys/fs/cgroup/systemd ;;
     "") if [ -f /sys/fs/cgroup/cgroup.procs ]; then base=/sys/fs/cgroup; else base=/sys/fs/cgroup/unified; fi ;;
+    memory|pids|cpu|cpuacct) [ -n "$journal" ] && [ -d "/sys/fs/cgroup/$ctl" ] || continue; base=/sys/fs/cgroup/$ctl ;;
     *) continue ;;
   esac
   UW_CGROUPS="$UW_CGROUPS $base${path%/}/$cg"
+  UW_HIERARCHIES="$UW_HIERARCHIES ${base#/sys/fs/cgroup/}"
 done </proc/self/cgroup
-export UW_CGROUPS
+[ -f /sys/fs/cgroup/cgroup.procs ] && UW_HIERARCHIES=cgroup2
+export UW_CGROUPS UW_HIERARCHIES UW_LOG_DIR="$root/log"
 
-HOME="$root/home" XDG_CONFIG_HOME="$root/config" \
-sh -c 'for d in $UW_CGROUPS; do mkdir -p "$d" 2>/dev/null && echo $$ > "$d/cgroup.procs" 2>/dev/null; done; exec "$@"' sh \
-unshare --mount --pid --fork --kill-child --propagation private --mount-proc sh -c '
+plain_script='
   set -e
   mount -t tmpfs tmpfs /run/systemd
   mkdir -p /run/systemd/system /run/systemd/user-generators
@@ -52,7 +64,55 @@ unshare --mount --pid --fork --kill-child --propagation private --mount-proc sh 
   dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
   /lib/systemd/systemd --user </dev/null &
   set +e
-  while :; do wait; done' </dev/null >/dev/null 2>"$root/sandbox.log" &
+  while :; do wait; done'
+
+# The same steps as JOURNAL_SCRIPT in tests/support/mod.rs.
+journal_script='
+  set -e
+  mount -t tmpfs tmpfs /run/systemd
+  mkdir -p /run/systemd/system /run/systemd/user-generators /run/systemd/journal /run/systemd/units /run/systemd/journald.conf.d
+  if [ -n "${UW_GENERATORS:-}" ]; then
+    printf "%s\n" "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
+  fi
+  printf "[Journal]\nStorage=volatile\nReadKMSG=no\nRateLimitBurst=0\n" > /run/systemd/journald.conf.d/sandbox.conf
+  mkdir -p /run/log /run/user
+  mount --bind "$UW_LOG_DIR" /run/log
+  mount -t tmpfs -o mode=755 tmpfs /run/user
+  mkdir -p "/run/user/$(id -u)"
+  mount --bind "$XDG_RUNTIME_DIR" "/run/user/$(id -u)"
+  if [ "$UW_HIERARCHIES" = cgroup2 ]; then
+    mount -t cgroup2 cgroup2 /sys/fs/cgroup
+    hierarchies=/sys/fs/cgroup
+  else
+    mount -t tmpfs cgroup /sys/fs/cgroup
+    hierarchies=
+    for h in $UW_HIERARCHIES; do
+      mkdir -p /sys/fs/cgroup/$h
+      case $h in
+        systemd) mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd ;;
+        unified) mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified ;;
+        *) mount -t cgroup -o "$h" cgroup /sys/fs/cgroup/$h ;;
+      esac
+      hierarchies="$hierarchies /sys/fs/cgroup/$h"
+    done
+  fi
+  uid=$(id -u)
+  in_cgroup='"'"'for h in $UW_MOUNTED; do mkdir -p "$h/$0"; echo $$ > "$h/$0/cgroup.procs"; done; exec "$@"'"'"'
+  export UW_MOUNTED="$hierarchies"
+  for h in $hierarchies; do mkdir -p "$h/init.scope"; echo $$ > "$h/init.scope/cgroup.procs"; done
+  sh -c "$in_cgroup" system.slice/systemd-journald.service /lib/systemd/systemd-journald </dev/null &
+  i=0; while [ ! -S /run/systemd/journal/stdout ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+  id=$(tr -d - < /proc/sys/kernel/random/uuid)
+  ln -s "$id" "/run/systemd/units/invocation:user@$uid.service"
+  dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
+  SYSTEMD_LOG_TARGET=journal INVOCATION_ID=$id sh -c "$in_cgroup" "user.slice/user-$uid.slice/user@$uid.service" /lib/systemd/systemd --user </dev/null &
+  set +e
+  while :; do wait; done'
+if [ -n "$journal" ]; then script=$journal_script; cgroupns=--cgroup; else script=$plain_script; cgroupns=; fi
+
+HOME="$root/home" XDG_CONFIG_HOME="$root/config" \
+sh -c 'for d in $UW_CGROUPS; do mkdir -p "$d" 2>/dev/null && echo $$ > "$d/cgroup.procs" 2>/dev/null; done; exec "$@"' sh \
+unshare --mount --pid $cgroupns --fork --kill-child --propagation private --mount-proc sh -c "$script" </dev/null >/dev/null 2>"$root/sandbox.log" &
 unshare_pid=$!
 
 init_pid=
@@ -90,6 +150,8 @@ manager_pid=
 for c in $(cat "/proc/$init_pid/task/$init_pid/children"); do
   [ "$(cat "/proc/$c/comm")" = systemd ] && manager_pid=$c
 done
-export SANDBOX_SYSTEMCTL="nsenter -t $manager_pid -m -p -- systemctl --user"
+nsenter="nsenter -t $manager_pid -m -p${journal:+ -C}"
+export SANDBOX_SYSTEMCTL="$nsenter -- systemctl --user"
+export SANDBOX_RUN="$nsenter --"
 
 "$@"

@@ -42,10 +42,52 @@
 //! }
 //! ```
 //!
+//! # With a journal: `UserManager::builder().journal(true)`
+//!
+//! A `systemd --user` started by hand in a mount namespace logs nowhere useful: its units'
+//! cgroups are `/<test cgroup>/app.slice/x.service`, so a journald would record them as
+//! *system* units with no `_SYSTEMD_USER_UNIT=`, and no invocation IDs. With `.journal(true)`
+//! the sandbox gives a real `systemd-journald` what a booted host gives it, rather than the
+//! product code adapting to a sandbox:
+//!
+//! * **cgroups as on a host.** The namespace's init runs in a new *cgroup namespace* rooted at
+//!   the sandbox's own cgroup (in `name=systemd`, the unified hierarchy and the v1 `memory`,
+//!   `pids`, `cpu`, `cpuacct` hierarchies, or the one cgroup2 tree), and mounts the hierarchies
+//!   afresh on a tmpfs over `/sys/fs/cgroup`, so that they show that root. It then lays out a
+//!   host's tree: itself in `/init.scope`, journald in `/system.slice/systemd-journald.service`,
+//!   and the manager in `/user.slice/user-UID.slice/user@UID.service`, the delegated cgroup
+//!   that PID 1 gives `user@.service`. The manager moves itself to `.../init.scope` and puts
+//!   its units under `.../app.slice/`. journald derives `_SYSTEMD_UNIT=user@UID.service`,
+//!   `_SYSTEMD_USER_UNIT=`, `_SYSTEMD_OWNER_UID=` and the slices from these paths, and the
+//!   manager accounts memory and tasks of its units (where the controllers are v1
+//!   hierarchies, mounting them in the namespace is what makes that work; CPU stays
+//!   unaccounted in a user manager on a hybrid host, as on real hybrid hosts).
+//! * **journald where the manager expects it.** `/run/systemd` is a private tmpfs, so
+//!   journald binds its sockets (`/run/systemd/journal/{socket,stdout,dev-log}`) where the
+//!   manager connects units' output by default; its configuration
+//!   (`/run/systemd/journald.conf.d/`) keeps the journal volatile in `/run/log/journal`, which
+//!   is the sandbox's `log/` directory bind-mounted, and does not read the host's kmsg.
+//! * **invocation IDs.** journald reads a user unit's invocation ID from
+//!   `/run/user/UID/systemd/units/invocation:<unit>`, which the user manager writes into its
+//!   runtime directory: the sandbox's `XDG_RUNTIME_DIR` is bind-mounted at `/run/user/UID`
+//!   (on a private tmpfs over `/run/user`). `/run/systemd/units/invocation:user@UID.service`
+//!   is written as PID 1 would, and the manager gets `INVOCATION_ID=`.
+//! * **the manager's own messages** ("Started x.service", with `USER_UNIT=` and
+//!   `USER_INVOCATION_ID=`) go to the journal: `SYSTEMD_LOG_TARGET=journal` stands in for the
+//!   journal stream a real `user@.service` has on stderr.
+//!
+//! Clients that read the journal run inside the namespaces with [`UserManager::command`]
+//! (where `/run/log/journal` is the sandbox's); from outside, `journalctl -D
+//! <UserManager::journal_dir>` reads the same files. `tests/cli_ops.rs` checks the fields.
+//! The same steps work in a shell: `tests/sandbox/user-manager.sh` does them with
+//! `UW_JOURNAL=1`.
+//!
 //! When the sandbox cannot be set up (no root, no `unshare`, ...), [`UserManager::start`]
 //! returns `None` after a loud message, or panics when `CI=true`: in CI a test that cannot
 //! run the real thing fails.
 #![allow(dead_code)]
+
+pub mod remote;
 
 use std::ffi::OsString;
 use std::fs;
@@ -243,12 +285,77 @@ fn system_state(address: &str) -> Option<String> {
     })
 }
 
+/// The namespace's init without a journal: mount the tmpfs, start the bus at exactly
+/// `$XDG_RUNTIME_DIR/bus` (the manager registers there whatever `DBUS_SESSION_BUS_ADDRESS`
+/// says), then the manager.
+const PLAIN_SCRIPT: &str = r#"set -e
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/systemd/system /run/systemd/user-generators
+if [ -n "$UW_GENERATORS" ]; then
+  printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
+fi
+dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
+/lib/systemd/systemd --user </dev/null &
+set +e
+while :; do wait; done
+"#;
+
+/// The namespace's init with a journal (see "With a journal" in the module docs). It runs in
+/// a new cgroup namespace whose root is the sandbox's own cgroup; it mounts the cgroup
+/// hierarchies as that namespace sees them, lays out the cgroups of a booted host (itself in
+/// `/init.scope`, journald in `/system.slice/systemd-journald.service`, the manager in
+/// `/user.slice/user-UID.slice/user@UID.service`), records `user@UID.service`'s invocation ID
+/// where PID 1 would, and starts journald before the bus and the manager.
+const JOURNAL_SCRIPT: &str = r#"set -e
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/systemd/system /run/systemd/user-generators /run/systemd/journal /run/systemd/units /run/systemd/journald.conf.d
+if [ -n "$UW_GENERATORS" ]; then
+  printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
+fi
+printf '[Journal]\nStorage=volatile\nReadKMSG=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
+mkdir -p /run/log /run/user
+mount --bind "$UW_LOG_DIR" /run/log
+mount -t tmpfs -o mode=755 tmpfs /run/user
+mkdir -p "/run/user/$(id -u)"
+mount --bind "$XDG_RUNTIME_DIR" "/run/user/$(id -u)"
+if [ "$UW_HIERARCHIES" = cgroup2 ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+  hierarchies=/sys/fs/cgroup
+else
+  mount -t tmpfs cgroup /sys/fs/cgroup
+  hierarchies=
+  for h in $UW_HIERARCHIES; do
+    mkdir -p /sys/fs/cgroup/$h
+    case $h in
+      systemd) mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd ;;
+      unified) mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified ;;
+      *) mount -t cgroup -o "$h" cgroup /sys/fs/cgroup/$h ;;
+    esac
+    hierarchies="$hierarchies /sys/fs/cgroup/$h"
+  done
+fi
+uid=$(id -u)
+# Runs "$1..." in cgroup $0 of every hierarchy ($$ of sh -c is the process that execs).
+in_cgroup='for h in $UW_MOUNTED; do mkdir -p "$h/$0"; echo $$ > "$h/$0/cgroup.procs"; done; exec "$@"'
+export UW_MOUNTED="$hierarchies"
+for h in $hierarchies; do mkdir -p "$h/init.scope"; echo $$ > "$h/init.scope/cgroup.procs"; done
+sh -c "$in_cgroup" system.slice/systemd-journald.service /lib/systemd/systemd-journald </dev/null &
+i=0; while [ ! -S /run/systemd/journal/stdout ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+id=$(tr -d '-' < /proc/sys/kernel/random/uuid)
+ln -s "$id" "/run/systemd/units/invocation:user@$uid.service"
+dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
+SYSTEMD_LOG_TARGET=journal INVOCATION_ID=$id sh -c "$in_cgroup" "user.slice/user-$uid.slice/user@$uid.service" /lib/systemd/systemd --user </dev/null &
+set +e
+while :; do wait; done
+"#;
+
 /// Settings for a [`UserManager`] that must be in place before the manager starts.
 #[derive(Debug, Default)]
 pub struct UserManagerBuilder {
     env: Vec<(OsString, OsString)>,
     generators: Vec<PathBuf>,
     units: Vec<(String, String)>,
+    journal: bool,
 }
 
 impl UserManagerBuilder {
@@ -262,6 +369,16 @@ impl UserManagerBuilder {
     /// private to the namespace): it runs at manager start and at every daemon-reload.
     pub fn generator(mut self, path: impl Into<PathBuf>) -> Self {
         self.generators.push(path.into());
+        self
+    }
+
+    /// Runs a real `systemd-journald` beside the manager, set up so that it records the
+    /// manager's units as on a booted host: see "With a journal" in the module docs.
+    /// Units' output then goes to the journal (not to /dev/null); read it with
+    /// [`UserManager::command`] (clients see the journal at the standard path) or from
+    /// [`UserManager::journal_dir`].
+    pub fn journal(mut self, on: bool) -> Self {
+        self.journal = on;
         self
     }
 
@@ -291,6 +408,8 @@ pub struct UserManager {
     /// Host PID of the namespace's init (a shell).
     init_pid: u32,
     cgroup: Cgroup,
+    /// Whether a journald runs in the sandbox.
+    journal: bool,
 }
 
 impl UserManager {
@@ -323,35 +442,36 @@ impl UserManager {
         for (name, contents) in &b.units {
             fs::write(unit_dir.join(name), contents).map_err(|e| format!("writing {name}: {e}"))?;
         }
-        write_manager_conf(&root.path().join("config/systemd/user.conf"))?;
+        if b.journal {
+            // Units log to the journal, as on a real system (the default standard output).
+            fs::create_dir_all(root.path().join("config/systemd"))
+                .and_then(|()| fs::create_dir_all(root.path().join("log")))
+                .map_err(|e| format!("creating the journal directories: {e}"))?;
+        } else {
+            write_manager_conf(&root.path().join("config/systemd/user.conf"))?;
+        }
         let generators: Vec<String> = b
             .generators
             .iter()
             .map(|g| g.display().to_string())
             .collect();
         let address = format!("unix:path={}/bus", runtime_dir.display());
-        // The namespace's init: mount the tmpfs, start the bus at exactly $XDG_RUNTIME_DIR/bus
-        // (the manager registers there whatever DBUS_SESSION_BUS_ADDRESS says), then the manager.
-        let script = r#"set -e
-mount -t tmpfs tmpfs /run/systemd
-mkdir -p /run/systemd/system /run/systemd/user-generators
-if [ -n "$UW_GENERATORS" ]; then
-  printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
-fi
-dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile >/dev/null
-/lib/systemd/systemd --user </dev/null &
-set +e
-while :; do wait; done
-"#;
-        let cgroup = Cgroup::new(root.path());
-        let mut cmd = cgroup.unshare(&[], script);
+        let cgroup = Cgroup::new(root.path(), b.journal);
+        let mut cmd = if b.journal {
+            cgroup.unshare(&["--cgroup"], JOURNAL_SCRIPT)
+        } else {
+            cgroup.unshare(&[], PLAIN_SCRIPT)
+        };
         cmd.env("XDG_RUNTIME_DIR", &runtime_dir)
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
             .env("HOME", root.path().join("home"))
             .env("XDG_CONFIG_HOME", root.path().join("config"))
             .env("UW_GENERATORS", generators.join("\n"))
+            .env("UW_LOG_DIR", root.path().join("log"))
+            .env("UW_HIERARCHIES", cgroup.hierarchy_names())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("MANAGERPID")
+            .env_remove("JOURNAL_STREAM")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(root.path()));
@@ -366,6 +486,7 @@ while :; do wait; done
             init_pid: 0,
             unshare,
             cgroup,
+            journal: b.journal,
         };
         let address = sandbox.bus_address();
         let root = sandbox.root.path().to_owned();
@@ -413,21 +534,29 @@ while :; do wait; done
     /// Runs `systemctl --user ARGS` inside the namespace (for checks in tests; the product
     /// never runs systemctl).
     pub fn systemctl(&self, args: &[&str]) -> Output {
+        sh(self.command("systemctl").arg("--user").args(args))
+            .expect("running systemctl in the sandbox")
+    }
+
+    /// `program` to be run inside the sandbox's namespaces (mount, PID and, with a journal,
+    /// cgroup), as a process on the sandbox's "host": it sees the journal at the standard
+    /// `/run/log/journal`, the manager's cgroup paths as the manager does, and has the
+    /// client environment ([`UserManager::client_env`]).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let pid = self.manager_pid().expect("the manager is running");
-        sh(Command::new("nsenter")
-            .args([
-                "-t",
-                &pid.to_string(),
-                "-m",
-                "-p",
-                "--",
-                "systemctl",
-                "--user",
-            ])
-            .args(args)
-            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
-            .env("DBUS_SESSION_BUS_ADDRESS", self.bus_address()))
-        .expect("running systemctl in the sandbox")
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &pid.to_string(), "-m", "-p"]);
+        if self.journal {
+            cmd.arg("-C");
+        }
+        cmd.arg("--").arg(program).envs(self.client_env());
+        cmd
+    }
+
+    /// The journal directory of a sandbox started with [`UserManagerBuilder::journal`]
+    /// (`/run/log/journal` inside it): `journalctl -D` takes it, from outside.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.root.path().join("log/journal")
     }
 
     /// `ActiveState` of `unit` as `systemctl --user is-active` reports it.
@@ -508,7 +637,7 @@ impl SystemManager {
         let manager_conf = root.path().join("manager.conf");
         write_manager_conf(&manager_conf)?;
         let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let cgroup = Cgroup::new(root.path());
+        let cgroup = Cgroup::new(root.path(), false);
         let unshare = cgroup
             .unshare(&["--cgroup"], script)
             .env("SYSTEMD_UNIT_PATH", &unit_dir)
@@ -570,7 +699,11 @@ struct Cgroup {
 }
 
 impl Cgroup {
-    fn new(root: &Path) -> Cgroup {
+    /// The sandbox's cgroups in the hierarchies systemd tracks processes in; with
+    /// `controllers` also in the cgroup v1 hierarchies of the controllers a manager accounts
+    /// with (memory, pids, cpu, cpuacct), so that a manager in a cgroup namespace rooted
+    /// there can account its units' memory, tasks and CPU as on a host.
+    fn new(root: &Path, with_controllers: bool) -> Cgroup {
         let name = root
             .file_name()
             .map_or_else(|| "unitwright".into(), ToOwned::to_owned);
@@ -588,11 +721,46 @@ impl Cgroup {
                 "" if pure_v2 => PathBuf::from("/sys/fs/cgroup"),
                 "" => PathBuf::from("/sys/fs/cgroup/unified"),
                 "name=systemd" => PathBuf::from("/sys/fs/cgroup/systemd"),
+                c @ ("memory" | "pids" | "cpu" | "cpuacct")
+                    if with_controllers && Path::new("/sys/fs/cgroup").join(c).is_dir() =>
+                {
+                    Path::new("/sys/fs/cgroup").join(c)
+                }
                 _ => continue,
             };
             dirs.push(base.join(path.trim_start_matches('/')).join(&name));
         }
         Cgroup { dirs }
+    }
+
+    /// The names of the hierarchies, for the journal sandbox's script: `cgroup2` on a pure
+    /// cgroup v2 host, else the directory names under `/sys/fs/cgroup` (`systemd unified
+    /// memory ...`).
+    fn hierarchy_names(&self) -> String {
+        let names: Vec<String> = self
+            .dirs
+            .iter()
+            .filter_map(|d| {
+                let rel = d.strip_prefix("/sys/fs/cgroup").ok()?;
+                match rel.components().next()? {
+                    std::path::Component::Normal(n)
+                        if Path::new("/sys/fs/cgroup")
+                            .join(n)
+                            .join("cgroup.procs")
+                            .exists()
+                            && !Path::new("/sys/fs/cgroup/cgroup.procs").exists() =>
+                    {
+                        Some(n.to_string_lossy().into_owned())
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        if Path::new("/sys/fs/cgroup/cgroup.procs").exists() {
+            "cgroup2".to_owned()
+        } else {
+            names.join(" ")
+        }
     }
 
     /// `unshare` of private mount and PID namespaces (plus `extra` options) running `sh -c

@@ -1,0 +1,216 @@
+//! `unitwright -H`: the D-Bus verbs on a remote host over real OpenSSH, for the system manager
+//! and for the remote user's own manager, and each way the connection can fail, with its
+//! message. The remote host is `tests/support/remote.rs` (sshd and systemd in private
+//! namespaces, network included); states are cross-checked with systemctl on that side.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::remote::{RemoteHost, TEST_UID, TEST_USER};
+use support::{ENDLESS_ONESHOT, SLEEP_SERVICE};
+
+const HELLO: &str = "[Unit]\nDescription=Hello %i\n[Service]\nExecStart=/bin/sleep 600\n";
+
+fn unitwright(host: &RemoteHost) -> Command {
+    let mut cmd = host.command(env!("CARGO_BIN_EXE_unitwright"));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(host: &RemoteHost, args: &[&str]) -> Output {
+    unitwright(host).args(args).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn verbs_on_the_remote_system_and_user_manager() {
+    let Some(host) = RemoteHost::start(
+        &[("hello@.service", HELLO), ("web.service", SLEEP_SERVICE)],
+        &[("mine@.service", HELLO)],
+    ) else {
+        return;
+    };
+    let root = "root@127.0.0.1";
+    // System manager: many units in one call, one connection.
+    let out = run(&host, &["-H", root, "start", "hello@a", "hello@b", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for u in ["hello@a.service", "hello@b.service", "web.service"] {
+        assert_eq!(host.is_active(u), "active", "{u}");
+    }
+    let out = run(&host, &["-H", root, "status", "web", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\"active_state\":\"active\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&host, &["-H", root, "list", "hello@*", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["unit"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello@a.service", "hello@b.service"]);
+    let out = run(&host, &["-H", root, "stop", "hello@a"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(host.is_active("hello@a.service"), "inactive");
+    assert_eq!(host.is_active("hello@b.service"), "active");
+    // A unit that does not exist there is reported like locally.
+    let out = run(&host, &["-H", root, "start", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "unitwright: start of nope.service failed: unit nope.service not found\n"
+    );
+
+    // The test user's own manager: --user reaches it, not the system manager.
+    let user = format!("{TEST_USER}@127.0.0.1");
+    let out = run(&host, &["--user", "-H", &user, "start", "mine@x", "mine@y"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(host.user_is_active("mine@x.service"), "active");
+    assert_eq!(host.user_is_active("mine@y.service"), "active");
+    assert_eq!(host.is_active("mine@x.service"), "inactive");
+    let out = run(&host, &["--user", "-H", &user, "list", "mine@*", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let out = run(&host, &["--user", "-H", &user, "status", "mine@x"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&host, &["--user", "-H", &user, "stop", "mine@x"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(host.user_is_active("mine@x.service"), "inactive");
+    assert_eq!(host.user_is_active("mine@y.service"), "active");
+    // The system manager's units are not visible on the user bus.
+    let out = run(&host, &["--user", "-H", &user, "status", "web"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+}
+
+#[test]
+fn each_connection_failure_says_what_went_wrong() {
+    let Some(host) = RemoteHost::start(&[("web.service", SLEEP_SERVICE)], &[]) else {
+        return;
+    };
+    let fails = |args: &[&str], expected: &[&str]| {
+        let out = run(&host, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        eprintln!("{args:?}: {err}");
+        assert!(
+            err.starts_with("unitwright: cannot reach the service manager on "),
+            "{err}"
+        );
+        for e in expected {
+            assert!(err.contains(e), "{args:?}: {e:?} not in {err:?}");
+        }
+    };
+    // Nothing listens on that port.
+    fails(
+        &["-H", "root@127.0.0.1:1", "start", "web"],
+        &["host 127.0.0.1 is unreachable", "Connection refused"],
+    );
+    // A user with no authorized key (and BatchMode: no prompt, since stdin is not a terminal).
+    fails(
+        &["-H", "nobody@127.0.0.1", "start", "web"],
+        &[
+            "authentication refused by nobody@127.0.0.1",
+            "Permission denied",
+        ],
+    );
+    // Port 2222 of the same sshd gives its sessions a PATH without the bridge.
+    fails(
+        &["-H", "root@127.0.0.1:2222", "status"],
+        &[
+            "systemd-stdio-bridge is not installed on 127.0.0.1",
+            "env: 'systemd-stdio-bridge': No such file or directory",
+        ],
+    );
+    // root has no user manager there: its bus does not exist (and it is not the system bus).
+    fails(
+        &["--user", "-H", "root@127.0.0.1", "status"],
+        &[
+            "the user manager's bus is not running on 127.0.0.1",
+            "No such file or directory",
+        ],
+    );
+    assert_eq!(host.is_active("web.service"), "inactive");
+    // And the working path, for contrast.
+    let out = run(&host, &["-H", "root@127.0.0.1", "start", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = TEST_UID;
+}
+
+#[test]
+fn a_connection_lost_mid_job_fails_every_waiter_at_once() {
+    let Some(host) = RemoteHost::start(&[("slow@.service", ENDLESS_ONESHOT)], &[]) else {
+        return;
+    };
+    let child = unitwright(&host)
+        .args([
+            "-H",
+            "root@127.0.0.1",
+            "start",
+            "slow@1",
+            "slow@2",
+            "--timeout",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both jobs are queued (and waiting: the oneshot never finishes)...
+    let start = Instant::now();
+    loop {
+        let jobs = host.systemctl(&["list-jobs", "--no-legend"]);
+        if String::from_utf8_lossy(&jobs.stdout)
+            .matches("slow@")
+            .count()
+            == 2
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "jobs never queued"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...when the ssh connection dies on the remote side (sshd and its sessions killed).
+    let out = host.systemctl(&["kill", "--signal=KILL", "sshd.service"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    eprintln!("{err}");
+    for unit in ["slow@1.service", "slow@2.service"] {
+        assert!(
+            err.contains(&format!(
+                "unitwright: start of {unit} failed: the connection to the bus was lost"
+            )),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains("unitwright: the connection to root@127.0.0.1 was lost: ssh exited"),
+        "{err}"
+    );
+}
