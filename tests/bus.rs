@@ -317,7 +317,7 @@ async fn the_manager_dying_mid_job_fails_the_waiter_instead_of_hanging() {
     };
     let mut options = Options::default();
     options.timeouts.manager_return = Duration::from_secs(1);
-    options.timeouts.unit = Duration::from_secs(60);
+    options.timeouts.unit = Some(Duration::from_secs(60));
     let m = connect_with(&sb, options).await;
     let start = tokio::spawn({
         let m = m.clone();
@@ -356,6 +356,71 @@ async fn a_lost_bus_connection_fails_every_waiter_at_once() {
     // Later calls fail too, rather than hang.
     let err = m.start("forever@4.service").await.unwrap_err();
     assert!(!matches!(err, Error::Timeout { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_watch_ends_with_an_error_when_the_manager_dies() {
+    let Some(sb) = UserManager::start() else {
+        return;
+    };
+    let mut options = Options::default();
+    options.timeouts.manager_return = Duration::from_secs(2);
+    let m = connect_with(&sb, options).await;
+    let mut changes = m.watch(&["*"]).await.unwrap();
+    sb.kill_manager();
+    // The bus stays up; only the manager's name goes. The stream must end, not hang.
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        while changes.next().await.is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the watch did not notice the manager's death"
+    );
+    let err = changes.error().expect("a reason");
+    assert!(matches!(err, Error::ManagerGone { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_timed_out_wait_names_the_job_and_the_job_can_be_waited_for_again() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "pre.service",
+            "[Service]\nExecStartPre=/bin/sleep 3\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let m = connect(&sb).await;
+    let options = JobOptions {
+        timeout: Some(Duration::from_millis(500)),
+        ..JobOptions::default()
+    };
+    let err = m
+        .job(JobVerb::Start, "pre.service", options)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    let job = err.job().expect("the job exists and is named").to_owned();
+    assert!(
+        err.to_string().contains("timed out") && !err.to_string().contains("failed"),
+        "{err}"
+    );
+    // The unit's own limit (TimeoutStartSec= of a user service defaults to 90 s).
+    assert_eq!(
+        m.start_limit("pre.service").await.unwrap(),
+        Some(Duration::from_secs(90))
+    );
+    // Another connection (as `unitwright wait` would) gets the job's result.
+    let other = connect(&sb).await;
+    let result = other.wait_job(&job, None).await.unwrap();
+    assert_eq!(result, Some(JobResult::Done));
+    assert_eq!(sb.is_active("pre.service"), "active");
+    // On a connection that did not see it end, a job that no longer exists is said to be
+    // gone, not waited for.
+    let third = connect(&sb).await;
+    assert_eq!(third.wait_job(&job, None).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -280,6 +280,7 @@ fn status_exits_like_systemctl_status() {
 fn no_block_returns_once_the_job_is_queued() {
     let Some(sb) = UserManager::builder()
         .unit("forever.service", support::ENDLESS_ONESHOT)
+        .unit("hello@.service", HELLO)
         .start()
     else {
         return;
@@ -293,14 +294,98 @@ fn no_block_returns_once_the_job_is_queued() {
         .as_str()
         .unwrap()
         .starts_with("/org/freedesktop/systemd1/job/"));
-    // --timeout bounds the wait when blocking; the job keeps running in the manager.
-    let out = run(&sb, &["restart", "--timeout", "0.5", "forever"]);
-    assert_eq!(out.status.code(), Some(1));
+    // Without --json it prints the job path, which `wait` accepts.
+    let out = run(&sb, &["start", "--no-block", "hello@nb"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(job.starts_with("/org/freedesktop/systemd1/job/"), "{job}");
+    let out = run(&sb, &["wait", &job]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // --timeout bounds the wait when blocking; the job keeps running in the manager, and
+    // that is its own outcome: exit 124, "timed out", the job named, never "failed".
+    let out = run(&sb, &["restart", "--timeout", "0.5", "--json", "forever"]);
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("restart of forever.service failed: no result within 0.5 s"),
-        "{}",
-        stderr(&out)
+        err.contains("restart of forever.service timed out: not finished after 0.5 s")
+            && !err.contains("failed"),
+        "{err}"
     );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["timed_out"], true);
+    assert!(line["job"]
+        .as_str()
+        .unwrap()
+        .starts_with("/org/freedesktop/systemd1/job/"));
+    // `wait` on a unit with a time limit: the same outcome.
+    let out = run(&sb, &["wait", "--timeout", "0.5", "forever"]);
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_timeout_while_connecting_says_so_and_names_no_job() {
+    // A socket that accepts connections and never answers: the bus handshake stalls.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unitwright"))
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", path.display()),
+        )
+        .args(["--user", "start", "--timeout", "1", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "unitwright: connecting to the bus timed out: no answer within 1 s\n"
+    );
+}
+
+/// A service whose start takes 30 s (an image pull, a migration): longer than any fixed
+/// client timeout used to be.
+const SLOW: &str = "[Service]\nExecStartPre=/bin/sleep 30\nExecStart=/bin/sleep 600\n";
+
+#[test]
+fn a_slow_start_is_waited_for_with_a_progress_line_on_a_terminal_only() {
+    let Some(sb) = UserManager::builder().unit("slow.service", SLOW).start() else {
+        return;
+    };
+    // In a pipe, with --timeout 2: exit 124, no progress line (no escape sequence).
+    let out = run(&sb, &["start", "--timeout", "2", "slow"]);
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\x1b'), "{:?}", stderr(&out));
+    assert_eq!(sb.is_active("slow.service"), "activating");
+    let out = run(&sb, &["stop", "slow"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Under a pseudo-terminal (script(1)): the whole 30 s start is waited for and succeeds,
+    // with a progress line naming the state and the running command, erased at the end.
+    let bin = env!("CARGO_BIN_EXE_unitwright");
+    let out = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("'{bin}' --user start slow; echo EXIT=$?"),
+            "/dev/null",
+        ])
+        .envs(sb.client_env())
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("EXIT=0"), "{text:?}");
+    assert!(
+        text.contains("slow.service: activating (start-pre) /bin/sleep 30"),
+        "{text:?}"
+    );
+    // Erased: the last thing before the exit status is the erase sequence.
+    let before_exit = text.split("EXIT=").next().unwrap();
+    assert!(before_exit.trim_end().ends_with("\x1b[J"), "{text:?}");
+    assert_eq!(sb.is_active("slow.service"), "active");
 }
 
 #[test]

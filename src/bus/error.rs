@@ -53,13 +53,17 @@ pub enum Error {
         /// What zbus reported (part of the message, hence not also a `source()`).
         error: zbus::Error,
     },
-    /// No answer (method reply or job result) within the configured time.
-    #[error("{what} failed: no result within {} s (a job may still be running)", after.as_secs_f64())]
+    /// No answer within the time limit: with `job`, the job was queued and had not finished
+    /// (it keeps running in the manager); without, the manager did not answer the call (for
+    /// a job verb: the job may or may not have been queued).
+    #[error("{}", timeout_text(what, *after, job.as_deref()))]
     Timeout {
         /// The operation.
         what: String,
         /// The limit that was exceeded.
         after: Duration,
+        /// The job's object path, when the job exists and was being waited for.
+        job: Option<String>,
     },
     /// The manager dropped its name on the bus and did not take it back in time
     /// (it crashed or was killed; a daemon-reexec normally comes back within a second).
@@ -76,6 +80,16 @@ pub enum Error {
         /// The operation.
         what: String,
     },
+}
+
+fn timeout_text(what: &str, after: Duration, job: Option<&str>) -> String {
+    let secs = after.as_secs_f64();
+    match job {
+        Some(job) => format!(
+            "{what} timed out: not finished after {secs} s; the job ({job}) continues in the manager"
+        ),
+        None => format!("{what} timed out: no answer within {secs} s"),
+    }
 }
 
 /// The D-Bus error name systemd uses for units that are not loaded and cannot be found.
@@ -108,6 +122,20 @@ impl Error {
                 error,
             },
         }
+    }
+
+    /// The job path of a job that was queued but not waited for to the end
+    /// ([`Error::Timeout`]).
+    pub fn job(&self) -> Option<&str> {
+        match self {
+            Error::Timeout { job, .. } => job.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True for [`Error::Timeout`]: the caller's time limit expired; nothing failed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
     }
 
     /// The unit this error is about, when there is exactly one.

@@ -18,10 +18,19 @@
 //!   `PropertiesChanged` for every state change of every unit, which made 100 concurrent
 //!   service starts about 30% slower here; so it is off by default ([`Options::subscribe`])
 //!   and [`Manager::watch`] subscribes when it is used.
-//! * Every call has a timeout ([`Timeouts`]): unit verbs 25 s (method call and job wait
-//!   together), daemon-reload 180 s (systemctl's `2 × DEFAULT_TIMEOUT_USEC`). A closed
-//!   connection fails every waiter at once; so does the manager leaving the bus and not
-//!   coming back within [`Timeouts::manager_return`] (a daemon-reexec comes back well within it).
+//! * Jobs are waited for as long as they take, as systemctl does (the manager ends every job
+//!   itself: `JobTimeoutSec=`, `TimeoutStartSec=`); a limit is opt-in ([`JobOptions::timeout`],
+//!   [`Timeouts::unit`]) and its expiry is [`Error::Timeout`] naming the job, never a failure.
+//!   Other calls have limits ([`Timeouts`]): connecting and queries 25 s, daemon-reload 180 s
+//!   (systemctl's `2 × DEFAULT_TIMEOUT_USEC`). A closed connection fails every waiter at
+//!   once; so does the manager leaving the bus and not coming back within
+//!   [`Timeouts::manager_return`] (a daemon-reexec comes back well within it).
+//! * A job's result, once its `JobRemoved` arrived, is never lost: the unit's state read after
+//!   it is best effort ([`Timeouts::state`]) and has its own bound on calls in flight
+//!   ([`MAX_PENDING_READS`]), apart from the calls that queue jobs ([`MAX_PENDING_CALLS`]).
+//!   That matters for large batches: a manager with thousands of queued jobs answers property
+//!   reads only as it gets to them, and a fixed limit over the job and the read together
+//!   turned every received result of a 4,000-unit start into a timeout.
 //! * Jobs end in a [`JobOutcome`], not a string: the [`JobResult`], and the unit's state read
 //!   right after, so that a failed service says `result exit-code, ExecStart exited with status
 //!   3` and a start skipped by a `Condition*=` is told apart from a real start
@@ -76,10 +85,15 @@ use job::{Lost, Removed, Tracker};
 use proxy::{ManagerProxy, SYSTEMD1};
 use unit::Props;
 
-/// How many method calls one connection keeps awaiting a reply at a time. dbus-daemon's
-/// system bus refuses more than 128 per connection by default (`max_replies_per_connection`,
-/// `LimitsExceeded`); job waits are signals and do not count.
+/// How many job and other method calls one connection keeps awaiting a reply at a time.
+/// dbus-daemon's system bus refuses more than 128 per connection by default
+/// (`max_replies_per_connection`, `LimitsExceeded`); job waits are signals and do not count.
 pub const MAX_PENDING_CALLS: usize = 64;
+
+/// How many property reads (`Get`, `GetAll`) one connection keeps awaiting a reply, apart
+/// from [`MAX_PENDING_CALLS`] so that reads waiting on a busy manager never hold back the
+/// calls that queue jobs. Together they stay below dbus-daemon's 128.
+pub const MAX_PENDING_READS: usize = 32;
 
 /// Which service manager to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,12 +108,19 @@ pub enum Scope {
 /// Time limits of a [`Manager`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Unit verbs (start, stop, ...): the method call plus waiting for the job. Default 25 s.
-    pub unit: Duration,
+    /// How long to wait for a job (the method call that queues it plus its result), unless
+    /// [`JobOptions::timeout`] says otherwise. Default `None`: as long as the job takes, as
+    /// systemctl does; the manager ends every job itself (`JobTimeoutSec=`, the unit's
+    /// `TimeoutStartSec=`, ...). Expiry is [`Error::Timeout`] with the job's path.
+    pub unit: Option<Duration>,
     /// `Reload()` (daemon-reload), which reruns generators. Default 180 s.
     pub reload: Duration,
-    /// Queries and other calls (status, list, kill, enable, ...). Default 25 s.
+    /// Connecting, queries and other calls (status, list, kill, enable, ...). Default 25 s.
     pub query: Duration,
+    /// How long reading a unit's state after its job may take (why it failed, whether a
+    /// start was skipped by a condition). Best effort: the job's result is reported either
+    /// way, without that detail. Default 25 s.
+    pub state: Duration,
     /// How long waiters keep waiting after the manager dropped its bus name (it comes back
     /// after a daemon-reexec). Default 10 s.
     pub manager_return: Duration,
@@ -108,9 +129,10 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            unit: Duration::from_secs(25),
+            unit: None,
             reload: Duration::from_secs(180),
             query: Duration::from_secs(25),
+            state: Duration::from_secs(25),
             manager_return: Duration::from_secs(10),
         }
     }
@@ -145,6 +167,10 @@ pub struct JobOptions {
     /// Wait for the job to finish (default). `false` returns once the job is queued
     /// (`--no-block`).
     pub wait: bool,
+    /// A limit for queueing and waiting for this job; `None` (the default) uses
+    /// [`Timeouts::unit`], which by default waits as long as the job takes. When it expires
+    /// the call returns [`Error::Timeout`] naming the job, which keeps running in the manager.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for JobOptions {
@@ -152,6 +178,40 @@ impl Default for JobOptions {
         JobOptions {
             mode: JobMode::Replace,
             wait: true,
+            timeout: None,
+        }
+    }
+}
+
+/// What a unit is doing while a job on it runs ([`Manager::unit_progress`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitProgress {
+    /// `ActiveState`, e.g. `activating`.
+    pub active_state: String,
+    /// `SubState`, e.g. `start-pre`.
+    pub sub_state: String,
+    /// The command line the service is running in that sub-state, if one is running.
+    pub command: Option<String>,
+}
+
+/// The state [`Manager::wait_unit`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitTarget {
+    /// Active (or reloading); also ends when the unit failed, which the caller should check.
+    Active,
+    /// Inactive or failed: not running.
+    Inactive,
+    /// No job queued or running for the unit.
+    Done,
+}
+
+impl UnitTarget {
+    /// `active`, `inactive` or `done`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitTarget::Active => "active",
+            UnitTarget::Inactive => "inactive",
+            UnitTarget::Done => "done",
         }
     }
 }
@@ -206,6 +266,8 @@ struct Inner {
     tracker: Arc<Tracker>,
     /// Bounds the method calls awaiting a reply (see [`MAX_PENDING_CALLS`]).
     pending: tokio::sync::Semaphore,
+    /// Bounds the property reads awaiting a reply (see [`MAX_PENDING_READS`]).
+    reads: tokio::sync::Semaphore,
     /// Dropping it stops the dispatcher task.
     _stop: oneshot::Sender<()>,
     /// The ssh process of a remote connection (killed when the connection is dropped).
@@ -283,6 +345,7 @@ impl Manager {
                 timeouts: options.timeouts,
                 tracker,
                 pending: tokio::sync::Semaphore::new(MAX_PENDING_CALLS),
+                reads: tokio::sync::Semaphore::new(MAX_PENDING_READS),
                 _stop: stop_tx,
                 tunnel,
                 host: options.host.clone(),
@@ -352,6 +415,55 @@ impl Manager {
         self.job(JobVerb::Start, unit, JobOptions::default()).await
     }
 
+    /// Starts `unit` and waits for the job, at most `limit` if given (then
+    /// [`Error::Timeout`] names the job, which keeps running). With `None` it waits as long
+    /// as the job takes; [`Manager::start_limit`] tells how long the unit itself allows.
+    pub async fn start_within(
+        &self,
+        unit: &str,
+        limit: Option<Duration>,
+    ) -> Result<JobOutcome, Error> {
+        let options = JobOptions {
+            timeout: limit,
+            ..JobOptions::default()
+        };
+        self.job(JobVerb::Start, unit, options).await
+    }
+
+    /// How long a start of `unit` may take by its own settings: the smaller of its
+    /// `JobTimeoutSec=` and, for a service, `TimeoutStartSec=` (which covers `ExecStartPre=`
+    /// and the rest of the start); `None` when both are infinite. The manager fails the job
+    /// when it is exceeded, so a caller waiting a little longer always sees the real result.
+    pub async fn start_limit(&self, unit: &str) -> Result<Option<Duration>, Error> {
+        let what = format!("reading the start timeout of {unit}");
+        let path = unit_path(unit);
+        let read = async {
+            let job = self
+                .get(&path, "org.freedesktop.systemd1.Unit", "JobTimeoutUSec")
+                .await?;
+            let mut limits = vec![u64::try_from(&job).unwrap_or(u64::MAX)];
+            if unit.ends_with(".service") {
+                let start = self
+                    .get(
+                        &path,
+                        "org.freedesktop.systemd1.Service",
+                        "TimeoutStartUSec",
+                    )
+                    .await?;
+                limits.push(u64::try_from(&start).unwrap_or(u64::MAX));
+            }
+            Ok::<_, zbus::Error>(limits)
+        };
+        let limits = timeout(self.inner.timeouts.query, &what, read)
+            .await?
+            .map_err(|e| Error::from_call(&what, Some(unit), e))?;
+        Ok(limits
+            .into_iter()
+            .filter(|&us| us != 0 && us != u64::MAX)
+            .min()
+            .map(Duration::from_micros))
+    }
+
     /// Stops `unit` and waits for the job.
     pub async fn stop(&self, unit: &str) -> Result<JobOutcome, Error> {
         self.job(JobVerb::Stop, unit, JobOptions::default()).await
@@ -405,18 +517,32 @@ impl Manager {
         units: &[S],
         options: JobOptions,
     ) -> Vec<Result<JobOutcome, Error>> {
+        self.jobs_observed(verb, units, options, |_| {}).await
+    }
+
+    /// [`Manager::jobs`], calling `done(i)` as soon as the job of `units[i]` has its outcome
+    /// (e.g. to show which units are still being waited for).
+    pub async fn jobs_observed<S: AsRef<str>, F: Fn(usize)>(
+        &self,
+        verb: JobVerb,
+        units: &[S],
+        options: JobOptions,
+        done: F,
+    ) -> Vec<Result<JobOutcome, Error>> {
+        let done = &done;
         let units: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
         let pins = if options.wait && verb.starts() {
             self.pins(&units).await
         } else {
             vec![false; units.len()]
         };
-        futures_util::future::join_all(
-            units
-                .iter()
-                .zip(pins)
-                .map(|(u, pin)| self.job_pinned(verb, u, options, pin)),
-        )
+        futures_util::future::join_all(units.iter().zip(pins).enumerate().map(
+            |(i, (u, pin))| async move {
+                let result = self.job_pinned(verb, u, options, pin).await;
+                done(i);
+                result
+            },
+        ))
         .await
     }
 
@@ -465,7 +591,7 @@ impl Manager {
     /// # async fn demo() -> Result<(), unitwright::bus::Error> {
     /// let manager = Manager::connect(Scope::System).await?;
     /// // Like `systemctl --no-block --job-mode=fail restart web.service`:
-    /// let options = JobOptions { mode: JobMode::Fail, wait: false };
+    /// let options = JobOptions { mode: JobMode::Fail, wait: false, ..JobOptions::default() };
     /// let queued = manager.job(JobVerb::Restart, "web.service", options).await?;
     /// println!("queued as {}", queued.job);
     /// # Ok(()) }
@@ -489,7 +615,8 @@ impl Manager {
         pin: bool,
     ) -> Result<JobOutcome, Error> {
         let what = format!("{verb} of {unit}");
-        let limit = self.inner.timeouts.unit;
+        let limit = options.timeout.or(self.inner.timeouts.unit);
+        let deadline = limit.map(|l| (l, tokio::time::Instant::now() + l));
         // Pin the unit while we wait and read its state: an inactive unit is
         // garbage-collected right after its job, and reading it would load it afresh, without
         // the ConditionResult of the start that was just skipped. Best effort: without the
@@ -497,11 +624,11 @@ impl Manager {
         if pin {
             self.unit_call_no_reply(unit, "Ref").await;
         }
-        let result = timeout(limit, &what, self.job_inner(verb, unit, options, &what)).await;
+        let result = self.job_inner(verb, unit, options, &what, deadline).await;
         if pin {
             self.unit_call_no_reply(unit, "Unref").await;
         }
-        result?
+        result
     }
 
     /// Calls `org.freedesktop.systemd1.Unit.<method>()` on `unit` without waiting for the
@@ -520,26 +647,35 @@ impl Manager {
         }
     }
 
+    /// Queues the job, waits for its `JobRemoved` (both within `deadline`, if any), then
+    /// reads the unit's state, best effort: once the result is in, it is returned whatever
+    /// happens to the state read ([`Timeouts::state`]), so a manager too busy to answer
+    /// property reads (it answers them only after draining a long job queue) costs detail,
+    /// never a result.
     async fn job_inner(
         &self,
         verb: JobVerb,
         unit: &str,
         options: JobOptions,
         what: &str,
+        deadline: Option<(Duration, tokio::time::Instant)>,
     ) -> Result<JobOutcome, Error> {
         let p = &self.inner.proxy;
         let mode = options.mode.as_str();
-        let permit = self.inner.pending.acquire().await;
-        let call = match verb {
-            JobVerb::Start => p.start_unit(unit, mode).await,
-            JobVerb::Stop => p.stop_unit(unit, mode).await,
-            JobVerb::Restart => p.restart_unit(unit, mode).await,
-            JobVerb::TryRestart => p.try_restart_unit(unit, mode).await,
-            JobVerb::ReloadOrRestart => p.reload_or_restart_unit(unit, mode).await,
-            JobVerb::Reload => p.reload_unit(unit, mode).await,
+        let call = async {
+            let _permit = self.inner.pending.acquire().await;
+            match verb {
+                JobVerb::Start => p.start_unit(unit, mode).await,
+                JobVerb::Stop => p.stop_unit(unit, mode).await,
+                JobVerb::Restart => p.restart_unit(unit, mode).await,
+                JobVerb::TryRestart => p.try_restart_unit(unit, mode).await,
+                JobVerb::ReloadOrRestart => p.reload_or_restart_unit(unit, mode).await,
+                JobVerb::Reload => p.reload_unit(unit, mode).await,
+            }
         };
-        drop(permit);
-        let job: OwnedObjectPath = call.map_err(|e| Error::from_call(what, Some(unit), e))?;
+        let job: OwnedObjectPath = until(deadline, what, None, call)
+            .await?
+            .map_err(|e| Error::from_call(what, Some(unit), e))?;
         let mut outcome = JobOutcome {
             unit: unit.to_owned(),
             verb,
@@ -550,26 +686,46 @@ impl Manager {
         if !options.wait {
             return Ok(outcome);
         }
+        let Removed { result } = self.wait_removed(&job, what, deadline).await?;
+        // Read the unit's state for the cases where it adds information: why it failed, or
+        // whether a start actually started it (a false Condition*= still reports "done").
+        let read = async {
+            if !result.is_success() {
+                let service = unit.ends_with(".service");
+                self.read_state(unit, service, what).await.ok()
+            } else if verb.starts() {
+                self.read_start_state(unit).await.ok()
+            } else {
+                None
+            }
+        };
+        outcome.state = tokio::time::timeout(self.inner.timeouts.state, read)
+            .await
+            .unwrap_or_else(|_| {
+                log::debug!("{what}: the unit's state was not read in time; reporting the result without it");
+                None
+            });
+        outcome.result = Some(result);
+        Ok(outcome)
+    }
+
+    /// Waits for the `JobRemoved` of `job` (within `deadline`, if any).
+    async fn wait_removed(
+        &self,
+        job: &OwnedObjectPath,
+        what: &str,
+        deadline: Option<(Duration, tokio::time::Instant)>,
+    ) -> Result<Removed, Error> {
         let rx = self
             .inner
             .tracker
-            .wait(&job)
+            .wait(job)
             .map_err(|l| Self::lost(l, what))?;
-        let Removed { result } = match rx.await {
-            Ok(Ok(removed)) => removed,
-            Ok(Err(lost)) => return Err(Self::lost(lost, what)),
-            Err(_) => return Err(Self::lost(Lost::Connection, what)),
-        };
-        // Read the unit's state for the cases where it adds information: why it failed, or
-        // whether a start actually started it (a false Condition*= still reports "done").
-        if !result.is_success() {
-            let service = unit.ends_with(".service");
-            outcome.state = self.read_state(unit, service, what).await.ok();
-        } else if verb.starts() {
-            outcome.state = self.read_start_state(unit).await.ok();
+        match until(deadline, what, Some(job.as_str()), rx).await? {
+            Ok(Ok(removed)) => Ok(removed),
+            Ok(Err(lost)) => Err(Self::lost(lost, what)),
+            Err(_) => Err(Self::lost(Lost::Connection, what)),
         }
-        outcome.result = Some(result);
-        Ok(outcome)
     }
 
     fn lost(lost: Lost, what: &str) -> Error {
@@ -757,7 +913,12 @@ impl Manager {
         timeout(
             self.inner.timeouts.query,
             "watching units",
-            UnitWatch::new(&self.inner.conn, &self.inner.proxy, patterns),
+            UnitWatch::new(
+                &self.inner.conn,
+                &self.inner.proxy,
+                patterns,
+                self.inner.timeouts.manager_return,
+            ),
         )
         .await?
     }
@@ -776,6 +937,139 @@ impl Manager {
         .await?
         .map_err(|e| Error::from_call(what, None, e))?;
         Ok(ManagerState::from_props(&props))
+    }
+
+    /// What `unit` is doing now, for a progress display: its states and, for a service, the
+    /// command it is running (from the `Exec*` property its sub-state names).
+    pub async fn unit_progress(&self, unit: &str) -> Result<UnitProgress, Error> {
+        let what = format!("reading the progress of {unit}");
+        let path = unit_path(unit);
+        let read = async {
+            let props = self.get_some(&path, &["ActiveState", "SubState"]).await?;
+            let state = UnitState::from_props(&props, None);
+            let mut command = None;
+            if let Some(key) = unit::exec_property(&state.sub_state) {
+                if unit.ends_with(".service") {
+                    let value = self
+                        .get(&path, "org.freedesktop.systemd1.Service", key)
+                        .await?;
+                    command = unit::running_command(&value);
+                }
+            }
+            Ok::<_, zbus::Error>(UnitProgress {
+                active_state: state.active_state,
+                sub_state: state.sub_state,
+                command,
+            })
+        };
+        timeout(self.inner.timeouts.query, &what, read)
+            .await?
+            .map_err(|e| Error::from_call(&what, Some(unit), e))
+    }
+
+    /// Waits for the job `job` (an object path such as `/org/freedesktop/systemd1/job/42`,
+    /// e.g. from a `--no-block` start, queued by anyone) to finish, within `limit` if given.
+    /// `Ok(None)` when the job no longer exists: it finished before the wait began, and the
+    /// manager keeps no result of finished jobs.
+    ///
+    /// systemd sends the `JobRemoved` of someone else's job only to subscribers, so this
+    /// calls `Subscribe()` (which makes the manager emit more signals for as long as this
+    /// connection lives).
+    pub async fn wait_job(
+        &self,
+        job: &str,
+        limit: Option<Duration>,
+    ) -> Result<Option<JobResult>, Error> {
+        let what = format!("waiting for {job}");
+        let deadline = limit.map(|l| (l, tokio::time::Instant::now() + l));
+        let path = OwnedObjectPath::try_from(job.to_owned()).map_err(|e| Error::Bus {
+            what: what.clone(),
+            error: e.into(),
+        })?;
+        let rx = self
+            .inner
+            .tracker
+            .wait(&path)
+            .map_err(|l| Self::lost(l, &what))?;
+        let check = async {
+            match self.inner.proxy.subscribe().await {
+                Err(zbus::Error::MethodError(name, _, _))
+                    if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+                other => other?,
+            }
+            // Subscribed and registered: if the job exists now, its JobRemoved will come.
+            match self.get(job, "org.freedesktop.systemd1.Job", "Id").await {
+                Ok(_) => Ok(true),
+                Err(zbus::Error::MethodError(name, _, _))
+                    if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject"
+                        || name.as_str() == "org.freedesktop.DBus.Error.UnknownInterface" =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let exists = until(deadline, &what, None, check)
+            .await?
+            .map_err(|e| Error::from_call(&what, None, e))?;
+        if !exists {
+            // It may still have ended after we registered: then its result is in.
+            if let Ok(Ok(Ok(removed))) = tokio::time::timeout(Duration::from_millis(1), rx).await {
+                return Ok(Some(removed.result));
+            }
+            return Ok(None);
+        }
+        match until(deadline, &what, Some(job), rx).await? {
+            Ok(Ok(removed)) => Ok(Some(removed.result)),
+            Ok(Err(lost)) => Err(Self::lost(lost, &what)),
+            Err(_) => Err(Self::lost(Lost::Connection, &what)),
+        }
+    }
+
+    /// Waits until `unit` reaches `state` (within `limit` if given) and returns its state
+    /// then; see [`UnitTarget`]. The unit is polled four times a second.
+    pub async fn wait_unit(
+        &self,
+        unit: &str,
+        state: UnitTarget,
+        limit: Option<Duration>,
+    ) -> Result<UnitProgress, Error> {
+        let what = format!("waiting for {unit} to be {}", state.as_str());
+        let deadline = limit.map(|l| (l, tokio::time::Instant::now() + l));
+        let path = unit_path(unit);
+        let poll = async {
+            loop {
+                let props = self
+                    .get_some(&path, &["ActiveState", "SubState", "Job", "LoadState"])
+                    .await?;
+                let s = UnitState::from_props(&props, None);
+                let has_job = props
+                    .get("Job")
+                    .and_then(|v| <(u32, OwnedObjectPath)>::try_from(v.clone()).ok())
+                    .is_some_and(|(id, _)| id != 0);
+                let reached = match state {
+                    UnitTarget::Active => {
+                        matches!(s.active_state.as_str(), "active" | "reloading" | "failed")
+                    }
+                    UnitTarget::Inactive => {
+                        matches!(s.active_state.as_str(), "inactive" | "failed")
+                    }
+                    UnitTarget::Done => !has_job,
+                };
+                if reached {
+                    return Ok::<_, zbus::Error>(UnitProgress {
+                        active_state: s.active_state,
+                        sub_state: s.sub_state,
+                        command: None,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        };
+        let job = None;
+        until(deadline, &what, job, poll)
+            .await?
+            .map_err(|e| Error::from_call(&what, Some(unit), e))
     }
 
     /// Reads the Unit properties of `unit` and, if `typed`, those of its type's interface
@@ -842,13 +1136,13 @@ impl Manager {
 
     async fn get(&self, path: &str, interface: &str, name: &str) -> zbus::Result<OwnedValue> {
         let proxy = self.properties(path).await?;
-        let _permit = self.inner.pending.acquire().await;
+        let _permit = self.inner.reads.acquire().await;
         proxy.get(interface, name).await
     }
 
     async fn get_all(&self, path: &str, interface: &str) -> zbus::Result<Props> {
         let proxy = self.properties(path).await?;
-        let _permit = self.inner.pending.acquire().await;
+        let _permit = self.inner.reads.acquire().await;
         proxy.get_all(interface).await
     }
 
@@ -888,6 +1182,27 @@ async fn timeout<F: std::future::Future>(
         .map_err(|_| Error::Timeout {
             what: what.to_owned(),
             after: limit,
+            job: None,
+        })
+}
+
+/// Runs `fut` until `deadline` (the limit and when it expires; `None`: no limit), turning
+/// expiry into [`Error::Timeout`] about `job` (the job waited for, if one exists).
+async fn until<F: std::future::Future>(
+    deadline: Option<(Duration, tokio::time::Instant)>,
+    what: &str,
+    job: Option<&str>,
+    fut: F,
+) -> Result<F::Output, Error> {
+    let Some((limit, at)) = deadline else {
+        return Ok(fut.await);
+    };
+    tokio::time::timeout_at(at, fut)
+        .await
+        .map_err(|_| Error::Timeout {
+            what: what.to_owned(),
+            after: limit,
+            job: job.map(str::to_owned),
         })
 }
 

@@ -236,6 +236,35 @@ fn num<T: for<'a> TryFrom<&'a OwnedValue>>(p: &Props, key: &str) -> Option<T> {
 
 /// Whether an array property (such as `Conditions`, `a(sbbsi)`) has entries; `None` if the
 /// value is not an array.
+/// The service property holding the commands of a sub-state (`start-pre` →
+/// `ExecStartPre`), for the sub-states in which a command runs.
+pub(crate) fn exec_property(sub_state: &str) -> Option<&'static str> {
+    Some(match sub_state {
+        "condition" => "ExecCondition",
+        "start-pre" => "ExecStartPre",
+        "start" | "running" => "ExecStart",
+        "start-post" => "ExecStartPost",
+        "reload" => "ExecReload",
+        "stop" | "stop-sigterm" | "stop-sigkill" => "ExecStop",
+        "stop-post" | "final-sigterm" | "final-sigkill" => "ExecStopPost",
+        _ => return None,
+    })
+}
+
+/// One command of an `Exec*` property: path, argv, ignore-failure, start (realtime,
+/// monotonic), exit (realtime, monotonic), PID, code, status.
+type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
+
+/// The argv, joined by spaces, of the command of an `Exec*` property value that is running
+/// now (started, with a PID, not exited).
+pub(crate) fn running_command(value: &OwnedValue) -> Option<String> {
+    let commands = <Vec<ExecCommand>>::try_from(value.try_clone().ok()?).ok()?;
+    commands
+        .into_iter()
+        .find(|c| c.7 != 0 && c.3 != 0 && c.5 == 0)
+        .map(|c| c.1.join(" "))
+}
+
 pub(crate) fn has_entries(value: &OwnedValue) -> Option<bool> {
     match &**value {
         zbus::zvariant::Value::Array(a) => Some(!a.is_empty()),

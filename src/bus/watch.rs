@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::stream::{self, Stream, StreamExt};
 use zbus::message::Type;
@@ -52,12 +53,49 @@ pub struct UnitChange {
     pub sub_state: Option<String>,
 }
 
-/// A stream of [`UnitChange`]s; ends when the connection closes.
+/// A stream of [`UnitChange`]s; ends when the connection closes, or when the manager left
+/// the bus (it died) and did not come back within [`super::Timeouts::manager_return`]; then
+/// [`UnitWatch::error`] says which.
 ///
 /// Poll it continuously: like every zbus stream it holds a bounded queue, and a full queue
 /// stops the connection from reading further messages.
 pub struct UnitWatch {
     inner: Pin<Box<dyn Stream<Item = UnitChange> + Send>>,
+    /// Yields once the manager has been gone from the bus for the grace time.
+    gone: Pin<Box<dyn Stream<Item = Duration> + Send>>,
+    error: Option<Error>,
+}
+
+impl UnitWatch {
+    /// Why the stream ended: the manager left the bus ([`Error::ManagerGone`]) or the
+    /// connection was lost ([`Error::ConnectionLost`]); `None` while it runs.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+}
+
+/// A stream that yields once the manager's name has had no owner for `grace`.
+fn manager_gone(
+    owners: zbus::fdo::NameOwnerChangedStream,
+    grace: Duration,
+) -> impl Stream<Item = Duration> + Send {
+    stream::unfold(Some(owners), move |owners| async move {
+        let mut owners = owners?;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let at = deadline;
+            tokio::select! {
+                change = owners.next() => {
+                    let change = change?;
+                    let back = change.args().is_ok_and(|a| a.new_owner.is_some());
+                    deadline = (!back).then(|| tokio::time::Instant::now() + grace);
+                }
+                () = async { tokio::time::sleep_until(at.unwrap_or_else(tokio::time::Instant::now)).await }, if at.is_some() => {
+                    return Some((grace, None));
+                }
+            }
+        }
+    })
 }
 
 impl std::fmt::Debug for UnitWatch {
@@ -73,6 +111,7 @@ impl UnitWatch {
         conn: &zbus::Connection,
         proxy: &ManagerProxy<'static>,
         patterns: Vec<String>,
+        grace: Duration,
     ) -> Result<Self, Error> {
         let what = "watching units";
         let err = |e| Error::from_call(what, None, e);
@@ -86,6 +125,12 @@ impl UnitWatch {
             .map_err(err)?
             .build();
         let props = zbus::MessageStream::for_match_rule(rule, conn, Some(1024))
+            .await
+            .map_err(err)?;
+        let owners = zbus::fdo::DBusProxy::new(conn)
+            .await
+            .map_err(err)?
+            .receive_name_owner_changed_with_args(&[(0, SYSTEMD1)])
             .await
             .map_err(err)?;
         let new = proxy.receive_unit_new().await.map_err(err)?;
@@ -150,6 +195,8 @@ impl UnitWatch {
             });
         Ok(UnitWatch {
             inner: Box::pin(merged),
+            gone: Box::pin(manager_gone(owners, grace)),
+            error: None,
         })
     }
 }
@@ -158,6 +205,22 @@ impl Stream for UnitWatch {
     type Item = UnitChange;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        if self.error.is_some() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(Some(after)) = self.gone.as_mut().poll_next(cx) {
+            self.error = Some(Error::ManagerGone {
+                what: "watching units".to_owned(),
+                after,
+            });
+            return Poll::Ready(None);
+        }
+        let next = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.error = Some(Error::ConnectionLost {
+                what: "watching units".to_owned(),
+            });
+        }
+        next
     }
 }

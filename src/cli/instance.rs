@@ -172,7 +172,7 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
             required: &args.require,
             command: &args.command,
         });
-        eprintln!("unitwright: {err}");
+        super::log::line(&format!("unitwright: {err}"));
         return Ok(ExitCode::from(err.exec_exit_status()));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -125,8 +125,37 @@ pub fn record(level: Level, fields: &[(&str, &str)], message: &str) {
 pub fn report(level: Level, fields: &[(&str, &str)], message: &str) {
     match current_target() {
         Target::Journal => record(level, fields, message),
-        Target::Stderr => eprintln!("unitwright: {message}"),
+        Target::Stderr => line(&format!("unitwright: {message}")),
     }
+}
+
+/// Writes `text` and a newline to stderr with one write(2), so that the lines of processes
+/// sharing a stderr (parallel runs in a script, a journal stream) never interleave
+/// (`eprintln!` writes each formatted piece separately). Every stderr line of the CLI goes
+/// through here.
+pub fn line(text: &str) {
+    let mut buf = String::with_capacity(text.len() + 1);
+    buf.push_str(text);
+    buf.push('\n');
+    let _ = std::io::stderr().write_all(buf.as_bytes());
+}
+
+/// The text of `error` and its causes, `what: why: deeper why`, leaving out a cause whose
+/// text the message already carries (error types that print their source in their own
+/// message, as most here do, would otherwise say it twice).
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The stderr logger.
@@ -140,8 +169,9 @@ impl Log for StderrLog {
 
     fn log(&self, record: &Record) {
         if self.enabled(record.metadata()) {
+            // format_line ends in a newline: one write(2), as in [`line`].
             let line = format_line(record);
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 
@@ -223,5 +253,36 @@ mod tests {
                 .build(),
         );
         assert_eq!(plain, "unitwright: debug: x\n");
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        #[derive(Debug)]
+        struct Inner;
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"\" is not a valid instance")
+            }
+        }
+        impl std::error::Error for Inner {}
+        #[derive(Debug)]
+        struct Outer(Inner);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot make an instance of t@.service: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Outer(Inner)).context("starting t@.service");
+        assert_eq!(
+            error_text(&e),
+            "starting t@.service: cannot make an instance of t@.service: \"\" is not a valid instance"
+        );
+        let plain = anyhow::anyhow!("no such file").context("reading x");
+        assert_eq!(error_text(&plain), "reading x: no such file");
     }
 }

@@ -19,6 +19,7 @@ pub mod escape;
 pub mod fmt;
 pub mod instance;
 pub mod log;
+pub mod progress;
 pub mod render;
 pub mod status;
 pub mod systemd;
@@ -148,7 +149,7 @@ where
     );
     if cli.global.host.is_some() && !matches!(cli.command, Command::Systemd(_)) {
         // Never act locally when a remote host was asked for.
-        eprintln!("unitwright: -H/--host works with the systemctl-like verbs only, not here");
+        log::line("unitwright: -H/--host works with the systemctl-like verbs only, not here");
         return ExitCode::from(2);
     }
     let result = match cli.command {
@@ -160,7 +161,7 @@ where
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("unitwright: {e:#}");
+            log::line(&format!("unitwright: {}", log::error_text(&e)));
             ExitCode::FAILURE
         }
     }

@@ -25,6 +25,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
+use super::log::line;
 use super::status;
 use crate::bus::{
     self, mangle, mangle_pattern, parse_signal, JobMode, JobOptions, JobOutcome, JobVerb, KillWhom,
@@ -63,6 +64,36 @@ pub enum Command {
     Disable(FileArgs),
     /// Print unit state changes as they happen, until interrupted.
     Watch(WatchArgs),
+    /// Wait for jobs (a job path or number, as --no-block prints) or units.
+    Wait(WaitArgs),
+}
+
+/// Options of `wait`.
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// Jobs (`/org/freedesktop/systemd1/job/42` or `42`) or units (`web` means
+    /// `web.service`).
+    #[arg(required = true, value_name = "JOB|UNIT")]
+    pub targets: Vec<String>,
+    /// For units: wait until each is active (exit 1 if it failed instead), inactive (or
+    /// failed), or has no job queued or running (done, the default). Jobs are always
+    /// waited for until they finish.
+    #[arg(long = "for", value_name = "STATE", default_value = "done", value_parser = target_arg)]
+    pub state: bus::UnitTarget,
+    /// Stop waiting after SECONDS and exit 124 (default: wait as long as it takes).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+fn target_arg(s: &str) -> Result<bus::UnitTarget, String> {
+    match s {
+        "active" => Ok(bus::UnitTarget::Active),
+        "inactive" => Ok(bus::UnitTarget::Inactive),
+        "done" => Ok(bus::UnitTarget::Done),
+        _ => Err(format!(
+            "unknown state {s:?}; valid: active, inactive, done"
+        )),
+    }
 }
 
 /// Options for `reload`.
@@ -93,8 +124,10 @@ pub struct JobFlags {
     /// Return once the jobs are queued instead of waiting for them to finish.
     #[arg(long)]
     pub no_block: bool,
-    /// Give up waiting for a job after SECONDS (default 25; 0 waits forever).
-    /// The job keeps running in the manager.
+    /// Stop waiting after SECONDS, counted from the start of the command (connecting
+    /// included). Without it (or with 0) the command waits as long as the jobs take, like
+    /// systemctl. A job still running then keeps running in the manager; the command exits
+    /// 124 (not 1: nothing failed).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
     /// How to treat conflicting queued jobs (fail, replace, replace-irreversibly, isolate,
@@ -193,11 +226,61 @@ fn whom_arg(s: &str) -> Result<KillWhom, String> {
 
 /// `--timeout SECONDS` as a duration; 0 means no limit.
 fn seconds(s: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
+    Ok(limit(s)?.unwrap_or(default))
+}
+
+/// `--timeout SECONDS` as an optional limit: `None` when not given or 0.
+fn limit(s: Option<f64>) -> anyhow::Result<Option<Duration>> {
     match s {
-        None => Ok(default),
-        Some(0.0) => Ok(Duration::MAX),
+        None | Some(0.0) => Ok(None),
         Some(s) => Duration::try_from_secs_f64(s)
+            .map(Some)
             .with_context(|| format!("--timeout {s}: expected a number of seconds, 0 or more")),
+    }
+}
+
+/// The exit status when `--timeout` expired before every job or wait finished (as
+/// timeout(1)); a failure of any unit (1) takes precedence.
+pub const EXIT_TIMEOUT: u8 = 124;
+
+/// A time limit counted from the start of the command: connecting uses it too, and what
+/// is left of it applies to the jobs.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Option<(Duration, std::time::Instant)>);
+
+impl Deadline {
+    fn new(seconds: Option<f64>) -> anyhow::Result<Self> {
+        Ok(Deadline(
+            limit(seconds)?.map(|l| (l, std::time::Instant::now() + l)),
+        ))
+    }
+
+    /// Connection options whose call limit (connecting included) is at most this one.
+    fn options(self) -> Options {
+        let mut options = Options::default();
+        if let Some((l, _)) = self.0 {
+            options.timeouts.query = options.timeouts.query.min(l);
+        }
+        options
+    }
+
+    /// Timeouts say the limit the user gave, not what was left of it after connecting.
+    fn name_limit<T>(self, results: &mut [Result<T, bus::Error>]) {
+        if let Some((limit, _)) = self.0 {
+            for r in results {
+                if let Err(bus::Error::Timeout { after, .. }) = r {
+                    *after = limit;
+                }
+            }
+        }
+    }
+
+    /// What is left of the limit (at least a millisecond).
+    fn left(self) -> Option<Duration> {
+        self.0.map(|(_, at)| {
+            at.saturating_duration_since(std::time::Instant::now())
+                .max(Duration::from_millis(1))
+        })
     }
 }
 
@@ -210,22 +293,44 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(global, cmd))
 }
 
+async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Manager> {
+    Ok(connect_bus(global, options).await?)
+}
+
 /// Connects to the manager selected by `--user`/`--system` and `-H` (the one place where the
 /// systemctl-like verbs connect, so every verb works remotely).
-async fn connect(global: &super::Global, mut options: Options) -> anyhow::Result<Manager> {
+async fn connect_bus(global: &super::Global, mut options: Options) -> Result<Manager, bus::Error> {
     let scope = match global.scope() {
         super::Scope::User => bus::Scope::User,
         super::Scope::System => bus::Scope::System,
     };
     options.host.clone_from(&global.bus_options().host);
-    Ok(Manager::connect_with(scope, &options).await?)
+    Manager::connect_with(scope, &options).await
+}
+
+/// Connects within `deadline`; `Err(code)` when that failed and the command should exit
+/// with `code`: [`EXIT_TIMEOUT`] when the time ran out (said on stderr), else the error.
+async fn connect_within(
+    global: &super::Global,
+    deadline: Deadline,
+) -> anyhow::Result<Result<Manager, ExitCode>> {
+    match connect_bus(global, deadline.options()).await {
+        Ok(m) => Ok(Ok(m)),
+        Err(e) if e.is_timeout() => {
+            line(&format!("unitwright: {e}"));
+            Ok(Err(ExitCode::from(EXIT_TIMEOUT)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// For a remote manager whose ssh connection ended: one line saying how (after the per-unit
 /// errors, which only know that the connection was lost).
 async fn report_transport(m: &Manager) {
     if let (Some(host), Some(how)) = (m.host(), m.transport_ended().await) {
-        eprintln!("unitwright: the connection to {host} was lost: {how}");
+        line(&format!(
+            "unitwright: the connection to {host} was lost: {how}"
+        ));
     }
 }
 
@@ -286,6 +391,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Enable(args) => files(&connect(global, options).await?, true, &args).await,
         Command::Disable(args) => files(&connect(global, options).await?, false, &args).await,
         Command::Watch(args) => watch(&connect(global, options).await?, args).await,
+        Command::Wait(args) => wait(global, args).await,
     }
 }
 
@@ -310,9 +416,9 @@ async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<Exi
     };
     for c in changes {
         match c.kind.as_str() {
-            "symlink" => eprintln!("Created symlink {} → {}.", c.path, c.target),
-            "unlink" => eprintln!("Removed \"{}\".", c.path),
-            other => eprintln!("{other} {} {}", c.path, c.target),
+            "symlink" => line(&format!("Created symlink {} → {}.", c.path, c.target)),
+            "unlink" => line(&format!("Removed \"{}\".", c.path)),
+            other => line(&format!("{other} {} {}", c.path, c.target)),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -326,7 +432,7 @@ fn mangle_all(units: &[String]) -> Vec<String> {
 fn report_errors(results: Vec<Result<(), bus::Error>>) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     for e in results.into_iter().filter_map(Result::err) {
-        eprintln!("unitwright: {e}");
+        line(&format!("unitwright: {e}"));
         code = ExitCode::FAILURE;
     }
     code
@@ -337,29 +443,152 @@ async fn run_jobs(
     verb: JobVerb,
     args: JobArgs,
 ) -> anyhow::Result<ExitCode> {
-    let mut options = Options::default();
-    options.timeouts.unit = seconds(args.job.timeout, options.timeouts.unit)?;
-    let m = connect(global, options).await?;
+    let deadline = Deadline::new(args.job.timeout)?;
+    let m = match connect_within(global, deadline).await? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
     let units = mangle_all(&args.units);
     let job_options = JobOptions {
         mode: args.job.job_mode,
         wait: !args.job.no_block,
+        timeout: deadline.left(),
     };
-    let results = m.jobs(verb, &units, job_options).await;
-    let mut code = ExitCode::SUCCESS;
+    let waiting = super::progress::Waiting::new(units.len());
+    let jobs = m.jobs_observed(verb, &units, job_options, |i| waiting.done(i));
+    let mut results = if job_options.wait && super::progress::enabled() {
+        tokio::select! {
+            results = jobs => results,
+            () = waiting.show(&m, &units) => unreachable!("the progress display never ends"),
+        }
+    } else {
+        jobs.await
+    };
+    waiting.clear();
+    deadline.name_limit(&mut results);
+    let mut failed = false;
+    let mut timed_out = false;
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
         if !report_job(verb, unit, result) {
-            code = ExitCode::FAILURE;
+            match result {
+                Err(e) if e.is_timeout() => timed_out = true,
+                _ => failed = true,
+            }
         }
         if args.job.json {
             writeln!(stdout, "{}", job_json(verb, unit, result))?;
+        } else if !job_options.wait {
+            // --no-block: the job paths, one per unit, for `unitwright wait`.
+            if let Ok(o) = result {
+                writeln!(stdout, "{}", o.job)?;
+            }
         }
     }
     if results.iter().any(Result::is_err) {
         report_transport(&m).await;
     }
-    Ok(code)
+    Ok(exit_code(failed, timed_out))
+}
+
+/// 1 if anything failed, else [`EXIT_TIMEOUT`] if a wait timed out, else 0.
+fn exit_code(failed: bool, timed_out: bool) -> ExitCode {
+    if failed {
+        ExitCode::FAILURE
+    } else if timed_out {
+        ExitCode::from(EXIT_TIMEOUT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `wait JOB|UNIT...`: each target waited for concurrently.
+async fn wait(global: &super::Global, args: WaitArgs) -> anyhow::Result<ExitCode> {
+    let deadline = Deadline::new(args.timeout)?;
+    let m = match connect_within(global, deadline).await? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
+    let left = deadline.left();
+    let targets: Vec<String> = args
+        .targets
+        .iter()
+        .map(|t| {
+            if t.starts_with('/') {
+                t.clone()
+            } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                format!("/org/freedesktop/systemd1/job/{t}")
+            } else {
+                mangle(t)
+            }
+        })
+        .collect();
+    let waiting = super::progress::Waiting::new(targets.len());
+    // Progress lines only for units; a job's unit is not known here.
+    for (i, t) in targets.iter().enumerate() {
+        if t.starts_with('/') {
+            waiting.done(i);
+        }
+    }
+    let waits = futures_util::future::join_all(targets.iter().enumerate().map(|(i, t)| {
+        let (m, waiting) = (&m, &waiting);
+        async move {
+            let r = if t.starts_with('/') {
+                m.wait_job(t, left).await.map(WaitEnd::Job)
+            } else {
+                m.wait_unit(t, args.state, left).await.map(WaitEnd::Unit)
+            };
+            waiting.done(i);
+            r
+        }
+    }));
+    let mut results = if super::progress::enabled() {
+        tokio::select! {
+            results = waits => results,
+            () = waiting.show(&m, &targets) => unreachable!("the progress display never ends"),
+        }
+    } else {
+        waits.await
+    };
+    waiting.clear();
+    deadline.name_limit(&mut results);
+    let (mut failed, mut timed_out) = (false, false);
+    for (t, r) in targets.iter().zip(results) {
+        match r {
+            Ok(WaitEnd::Job(Some(result))) if result.is_success() => {}
+            Ok(WaitEnd::Job(Some(result))) => {
+                line(&format!("unitwright: {t} finished with result {result}"));
+                failed = true;
+            }
+            Ok(WaitEnd::Job(None)) => line(&format!(
+                "unitwright: {t} is not queued (it finished before the wait began; the manager \
+                 keeps no result of finished jobs)"
+            )),
+            Ok(WaitEnd::Unit(p)) => {
+                if args.state == bus::UnitTarget::Active && p.active_state == "failed" {
+                    line(&format!("unitwright: {t} failed ({})", p.sub_state));
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                line(&format!("unitwright: {e}"));
+                if e.is_timeout() {
+                    timed_out = true;
+                } else {
+                    failed = true;
+                }
+            }
+        }
+    }
+    Ok(exit_code(failed, timed_out))
+}
+
+/// How one wait ended.
+enum WaitEnd {
+    /// The job's result (`None`: the job no longer existed).
+    Job(Option<bus::JobResult>),
+    /// The unit's state when it reached the state waited for.
+    Unit(bus::UnitProgress),
 }
 
 /// Tells the user and the journal how one job went (see `cli::log`: failures and unmet
@@ -422,13 +651,15 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
                 "service_result": service.map(|s| s.result.as_str()),
                 "exec_main_code": service.map(|s| s.exec_main_code),
                 "exec_main_status": service.map(|s| s.exec_main_status),
+                "timed_out": false,
                 "error": Value::Null,
             })
         }
         Err(e) => json!({
             "unit": unit,
             "verb": verb.as_str(),
-            "job": Value::Null,
+            "job": e.job(),
+            "timed_out": e.is_timeout(),
             "result": Value::Null,
             "success": false,
             "condition_failed": false,
@@ -488,7 +719,7 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Err(e) => {
-                eprintln!("unitwright: {e}");
+                line(&format!("unitwright: {e}"));
                 if matches!(e, bus::Error::NoSuchUnit { .. }) {
                     STATUS_UNKNOWN
                 } else {
@@ -608,7 +839,7 @@ pub fn change_json(c: &UnitChange) -> Value {
 async fn watch(m: &Manager, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let patterns: Vec<String> = args.patterns.iter().map(|p| mangle_pattern(p)).collect();
     let mut changes = m.watch(&patterns).await?;
-    eprintln!("unitwright: watching unit state changes; interrupt to stop");
+    line("unitwright: watching unit state changes; interrupt to stop");
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     let mut stdout = std::io::stdout().lock();
@@ -617,7 +848,10 @@ async fn watch(m: &Manager, args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = &mut interrupted => return Ok(ExitCode::SUCCESS),
             change = changes.next() => {
                 let Some(c) = change else {
-                    anyhow::bail!("watching units failed: the connection to the bus was lost");
+                    match changes.error() {
+                        Some(e) => anyhow::bail!("{e}"),
+                        None => anyhow::bail!("watching units failed: the connection to the bus was lost"),
+                    }
                 };
                 if args.json {
                     writeln!(stdout, "{}", change_json(&c))?;

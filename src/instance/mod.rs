@@ -424,7 +424,7 @@ impl Instances {
         let store = Store::for_manager(scope == Scope::User)?;
         let options = bus::Options {
             timeouts: bus::Timeouts {
-                unit: Duration::MAX,
+                unit: None,
                 ..bus::Timeouts::default()
             },
             ..bus::Options::default()
@@ -739,6 +739,7 @@ impl Instances {
                     Err(_) => Err(bus::Error::Timeout {
                         what: format!("stop of {u}"),
                         after,
+                        job: None,
                     }),
                 },
                 None => self.stop_job(u).await,
