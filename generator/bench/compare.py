@@ -75,11 +75,23 @@ def count_files(d):
     return sum(len(files) + len(dirs) for _, dirs, files in os.walk(d))
 
 
+def gen_env(src):
+    """The generators' environment: the source directory, and UNITWRIGHT_PODMAN_VERSION when the
+    benchmark itself runs with it (the podman release ours writes for; Quadlet ignores it), so
+    that ours is timed writing the same units as the reference: e.g.
+    UNITWRIGHT_PODMAN_VERSION=5.8.6 against Quadlet 5.8.6. Without it ours uses its default,
+    `auto` (the detected version, cached in /run/unitwright)."""
+    env = {"QUADLET_UNIT_DIRS": src}
+    if "UNITWRIGHT_PODMAN_VERSION" in os.environ:
+        env["UNITWRIGHT_PODMAN_VERSION"] = os.environ["UNITWRIGHT_PODMAN_VERSION"]
+    return env
+
+
 def run_once(binary, src, out_base, k):
     """One run into a fresh empty directory: (wall s, cpu s, entries written)."""
     out = os.path.join(out_base, f"run{k}")
     os.mkdir(out)
-    env = {"QUADLET_UNIT_DIRS": src}
+    env = gen_env(src)
     argv = [binary, "-no-kmsg-log", out]
     devnull = os.open(os.devnull, os.O_WRONLY)
     t0 = time.perf_counter()
@@ -108,7 +120,7 @@ def instructions(binary, src, out_base):
         r = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
              binary, "-no-kmsg-log", out],
-            env={"QUADLET_UNIT_DIRS": src}, capture_output=True, text=True, check=False)
+            env=gen_env(src), capture_output=True, text=True, check=False)
     finally:
         shutil.rmtree(out)
     m = re.search(r"I\s+refs:\s+([\d,]+)", r.stderr)
@@ -128,7 +140,7 @@ def peak_rss(binary, src, out_base, k):
     try:
         r = subprocess.run(
             ["/usr/bin/time", "-f", "%M", binary, "-no-kmsg-log", out],
-            env={"QUADLET_UNIT_DIRS": src}, stdout=subprocess.DEVNULL,
+            env=gen_env(src), stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, check=False)
     finally:
         shutil.rmtree(out)

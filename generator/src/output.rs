@@ -53,6 +53,17 @@ pub fn is_memory_fs(path: &Path) -> bool {
     })
 }
 
+/// The pid in a temporary name made by [`tmp_name`] (`.#NAME.PID.tmp`).
+fn temporary_owner(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(b".#")?.strip_suffix(b".tmp")?;
+    let dot = rest.iter().rposition(|&b| b == b'.')?;
+    let pid = &rest[dot + 1..];
+    if pid.is_empty() || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
 fn tmp_name(final_name: &OsStr, pid: u32) -> OsString {
     let mut n = OsString::from(".#");
     n.push(final_name);
@@ -69,14 +80,60 @@ impl OutputDir {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(OutputDir {
+        let out = OutputDir {
             path: path.to_owned(),
             dir,
             sync: !is_memory_fs(path),
             pid: std::process::id(),
             made_dirs: Mutex::default(),
             tmpfile: AtomicBool::new(true),
-        })
+        };
+        out.remove_stale_temporaries();
+        Ok(out)
+    }
+
+    /// Removes the temporary files (`.#NAME.PID.tmp`, in the directory and its link
+    /// sub-directories) of earlier runs that were killed between creating and renaming them:
+    /// those whose process no longer exists. A run that is still writing (a concurrent
+    /// generator) keeps its own. Best effort: what cannot be read or removed stays.
+    fn remove_stale_temporaries(&self) {
+        let Ok(entries) = fs::read_dir(&self.path) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let sub = Path::new(&name);
+                for s in fs::read_dir(e.path())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                {
+                    self.remove_if_stale(&sub.join(s.file_name()));
+                }
+            } else {
+                self.remove_if_stale(Path::new(&name));
+            }
+        }
+    }
+
+    /// Removes `rel` if it is a temporary file of a process that no longer exists.
+    fn remove_if_stale(&self, rel: &Path) {
+        let Some(pid) = rel.file_name().and_then(|n| temporary_owner(n.as_bytes())) else {
+            return;
+        };
+        let alive = pid == self.pid
+            || rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)).is_some_and(
+                |p| {
+                    !matches!(
+                        rustix::process::test_kill_process(p),
+                        Err(rustix::io::Errno::SRCH)
+                    )
+                },
+            );
+        if !alive {
+            let _ = rustix::fs::unlinkat(&self.dir, rel, AtFlags::empty());
+        }
     }
 
     /// The directory.
@@ -84,18 +141,18 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes `data` to `name` (a plain file name, mode 0644) atomically: a temporary file in the
-    /// same directory, renamed over `name`.
-    pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        let prepared = self.prepare(data)?;
-        self.commit(name, data, prepared)
+    /// Writes `data` to `name` (a plain file name, with `mode`, 0644 or 0600) atomically: a
+    /// temporary file in the same directory, renamed over `name`.
+    pub fn write_file(&self, name: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+        let prepared = self.prepare(data, mode)?;
+        self.commit(name, data, prepared, mode)
     }
 
     /// The first half of [`write_file`](Self::write_file), which may run on another thread than
     /// the second: `data` written to a new unnamed file (`O_TMPFILE`) in the directory, not yet
     /// visible. `None` when the file system or our privileges do not allow it (then the fast path
     /// is switched off for the run, and [`commit`](Self::commit) uses temporary file + rename).
-    pub fn prepare(&self, data: &[u8]) -> std::io::Result<Option<Unnamed>> {
+    pub fn prepare(&self, data: &[u8], mode: u32) -> std::io::Result<Option<Unnamed>> {
         if !self.tmpfile.load(Ordering::Relaxed) {
             return Ok(None);
         }
@@ -103,7 +160,7 @@ impl OutputDir {
             &self.dir,
             ".",
             OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_bits_truncate(0o644),
+            Mode::from_bits_truncate(mode),
         ) else {
             self.tmpfile.store(false, Ordering::Relaxed);
             return Ok(None);
@@ -126,6 +183,7 @@ impl OutputDir {
         name: &str,
         data: &[u8],
         prepared: Option<Unnamed>,
+        mode: u32,
     ) -> std::io::Result<()> {
         if let Some(Unnamed(f)) = prepared {
             match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
@@ -140,7 +198,7 @@ impl OutputDir {
                 &self.dir,
                 tmp.as_os_str(),
                 OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-                Mode::from_bits_truncate(0o644),
+                Mode::from_bits_truncate(mode),
             )?;
             let mut f = fs::File::from(fd);
             f.write_all(data)?;
@@ -230,11 +288,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn temporaries_of_dead_processes_are_removed_and_others_kept() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("default.target.wants")).unwrap();
+        // Pids beyond pid_max (4194304 at most) belong to no process.
+        let dead = [
+            ".#web.service.99999999.tmp",
+            "default.target.wants/.#web.service.99999998.tmp",
+        ];
+        let own = format!(".#db.service.{}.tmp", std::process::id());
+        let keep = [
+            own.as_str(),
+            ".#not-ours.tmp",
+            "web.service",
+            ".#x.service.1.tmp",
+        ];
+        for f in dead.iter().chain(&keep) {
+            fs::write(d.path().join(f), "x").unwrap();
+        }
+        OutputDir::create(d.path()).unwrap();
+        for f in dead {
+            assert!(!d.path().join(f).exists(), "{f} left");
+        }
+        for f in keep {
+            assert!(d.path().join(f).exists(), "{f} removed");
+        }
+    }
+
+    #[test]
     fn written_file_replaces_the_old_one_and_leaves_no_temporary() {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.write_file("a.service", b"old").unwrap();
-        out.write_file("a.service", b"new").unwrap();
+        out.write_file("a.service", b"old", 0o644).unwrap();
+        out.write_file("a.service", b"new", 0o644).unwrap();
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
@@ -244,16 +330,16 @@ mod tests {
     fn a_prepared_file_appears_only_when_committed_and_replaces_an_existing_one() {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.write_file("a.service", b"old").unwrap();
-        let prepared = out.prepare(b"new").unwrap();
-        let discarded = out.prepare(b"never named").unwrap();
+        out.write_file("a.service", b"old", 0o644).unwrap();
+        let prepared = out.prepare(b"new", 0o644).unwrap();
+        let discarded = out.prepare(b"never named", 0o644).unwrap();
         // Unnamed files are invisible until linked.
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"old");
         drop(discarded);
         // The name exists: the commit falls back to temporary file + rename.
-        out.commit("a.service", b"new", prepared).unwrap();
-        out.commit("b.service", b"b", out.prepare(b"b").unwrap())
+        out.commit("a.service", b"new", prepared, 0o644).unwrap();
+        out.commit("b.service", b"b", out.prepare(b"b", 0o644).unwrap(), 0o644)
             .unwrap();
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"b");
@@ -264,7 +350,7 @@ mod tests {
     fn commit_without_a_prepared_file_writes_the_data() {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.commit("c.service", b"data", None).unwrap();
+        out.commit("c.service", b"data", None, 0o644).unwrap();
         assert_eq!(fs::read(d.path().join("c.service")).unwrap(), b"data");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
@@ -274,7 +360,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
         out.tmpfile.store(false, Ordering::Relaxed);
-        out.write_file("b.service", b"content").unwrap();
+        out.write_file("b.service", b"content", 0o644).unwrap();
         assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"content");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
@@ -300,7 +386,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.write_file("c.service", b"x").unwrap();
+        out.write_file("c.service", b"x", 0o644).unwrap();
         let mode = fs::metadata(d.path().join("c.service"))
             .unwrap()
             .permissions()

@@ -333,21 +333,25 @@ impl Run<'_> {
                     unit,
                     service_file_name: file_name,
                     links,
+                    private,
                     ..
                 } = c;
+                // A unit made from a file only its owner may read may hold secrets.
+                let mode = if private { 0o600 } else { 0o644 };
                 let pending = unit.and_then(|mut service| {
                     if let Some(out) = &out {
                         service.prepend_comments(&[&header, "# "]);
                         let text = service.to_text();
                         // When the writing thread is behind, create the file here; it is named
                         // there, in order.
-                        let prepared =
-                            (feed.backlog() >= HELP_BACKLOG).then(|| out.prepare(text.as_bytes()));
+                        let prepared = (feed.backlog() >= HELP_BACKLOG)
+                            .then(|| out.prepare(text.as_bytes(), mode));
                         Some(Pending {
                             file_name,
                             text,
                             links,
                             prepared,
+                            mode,
                         })
                     } else {
                         stdout.push_str("---");
@@ -402,9 +406,9 @@ impl Run<'_> {
         });
         let result = match p.prepared.take() {
             Some(prepared) => {
-                prepared.and_then(|file| out.commit(&p.file_name, p.text.as_bytes(), file))
+                prepared.and_then(|file| out.commit(&p.file_name, p.text.as_bytes(), file, p.mode))
             }
-            None => out.write_file(&p.file_name, p.text.as_bytes()),
+            None => out.write_file(&p.file_name, p.text.as_bytes(), p.mode),
         };
         match result {
             Ok(()) => true,
@@ -461,6 +465,8 @@ struct Pending {
     /// The file already written without a name by the converting thread (or why that failed);
     /// `None`: all of the writing is left to the writer.
     prepared: Option<std::io::Result<Option<Unnamed>>>,
+    /// The file mode (0644, or 0600 for a unit from a private source).
+    mode: u32,
 }
 
 /// The writer's backlog (in units) from which the converting thread creates the files of the

@@ -144,6 +144,12 @@ pub fn check_keys_by(q: &Quadlet, supported: impl Fn(&str) -> bool) -> Result<()
 /// by their service names ([`translate_dependencies`]).
 pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError> {
     let mut s = q.unit.clone();
+    // A file without any group (empty, or comments only) leaves an unnamed group: Quadlet
+    // writes nothing for it but the empty line that separates it from `[Unit]`.
+    if let Some(g) = s.groups.first_mut().filter(|g| g.name.is_empty()) {
+        g.comments.clear();
+        g.lines.clear();
+    }
     if ctx.writes(versions::TRANSLATE_DEPENDENCIES) {
         translate_dependencies(q, &mut s, ctx)?;
     }

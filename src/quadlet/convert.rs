@@ -64,6 +64,9 @@ pub struct Converted {
     pub links: Vec<PathBuf>,
     /// Errors, warnings and debug records of this conversion, in order.
     pub diagnostics: Vec<Diagnostic>,
+    /// The source file (or one of its drop-ins) is readable by its owner only (it may hold
+    /// secrets): write the unit with mode 0600.
+    pub private: bool,
 }
 
 impl Converted {
@@ -182,7 +185,9 @@ impl<'u> Converter<'u> {
                 }
             }
         }
-        if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
+        if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image)
+            && !super::settings::image_from_settings(q)
+        {
             super::common::warn_if_ambiguous_image(q, ctx);
         }
         let mut diagnostics = self.compat.take_notes();
@@ -218,6 +223,7 @@ impl<'u> Converter<'u> {
             service_file_name,
             links: Vec::new(),
             diagnostics,
+            private: false,
         };
         let service = match converted {
             Ok(s) => s,
@@ -226,14 +232,7 @@ impl<'u> Converter<'u> {
                 return out;
             }
         };
-        if out.service_file_name.contains('/') {
-            // 5.4.2 wrote such a unit outside the output directory.
-            let e = ConvertError::at_key(
-                q,
-                q.kind.group(),
-                "ServiceName",
-                format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
-            );
+        if let Err(e) = check_loadable(q, &out.service_file_name, &service) {
             out.diagnostics.push(e.into_diagnostic(q));
             return out;
         }
@@ -256,9 +255,93 @@ impl<'u> Converter<'u> {
             &service,
             ctx.writes(versions::UPHELD_BY),
         );
+        for key in ["WantedBy", "RequiredBy", "UpheldBy"] {
+            for t in service.lookup_all_strv("Install", key) {
+                if t.contains('/') {
+                    let mut d = Diagnostic::new(
+                        Severity::Warning,
+                        format!("{}: {key}={t} is not a unit name (it contains \"/\"); no link is made for it", q.name),
+                    );
+                    d.file = Some(q.path.clone());
+                    d.key = Some(key.to_owned());
+                    out.diagnostics.push(d);
+                }
+            }
+        }
+        out.private = is_private(q);
         out.unit = Some(service);
         out
     }
+}
+
+/// systemd's `LONG_LINE_MAX` (1 MiB): the longest line its unit file parser reads.
+pub const LONG_LINE_MAX: usize = 1024 * 1024;
+
+/// Refuses a unit systemd could not load: a name that is not a valid unit name (a space, an
+/// empty stem as in `.container`, a `/` that would also put it outside the output directory,
+/// more than 255 bytes) or a line longer than [`LONG_LINE_MAX`].
+fn check_loadable(q: &Quadlet, file_name: &str, service: &UnitFile) -> Result<(), ConvertError> {
+    if file_name.contains('/') {
+        // 5.4.2 wrote such a unit outside the output directory.
+        return Err(ConvertError::at_key(
+            q,
+            q.kind.group(),
+            "ServiceName",
+            format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
+        ));
+    }
+    if crate::escape::classify(file_name).is_none() {
+        let mut e = if q.unit.has_key(q.kind.group(), "ServiceName") {
+            ConvertError::at_key(q, q.kind.group(), "ServiceName", "")
+        } else {
+            ConvertError::new("")
+        };
+        e.message = format!(
+            "{file_name:?} is not a unit name systemd can load (1 to 255 bytes of ASCII letters, digits and \":-_.\\\", one \"@\", a non-empty name before the suffix)"
+        );
+        e.hint = Some(
+            "rename the file (systemd-escape makes a name from any string) or set ServiceName="
+                .to_owned(),
+        );
+        return Err(e);
+    }
+    for g in &service.groups {
+        for l in &g.lines {
+            let len = if l.comment {
+                l.value.len()
+            } else {
+                l.key.len() + 1 + l.value.len()
+            };
+            if len > LONG_LINE_MAX {
+                let mut e = ConvertError::at_origin(
+                    q,
+                    l.origin,
+                    format!(
+                        "the line {}= in [{}] would be {len} bytes long; systemd reads lines of at most {LONG_LINE_MAX} bytes",
+                        l.key, g.name
+                    ),
+                );
+                e.at.get_or_insert_with(Box::default).key = Some(l.key.clone());
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True if the file of `q` or one of its drop-ins cannot be read by group or others (see
+/// [`Converted::private`]).
+fn is_private(q: &Quadlet) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    // The first source is the file itself (when it was read from disk).
+    let paths = if q.unit.sources.is_empty() {
+        std::slice::from_ref(&q.path)
+    } else {
+        &q.unit.sources[..]
+    };
+    paths
+        .iter()
+        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o044 == 0))
 }
 
 /// Converts every unit of `units` (sorting them into conversion order first) and returns one

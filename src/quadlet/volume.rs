@@ -124,3 +124,36 @@ fn add_device_options(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::quadlet::compat::Setting;
+    use crate::quadlet::{convert_all, ConvertOptions, Quadlet};
+    use std::path::Path;
+
+    /// G097: a `.volume` without any group (empty, blank or comment lines only) gets exactly
+    /// the one empty line Quadlet 5.4.2 (and 5.8.6) writes before `[Unit]`, and its comments
+    /// are not copied.
+    #[test]
+    fn a_volume_file_without_groups_gets_quadlets_blank_lines() {
+        for text in ["", "\n", "# just a comment\n", "\n\n; two\n# comments"] {
+            let q = Quadlet::from_text(Path::new("/q/e.volume"), text).unwrap();
+            for version in [
+                Setting::Off,
+                Setting::Fixed(crate::quadlet::Version(5, 8, 6)),
+            ] {
+                let options = ConvertOptions {
+                    podman_version: version,
+                    ..ConvertOptions::default()
+                };
+                let out = convert_all(&mut [q.clone()], &options);
+                let unit = out[0].unit.as_ref().unwrap().to_text();
+                assert!(
+                    unit.starts_with("\n[Unit]\nWants=network-online.target\n"),
+                    "{text:?}: {unit:?}"
+                );
+            }
+        }
+    }
+}
