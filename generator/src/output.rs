@@ -141,8 +141,10 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes `data` to `name` (a plain file name, with `mode`, 0644 or 0600) atomically: a
-    /// temporary file in the same directory, renamed over `name`.
+    /// Writes `data` to `name` (a plain file name, with `mode`) atomically: a temporary file in the
+    /// same directory, renamed over `name`.
+    /// `mode` is 0644, or 0600 for units generated from files that others may not read (they
+    /// can hold secrets).
     pub fn write_file(&self, name: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
         let prepared = self.prepare(data, mode)?;
         self.commit(name, data, prepared, mode)
@@ -178,6 +180,7 @@ impl OutputDir {
     /// moving a temporary directory entry. When `name` exists already, or `linkat` is not
     /// allowed (`AT_EMPTY_PATH` needs `CAP_DAC_READ_SEARCH`; the fast path is then switched off),
     /// or nothing was prepared, `data` is written to a temporary file renamed over `name`.
+    /// `mode` is the one the file was prepared with.
     pub fn commit(
         &self,
         name: &str,

@@ -20,6 +20,7 @@ pub mod fmt;
 pub mod instance;
 pub mod log;
 pub mod progress;
+pub mod quadlet;
 pub mod render;
 pub mod status;
 pub mod systemd;
@@ -93,6 +94,9 @@ pub enum Command {
     /// Manage instances of a template unit with per-instance settings.
     #[command(subcommand)]
     Instance(instance::Command),
+    /// Quadlet files to running units: verify, install, apply, list, cat, rm.
+    #[command(subcommand, after_long_help = quadlet::EXAMPLES)]
+    Quadlet(quadlet::Command),
     /// Render a unit file from a tera template, escaping each value for its context.
     Render(render::Args),
     #[command(flatten)]
@@ -155,6 +159,7 @@ where
     let result = match cli.command {
         Command::Escape(args) => escape::run(&cli.global, args),
         Command::Instance(cmd) => instance::run(&cli.global, cmd),
+        Command::Quadlet(cmd) => quadlet::run(&cli.global, cmd),
         Command::Render(args) => render::run(&cli.global, args),
         Command::Systemd(cmd) => systemd::run(&cli.global, cmd),
     };

@@ -64,8 +64,8 @@ pub struct Converted {
     pub links: Vec<PathBuf>,
     /// Errors, warnings and debug records of this conversion, in order.
     pub diagnostics: Vec<Diagnostic>,
-    /// The source file (or one of its drop-ins) is readable by its owner only (it may hold
-    /// secrets): write the unit with mode 0600.
+    /// The source file (or one of its drop-ins) is not readable by others (e.g. 0600: it may
+    /// hold secrets): write the unit with mode 0600, not 0644.
     pub private: bool,
 }
 
@@ -329,7 +329,7 @@ fn check_loadable(q: &Quadlet, file_name: &str, service: &UnitFile) -> Result<()
     Ok(())
 }
 
-/// True if the file of `q` or one of its drop-ins cannot be read by group or others (see
+/// True if the file of `q` or one of its drop-ins cannot be read by others (see
 /// [`Converted::private`]).
 fn is_private(q: &Quadlet) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -341,7 +341,7 @@ fn is_private(q: &Quadlet) -> bool {
     };
     paths
         .iter()
-        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o044 == 0))
+        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 == 0))
 }
 
 /// Converts every unit of `units` (sorting them into conversion order first) and returns one
