@@ -159,9 +159,12 @@ def main():
     ap.add_argument("--runs", type=int, default=0,
                     help="runs per generator and size (default: by size)")
     ap.add_argument("--no-valgrind", action="store_true")
+    ap.add_argument("--ref-name", default="quadlet-5.4.2",
+                    help="the reference's label, e.g. quadlet-5.8.6")
     a = ap.parse_args()
+    ref = a.ref_name
     gens = [("ours", os.path.realpath(a.ours)),
-            ("quadlet-5.4.2", os.path.realpath(a.reference))]
+            (ref, os.path.realpath(a.reference))]
     work = tempfile.mkdtemp(prefix="uw-bench-")
     out_base = tempfile.mkdtemp(prefix="uw-bench-out-", dir="/dev/shm")
     summary = []
@@ -207,15 +210,16 @@ def main():
                 istr = f"{i / 1e6:10.2f}" if i else f"{'n/a':>10}"
                 print(f"{name:14} {ms(row[name][0])}m {ms(row[name][1])}m {ms(row[name][2])}m"
                       f" {ms(row[name][3])}m {row[name][4]:>6} KiB {istr} {written[name]:>8}")
-            o, r = row["ours"], row["quadlet-5.4.2"]
+            o, r = row["ours"], row[ref]
             ratio = [r[j] / o[j] if o[j] else float("nan") for j in range(5)]
             iratio = f"{r[5] / o[5]:.1f}x" if o[5] and r[5] else "n/a"
             print(f"{'ratio ref/ours':14} {ratio[0]:8.1f}x {ratio[1]:8.1f}x {ratio[2]:8.1f}x"
                   f" {ratio[3]:8.1f}x {ratio[4]:8.1f}x {iratio:>10}")
             print()
             summary.append((n, o, r, ratio, iratio))
-        print("| units | wall ours / 5.4.2 (median) | CPU ours / 5.4.2 (median) "
-              "| instructions ours / 5.4.2 | peak RSS ours / 5.4.2 |")
+        v = ref.rsplit("-", 1)[-1]
+        print(f"| units | wall ours / {v} (median) | CPU ours / {v} (median) "
+              f"| instructions ours / {v} | peak RSS ours / {v} |")
         print("|---:|---|---|---|---|")
         for n, o, r, ratio, iratio in summary:
             ins = (f"{o[5] / 1e6:.2f} M / {r[5] / 1e6:.2f} M ({iratio})"
