@@ -47,8 +47,10 @@
 //! other group; systemd ignores `X-` groups.
 
 use super::common::SERVICE;
+#[cfg(test)]
 use super::podman::escape_words;
-use super::{Context, ConvertError, Kind, Quadlet};
+use super::podman::escape_words_as;
+use super::{versions, Context, ConvertError, Kind, Quadlet};
 use crate::unit::quote::is_valid_env_name;
 use crate::unit::split::split_args;
 use crate::unit::UnitFile;
@@ -87,6 +89,21 @@ const EXEC_KEYS: &[&str] = &[
     "ExecStop",
     "ExecStopPost",
 ];
+
+/// True if `q` asks for instance settings (`[X-Unitwright] InstanceSettings=yes`).
+pub fn enabled(q: &Quadlet) -> bool {
+    q.unit.lookup_bool_or(GROUP, "InstanceSettings", false)
+}
+
+/// True if the image of `q` comes from its instance settings (`Image=${IMAGE}`): the "not a
+/// fully qualified image name" warning about the literal `${IMAGE}` would say nothing useful,
+/// so the converter does not make it.
+pub fn image_from_settings(q: &Quadlet) -> bool {
+    enabled(q)
+        && q.unit
+            .lookup(q.kind.group(), "Image")
+            .is_some_and(|i| i.contains('$'))
+}
 
 /// Applies `[X-Unitwright]` of `q` to its converted `service` (see the module docs). Does
 /// nothing when the group is absent or `InstanceSettings=` is not true.
@@ -131,16 +148,6 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         }
         return Ok(());
     }
-    // The image comes from the settings: the framework's "not a fully qualified image name"
-    // warning about the literal `${IMAGE}` says nothing useful.
-    if let Some(image) = q
-        .unit
-        .lookup(q.kind.group(), "Image")
-        .filter(|i| i.contains('$'))
-    {
-        let about = format!("specifies the image \"{image}\" which not a fully qualified");
-        ctx.warnings.retain(|w| !w.contains(&about));
-    }
     let unitwright = if ctx.unitwright.is_empty() {
         DEFAULT_UNITWRIGHT.to_owned()
     } else {
@@ -161,6 +168,7 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         return Ok(());
     };
     let mut wrapped = 0;
+    let hex_space = ctx.writes(versions::ESCAPE_SPACE);
     for line in &mut svc.lines {
         if line.comment || !EXEC_KEYS.contains(&line.key.as_str()) {
             continue;
@@ -206,7 +214,7 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         new.extend(required.iter().map(|k| format!("--require={k}")));
         new.extend(["%n".to_owned(), "--".to_owned()]);
         new.extend(words);
-        line.value = escape_words(&new);
+        line.value = escape_words_as(&new, hex_space);
         wrapped += 1;
     }
     if wrapped == 0 {
@@ -265,7 +273,6 @@ mod tests {
 
     #[test]
     fn no_short_name_warning_for_an_image_from_the_settings() {
-        let mut ctx = Context::default();
         for (name, image, warned) in [
             ("a@.container", "${IMAGE}", false),
             ("b@.container", "web", true),
@@ -274,12 +281,16 @@ mod tests {
                 name,
                 &format!("[Container]\nImage={image}\n[X-Unitwright]\nInstanceSettings=yes\n"),
             );
-            super::super::common::warn_if_ambiguous_image(&q, &mut ctx);
-            let mut service = (q.kind.converter())(&q, &mut ctx).unwrap();
-            apply(&q, &mut ctx, &mut service).unwrap();
-            let short_name = ctx.warnings.iter().any(|w| w.contains("fully qualified"));
-            assert_eq!(short_name, warned, "{name}: {:?}", ctx.warnings);
-            ctx.warnings.clear();
+            let options = crate::quadlet::ConvertOptions {
+                podman_version: crate::quadlet::compat::Setting::Off,
+                ..crate::quadlet::ConvertOptions::default()
+            };
+            let out = crate::quadlet::convert_all(&mut [q], &options);
+            let short_name = out[0]
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("fully qualified"));
+            assert_eq!(short_name, warned, "{name}: {:?}", out[0].diagnostics);
         }
     }
 
