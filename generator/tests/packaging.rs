@@ -455,3 +455,32 @@ fn the_shipped_console_template_only_gains_the_stale_cidfile_removal_on_podman_4
     assert!(adapted.contains(removal), "{adapted}");
     assert_eq!(adapted.replacen(removal, "", 1), generate("off"));
 }
+
+#[test]
+fn the_shipped_kube_template_plays_the_yaml_named_by_its_instance() {
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
+    if !units.join("kube@.kube").exists() {
+        eprintln!("SKIPPED: units/kube@.kube is not in this tree");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = run(Path::new(GEN), &units, out.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let unit = fs::read_to_string(out.path().join("kube@.service")).unwrap();
+    // %I (the unescaped instance: the YAML's absolute path) is kept as the path, not made
+    // relative to the Quadlet directory.
+    for line in [
+        "ConditionPathExists=%I\n",
+        "Type=notify\n",
+        "ExecStart=/usr/bin/podman kube play --replace --service-container=true %I\n",
+        "ExecStopPost=/usr/bin/podman kube down %I\n",
+        "TimeoutStartSec=300\n",
+    ] {
+        assert!(unit.contains(line), "{line} in {unit}");
+    }
+}
