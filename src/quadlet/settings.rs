@@ -21,9 +21,13 @@
 //! contain a `$` into
 //!
 //! ```text
-//! ExecStart=:/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances [--require=KEY]... %n -- /usr/bin/podman run ...
+//! ExecStart=:/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances --settings-dir=%S/unitwright/instances|--user-state [--require=KEY]... %n -- /usr/bin/podman run ...
 //! ```
 //!
+//! * The runtime directory comes first; then the settings of instances started with
+//!   `--persistent`, which survive a reboot: `--settings-dir=%S/unitwright/instances`
+//!   (`/var/lib/...`) for system units, `--user-state` (`$XDG_STATE_HOME/unitwright/instances`)
+//!   for user units.
 //! * `%n` in an argument reaches the wrapper with its backslashes intact, so the settings file is
 //!   found by its exact name. (`EnvironmentFile=%t/…/%n` would not work: systemd treats that path
 //!   as a glob pattern, so `\x2d` matches `x2d` and the ids `a-b` and `ax2db` would collide.)
@@ -62,6 +66,16 @@ pub const DEFAULT_UNITWRIGHT: &str = "/usr/bin/unitwright";
 
 /// The settings directory as the unit sees it.
 pub const SETTINGS_DIR: &str = "%t/unitwright/instances";
+
+/// The directory of `--persistent` settings of system units (`%S` is `/var/lib`); looked in
+/// after [`SETTINGS_DIR`].
+pub const PERSISTENT_SETTINGS_DIR: &str = "%S/unitwright/instances";
+
+/// What user units pass instead of [`PERSISTENT_SETTINGS_DIR`]: systemd 252's `%S` of a user
+/// manager is `$XDG_CONFIG_HOME` (later releases: `$XDG_STATE_HOME`), so the wrapper resolves
+/// `$XDG_STATE_HOME/unitwright/instances` (default `~/.local/state/...`) from its own
+/// environment, as `unitwright --user instance start --persistent` does from the caller's.
+pub const USER_STATE_FLAG: &str = "--user-state";
 
 /// The variable holding a podman-safe container name derived from the unit name.
 pub const CONTAINER_NAME_VAR: &str = "UNITWRIGHT_CONTAINER_NAME";
@@ -191,6 +205,11 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
             "instance".to_owned(),
             "exec".to_owned(),
             format!("--settings-dir={SETTINGS_DIR}"),
+            if ctx.user {
+                USER_STATE_FLAG.to_owned()
+            } else {
+                format!("--settings-dir={PERSISTENT_SETTINGS_DIR}")
+            },
         ];
         new.extend(required.iter().map(|k| format!("--require={k}")));
         new.extend(["%n".to_owned(), "--".to_owned()]);
