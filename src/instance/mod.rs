@@ -197,13 +197,14 @@ pub enum Error {
         after: std::time::Duration,
     },
     /// The start job failed; the settings were removed and the failed state reset.
-    #[error("starting {unit} failed: {why} (its settings were removed; see `journalctl{} -u {unit}`)", if *.user { " --user" } else { "" })]
+    #[error("starting {unit} failed: {why} (its settings were removed; see `unitwright{} logs {}`)", if *.user { " --user" } else { "" }, crate::escape::shell_quote(unit))]
     StartFailed {
         /// The unit.
         unit: String,
         /// The job result and exit status.
         why: String,
-        /// Whether it is a unit of the user manager (for the journalctl hint).
+        /// Whether it is a unit of the user manager (for the `unitwright logs` hint, whose
+        /// unit name is shell-quoted so that pasting it queries this unit).
         user: bool,
     },
     /// The restart job failed; the settings were kept.
