@@ -238,7 +238,7 @@ fn instance_verbs_run_the_remote_unitwright() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).starts_with(&format!(
-            "unitwright: unitwright is not installed on {root} (instance verbs with -H run it there"
+            "unitwright: unitwright is not installed on {root} (this verb with -H runs it there"
         )),
         "{}",
         stderr(&out)
@@ -253,7 +253,7 @@ fn instance_verbs_run_the_remote_unitwright() {
     assert_eq!(
         stderr(&out),
         format!(
-            "unitwright: {root} has unitwright 0.0.1, this is unitwright {} (instance verbs with -H need the same version on both sides)\n",
+            "unitwright: {root} has unitwright 0.0.1, this is unitwright {} (this verb with -H needs the same version on both sides)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
