@@ -1,6 +1,7 @@
-//! The Quadlet generator: Quadlet files (`.container`, `.volume`, `.network`, `.kube`, `.pod`,
-//! `.image`, `.build`) to systemd service units, behaving like podman's Quadlet 5.4.2
-//! (`cmd/quadlet/main.go`, `pkg/systemd/quadlet/quadlet.go`) where users rely on it.
+//! Quadlet conversion: Quadlet files (`.container`, `.volume`, `.network`, `.kube`, `.pod`,
+//! `.image`, `.build`, `.artifact`) to systemd service units, as the Quadlet of the targeted
+//! podman release writes them (5.4.2 to 5.8: [`versions`]; older podman: 5.4.2's units adapted
+//! by [`compat`]).
 //!
 //! # API for in-process callers
 //! This module converts; it reads no environment variable and no configuration file, runs no
@@ -82,7 +83,8 @@
 //!   [`ConvertError::at_key`] (which adds the file and line of the key). The framework prints
 //!   them as `converting "<file>": <message>`.
 //!
-//! # Deliberate differences from 5.4.2
+//! # Deliberate differences from Quadlet (every release; per release see [`versions`] and
+//! unitwright-generator(8))
 //! * A file that does not parse is reported (with file and line) and skipped; the other files of
 //!   its directory are still converted (5.4.2 drops the whole directory).
 //! * Drop-in precedence across directories follows the most specific directory name (podman
@@ -96,10 +98,16 @@
 //! * The keys Quadlet gained in podman 5.5 to 5.8 are accepted when the podman version is known
 //!   to be new enough (`PodmanVersion=`, see [`compat`]); otherwise they are 5.4.2's
 //!   `unsupported key` errors, with a hint after the location.
+//! * Units systemd could not load are refused (invalid unit names, lines over
+//!   [`convert::LONG_LINE_MAX`], NUL bytes); special files and broken links named like Quadlet
+//!   files are reported; a symlinked directory is not followed out of its search root
+//!   ([`search`]); a unit from a source only its owner can read is marked
+//!   [`Converted::private`].
 
 // Quadlet's file-name suffixes (`.volume`, `.image`) are case-sensitive by design.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
+pub mod artifact;
 pub mod build;
 pub mod common;
 pub mod compat;
@@ -117,6 +125,7 @@ pub mod podman;
 pub mod resource;
 pub mod search;
 pub mod settings;
+pub mod versions;
 pub mod volume;
 
 use std::collections::HashMap;
@@ -195,11 +204,13 @@ pub enum Kind {
     Image,
     /// `.build`
     Build,
+    /// `.artifact` (podman 5.7)
+    Artifact,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Container,
         Kind::Volume,
         Kind::Network,
@@ -207,11 +218,16 @@ impl Kind {
         Kind::Pod,
         Kind::Image,
         Kind::Build,
+        Kind::Artifact,
     ];
 
     /// The kind of a file name, from its extension.
     pub fn from_file_name(name: &str) -> Option<Kind> {
-        let ext = name.rsplit_once('.')?.1;
+        Kind::from_extension(name.rsplit_once('.')?.1)
+    }
+
+    /// The kind of an extension without the dot (`container`).
+    pub fn from_extension(ext: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.extension() == ext)
     }
 
@@ -225,6 +241,7 @@ impl Kind {
             Kind::Pod => "pod",
             Kind::Image => "image",
             Kind::Build => "build",
+            Kind::Artifact => "artifact",
         }
     }
 
@@ -238,6 +255,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Image => "Image",
             Kind::Build => "Build",
+            Kind::Artifact => "Artifact",
         }
     }
 
@@ -251,6 +269,7 @@ impl Kind {
             Kind::Pod => "X-Pod",
             Kind::Image => "X-Image",
             Kind::Build => "X-Build",
+            Kind::Artifact => "X-Artifact",
         }
     }
 
@@ -263,13 +282,14 @@ impl Kind {
             Kind::Pod => "-pod",
             Kind::Image => "-image",
             Kind::Build => "-build",
+            Kind::Artifact => "-artifact",
         }
     }
 
-    /// Processing priority: images first, pods last (5.4.2 main.go).
+    /// Processing priority: images (and artifacts) first, pods last (5.4.2 and 5.8 main.go).
     pub fn priority(self) -> u8 {
         match self {
-            Kind::Image => 1,
+            Kind::Image | Kind::Artifact => 1,
             Kind::Volume | Kind::Network => 2,
             Kind::Build => 3,
             Kind::Container | Kind::Kube => 4,
@@ -287,6 +307,7 @@ impl Kind {
             Kind::Pod => pod::convert,
             Kind::Image => image::convert,
             Kind::Build => build::convert,
+            Kind::Artifact => artifact::convert,
         }
     }
 }
@@ -384,7 +405,7 @@ impl UnitInfo {
 pub struct Context {
     /// True in user (rootless) mode.
     pub user: bool,
-    /// argv[0] of podman commands: `$PODMAN` or `/usr/bin/podman`.
+    /// argv\[0\] of podman commands: `$PODMAN` or `/usr/bin/podman`.
     pub podman: String,
     /// The `unitwright` wrapper for templates with instance settings (empty: the default
     /// `/usr/bin/unitwright`; see [`settings`]).
