@@ -442,3 +442,49 @@ fn script_verbs_answer_like_systemctl() {
     // list-jobs: none queued.
     assert_eq!(stdout(&outside(&sb, &["list-jobs"])), "No jobs running.\n");
 }
+
+#[test]
+fn bash_completes_unit_names_of_the_manager_on_the_command_line() {
+    let Some(sb) = UserManager::builder()
+        .unit("web.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .start()
+    else {
+        return;
+    };
+    assert!(outside(&sb, &["start", "web"]).status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let xtask = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
+        .parent()
+        .unwrap()
+        .join("xtask");
+    if !xtask.exists() {
+        // xtask is built by `cargo test --workspace`; a single-crate run may not have it.
+        assert!(!support::ci(), "{} missing", xtask.display());
+        return;
+    }
+    let out = std::process::Command::new(&xtask)
+        .arg("completions")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
+        .parent()
+        .unwrap();
+    let script = format!(
+        "_init_completion() {{ :; }}; source {}/unitwright.bash; \
+         COMP_WORDS=(unitwright --user status we); COMP_CWORD=3; \
+         _unitwright_with_units; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        dir.path().display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .envs(sb.client_env())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "web.service\n", "{}", stderr(&out));
+}

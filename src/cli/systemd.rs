@@ -206,6 +206,9 @@ pub struct ListArgs {
     /// Print a JSON array on stdout (see docs/json.md).
     #[arg(long)]
     pub json: bool,
+    /// Print only the rows: no header, no count (for scripts and shell completion).
+    #[arg(long)]
+    pub no_legend: bool,
 }
 
 /// Unit files of `enable`/`disable`.
@@ -437,7 +440,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 let list: Vec<Value> = units.iter().map(listed_json).collect();
                 println!("{}", Value::Array(list));
             } else {
-                print_table(&units)?;
+                print_table(&units, !args.no_legend)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1138,7 +1141,7 @@ pub fn listed_json(u: &ListedUnit) -> Value {
     })
 }
 
-fn print_table(units: &[ListedUnit]) -> std::io::Result<()> {
+fn print_table(units: &[ListedUnit], legend: bool) -> std::io::Result<()> {
     let width = |f: fn(&ListedUnit) -> &str, title: &str| {
         units
             .iter()
@@ -1172,6 +1175,7 @@ fn print_table(units: &[ListedUnit]) -> std::io::Result<()> {
         "UNIT", "LOAD", "ACTIVE", "SUB"
     );
     match columns {
+        _ if !legend => {}
         Some(cols) => writeln!(out, "{}", cut(&header, cols))?,
         None => writeln!(out, "{header}")?,
     }
@@ -1190,7 +1194,9 @@ fn print_table(units: &[ListedUnit]) -> std::io::Result<()> {
             u.sub_state
         )?;
     }
-    writeln!(out, "\n{} loaded units listed.", units.len())?;
+    if legend {
+        writeln!(out, "\n{} loaded units listed.", units.len())?;
+    }
     out.flush()
 }
 
