@@ -227,6 +227,7 @@ const UNIT_VERBS: &str = "start stop restart try-restart reload-or-restart reloa
 /// Adds unit-name completion to clap's script for `shell`: operands of the unit verbs complete
 /// to the units the manager has loaded (`unitwright [--user] list --no-legend`, asked of the
 /// same manager as the command line being completed: `--user` is looked for on it).
+#[allow(clippy::format_push_string)]
 fn with_unit_names(shell: Shell, mut script: String) -> String {
     let verbs = UNIT_VERBS.split_whitespace().collect::<Vec<_>>().join(" ");
     match shell {
