@@ -9,11 +9,16 @@
 # ROUNDS times (default 20); medians in ms and the ratio systemctl / unitwright are printed.
 #
 #   bench/ops.sh [ROUNDS]
+#   UNITWRIGHT_BIN=target/debug/unitwright bench/ops.sh    # an already built binary
 set -eu
 cd "$(dirname "$0")/.."
 rounds=${1:-20}
-cargo build --release --quiet --bin unitwright
-bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/unitwright
+if [ -n "${UNITWRIGHT_BIN:-}" ]; then
+  bin=$(realpath "$UNITWRIGHT_BIN")
+else
+  cargo build --release --quiet --bin unitwright
+  bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/unitwright
+fi
 export UW_BIN="$bin" UW_ROUNDS="$rounds" UW_JOURNAL=1
 exec tests/sandbox/user-manager.sh sh -c '
 set -eu
