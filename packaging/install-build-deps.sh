@@ -11,6 +11,7 @@ pkgs=(
   pkg-config
   openssh-client openssh-server   # tests/remote.rs: unitwright -H against a real sshd in a namespace
   make man-db   # tests/install.rs: make install, man -l renders the pages
+  g++           # fuzz/run-all.sh (CI): libfuzzer-sys builds libFuzzer from C++ source
 )
 . "$(dirname "$0")/apt-install-missing.sh"
 apt_install_missing "${pkgs[@]}"
