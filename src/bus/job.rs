@@ -411,7 +411,7 @@ pub(crate) enum Lost {
     /// The manager left the bus and did not return within this time.
     ManagerGone(Duration),
     /// The manager came back to the bus, but the job had ended without its result reaching us.
-    ResultLost,
+    Result,
 }
 
 /// What a `JobRemoved` signal told.
@@ -568,8 +568,8 @@ mod tests {
         let lost = t.wait(&path(4)).unwrap();
         let other = t.wait(&path(5)).unwrap();
         assert_eq!(t.waited_jobs().len(), 2);
-        t.fail_job(&path(4), Lost::ResultLost);
-        assert_eq!(lost.await.unwrap().unwrap_err(), Lost::ResultLost);
+        t.fail_job(&path(4), Lost::Result);
+        assert_eq!(lost.await.unwrap().unwrap_err(), Lost::Result);
         assert_eq!(t.waited_jobs(), vec![path(5)]);
         t.finish(
             path(5),

@@ -761,7 +761,7 @@ impl Manager {
                 what: what.to_owned(),
                 after,
             },
-            Lost::ResultLost => Error::ResultLost {
+            Lost::Result => Error::ResultLost {
                 what: what.to_owned(),
             },
         }
@@ -1317,7 +1317,7 @@ async fn recheck(tracker: Arc<Tracker>, conn: zbus::Connection) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         for job in gone {
-            tracker.fail_job(&job, Lost::ResultLost);
+            tracker.fail_job(&job, Lost::Result);
         }
         Ok::<_, zbus::Error>(())
     };
