@@ -15,6 +15,7 @@
 //! neither zbus, tokio nor tera.
 
 pub mod escape;
+pub mod lifecycle;
 pub mod quadlet;
 pub mod unit;
 

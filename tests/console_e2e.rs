@@ -26,50 +26,6 @@ const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
 const TEMPLATE: &str = "console@.service";
 const IMAGE: &str = "localhost/uw-console-bb:latest";
 
-/// The generator binary: next to `unitwright` in the target directory (built by
-/// `cargo test --workspace`); built here with the same profile if it is not.
-fn generator() -> PathBuf {
-    let exe = Path::new(UNITWRIGHT);
-    let dir = exe.parent().unwrap();
-    let gen = dir.join("unitwright-generator");
-    let fresh = |g: &Path| {
-        let (Ok(a), Ok(b)) = (std::fs::metadata(g), std::fs::metadata(exe)) else {
-            return false;
-        };
-        a.modified().unwrap() >= b.modified().unwrap()
-    };
-    if !fresh(&gen) {
-        let profile = dir.file_name().unwrap().to_str().unwrap();
-        let target = dir.parent().unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "unitwright-generator",
-            "--target-dir",
-        ])
-        .arg(target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let status = cmd
-            .status()
-            .expect("running cargo build -p unitwright-generator");
-        assert!(status.success(), "building unitwright-generator failed");
-    }
-    assert!(gen.exists(), "{} does not exist", gen.display());
-    gen
-}
-
 /// Isolated podman configuration and storage, and the busybox image.
 struct Podman {
     dir: tempfile::TempDir,
@@ -211,7 +167,7 @@ fn sandbox(podman: &Podman) -> Option<UserManager> {
     )
     .unwrap();
     let mut b = UserManager::builder()
-        .generator(generator())
+        .generator(support::generator_binary(UNITWRIGHT))
         .env("QUADLET_UNIT_DIRS", podman.quadlet_dir())
         .env("UNITWRIGHT", UNITWRIGHT);
     for (k, v) in podman.env() {
@@ -229,11 +185,16 @@ fn cli(m: &UserManager, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `unitwright --user instance start TEMPLATE ID --set S... [--json]`.
+/// `unitwright --user instance start TEMPLATE ID --set S... [--json]` (an `S` starting with
+/// `--` is passed as an option).
 fn start(m: &UserManager, id: &str, settings: &[&str], json: bool) -> Output {
     let mut args = vec!["instance", "start", TEMPLATE, id];
     for s in settings {
-        args.extend(["--set", s]);
+        if s.starts_with("--") {
+            args.push(s);
+        } else {
+            args.extend(["--set", s]);
+        }
     }
     if json {
         args.push("--json");
@@ -389,6 +350,41 @@ fn consoles_with_hard_ids_each_serve_their_own_settings_and_leave_nothing_behind
         diagnose(&m, &ab)
     );
     assert!(http_get(ports["a-b"]).contains("console for [a-b]"));
+
+    // `show` reads the published address from the running unit (the container's conmon holds
+    // the host port), not from the settings.
+    for (id, port) in &ports {
+        let v = ok_json(&cli(&m, &["instance", "show", TEMPLATE, id, "--json"]));
+        assert_eq!(
+            v["published"],
+            serde_json::json!([format!("127.0.0.1:{port}")]),
+            "{id}: {v}"
+        );
+    }
+    let text = cli(&m, &["instance", "show", TEMPLATE, "node 7/a:b"]);
+    assert!(String::from_utf8_lossy(&text.stdout)
+        .contains(&format!("published: 127.0.0.1:{}", ports["node 7/a:b"])));
+
+    // A restart keeps the settings and so the port; --replace changes APP, keeps the port.
+    let v = ok_json(&cli(
+        &m,
+        &["instance", "restart", TEMPLATE, "a-b", "--json"],
+    ));
+    assert_eq!(v["sub_state"], "running", "{v}");
+    assert!(http_get(ports["a-b"]).contains("console for [a-b]"));
+    let v = ok_json(&start(
+        &m,
+        "a-b",
+        &[
+            &format!("IMAGE={IMAGE}"),
+            "PORT=auto-port",
+            "APP=replaced",
+            "--replace",
+        ],
+        true,
+    ));
+    assert_eq!(v["settings"]["PORT"], ports["a-b"].to_string());
+    assert!(http_get(ports["a-b"]).contains("console for [replaced]"));
 
     let out = cli(&m, &["instance", "stop", TEMPLATE, ids[0]]);
     assert!(

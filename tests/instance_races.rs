@@ -280,3 +280,79 @@ fn a_start_waits_as_long_as_the_unit_allows_and_timeout_keeps_a_running_start() 
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!settings_file(&m, "slow@s2.service").exists());
 }
+
+#[test]
+fn show_prints_state_masked_secrets_and_the_address_actually_listened_on() {
+    let Some(m) = sandbox() else {
+        return;
+    };
+    let v = ok_json(&run(
+        &m,
+        &[
+            "instance",
+            "start",
+            "race@.service",
+            "node 1",
+            "--set",
+            "V=plain",
+            "--set",
+            "PW=hunter2",
+            "--set",
+            "PORT=auto-port",
+            "--json",
+        ],
+    ));
+    let port = v["settings"]["PORT"].as_str().unwrap().to_owned();
+    // httpd listens a moment after the start job: wait until show sees it.
+    let mut shown = Value::Null;
+    for _ in 0..200 {
+        shown = ok_json(&run(
+            &m,
+            &["instance", "show", "race@.service", "node 1", "--json"],
+        ));
+        if shown["published"] != serde_json::json!([]) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(shown["unit"], "race@node\\x201.service");
+    assert_eq!(shown["id"], "node 1");
+    assert_eq!(shown["active_state"], "active");
+    assert_eq!(shown["sub_state"], "running");
+    assert_eq!(
+        shown["published"],
+        serde_json::json!([format!("127.0.0.1:{port}")])
+    );
+    assert_eq!(shown["settings"]["V"], "plain");
+    assert_eq!(shown["settings"]["PW"], "********");
+    assert_eq!(shown["secret_keys"], serde_json::json!(["PW"]));
+    assert!(!shown.to_string().contains("hunter2"));
+    // The resource fields are there (null where this sandbox's manager accounts nothing).
+    for key in [
+        "memory_current_bytes",
+        "cpu_usage_nsec",
+        "tasks_current",
+        "effective_cpus",
+    ] {
+        assert!(shown.get(key).is_some(), "{key} in {shown}");
+    }
+    let out = run(&m, &["instance", "show", "race@.service", "node 1"]);
+    let t = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(t.contains(&format!("published: 127.0.0.1:{port}")), "{t}");
+    assert!(
+        t.contains("PW=\"********\"") && !t.contains("hunter2"),
+        "{t}"
+    );
+
+    // Stopped: nothing published, no settings.
+    let out = run(&m, &["instance", "stop", "race@.service", "node 1"]);
+    assert!(out.status.success());
+    let shown = ok_json(&run(
+        &m,
+        &["instance", "show", "race@.service", "node 1", "--json"],
+    ));
+    assert_eq!(shown["active_state"], "inactive");
+    assert_eq!(shown["published"], serde_json::json!([]));
+    assert_eq!(shown["has_settings"], false);
+}

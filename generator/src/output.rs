@@ -84,18 +84,20 @@ impl OutputDir {
         &self.path
     }
 
-    /// Writes `data` to `name` (a plain file name, mode 0644) atomically: a temporary file in the
+    /// Writes `data` to `name` (a plain file name, with `mode`) atomically: a temporary file in the
     /// same directory, renamed over `name`.
-    pub fn write_file(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        let prepared = self.prepare(data)?;
-        self.commit(name, data, prepared)
+    /// `mode` is 0644, or 0600 for units generated from files that others may not read (they
+    /// can hold secrets).
+    pub fn write_file(&self, name: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+        let prepared = self.prepare(data, mode)?;
+        self.commit(name, data, prepared, mode)
     }
 
     /// The first half of [`write_file`](Self::write_file), which may run on another thread than
     /// the second: `data` written to a new unnamed file (`O_TMPFILE`) in the directory, not yet
     /// visible. `None` when the file system or our privileges do not allow it (then the fast path
     /// is switched off for the run, and [`commit`](Self::commit) uses temporary file + rename).
-    pub fn prepare(&self, data: &[u8]) -> std::io::Result<Option<Unnamed>> {
+    pub fn prepare(&self, data: &[u8], mode: u32) -> std::io::Result<Option<Unnamed>> {
         if !self.tmpfile.load(Ordering::Relaxed) {
             return Ok(None);
         }
@@ -103,7 +105,7 @@ impl OutputDir {
             &self.dir,
             ".",
             OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_bits_truncate(0o644),
+            Mode::from_bits_truncate(mode),
         ) else {
             self.tmpfile.store(false, Ordering::Relaxed);
             return Ok(None);
@@ -121,11 +123,13 @@ impl OutputDir {
     /// moving a temporary directory entry. When `name` exists already, or `linkat` is not
     /// allowed (`AT_EMPTY_PATH` needs `CAP_DAC_READ_SEARCH`; the fast path is then switched off),
     /// or nothing was prepared, `data` is written to a temporary file renamed over `name`.
+    /// `mode` is the one the file was prepared with.
     pub fn commit(
         &self,
         name: &str,
         data: &[u8],
         prepared: Option<Unnamed>,
+        mode: u32,
     ) -> std::io::Result<()> {
         if let Some(Unnamed(f)) = prepared {
             match rustix::fs::linkat(&f, "", &self.dir, name, AtFlags::EMPTY_PATH) {
@@ -140,7 +144,7 @@ impl OutputDir {
                 &self.dir,
                 tmp.as_os_str(),
                 OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-                Mode::from_bits_truncate(0o644),
+                Mode::from_bits_truncate(mode),
             )?;
             let mut f = fs::File::from(fd);
             f.write_all(data)?;
@@ -233,8 +237,8 @@ mod tests {
     fn written_file_replaces_the_old_one_and_leaves_no_temporary() {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.write_file("a.service", b"old").unwrap();
-        out.write_file("a.service", b"new").unwrap();
+        out.write_file("a.service", b"old", 0o644).unwrap();
+        out.write_file("a.service", b"new", 0o644).unwrap();
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
@@ -244,16 +248,16 @@ mod tests {
     fn a_prepared_file_appears_only_when_committed_and_replaces_an_existing_one() {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.write_file("a.service", b"old").unwrap();
-        let prepared = out.prepare(b"new").unwrap();
-        let discarded = out.prepare(b"never named").unwrap();
+        out.write_file("a.service", b"old", 0o644).unwrap();
+        let prepared = out.prepare(b"new", 0o644).unwrap();
+        let discarded = out.prepare(b"never named", 0o644).unwrap();
         // Unnamed files are invisible until linked.
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"old");
         drop(discarded);
         // The name exists: the commit falls back to temporary file + rename.
-        out.commit("a.service", b"new", prepared).unwrap();
-        out.commit("b.service", b"b", out.prepare(b"b").unwrap())
+        out.commit("a.service", b"new", prepared, 0o644).unwrap();
+        out.commit("b.service", b"b", out.prepare(b"b", 0o644).unwrap(), 0o644)
             .unwrap();
         assert_eq!(fs::read(d.path().join("a.service")).unwrap(), b"new");
         assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"b");
@@ -264,7 +268,7 @@ mod tests {
     fn commit_without_a_prepared_file_writes_the_data() {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.commit("c.service", b"data", None).unwrap();
+        out.commit("c.service", b"data", None, 0o644).unwrap();
         assert_eq!(fs::read(d.path().join("c.service")).unwrap(), b"data");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
@@ -274,7 +278,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
         out.tmpfile.store(false, Ordering::Relaxed);
-        out.write_file("b.service", b"content").unwrap();
+        out.write_file("b.service", b"content", 0o644).unwrap();
         assert_eq!(fs::read(d.path().join("b.service")).unwrap(), b"content");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
@@ -300,7 +304,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let out = OutputDir::create(d.path()).unwrap();
-        out.write_file("c.service", b"x").unwrap();
+        out.write_file("c.service", b"x", 0o644).unwrap();
         let mode = fs::metadata(d.path().join("c.service"))
             .unwrap()
             .permissions()

@@ -333,13 +333,15 @@ impl Run<'_> {
                         let text = service.to_text();
                         // When the writing thread is behind, create the file here; it is named
                         // there, in order.
-                        let prepared =
-                            (feed.backlog() >= HELP_BACKLOG).then(|| out.prepare(text.as_bytes()));
+                        let mode = unit_mode(q);
+                        let prepared = (feed.backlog() >= HELP_BACKLOG)
+                            .then(|| out.prepare(text.as_bytes(), mode));
                         Some(Pending {
                             file_name,
                             text,
                             links,
                             prepared,
+                            mode,
                         })
                     } else {
                         stdout.push_str("---");
@@ -394,9 +396,9 @@ impl Run<'_> {
         });
         let result = match p.prepared.take() {
             Some(prepared) => {
-                prepared.and_then(|file| out.commit(&p.file_name, p.text.as_bytes(), file))
+                prepared.and_then(|file| out.commit(&p.file_name, p.text.as_bytes(), file, p.mode))
             }
-            None => out.write_file(&p.file_name, p.text.as_bytes()),
+            None => out.write_file(&p.file_name, p.text.as_bytes(), p.mode),
         };
         match result {
             Ok(()) => true,
@@ -453,6 +455,24 @@ struct Pending {
     /// The file already written without a name by the converting thread (or why that failed);
     /// `None`: all of the writing is left to the writer.
     prepared: Option<std::io::Result<Option<Unnamed>>>,
+    /// The unit file's mode (see [`unit_mode`]).
+    mode: u32,
+}
+
+/// 0644, or 0600 when the Quadlet file or one of its drop-ins is not readable by others: such
+/// files can hold secrets (an `Environment=` password), and the unit copies their lines.
+fn unit_mode(q: &Quadlet) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    let private = q
+        .unit
+        .sources
+        .iter()
+        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 == 0));
+    if private {
+        0o600
+    } else {
+        0o644
+    }
 }
 
 /// The writer's backlog (in units) from which the converting thread creates the files of the

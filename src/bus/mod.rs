@@ -73,7 +73,10 @@ mod watch;
 
 pub use error::Error;
 pub use job::{AfterStart, JobMode, JobOutcome, JobResult, JobVerb};
-pub use remote::{Host, Problem as RemoteProblem};
+pub use remote::{
+    batch_mode as ssh_batch_mode, describe_failure as describe_ssh_failure, ssh_argv, Host,
+    Problem as RemoteProblem,
+};
 pub use unit::{
     format_cpus, glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
     type_interface, unit_name_from_path, unit_path, ListedUnit, ManagerState, Resources,

@@ -36,7 +36,7 @@ use ::log::Level;
 use super::log::{record, report, INSTANCE, UNIT};
 use crate::bus::Scope;
 use crate::instance::exec::{exec, ExecRequest};
-use crate::instance::{IfActive, InstanceInfo, Instances, Started, Store};
+use crate::instance::{Details, IfActive, InstanceInfo, Instances, Started, Store};
 
 /// The `instance` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -51,6 +51,8 @@ pub enum Command {
     StopAll(TemplateArgs),
     /// List the instances of a template (settings by key only).
     List(ListArgs),
+    /// Show one instance: state, settings (secret ones masked), published addresses, resources.
+    Show(ShowArgs),
     /// Run CMD with the settings of UNIT (used in generated units; no D-Bus).
     Exec(ExecArgs),
 }
@@ -131,6 +133,19 @@ pub struct ListArgs {
     /// The template unit, e.g. console@.service.
     pub template: String,
     /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `instance show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The template unit, e.g. console@.service.
+    pub template: String,
+    /// The instance id.
+    #[arg(allow_hyphen_values = true)]
+    pub id: String,
+    /// Print a JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -410,6 +425,15 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Show(args) => {
+            let d = instances.show(&args.template, &args.id).await?;
+            if args.json {
+                println!("{}", details_json(&d));
+            } else {
+                print_details(&d);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Exec(_) => unreachable!("handled without a runtime"),
     }
 }
@@ -422,6 +446,72 @@ fn started_json(s: &Started) -> serde_json::Value {
         "sub_state": s.sub_state,
         "settings": s.settings,
     })
+}
+
+fn details_json(d: &Details) -> serde_json::Value {
+    let r = &d.resources;
+    json!({
+        "unit": d.unit,
+        "id": d.id,
+        "load_state": d.load_state,
+        "active_state": d.active_state,
+        "sub_state": d.sub_state,
+        "has_settings": d.has_settings,
+        "settings": d.settings,
+        "secret_keys": d.secret_keys,
+        "published": d.published,
+        "memory_current_bytes": r.memory_current_bytes,
+        "cpu_usage_nsec": r.cpu_usage_nsec,
+        "tasks_current": r.tasks_current,
+        "effective_cpus": r.effective_cpus,
+    })
+}
+
+fn print_details(d: &Details) {
+    let r = &d.resources;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    println!("unit:      {}", d.unit);
+    println!("id:        {}", serde_json::Value::String(d.id.clone()));
+    println!(
+        "state:     {}/{} ({})",
+        d.active_state, d.sub_state, d.load_state
+    );
+    println!(
+        "published: {}",
+        if d.published.is_empty() {
+            "-".to_owned()
+        } else {
+            d.published.join(" ")
+        }
+    );
+    println!(
+        "memory:    {}",
+        or_dash(r.memory_current_bytes.map(|b| format!("{b} bytes")))
+    );
+    println!(
+        "cpu time:  {}",
+        or_dash(r.cpu_usage_nsec.map(|n| format!(
+            "{}.{:03}s",
+            n / 1_000_000_000,
+            n % 1_000_000_000 / 1_000_000
+        )))
+    );
+    println!(
+        "tasks:     {}",
+        or_dash(r.tasks_current.map(|t| t.to_string()))
+    );
+    println!(
+        "cpus:      {}",
+        or_dash(r.effective_cpus.as_deref().map(crate::bus::format_cpus))
+    );
+    if d.has_settings {
+        println!("settings:");
+        for (k, v) in &d.settings {
+            println!("  {k}={}", serde_json::Value::String(v.clone()));
+        }
+    } else {
+        println!("settings:  none stored");
+    }
 }
 
 fn info_json(i: &InstanceInfo) -> serde_json::Value {

@@ -291,6 +291,13 @@ impl Deadline {
 
 /// Runs one systemctl-like command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    // Quadlet files are looked up on this machine only: with -H they are not ours to read.
+    let _ = QUADLET_SCOPE.set(
+        global
+            .host
+            .is_none()
+            .then_some(global.scope() == super::Scope::User),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -353,6 +360,20 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
             let m = connect(global, options).await?;
             m.reload().await?;
+            // Like systemctl, exit 0; but say which Quadlet files produced no unit.
+            let rejected = quadlet_scope()
+                .map(super::quadlet::rejected)
+                .unwrap_or_default();
+            for d in &rejected {
+                line(&super::quadlet::rejected_line(d));
+            }
+            if args.job.json {
+                let list: Vec<Value> = rejected
+                    .iter()
+                    .map(crate::lifecycle::Diagnostic::to_json)
+                    .collect();
+                println!("{}", json!({ "reloaded": true, "rejected": list }));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Start(args) => run_jobs(global, JobVerb::Start, args).await,
@@ -402,9 +423,20 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
 
 /// enable/disable, printing the changes like systemctl (on stderr).
 async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<ExitCode> {
+    // Units generated from Quadlet files get an [Install] drop-in instead (systemd refuses them).
+    let (rest, dropins) = match quadlet_scope() {
+        Some(user) => super::quadlet::enable_generated(user, enable, &args.units)?,
+        None => (args.units.clone(), false),
+    };
+    if dropins {
+        m.reload().await?;
+        line("Reloaded the manager.");
+    }
+    if rest.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
     // Paths of unit files are passed as they are; names get their suffix.
-    let units: Vec<String> = args
-        .units
+    let units: Vec<String> = rest
         .iter()
         .map(|u| {
             if u.contains('/') {
@@ -429,8 +461,26 @@ async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// The scope whose Quadlet files this command may read (`Some(user)`), or `None` with `-H`
+/// (set once by [`run`]; used by [`mangle_all`], enable/disable, reload and status).
+static QUADLET_SCOPE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+
+fn quadlet_scope() -> Option<bool> {
+    QUADLET_SCOPE.get().copied().flatten()
+}
+
+/// Unit names as given, with `.service` added where systemctl adds it; a Quadlet file name
+/// (`web.container`) means the unit it generates (see [`crate::lifecycle::adapter`]).
 fn mangle_all(units: &[String]) -> Vec<String> {
-    units.iter().map(|u| mangle(u)).collect()
+    let scope = quadlet_scope();
+    units
+        .iter()
+        .map(|u| {
+            scope
+                .and_then(|user| crate::lifecycle::adapter::unit_for_quadlet_name(user, u))
+                .unwrap_or_else(|| mangle(u))
+        })
+        .collect()
 }
 
 /// Prints each error on stderr; exit 1 if there was any.
@@ -725,6 +775,13 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 line(&format!("unitwright: {e}"));
+                if let bus::Error::NoSuchUnit { unit, .. } = &e {
+                    if let Some(why) =
+                        quadlet_scope().and_then(|user| super::quadlet::why_missing(user, unit))
+                    {
+                        line(&format!("unitwright: {why}"));
+                    }
+                }
                 if matches!(e, bus::Error::NoSuchUnit { .. }) {
                     STATUS_UNKNOWN
                 } else {

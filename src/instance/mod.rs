@@ -47,6 +47,7 @@ use crate::escape::{self, Kinds};
 
 pub mod exec;
 pub mod expand;
+pub mod published;
 pub mod store;
 pub mod template;
 
@@ -318,6 +319,35 @@ pub struct InstanceInfo {
     /// The keys of its settings (never the values).
     pub keys: Vec<String>,
 }
+
+/// What [`Instances::show`] reports about one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    /// The instance unit.
+    pub unit: String,
+    /// The id.
+    pub id: String,
+    /// `LoadState`.
+    pub load_state: String,
+    /// `ActiveState`.
+    pub active_state: String,
+    /// `SubState`.
+    pub sub_state: String,
+    /// Whether settings are stored for it.
+    pub has_settings: bool,
+    /// The settings, with the values of [`Details::secret_keys`] replaced by [`MASK`].
+    pub settings: BTreeMap<String, String>,
+    /// The keys the template declares secret (`SecretSettings=`) that are set.
+    pub secret_keys: Vec<String>,
+    /// The TCP addresses its processes listen on in this network namespace
+    /// ([`published::published`]), e.g. `127.0.0.1:41234`.
+    pub published: Vec<String>,
+    /// Memory, CPU time, tasks and CPU set, as the manager accounts them.
+    pub resources: bus::Resources,
+}
+
+/// What [`Details::settings`] shows instead of a secret value.
+pub const MASK: &str = "********";
 
 /// How one instance's stop went.
 #[derive(Debug)]
@@ -774,6 +804,67 @@ impl Instances {
         }
         result.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(result)
+    }
+
+    /// The instance of `template` for `id`: its state, its settings (secret values masked),
+    /// the addresses it actually listens on, and its resource use.
+    pub async fn show(&self, template: &str, id: &str) -> Result<Details, Error> {
+        let unit = unit_name(template, id)?;
+        let stored = self.store.read(&unit)?;
+        let state = match self.manager.unit_status(&unit).await {
+            Ok(state) => state,
+            Err(bus::Error::NoSuchUnit { .. }) if stored.is_none() => {
+                return Err(Error::NoTemplate {
+                    template: template.to_owned(),
+                })
+            }
+            Err(bus::Error::NoSuchUnit { .. }) => bus::UnitState {
+                load_state: "not-found".to_owned(),
+                active_state: "inactive".to_owned(),
+                sub_state: "dead".to_owned(),
+                ..bus::UnitState::default()
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let secret = TemplateInfo::read(Path::new(&state.fragment_path))
+            .map(|i| i.secret)
+            .unwrap_or_default();
+        let published = if is_running(&state.active_state) {
+            let pids: Vec<u32> = self
+                .manager
+                .unit_processes(&unit)
+                .await
+                .map(|ps| ps.into_iter().map(|p| p.pid).collect())
+                .unwrap_or_default();
+            published::published(&state.resources.control_group, &pids)
+        } else {
+            Vec::new()
+        };
+        let mut settings = stored
+            .as_ref()
+            .map(|s| s.settings.clone())
+            .unwrap_or_default();
+        let mut secret_keys = Vec::new();
+        for (k, v) in &mut settings {
+            if secret.contains(k) {
+                MASK.clone_into(v);
+                secret_keys.push(k.clone());
+            }
+        }
+        Ok(Details {
+            id: stored
+                .as_ref()
+                .map_or_else(|| id.to_owned(), |s| s.id.clone()),
+            unit,
+            load_state: state.load_state,
+            active_state: state.active_state,
+            sub_state: state.sub_state,
+            has_settings: stored.is_some(),
+            settings,
+            secret_keys,
+            published,
+            resources: state.resources,
+        })
     }
 
     /// Removes the settings of `unit`, and its lock file unless a start holds it.

@@ -598,10 +598,20 @@ impl SystemManager {
     /// Starts it with `units` (name, contents) next to the minimal targets and dbus units it
     /// needs. `None` or a panic (`CI=true`) if that is not possible.
     pub fn start(units: &[(&str, &str)]) -> Option<SystemManager> {
-        skip_or_fail("system manager", Self::try_start(units))
+        skip_or_fail("system manager", Self::try_start(units, None))
     }
 
-    fn try_start(units: &[(&str, &str)]) -> Result<SystemManager, String> {
+    /// Like [`SystemManager::start`], with `generator` as the only system generator (it runs
+    /// at start and at every daemon-reload, with the manager's clean environment); its output
+    /// directory `/run/systemd/generator` is in the unit path.
+    pub fn start_with_generator(units: &[(&str, &str)], generator: &Path) -> Option<SystemManager> {
+        skip_or_fail("system manager", Self::try_start(units, Some(generator)))
+    }
+
+    fn try_start(
+        units: &[(&str, &str)],
+        generator: Option<&Path>,
+    ) -> Result<SystemManager, String> {
         let root = tempfile::Builder::new()
             .prefix("unitwright-system-")
             .tempdir_in(sandbox_base())
@@ -636,11 +646,21 @@ impl SystemManager {
         // The manager's configuration goes to /run (the tmpfs), where system.conf.d is searched.
         let manager_conf = root.path().join("manager.conf");
         write_manager_conf(&manager_conf)?;
-        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
+        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d /run/systemd/system-generators\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nif [ -n \"$UW_GENERATOR\" ]; then ln -s \"$UW_GENERATOR\" /run/systemd/system-generators/; fi\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
         let cgroup = Cgroup::new(root.path(), false);
-        let unshare = cgroup
-            .unshare(&["--cgroup"], script)
-            .env("SYSTEMD_UNIT_PATH", &unit_dir)
+        let mut cmd = cgroup.unshare(&["--cgroup"], script);
+        if let Some(g) = generator {
+            // Only this generator (not the host's), and its output in the unit path.
+            cmd.env("UW_GENERATOR", g)
+                .env("SYSTEMD_GENERATOR_PATH", "/run/systemd/system-generators")
+                .env(
+                    "SYSTEMD_UNIT_PATH",
+                    format!("/run/systemd/generator:{}", unit_dir.display()),
+                );
+        } else {
+            cmd.env("SYSTEMD_UNIT_PATH", &unit_dir);
+        }
+        let unshare = cmd
             .env("UW_MANAGER_CONF", &manager_conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -839,4 +859,46 @@ impl UserManager {
         stop_namespace(&mut self.unshare, self.init_pid);
         self.init_pid = 0;
     }
+}
+
+/// The `unitwright-generator` binary next to `unitwright_exe` (`env!("CARGO_BIN_EXE_unitwright")`)
+/// in the target directory; built with the same profile when it is missing or older.
+pub fn generator_binary(unitwright_exe: &str) -> PathBuf {
+    let exe = Path::new(unitwright_exe);
+    let dir = exe.parent().expect("the binary's directory");
+    let gen = dir.join("unitwright-generator");
+    let fresh = |g: &Path| match (fs::metadata(g), fs::metadata(exe)) {
+        (Ok(a), Ok(b)) => a.modified().ok() >= b.modified().ok(),
+        _ => false,
+    };
+    if !fresh(&gen) {
+        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let target = dir.parent().expect("the target directory");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "unitwright-generator",
+            "--target-dir",
+        ])
+        .arg(target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let status = cmd
+            .status()
+            .expect("running cargo build -p unitwright-generator");
+        assert!(status.success(), "building unitwright-generator failed");
+    }
+    assert!(gen.exists(), "{} does not exist", gen.display());
+    gen
 }

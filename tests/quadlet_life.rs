@@ -1,0 +1,691 @@
+//! The Quadlet lifecycle (`unitwright quadlet ...`) against real managers: a private
+//! `systemd --user` with the real `unitwright-generator` (behind a wrapper that counts its runs)
+//! and real podman 4.3.1 running containers, and a private system manager (systemd as PID 1 of
+//! its own namespaces) with `.volume` units run by real podman.
+//!
+//! Shown: install, a change of one container restarts exactly that unit (InvocationID), a no-op
+//! apply neither writes nor reloads (generator runs counted), a broken file is refused with
+//! file:line and nothing on disk changes, `rm` leaves nothing, kill -9 in the middle of an apply
+//! is recovered by the next run (every file old, or every file new), 0600 stays 0600.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{SystemManager, UserManager};
+
+const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
+const IMAGE: &str = "localhost/uw-life-bb:latest";
+
+/// Podman isolated in a directory (tests/sandbox/podman.sh) with a local busybox image.
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn setup() -> Option<Podman> {
+        let dir = tempfile::Builder::new()
+            .prefix("uwl")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let script = format!(
+            ". {}/tests/sandbox/podman.sh && podman_sandbox {} {IMAGE}",
+            env!("CARGO_MANIFEST_DIR"),
+            dir.path().display()
+        );
+        let out = Command::new("bash").args(["-c", &script]).output();
+        match out {
+            Ok(o) if o.status.success() => Some(Podman { dir }),
+            other => {
+                let why = format!("podman cannot be set up: {other:?}");
+                assert!(!support::ci(), "CI=true and {why}");
+                eprintln!("\n!!! SKIPPING: {why}\n");
+                None
+            }
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("CONTAINERS_CONF", self.dir.path().join("containers.conf")),
+            (
+                "CONTAINERS_STORAGE_CONF",
+                self.dir.path().join("storage.conf"),
+            ),
+        ]
+    }
+
+    fn ps(&self) -> String {
+        let out = Command::new("podman")
+            .envs(self.env())
+            .args(["ps", "-a", "--format", "{{.Names}}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .envs(self.env())
+            .args(["rm", "-a", "-f"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A generator wrapper that appends a line to `count` at each run, then runs the real one
+/// (with `extra` environment, e.g. QUADLET_UNIT_DIRS for the system manager).
+fn counting_generator(dir: &Path, name: &str, extra: &str) -> (PathBuf, PathBuf) {
+    let count = dir.join("generator-runs");
+    let wrapper = dir.join(name);
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho run >> {}\n{extra} exec {} \"$@\"\n",
+            count.display(),
+            support::generator_binary(UNITWRIGHT).display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (wrapper, count)
+}
+
+fn runs(count: &Path) -> usize {
+    std::fs::read_to_string(count).map_or(0, |s| s.lines().count())
+}
+
+/// Every file under `dir` with its content and mode (the state directory's lock excluded).
+fn tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "lock") {
+                let m = std::fs::metadata(&p).unwrap().permissions().mode();
+                out.insert(p.clone(), (std::fs::read(&p).unwrap(), m));
+            }
+        }
+    }
+    out
+}
+
+struct Cli {
+    env: Vec<(String, std::ffi::OsString)>,
+    scope: &'static str,
+}
+
+impl Cli {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(UNITWRIGHT);
+        c.arg(self.scope).arg("quadlet").args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// `unitwright SCOPE ARGS` (a verb outside `quadlet`).
+    fn verb(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(UNITWRIGHT);
+        c.arg(self.scope).args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    /// Runs with `--json` and expects exit `code`; returns the JSON.
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.run(&a);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{a:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{a:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+fn units(report: &Value) -> Vec<(String, String, String)> {
+    report["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["unit"].as_str().unwrap().to_owned(),
+                u["action"].as_str().unwrap().to_owned(),
+                u["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn container(env: &str) -> String {
+    format!("[Container]\nImage={IMAGE}\nNetwork=none\nEnvironment=V={env}\n\n[Install]\nWantedBy=default.target\n")
+}
+
+fn invocation(sb: &UserManager, unit: &str) -> String {
+    let out = sb.systemctl(&["show", "-p", "InvocationID", "--value", unit]);
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!id.is_empty(), "{unit} has no InvocationID");
+    id
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A user manager with the counting generator and podman's environment, and a CLI for it.
+fn user_sandbox(podman: &Podman, work: &Path) -> Option<(UserManager, Cli, PathBuf)> {
+    let (gen, count) = counting_generator(work, "uw-user-generator", "");
+    let mut b = UserManager::builder()
+        .generator(&gen)
+        .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1");
+    for (k, v) in podman.env() {
+        b = b.env(k, v);
+    }
+    let sb = b.start()?;
+    let mut env: Vec<(String, std::ffi::OsString)> = sb
+        .client_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.push(("HOME".into(), sb.root.path().join("home").into()));
+    env.push((
+        "XDG_CONFIG_HOME".into(),
+        sb.root.path().join("config").into(),
+    ));
+    env.push(("UNITWRIGHT_PODMAN_VERSION".into(), "4.3.1".into()));
+    Some((
+        sb,
+        Cli {
+            env,
+            scope: "--user",
+        },
+        count,
+    ))
+}
+
+#[test]
+fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let Some((sb, cli, count)) = user_sandbox(&podman, work.path()) else {
+        return;
+    };
+    let qdir = sb.root.path().join("config/containers/systemd");
+
+    // The app: two containers and a volume; one container holds a secret (0600).
+    let app = work.path().join("demo");
+    write(&app, "web.container", &container("1"));
+    write(&app, "api.container", &container("1"));
+    write(&app, "data.volume", "[Volume]\n");
+    std::fs::set_permissions(
+        app.join("api.container"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let app_arg = app.to_str().unwrap();
+
+    let r = cli.json(&["install", app_arg, "--now"], 0);
+    assert_eq!(r["changed"], true, "{r}");
+    assert_eq!(r["reloaded"], true);
+    assert_eq!(r["rolled_back"], false);
+    let started: Vec<String> = units(&r).into_iter().map(|u| u.0).collect();
+    for u in ["web.service", "api.service", "data-volume.service"] {
+        assert!(started.contains(&u.to_owned()), "{u} not started: {r}");
+        assert_eq!(sb.is_active(u), "active", "{u}");
+    }
+    assert!(podman.ps().contains("systemd-web"), "{}", podman.ps());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&qdir.join("api.container")), 0o600);
+    assert_eq!(mode(&qdir.join("web.container")), 0o644);
+    // The generator writes the unit of a secret file 0600 too.
+    let generated = sb.runtime_dir.join("systemd/generator");
+    assert_eq!(mode(&generated.join("api.service")), 0o600);
+    assert_eq!(mode(&generated.join("web.service")), 0o644);
+
+    let list = cli.json(&["list", "--app", "demo"], 0);
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["active"] == "active"),
+        "{list}"
+    );
+
+    // Change one container: exactly its unit restarts.
+    let before: BTreeMap<&str, String> = ["web.service", "api.service", "data-volume.service"]
+        .into_iter()
+        .map(|u| (u, invocation(&sb, u)))
+        .collect();
+    write(&app, "web.container", &container("2"));
+    let r = cli.json(&["apply", app_arg, "--app", "demo"], 0);
+    assert_eq!(r["changed"], true);
+    assert_eq!(r["reloaded"], true);
+    assert_eq!(
+        units(&r),
+        vec![("web.service".into(), "restart".into(), "done".into())],
+        "{r}"
+    );
+    let files: Vec<(String, String)> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+                f["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        files.contains(&("web.container".into(), "changed".into())),
+        "{r}"
+    );
+    assert!(
+        files.contains(&("api.container".into(), "unchanged".into())),
+        "{r}"
+    );
+    assert_ne!(invocation(&sb, "web.service"), before["web.service"]);
+    assert_eq!(invocation(&sb, "api.service"), before["api.service"]);
+    assert_eq!(
+        invocation(&sb, "data-volume.service"),
+        before["data-volume.service"]
+    );
+    assert_eq!(sb.is_active("web.service"), "active");
+    assert_eq!(mode(&qdir.join("api.container")), 0o600);
+
+    // A no-op apply: no write, no reload (the generator does not run).
+    let generator_runs = runs(&count);
+    let disk = tree(&qdir);
+    let r = cli.json(&["apply", app_arg, "--app", "demo"], 0);
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["reloaded"], false);
+    assert!(units(&r).is_empty());
+    assert_eq!(
+        runs(&count),
+        generator_runs,
+        "a no-op apply ran the generator"
+    );
+    assert_eq!(tree(&qdir), disk);
+
+    // A comment changes the source bytes but nothing systemd reads: written, no restart.
+    let api_id = invocation(&sb, "api.service");
+    write(
+        &app,
+        "api.container",
+        &format!("# owner: team b\n{}", container("1")),
+    );
+    let r = cli.json(&["apply", app_arg, "--app", "demo"], 0);
+    assert_eq!(r["changed"], true, "{r}");
+    assert!(units(&r).is_empty(), "{r}");
+    assert_eq!(invocation(&sb, "api.service"), api_id);
+    assert_eq!(mode(&qdir.join("api.container")), 0o600);
+    let generator_runs = runs(&count);
+    let disk = tree(&qdir);
+
+    // --check --diff says what would happen and changes nothing.
+    write(&app, "api.container", &container("3"));
+    let r = cli.json(&["apply", app_arg, "--app", "demo", "--check", "--diff"], 0);
+    assert_eq!(r["changed"], true);
+    assert_eq!(r["reloaded"], false);
+    assert_eq!(
+        units(&r),
+        vec![("api.service".into(), "restart".into(), "planned".into())],
+        "{r}"
+    );
+    assert!(r["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["after"].as_str().unwrap().contains("V=3")));
+    assert_eq!(tree(&qdir), disk);
+    assert_eq!(runs(&count), generator_runs);
+
+    // A broken file: refused with file:line, nothing on disk changes, no reload.
+    write(
+        &app,
+        "api.container",
+        &format!("[Container]\nImage={IMAGE}\nNetwork=none\nPublishPort=80:http\nImag=oops\n"),
+    );
+    let out = cli.run(&["apply", app_arg, "--app", "demo"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("api.container:4: error: invalid PublishPort"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("api.container:5: error: unsupported key 'Imag'")
+            && stderr.contains("did you mean Image?"),
+        "{stderr}"
+    );
+    assert_eq!(tree(&qdir), disk);
+    assert_eq!(runs(&count), generator_runs);
+    let v = cli.json(&["verify", app.join("api.container").to_str().unwrap()], 1);
+    let lines: Vec<u64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![4, 5], "{v}");
+
+    // rm leaves nothing: units stopped and unloaded, files and record gone, containers gone.
+    let r = cli.json(&["rm", "--app", "demo"], 0);
+    assert_eq!(r["reloaded"], true, "{r}");
+    for u in ["web.service", "api.service", "data-volume.service"] {
+        assert_ne!(sb.is_active(u), "active", "{u}");
+    }
+    let left: Vec<PathBuf> = tree(&qdir).into_keys().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!podman.ps().contains("systemd-"), "{}", podman.ps());
+    assert!(cli.json(&["list"], 0).as_array().unwrap().is_empty());
+}
+
+/// Runs `apply` paused at `step` (UNITWRIGHT_TEST_PAUSE_AT), kills it with SIGKILL there.
+fn apply_killed_at(cli: &Cli, work: &Path, args: &[&str], step: &str) {
+    let pause = work.join(format!("paused-{step}"));
+    let mut child = cli
+        .cmd(args)
+        .env("UNITWRIGHT_TEST_PAUSE_AT", step)
+        .env("UNITWRIGHT_TEST_PAUSE_FILE", &pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pause.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply ended before {step}"
+        );
+        assert!(Instant::now() < deadline, "apply never reached {step}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn volume(label: &str, podman: &Podman) -> String {
+    // The system manager gives services a clean environment: podman's configuration goes in.
+    let env: Vec<String> = podman
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.display()))
+        .collect();
+    format!("[Volume]\nLabel=v={label}\n\n[Service]\nEnvironment={}\n\n[Install]\nWantedBy=default.target\n", env.join(" "))
+}
+
+#[test]
+fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let qdir = work.path().join("quadlets");
+    std::fs::create_dir_all(&qdir).unwrap();
+    let (gen, count) = counting_generator(
+        work.path(),
+        "uw-system-generator",
+        &format!(
+            "QUADLET_UNIT_DIRS={} UNITWRIGHT_PODMAN_VERSION=4.3.1",
+            qdir.display()
+        ),
+    );
+    let Some(sb) = SystemManager::start_with_generator(&[], &gen) else {
+        return;
+    };
+    let cli = Cli {
+        env: vec![
+            ("DBUS_SYSTEM_BUS_ADDRESS".into(), sb.bus_address().into()),
+            ("QUADLET_UNIT_DIRS".into(), qdir.clone().into()),
+            ("UNITWRIGHT_PODMAN_VERSION".into(), "4.3.1".into()),
+        ],
+        scope: "--system",
+    };
+    let show = |unit: &str, prop: &str| {
+        let out = sb.systemctl(&["show", "-p", prop, "--value", unit]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let app = work.path().join("store");
+    for v in ["a", "b", "c"] {
+        write(&app, &format!("{v}.volume"), &volume("1", &podman));
+    }
+    let app_arg = app.to_str().unwrap();
+    let r = cli.json(&["apply", app_arg, "--app", "store"], 0);
+    assert_eq!(r["reloaded"], true, "{r}");
+    for v in ["a", "b", "c"] {
+        assert_eq!(
+            show(&format!("{v}-volume.service"), "ActiveState"),
+            "active",
+            "{r}"
+        );
+    }
+    let ids: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|v| show(&format!("{v}-volume.service"), "InvocationID"))
+        .collect();
+    write(&app, "b.volume", &volume("2", &podman));
+    let r = cli.json(&["apply", app_arg, "--app", "store"], 0);
+    assert_eq!(
+        units(&r),
+        vec![("b-volume.service".into(), "restart".into(), "done".into())],
+        "{r}"
+    );
+    assert_eq!(show("a-volume.service", "InvocationID"), ids[0]);
+    assert_ne!(show("b-volume.service", "InvocationID"), ids[1]);
+    assert_eq!(show("c-volume.service", "InvocationID"), ids[2]);
+
+    // No-op: no reload.
+    let n = runs(&count);
+    let r = cli.json(&["apply", app_arg, "--app", "store"], 0);
+    assert_eq!(
+        (r["changed"].clone(), r["reloaded"].clone()),
+        (Value::Bool(false), Value::Bool(false))
+    );
+    assert_eq!(runs(&count), n);
+
+    // Killed after the first of three files was replaced: the next run rolls back to the old
+    // files (all three), says so, and then applies.
+    let old = tree(&qdir);
+    for v in ["a", "b", "c"] {
+        write(&app, &format!("{v}.volume"), &volume("3", &podman));
+    }
+    apply_killed_at(
+        &cli,
+        work.path(),
+        &["apply", app_arg, "--app", "store"],
+        "committing",
+    );
+    let mixed = tree(&qdir);
+    assert_ne!(mixed, old, "the kill came after the first replacement");
+    let out = cli.run(&["list"]);
+    assert!(out.status.success());
+    // `list` does not recover (it takes no lock); a changing command does.
+    let out = cli.run(&["rm", "nothing.volume"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recovered: an interrupted run was rolled back"),
+        "{stderr}"
+    );
+    let now = tree(&qdir);
+    assert_eq!(
+        now.into_iter()
+            .filter(|(p, _)| !p.starts_with(qdir.join(".unitwright")))
+            .collect::<BTreeMap<_, _>>(),
+        old.clone()
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with(qdir.join(".unitwright")))
+            .collect::<BTreeMap<_, _>>()
+    );
+
+    // Killed after every file was replaced, before the reload: the next run completes it.
+    apply_killed_at(
+        &cli,
+        work.path(),
+        &["apply", app_arg, "--app", "store"],
+        "committed",
+    );
+    let out = cli.run(&["apply", app_arg, "--app", "store", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recovered: an interrupted run had written all its files"),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["changed"], false, "{r}");
+    for v in ["a", "b", "c"] {
+        assert!(std::fs::read_to_string(qdir.join(format!("{v}.volume")))
+            .unwrap()
+            .contains("v=3"));
+        assert!(
+            show(&format!("{v}-volume.service"), "ExecStart").contains("v=3"),
+            "{v} not reloaded"
+        );
+    }
+
+    // A broken file is refused; rm leaves nothing.
+    let disk = tree(&qdir);
+    write(&app, "c.volume", "[Volume]\nLabel=v=4\nDriver\n");
+    let out = cli.run(&["apply", app_arg, "--app", "store"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("c.volume:3: error:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tree(&qdir), disk);
+    let r = cli.json(&["rm", "--app", "store"], 0);
+    assert_eq!(r["reloaded"], true);
+    assert!(
+        tree(&qdir).is_empty(),
+        "{:?}",
+        tree(&qdir).keys().collect::<Vec<_>>()
+    );
+    assert_eq!(show("a-volume.service", "LoadState"), "not-found");
+}
+
+#[test]
+fn quadlet_names_in_unit_verbs_enable_drop_ins_and_rejected_files_explained() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let Some((sb, cli, _)) = user_sandbox(&podman, work.path()) else {
+        return;
+    };
+    let qdir = sb.root.path().join("config/containers/systemd");
+    // Copied by hand, as users do: one good volume, one with ServiceName=, one broken container.
+    write(&qdir, "data.volume", "[Volume]\n");
+    write(&qdir, "named.volume", "[Volume]\nServiceName=custom-vol\n");
+    write(&qdir, "bad.container", "[Container]\nImag=localhost/x\n");
+    let text = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    // reload: exit 0 like systemctl, but the rejected file is named with its line.
+    let out = cli.verb(&["reload", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "bad.container:2: unsupported key 'Imag' in group 'Container'; did you mean Image?"
+        ),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["rejected"][0]["line"], 2, "{r}");
+    assert_eq!(r["rejected"][0]["key"], "Imag", "{r}");
+
+    // status of the unit the rejected file would have made says why it is missing.
+    let out = cli.verb(&["status", "bad.service"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.service is missing because the generator rejected"),
+        "{}",
+        text(&out)
+    );
+
+    // Quadlet names in unit verbs: the unit each file generates.
+    let out = cli.verb(&["start", "data.volume", "named.volume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(sb.is_active("data-volume.service"), "active");
+    assert_eq!(sb.is_active("custom-vol.service"), "active");
+    let out = cli.verb(&["stop", "named.volume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(sb.is_active("custom-vol.service"), "active");
+
+    // enable/disable of a generated unit: an [Install] drop-in, and a reload.
+    let wants = || {
+        String::from_utf8_lossy(
+            &sb.systemctl(&["show", "-p", "Wants", "--value", "default.target"])
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(!wants().contains("data-volume.service"));
+    let out = cli.verb(&["enable", "data.volume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("drop-in"), "{}", text(&out));
+    let dropin = qdir.join("data.volume.d/50-unitwright-enable.conf");
+    assert!(dropin.exists());
+    assert!(wants().contains("data-volume.service"), "{}", wants());
+    let out = cli.verb(&["disable", "data-volume.service"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!dropin.exists() && !qdir.join("data.volume.d").exists());
+    assert!(!wants().contains("data-volume.service"), "{}", wants());
+
+    // cat: source, then the generated unit.
+    let out = cli.run(&["cat", "named.volume"]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.contains("ServiceName=custom-vol")
+            && t.contains("custom-vol.service (generated)")
+            && t.contains("podman volume create"),
+        "{t}"
+    );
+}
