@@ -19,6 +19,7 @@ pub mod escape;
 pub mod fmt;
 pub mod instance;
 pub mod log;
+pub mod logs;
 pub mod progress;
 pub mod quadlet;
 pub mod remote;
