@@ -98,6 +98,18 @@ pub const MAX_PENDING_CALLS: usize = 64;
 /// calls that queue jobs. Together they stay below dbus-daemon's 128.
 pub const MAX_PENDING_READS: usize = 32;
 
+/// How many jobs one connection to the *system* bus waits for at a time; further units wait
+/// for a slot before their job is queued. The manager tracks the requester of every job (and
+/// the holder of every pin, `Unit.Ref`) with a match rule on its own bus connection, and
+/// dbus-daemon's system bus allows 512 match rules per connection
+/// (`max_match_rules_per_connection`). Past that the manager's AddMatch fails, sd-bus drops
+/// the manager's bus connection, and the `JobRemoved` signals of the jobs then running never
+/// reach anyone: measured with 3,000 targets in one call (512 rules at the peak, 256 units
+/// never started, the client waiting for results that could not come). 128 jobs, pinned or
+/// not, stay at 256 rules, leaving room for every other client of the manager; the session
+/// bus allows 50,000 and is not limited here.
+pub const MAX_SYSTEM_BUS_JOBS: usize = 128;
+
 /// Which service manager to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scope {
@@ -242,6 +254,21 @@ impl KillWhom {
     }
 }
 
+/// One job of `ListJobs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    /// Its number.
+    pub id: u32,
+    /// The unit it is for.
+    pub unit: String,
+    /// `start`, `stop`, ...
+    pub job_type: String,
+    /// `waiting` or `running`.
+    pub state: String,
+    /// Its object path.
+    pub job: String,
+}
+
 /// One change made by enable/disable: a symlink created or removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFileChange {
@@ -271,6 +298,8 @@ struct Inner {
     pending: tokio::sync::Semaphore,
     /// Bounds the property reads awaiting a reply (see [`MAX_PENDING_READS`]).
     reads: tokio::sync::Semaphore,
+    /// Bounds the jobs waited for at a time on the system bus (see [`MAX_SYSTEM_BUS_JOBS`]).
+    jobs: Option<tokio::sync::Semaphore>,
     /// Dropping it stops the dispatcher task.
     _stop: oneshot::Sender<()>,
     /// The ssh process of a remote connection (killed when the connection is dropped).
@@ -335,6 +364,7 @@ impl Manager {
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(dispatch(
             Arc::clone(&tracker),
+            conn.clone(),
             removed,
             owners,
             stop_rx,
@@ -348,6 +378,8 @@ impl Manager {
                 timeouts: options.timeouts,
                 tracker,
                 pending: tokio::sync::Semaphore::new(MAX_PENDING_CALLS),
+                jobs: (scope == Scope::System)
+                    .then(|| tokio::sync::Semaphore::new(MAX_SYSTEM_BUS_JOBS)),
                 reads: tokio::sync::Semaphore::new(MAX_PENDING_READS),
                 _stop: stop_tx,
                 tunnel,
@@ -624,6 +656,13 @@ impl Manager {
         // garbage-collected right after its job, and reading it would load it afresh, without
         // the ConditionResult of the start that was just skipped. Best effort: without the
         // pin, a missing ConditionTimestamp keeps us from claiming a skip we cannot see.
+        // A slot before the job exists and until its pin is gone (see MAX_SYSTEM_BUS_JOBS).
+        let _slot = match &self.inner.jobs {
+            Some(slots) if options.wait => {
+                Some(until(deadline, &what, None, slots.acquire()).await?)
+            }
+            _ => None,
+        };
         if pin {
             self.unit_call_no_reply(unit, "Ref").await;
         }
@@ -739,6 +778,9 @@ impl Manager {
             Lost::ManagerGone(after) => Error::ManagerGone {
                 what: what.to_owned(),
                 after,
+            },
+            Lost::Result => Error::ResultLost {
+                what: what.to_owned(),
             },
         }
     }
@@ -942,6 +984,128 @@ impl Manager {
         .map_err(|e| Error::from_call(&what, one(&files), e))?;
         self.reload().await?;
         Ok(file_changes(changes))
+    }
+
+    /// Masks unit files (links them to /dev/null), then reloads the manager, as `systemctl
+    /// mask` does.
+    pub async fn mask<S: AsRef<str>>(&self, units: &[S]) -> Result<Vec<UnitFileChange>, Error> {
+        let files: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let what = format!("mask of {}", files.join(" "));
+        let changes = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.mask_unit_files(&files, false, false),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, one(&files), e))?;
+        self.reload().await?;
+        Ok(file_changes(changes))
+    }
+
+    /// Unmasks unit files, then reloads the manager.
+    pub async fn unmask<S: AsRef<str>>(&self, units: &[S]) -> Result<Vec<UnitFileChange>, Error> {
+        let files: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let what = format!("unmask of {}", files.join(" "));
+        let changes = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.unmask_unit_files(&files, false),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, one(&files), e))?;
+        self.reload().await?;
+        Ok(file_changes(changes))
+    }
+
+    /// `ActiveState` of `unit` (one `Get`; `inactive` for a unit that does not exist, as
+    /// the manager reports it).
+    pub async fn active_state(&self, unit: &str) -> Result<String, Error> {
+        let what = format!("state of {unit}");
+        let v = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.get(
+                &unit_path(unit),
+                "org.freedesktop.systemd1.Unit",
+                "ActiveState",
+            ),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))?;
+        Ok(<&str>::try_from(&v).unwrap_or_default().to_owned())
+    }
+
+    /// The state of the unit file of `unit` (`GetUnitFileState`): enabled, disabled, static,
+    /// masked, generated, ...
+    pub async fn unit_file_state(&self, unit: &str) -> Result<String, Error> {
+        let what = format!("unit file state of {unit}");
+        let _permit = self.inner.pending.acquire().await;
+        timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.get_unit_file_state(unit),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))
+    }
+
+    /// Every property of `unit` (its Unit interface and its type's), or of the manager when
+    /// `None`, by name.
+    pub async fn all_properties(
+        &self,
+        unit: Option<&str>,
+    ) -> Result<std::collections::BTreeMap<String, OwnedValue>, Error> {
+        let what = match unit {
+            Some(u) => format!("properties of {u}"),
+            None => "properties of the manager".to_owned(),
+        };
+        let read = async {
+            let mut all = std::collections::BTreeMap::new();
+            match unit {
+                None => all.extend(
+                    self.get_all(
+                        "/org/freedesktop/systemd1",
+                        "org.freedesktop.systemd1.Manager",
+                    )
+                    .await?,
+                ),
+                Some(u) => {
+                    let path = unit_path(u);
+                    all.extend(self.get_all(&path, "org.freedesktop.systemd1.Unit").await?);
+                    if let Some(interface) = unit::type_interface(u) {
+                        if let Ok(typed) = self.get_all(&path, interface).await {
+                            all.extend(typed);
+                        }
+                    }
+                }
+            }
+            Ok::<_, zbus::Error>(all)
+        };
+        timeout(self.inner.timeouts.query, &what, read)
+            .await?
+            .map_err(|e| Error::from_call(&what, unit, e))
+    }
+
+    /// The queued and running jobs (`ListJobs`).
+    pub async fn list_jobs(&self) -> Result<Vec<QueuedJob>, Error> {
+        let what = "listing jobs";
+        let rows = timeout(
+            self.inner.timeouts.query,
+            what,
+            self.inner.proxy.list_jobs(),
+        )
+        .await?
+        .map_err(|e| Error::from_call(what, None, e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, unit, job_type, state, job, _)| QueuedJob {
+                id,
+                unit,
+                job_type,
+                state,
+                job: job.as_str().to_owned(),
+            })
+            .collect())
     }
 
     /// Live state changes of the units matching the glob `patterns` (all when empty): see
@@ -1261,6 +1425,7 @@ async fn until<F: std::future::Future>(
 /// name: if it disappears and does not come back within `grace`, every waiter fails.
 async fn dispatch(
     tracker: Arc<Tracker>,
+    conn: zbus::Connection,
     mut removed: proxy::JobRemovedStream,
     mut owners: zbus::fdo::NameOwnerChangedStream,
     mut stop: oneshot::Receiver<()>,
@@ -1287,6 +1452,7 @@ async fn dispatch(
                     if back {
                         log::debug!("the service manager is on the bus again");
                         gone_deadline = None;
+                        tokio::spawn(recheck(Arc::clone(&tracker), conn.clone()));
                     } else {
                         log::debug!("the service manager left the bus");
                         gone_deadline = Some(tokio::time::Instant::now() + grace);
@@ -1302,4 +1468,48 @@ async fn dispatch(
     }
     // The stream ended (connection closed) or the last Manager was dropped.
     tracker.fail_all(Lost::Connection);
+}
+
+/// After the manager came back to the bus: a daemon-reexec keeps its jobs and who asked for
+/// them, but a manager whose bus connection was dropped (e.g. by dbus-daemon's limits) lost
+/// the tracking of requesters, and a `JobRemoved` sent while it was away reached nobody. So
+/// subscribe (a subscriber gets every `JobRemoved`), then fail the waiters of jobs that no
+/// longer exist and whose result has not arrived a second later: their result is lost, and
+/// waiting would never end.
+async fn recheck(tracker: Arc<Tracker>, conn: zbus::Connection) {
+    let check = async {
+        let proxy = ManagerProxy::builder(&conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await?;
+        match proxy.subscribe().await {
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+            other => other?,
+        }
+        let mut gone = Vec::new();
+        for job in tracker.waited_jobs() {
+            let props = proxy::PropertiesProxy::builder(&conn)
+                .path(job.clone())?
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            match props.get("org.freedesktop.systemd1.Job", "Id").await {
+                Err(zbus::Error::MethodError(name, _, _))
+                    if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject" =>
+                {
+                    gone.push(job);
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for job in gone {
+            tracker.fail_job(&job, Lost::Result);
+        }
+        Ok::<_, zbus::Error>(())
+    };
+    if let Err(e) = check.await {
+        log::debug!("checking the jobs waited for after the manager's return failed: {e}");
+    }
 }
