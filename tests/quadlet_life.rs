@@ -613,6 +613,19 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(tree(&qdir), disk);
+
+    // --prune: the app's file no longer given is stopped and removed.
+    std::fs::remove_file(app.join("c.volume")).unwrap();
+    let r = cli.json(&["apply", app_arg, "--app", "store", "--prune"], 0);
+    assert_eq!(
+        units(&r),
+        vec![("c-volume.service".into(), "stop".into(), "done".into())],
+        "{r}"
+    );
+    assert!(!qdir.join("c.volume").exists());
+    assert_eq!(show("c-volume.service", "LoadState"), "not-found");
+    assert_eq!(show("a-volume.service", "ActiveState"), "active");
+
     let r = cli.json(&["rm", "--app", "store"], 0);
     assert_eq!(r["reloaded"], true);
     assert!(
