@@ -10,6 +10,7 @@ pkgs=(
   podman runc uidmap slirp4netns busybox-static
   pkg-config
   openssh-client openssh-server   # tests/remote.rs: unitwright -H against a real sshd in a namespace
+  python3-venv shellcheck         # ansible/: ansible-core from PyPI in a venv; ansible-test sanity
   make man-db   # tests/install.rs: make install, man -l renders the pages
 )
 . "$(dirname "$0")/apt-install-missing.sh"

@@ -307,9 +307,10 @@ fn a_failed_job_is_reported_once_on_stderr_when_stderr_is_not_the_journal() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    // Once; the indented lines under it are the explanation (its output, the logs command).
     let lines: Vec<&str> = err
         .lines()
-        .filter(|l| l.contains("lg-bad.service"))
+        .filter(|l| l.contains("lg-bad.service") && !l.starts_with("  "))
         .collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(

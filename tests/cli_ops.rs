@@ -120,9 +120,14 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     };
     let out = unitwright(&sb, &["start", "hello"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    eventually("the line in the journal", || {
-        journalctl(&sb, &["--user-unit", "hello.service"]).contains("hello from the unit")
+    eventually("the unit's and the manager's lines in the journal", || {
+        let j = journalctl(&sb, &["--user-unit", "hello.service"]);
+        j.contains("hello from the unit") && j.contains("Started")
     });
+    let last = journalctl(
+        &sb,
+        &["--user-unit", "hello.service", "-n", "1", "-o", "cat"],
+    );
     let out = unitwright(&sb, &["status", "hello"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
@@ -134,9 +139,10 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     assert!(text.contains("      Tasks: "), "{text}");
     assert!(text.contains("     CGroup: /user.slice/user-"), "{text}");
     assert!(
-        text.trim_end().ends_with("hello from the unit"),
-        "the last line is the unit's last log line: {text}"
+        text.trim_end().ends_with(last.trim_end()),
+        "the last line is the unit's last log line ({last}): {text}"
     );
+    assert!(text.contains(": hello from the unit\n"), "{text}");
     assert!(!text.contains('\x1b'), "no colour in a pipe: {text}");
     // --json: the same numbers.
     let out = unitwright(&sb, &["status", "--json", "hello"]);
@@ -146,9 +152,13 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     assert!(u["tasks_current"].as_u64().unwrap() >= 1, "{u}");
     assert!(u.get("cpu_usage_nsec").is_some() && u.get("effective_cpus").is_some());
     assert!(u["main_pid"].as_u64().unwrap() > 0);
-    assert_eq!(
-        u["journal"].as_array().unwrap().last().unwrap()["MESSAGE"],
-        "hello from the unit"
+    assert!(
+        u["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["MESSAGE"] == "hello from the unit"),
+        "{u}"
     );
     // A unit that never started: inactive, exit 3, and no "condition failed" (it was never
     // checked).
@@ -157,4 +167,155 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("Active: inactive (dead)"), "{text}");
     assert!(!text.contains("Condition"), "{text}");
+}
+
+/// An isolated podman storage and configuration (vfs under `dir`; runc and explicit ulimits,
+/// as podman 4.3.1 needs here), as environment for the manager and its services.
+fn podman_env(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
+    std::fs::write(
+        dir.join("storage.conf"),
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/g\"\nrunroot = \"{0}/r\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n[engine]\nruntime = \"runc\"\n",
+    )
+    .unwrap();
+    vec![
+        ("CONTAINERS_CONF".into(), dir.join("containers.conf")),
+        ("CONTAINERS_STORAGE_CONF".into(), dir.join("storage.conf")),
+    ]
+}
+
+#[test]
+fn a_failing_podman_start_shows_podmans_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = UserManager::builder().journal(true).unit(
+        "web.service",
+        "[Service]\nExecStart=/usr/bin/podman run --rm --pull=never --name uw-ops-web localhost/uw-ops-missing:latest\n\
+         Type=oneshot\n",
+    );
+    for (k, v) in podman_env(dir.path()) {
+        b = b.env(k, v);
+    }
+    let Some(sb) = b.start() else { return };
+    let out = unitwright(&sb, &["start", "web"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "unitwright: start of web.service failed: result exit-code, ExecStart exited with status 125"
+    );
+    assert!(
+        err.contains("podman[") && err.contains("localhost/uw-ops-missing:latest: image not known"),
+        "{err}"
+    );
+    assert!(
+        err.trim_end()
+            .ends_with("more: unitwright --user logs web.service"),
+        "{err}"
+    );
+    // --json carries the same lines.
+    let out = unitwright(&sb, &["start", "--json", "web"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = v["output"].as_array().unwrap();
+    assert!(
+        output
+            .iter()
+            .any(|l| l.as_str().unwrap().ends_with("image not known")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_failed_dependency_is_named_with_its_output() {
+    let Some(sb) = journal_sandbox(&[
+        (
+            "app.service",
+            "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 600\n",
+        ),
+        (
+            "db.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo db: cannot open /var/lib/db >&2; exit 4'\n",
+        ),
+    ]) else {
+        return;
+    };
+    let out = unitwright(&sb, &["start", "app"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.starts_with("unitwright: start of app.service failed: result dependency")
+            && first.contains(
+                "failed dependency: db.service (failed (failed), result exit-code, ExecStart exited with status 4)"
+            ),
+        "{err}"
+    );
+    assert!(err.contains("db: cannot open /var/lib/db"), "{err}");
+    assert!(
+        err.contains("more: unitwright --user logs db.service"),
+        "{err}"
+    );
+}
+
+#[test]
+fn logs_reads_a_units_records_natively() {
+    let Some(sb) = journal_sandbox(&[(
+        "count.service",
+        "[Service]\nExecStart=/bin/sh -c 'for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; exec sleep 600'\n",
+    )]) else {
+        return;
+    };
+    let out = unitwright(&sb, &["start", "count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    eventually("the last line in the journal", || {
+        let j = journalctl(&sb, &["--user-unit", "count.service"]);
+        j.contains("oops") && j.contains("Started")
+    });
+    // All records, like journalctl --user-unit, the same lines in the same order.
+    let out = unitwright(&sb, &["logs", "count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ours: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split_once(": ").unwrap().1.to_owned())
+        .collect();
+    let theirs: Vec<String> = journalctl(&sb, &["--user-unit", "count.service", "-o", "cat"])
+        .lines()
+        .map(ToOwned::to_owned)
+        .collect();
+    assert_eq!(ours, theirs);
+    assert!(ours.contains(&"line 3".to_owned()), "{ours:?}");
+    // -n 2: the last two.
+    let out = unitwright(&sb, &["logs", "-n", "2", "count.service"]);
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let last_two: Vec<String> = text
+        .lines()
+        .map(|l| l.split_once(": ").unwrap().1.to_owned())
+        .collect();
+    assert_eq!(last_two, theirs[theirs.len() - 2..], "{text}");
+    // --json: one object per record, all fields.
+    let out = unitwright(&sb, &["logs", "--json", "-n", "1", "count"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The last record is the unit's or the manager's "Started" message about it.
+    assert!(
+        v["_SYSTEMD_USER_UNIT"] == "count.service" || v["USER_UNIT"] == "count.service",
+        "{v}"
+    );
+    assert!(
+        v["__CURSOR"].as_str().is_some() && v["_PID"].as_str().is_some(),
+        "{v}"
+    );
+    // --since in the future: nothing; a bad time is a usage error.
+    let out = unitwright(&sb, &["logs", "--since", "2999-01-01", "count"]);
+    assert!(out.status.success() && out.stdout.is_empty());
+    let out = unitwright(&sb, &["logs", "--since", "soonish", "count"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid time"), "{}", stderr(&out));
 }

@@ -65,7 +65,8 @@ fn a_failing_unit_exits_1_and_says_what_failed_and_why() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "unitwright: start of bad.service failed: result exit-code, ExecStart exited with status 3\n"
+        "unitwright: start of bad.service failed: result exit-code, ExecStart exited with status 3\n  \
+         more: unitwright --user logs bad.service\n"
     );
     assert_eq!(sb.is_active("bad.service"), "failed");
     // reset-failed clears the failed state.
@@ -100,7 +101,7 @@ fn one_bad_unit_among_many_fails_the_call_but_not_the_others() {
     let out = unitwright(&sb).args(&args).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    let lines: Vec<&str> = err.lines().collect();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("  ")).collect();
     assert_eq!(lines.len(), 2, "{err}");
     assert!(lines[0].starts_with("unitwright: start of bad.service failed: result exit-code"));
     assert!(lines[1].contains("missing.service not found"));

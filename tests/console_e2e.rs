@@ -161,6 +161,11 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// A manager whose generator has converted `units/console@.container` (at its start: the
 /// only generator run of the test).
 fn sandbox(podman: &Podman) -> Option<UserManager> {
+    sandbox_with(podman, &[])
+}
+
+/// [`sandbox`] with extra variables in the manager's environment.
+fn sandbox_with(podman: &Podman, env: &[(&str, &Path)]) -> Option<UserManager> {
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("units/console@.container"),
         podman.quadlet_dir().join("console@.container"),
@@ -171,6 +176,9 @@ fn sandbox(podman: &Podman) -> Option<UserManager> {
         .env("QUADLET_UNIT_DIRS", podman.quadlet_dir())
         .env("UNITWRIGHT", UNITWRIGHT);
     for (k, v) in podman.env() {
+        b = b.env(k, v);
+    }
+    for (k, v) in env {
         b = b.env(k, v);
     }
     b.start()
@@ -461,4 +469,96 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
     assert!(!settings_dir(&m).join(&unit).exists());
     assert_eq!(m.is_active(&unit), "inactive");
     assert_eq!(podman.containers(), "");
+}
+
+#[test]
+fn persistent_settings_survive_the_end_of_the_manager_and_its_runtime_directory() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    // %S of the user manager is $XDG_STATE_HOME; it outlives both sandboxes, as /var/lib or
+    // ~/.local/state outlive a reboot, while each sandbox has its own fresh runtime directory.
+    let state = podman.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let boot = |podman: &Podman| sandbox_with(podman, &[("XDG_STATE_HOME", &state)]);
+    let cli = |m: &UserManager, args: &[&str]| {
+        Command::new(UNITWRIGHT)
+            .arg("--user")
+            .args(args)
+            .envs(m.client_env())
+            .env("XDG_STATE_HOME", &state)
+            .output()
+            .unwrap()
+    };
+    let id = "node 9/p";
+    let unit = instance_unit(id);
+    let file = state.join("unitwright/instances").join(&unit);
+    let port = {
+        let Some(m) = boot(&podman) else {
+            return;
+        };
+        let v = ok_json(&cli(
+            &m,
+            &[
+                "instance",
+                "start",
+                TEMPLATE,
+                id,
+                "--persistent",
+                "--set",
+                &format!("IMAGE={IMAGE}"),
+                "--set",
+                "PORT=auto-port",
+                "--set",
+                "APP=kept",
+                "--json",
+            ],
+        ));
+        let port: u16 = v["settings"]["PORT"].as_str().unwrap().parse().unwrap();
+        assert!(http_get(port).contains("console for [kept]"));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&file).unwrap().permissions(),
+        ) & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(
+            !settings_dir(&m).join(&unit).exists(),
+            "not in the runtime dir"
+        );
+        let list = ok_json(&cli(&m, &["instance", "list", TEMPLATE, "--json"]));
+        assert_eq!(list[0]["persistent"], true, "{list}");
+        let text = cli(&m, &["instance", "list", TEMPLATE]);
+        assert!(String::from_utf8_lossy(&text.stdout).contains(" persistent "));
+        // A shutdown stops the unit (with systemd, not unitwright: the settings stay), then the
+        // manager, its runtime directory and every process end here.
+        let out = m.systemctl(&["stop", &unit]);
+        assert!(out.status.success());
+        assert!(file.exists());
+        port
+    };
+    assert!(file.exists(), "the settings survived");
+    let Some(m) = boot(&podman) else {
+        return;
+    };
+    // The unit finds them by itself (%S/unitwright/instances), without unitwright.
+    let out = m.systemctl(&["start", &unit]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        diagnose(&m, &unit)
+    );
+    assert!(http_get(port).contains("console for [kept]"));
+    let v = ok_json(&cli(&m, &["instance", "show", TEMPLATE, id, "--json"]));
+    assert_eq!(v["persistent"], true);
+    assert_eq!(
+        v["published"],
+        serde_json::json!([format!("127.0.0.1:{port}")])
+    );
+    let out = cli(&m, &["instance", "stop", TEMPLATE, id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!file.exists(), "stop removes persistent settings too");
 }

@@ -14,6 +14,14 @@ use support::{ENDLESS_ONESHOT, SLEEP_SERVICE};
 
 const HELLO: &str = "[Unit]\nDescription=Hello %i\n[Service]\nExecStart=/bin/sleep 600\n";
 
+/// A template whose instances read their settings (through `unitwright instance exec`).
+fn with_settings() -> String {
+    format!(
+        "[Service]\nExecStart={} instance exec --settings-dir=%t/unitwright/instances %n -- /bin/sleep 600\n",
+        env!("CARGO_BIN_EXE_unitwright")
+    )
+}
+
 fn unitwright(host: &RemoteHost) -> Command {
     let mut cmd = host.command(env!("CARGO_BIN_EXE_unitwright"));
     cmd.stdin(Stdio::null());
@@ -213,4 +221,113 @@ fn a_connection_lost_mid_job_fails_every_waiter_at_once() {
         err.contains("unitwright: the connection to root@127.0.0.1 was lost: ssh exited"),
         "{err}"
     );
+}
+
+#[test]
+fn instance_verbs_run_the_remote_unitwright() {
+    let template = with_settings();
+    let Some(host) = RemoteHost::start(
+        &[("hello@.service", &template)],
+        &[("mine@.service", &template)],
+    ) else {
+        return;
+    };
+    let root = "root@127.0.0.1";
+    // Not installed there yet.
+    let out = run(&host, &["-H", root, "instance", "list", "hello@.service"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "unitwright: unitwright is not installed on {root} (instance verbs with -H run it there"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // Another version there.
+    let old = host.root.path().join("old-unitwright");
+    std::fs::write(&old, "#!/bin/sh\necho 'unitwright 0.0.1'\n").unwrap();
+    Command::new("chmod").arg("755").arg(&old).status().unwrap();
+    host.install("unitwright", &old);
+    let out = run(&host, &["-H", root, "instance", "list", "hello@.service"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "unitwright: {root} has unitwright 0.0.1, this is unitwright {} (instance verbs with -H need the same version on both sides)\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // This version: start with settings (one from a local file, sent over stdin), list, stop.
+    host.install(
+        "unitwright",
+        std::path::Path::new(env!("CARGO_BIN_EXE_unitwright")),
+    );
+    let secret = host.root.path().join("local-secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let set_file = format!("PW={}", secret.display());
+    let out = run(
+        &host,
+        &[
+            "-H",
+            root,
+            "instance",
+            "start",
+            "hello@.service",
+            "node 7/a",
+            "--set",
+            "COLOR=blue",
+            "--set-file",
+            &set_file,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unit = "hello@node\\x207-a.service";
+    assert_eq!(host.is_active(unit), "active");
+    // The secret from the local file arrived in the remote settings store.
+    let store = std::path::PathBuf::from(format!(
+        "/proc/{}/root/run/unitwright/instances",
+        host.pid()
+    ));
+    let stored: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert!(
+        stored
+            .iter()
+            .any(|s| s.contains("s3cret") && s.contains("blue")),
+        "{stored:?}"
+    );
+    let out = run(
+        &host,
+        &["-H", root, "instance", "list", "hello@.service", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("node 7/a") && text.contains("COLOR") && text.contains("PW"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret") && !text.contains("blue"), "{text}");
+    let out = run(
+        &host,
+        &["-H", root, "instance", "stop", "hello@.service", "node 7/a"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(host.is_active(unit), "inactive");
+    // The test user's own manager, with its own settings store.
+    let user = format!("{TEST_USER}@127.0.0.1");
+    let as_user = |args: &[&str]| {
+        let out = run(
+            &host,
+            &[&["--user", "-H", &user, "instance"], args].concat(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    as_user(&["start", "mine@.service", "u1", "--set", "A=1"]);
+    assert_eq!(host.user_is_active("mine@u1.service"), "active");
+    let listed = as_user(&["list", "mine@.service", "--json"]);
+    assert!(listed.contains("\"u1\""), "{listed}");
 }

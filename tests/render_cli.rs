@@ -183,3 +183,29 @@ fn the_output_name_tells_a_quadlet_file_from_a_unit() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn the_output_is_never_more_readable_than_its_sources() {
+    let (dir, t, v) = setup();
+    let out = dir.path().join("echo.service");
+    let out_s = out.to_str().unwrap();
+    let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let chmod = |p: &str, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // A 0600 template (say, with a BMC password in it) gives a 0600 unit.
+    chmod(&t, 0o600);
+    let o = unitwright(&["render", &t, "--values", &v, "-o", out_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(mode_of(&out), 0o600);
+    // A values file readable by its group only: the unit is too.
+    chmod(&t, 0o644);
+    chmod(&v, 0o640);
+    let o = unitwright(&["render", &t, "--values", &v, "-o", out_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(mode_of(&out), 0o640);
+    // --mode says it explicitly.
+    let o = unitwright(&["render", &t, "--values", &v, "-o", out_s, "--mode", "0644"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(mode_of(&out), 0o644);
+}

@@ -75,11 +75,23 @@ def count_files(d):
     return sum(len(files) + len(dirs) for _, dirs, files in os.walk(d))
 
 
+def gen_env(src):
+    """The generators' environment: the source directory, and UNITWRIGHT_PODMAN_VERSION when the
+    benchmark itself runs with it (the podman release ours writes for; Quadlet ignores it), so
+    that ours is timed writing the same units as the reference: e.g.
+    UNITWRIGHT_PODMAN_VERSION=5.8.6 against Quadlet 5.8.6. Without it ours uses its default,
+    `auto` (the detected version, cached in /run/unitwright)."""
+    env = {"QUADLET_UNIT_DIRS": src}
+    if "UNITWRIGHT_PODMAN_VERSION" in os.environ:
+        env["UNITWRIGHT_PODMAN_VERSION"] = os.environ["UNITWRIGHT_PODMAN_VERSION"]
+    return env
+
+
 def run_once(binary, src, out_base, k):
     """One run into a fresh empty directory: (wall s, cpu s, entries written)."""
     out = os.path.join(out_base, f"run{k}")
     os.mkdir(out)
-    env = {"QUADLET_UNIT_DIRS": src}
+    env = gen_env(src)
     argv = [binary, "-no-kmsg-log", out]
     devnull = os.open(os.devnull, os.O_WRONLY)
     t0 = time.perf_counter()
@@ -108,7 +120,7 @@ def instructions(binary, src, out_base):
         r = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
              binary, "-no-kmsg-log", out],
-            env={"QUADLET_UNIT_DIRS": src}, capture_output=True, text=True, check=False)
+            env=gen_env(src), capture_output=True, text=True, check=False)
     finally:
         shutil.rmtree(out)
     m = re.search(r"I\s+refs:\s+([\d,]+)", r.stderr)
@@ -128,7 +140,7 @@ def peak_rss(binary, src, out_base, k):
     try:
         r = subprocess.run(
             ["/usr/bin/time", "-f", "%M", binary, "-no-kmsg-log", out],
-            env={"QUADLET_UNIT_DIRS": src}, stdout=subprocess.DEVNULL,
+            env=gen_env(src), stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, check=False)
     finally:
         shutil.rmtree(out)
@@ -147,9 +159,12 @@ def main():
     ap.add_argument("--runs", type=int, default=0,
                     help="runs per generator and size (default: by size)")
     ap.add_argument("--no-valgrind", action="store_true")
+    ap.add_argument("--ref-name", default="quadlet-5.4.2",
+                    help="the reference's label, e.g. quadlet-5.8.6")
     a = ap.parse_args()
+    ref = a.ref_name
     gens = [("ours", os.path.realpath(a.ours)),
-            ("quadlet-5.4.2", os.path.realpath(a.reference))]
+            (ref, os.path.realpath(a.reference))]
     work = tempfile.mkdtemp(prefix="uw-bench-")
     out_base = tempfile.mkdtemp(prefix="uw-bench-out-", dir="/dev/shm")
     summary = []
@@ -195,15 +210,16 @@ def main():
                 istr = f"{i / 1e6:10.2f}" if i else f"{'n/a':>10}"
                 print(f"{name:14} {ms(row[name][0])}m {ms(row[name][1])}m {ms(row[name][2])}m"
                       f" {ms(row[name][3])}m {row[name][4]:>6} KiB {istr} {written[name]:>8}")
-            o, r = row["ours"], row["quadlet-5.4.2"]
+            o, r = row["ours"], row[ref]
             ratio = [r[j] / o[j] if o[j] else float("nan") for j in range(5)]
             iratio = f"{r[5] / o[5]:.1f}x" if o[5] and r[5] else "n/a"
             print(f"{'ratio ref/ours':14} {ratio[0]:8.1f}x {ratio[1]:8.1f}x {ratio[2]:8.1f}x"
                   f" {ratio[3]:8.1f}x {ratio[4]:8.1f}x {iratio:>10}")
             print()
             summary.append((n, o, r, ratio, iratio))
-        print("| units | wall ours / 5.4.2 (median) | CPU ours / 5.4.2 (median) "
-              "| instructions ours / 5.4.2 | peak RSS ours / 5.4.2 |")
+        v = ref.rsplit("-", 1)[-1]
+        print(f"| units | wall ours / {v} (median) | CPU ours / {v} (median) "
+              f"| instructions ours / {v} | peak RSS ours / {v} |")
         print("|---:|---|---|---|---|")
         for n, o, r, ratio, iratio in summary:
             ins = (f"{o[5] / 1e6:.2f} M / {r[5] / 1e6:.2f} M ({iratio})"

@@ -1,8 +1,14 @@
 #!/bin/sh
 # Side-by-side benchmark of unitwright-generator against podman's Quadlet.
 #   usage: generator/bench/compare.sh OURS REFERENCE [N...] [--runs R] [--no-valgrind]
-# e.g.   generator/bench/compare.sh target/release/unitwright-generator \
-#            /usr/libexec/podman/quadlet 1 100 1000
+#              [--ref-name quadlet-5.8.6]
+# e.g.   UNITWRIGHT_PODMAN_VERSION=5.4.2 generator/bench/compare.sh \
+#            target/release/unitwright-generator "$(../shared/tools/reference-quadlet)" 1 100 1000
+#        UNITWRIGHT_PODMAN_VERSION=5.8.6 generator/bench/compare.sh \
+#            target/release/unitwright-generator "$(../shared/tools/reference-quadlet 5.8)" \
+#            --ref-name quadlet-5.8.6 1 1000
+# UNITWRIGHT_PODMAN_VERSION (passed to ours only) makes ours write the reference's units; without
+# it ours writes for the installed podman (auto).
 # Sizes default to 1 100 1000. Wall time and CPU time (user+sys, from wait4(2)) over alternating
 # runs, each into a fresh empty tmpfs directory; peak RSS from /usr/bin/time; user-space
 # instruction counts from valgrind's cachegrind. Needs python3 (standard library only); valgrind

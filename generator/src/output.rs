@@ -53,6 +53,17 @@ pub fn is_memory_fs(path: &Path) -> bool {
     })
 }
 
+/// The pid in a temporary name made by [`tmp_name`] (`.#NAME.PID.tmp`).
+fn temporary_owner(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(b".#")?.strip_suffix(b".tmp")?;
+    let dot = rest.iter().rposition(|&b| b == b'.')?;
+    let pid = &rest[dot + 1..];
+    if pid.is_empty() || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
 fn tmp_name(final_name: &OsStr, pid: u32) -> OsString {
     let mut n = OsString::from(".#");
     n.push(final_name);
@@ -69,14 +80,60 @@ impl OutputDir {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(OutputDir {
+        let out = OutputDir {
             path: path.to_owned(),
             dir,
             sync: !is_memory_fs(path),
             pid: std::process::id(),
             made_dirs: Mutex::default(),
             tmpfile: AtomicBool::new(true),
-        })
+        };
+        out.remove_stale_temporaries();
+        Ok(out)
+    }
+
+    /// Removes the temporary files (`.#NAME.PID.tmp`, in the directory and its link
+    /// sub-directories) of earlier runs that were killed between creating and renaming them:
+    /// those whose process no longer exists. A run that is still writing (a concurrent
+    /// generator) keeps its own. Best effort: what cannot be read or removed stays.
+    fn remove_stale_temporaries(&self) {
+        let Ok(entries) = fs::read_dir(&self.path) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let sub = Path::new(&name);
+                for s in fs::read_dir(e.path())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                {
+                    self.remove_if_stale(&sub.join(s.file_name()));
+                }
+            } else {
+                self.remove_if_stale(Path::new(&name));
+            }
+        }
+    }
+
+    /// Removes `rel` if it is a temporary file of a process that no longer exists.
+    fn remove_if_stale(&self, rel: &Path) {
+        let Some(pid) = rel.file_name().and_then(|n| temporary_owner(n.as_bytes())) else {
+            return;
+        };
+        let alive = pid == self.pid
+            || rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)).is_some_and(
+                |p| {
+                    !matches!(
+                        rustix::process::test_kill_process(p),
+                        Err(rustix::io::Errno::SRCH)
+                    )
+                },
+            );
+        if !alive {
+            let _ = rustix::fs::unlinkat(&self.dir, rel, AtFlags::empty());
+        }
     }
 
     /// The directory.
@@ -232,6 +289,34 @@ fn escaping_link_name() -> std::io::Error {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporaries_of_dead_processes_are_removed_and_others_kept() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("default.target.wants")).unwrap();
+        // Pids beyond pid_max (4194304 at most) belong to no process.
+        let dead = [
+            ".#web.service.99999999.tmp",
+            "default.target.wants/.#web.service.99999998.tmp",
+        ];
+        let own = format!(".#db.service.{}.tmp", std::process::id());
+        let keep = [
+            own.as_str(),
+            ".#not-ours.tmp",
+            "web.service",
+            ".#x.service.1.tmp",
+        ];
+        for f in dead.iter().chain(&keep) {
+            fs::write(d.path().join(f), "x").unwrap();
+        }
+        OutputDir::create(d.path()).unwrap();
+        for f in dead {
+            assert!(!d.path().join(f).exists(), "{f} left");
+        }
+        for f in keep {
+            assert!(d.path().join(f).exists(), "{f} removed");
+        }
+    }
 
     #[test]
     fn written_file_replaces_the_old_one_and_leaves_no_temporary() {

@@ -6,7 +6,8 @@
 //! * `case.conf`: `key = value` lines:
 //!   * `dirs = a b`: sub-directories of `input/` passed as `QUADLET_UNIT_DIRS`, highest priority
 //!     first (default: `input/` itself); `dirs = none` leaves `QUADLET_UNIT_DIRS` unset;
-//!   * `args = -user`: extra flags; `env = NAME=VALUE` (repeatable);
+//!   * `args = -user`: extra flags; `env = NAME=VALUE` (repeatable; `UNITWRIGHT_PODMAN_VERSION`
+//!     is `off`, Quadlet 5.4.2's output, unless a case sets it);
 //!   * `exit = N` (default 0); `stderr = TEXT` (repeatable, each must appear in stderr);
 //!   * `dryrun = true`: run with `-dryrun` and compare stdout with `expected.stdout`;
 //! * `expected/`: the expected output directory, symlinks included (otherwise).
@@ -118,7 +119,11 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let case = read_case(dir, &input);
     let out = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(GEN);
-    cmd.env_clear().env("PODMAN", "/usr/bin/podman");
+    // The trees show Quadlet 5.4.2's output unless a case names a podman version (the default,
+    // `auto`, would depend on the podman installed).
+    cmd.env_clear()
+        .env("PODMAN", "/usr/bin/podman")
+        .env("UNITWRIGHT_PODMAN_VERSION", "off");
     match &case.dirs {
         None => {
             cmd.env("QUADLET_UNIT_DIRS", &input);

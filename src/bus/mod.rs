@@ -73,7 +73,10 @@ mod watch;
 
 pub use error::Error;
 pub use job::{AfterStart, JobMode, JobOutcome, JobResult, JobVerb};
-pub use remote::{Host, Problem as RemoteProblem};
+pub use remote::{
+    batch_mode as ssh_batch_mode, describe_failure as describe_ssh_failure, ssh_argv, Host,
+    Problem as RemoteProblem,
+};
 pub use unit::{
     format_cpus, glob_match, has_unit_suffix, mangle, mangle_pattern, parse_signal, signal_name,
     type_interface, unit_name_from_path, unit_path, ListedUnit, ManagerState, Resources,
@@ -795,6 +798,54 @@ impl Manager {
             });
         }
         Ok(state)
+    }
+
+    /// The units `unit` hard-depends on (`Requires=`, `Requisite=`, `BindsTo=`) that are not
+    /// active now, with their state: after a job of `unit` ended with result `dependency`,
+    /// these are the ones that failed it (systemctl only says "a dependency failed").
+    pub async fn failed_dependencies(&self, unit: &str) -> Result<Vec<UnitState>, Error> {
+        let what = format!("dependencies of {unit}");
+        let props = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.get_some(&unit_path(unit), &["Requires", "Requisite", "BindsTo"]),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))?;
+        let mut deps: Vec<String> = Vec::new();
+        for key in ["Requires", "Requisite", "BindsTo"] {
+            let names = props
+                .get(key)
+                .and_then(|v| <Vec<String>>::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default();
+            for n in names {
+                if !deps.contains(&n) {
+                    deps.push(n);
+                }
+            }
+        }
+        let what = &what;
+        let states = futures_util::future::join_all(deps.iter().map(|d| async move {
+            timeout(
+                self.inner.timeouts.query,
+                what,
+                self.read_state(d, true, what),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+        }))
+        .await;
+        Ok(states
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                !matches!(
+                    s.active_state.as_str(),
+                    "active" | "reloading" | "activating"
+                )
+            })
+            .collect())
     }
 
     /// The processes in the cgroup of `unit` and its sub-cgroups (`GetUnitProcesses`), as the

@@ -202,6 +202,18 @@ impl Problem {
     }
 }
 
+/// What to tell the user about a failed ssh to `host`: the class of problem, then ssh's
+/// (or the remote command's) own words.
+pub fn describe_failure(host: &Host, scope: Scope, code: Option<i32>, stderr: &str) -> String {
+    let problem = Problem::classify(code, stderr);
+    let detail = match (stderr.trim(), code) {
+        ("", Some(c)) => format!("ssh exited with status {c}"),
+        ("", None) => "ssh was killed".to_owned(),
+        (text, _) => text.lines().collect::<Vec<_>>().join("; "),
+    };
+    format!("{}: {detail}", problem.explain(host, scope))
+}
+
 /// The ssh process carrying one connection.
 #[derive(Debug)]
 pub(crate) struct Tunnel {

@@ -172,6 +172,10 @@ pub struct ServiceState {
     pub exec_main_pid: u32,
     /// The `ExecStart=` command lines as configured (argv of each).
     pub exec_start: Vec<Vec<String>>,
+    /// The PIDs of the start commands that ran last (`ExecCondition=`, `ExecStartPre=`,
+    /// `ExecStart=`, `ExecStartPost=`), also after they exited: their journal records can be
+    /// found by `_PID=` when journald could not attribute them to the unit.
+    pub exec_pids: Vec<u32>,
     /// `TimeoutStartUSec`: how long the manager lets a start take (`u64::MAX`: no limit; 0
     /// if not read).
     pub timeout_start_usec: u64,
@@ -321,6 +325,15 @@ impl UnitState {
                     exec_main_exit_timestamp: num(s, "ExecMainExitTimestamp").unwrap_or(0),
                     exec_main_pid: num(s, "ExecMainPID").unwrap_or(0),
                     exec_start: exec_commands(s.get("ExecStart")),
+                    exec_pids: [
+                        "ExecCondition",
+                        "ExecStartPre",
+                        "ExecStart",
+                        "ExecStartPost",
+                    ]
+                    .iter()
+                    .flat_map(|k| exec_pids(s.get(*k)))
+                    .collect(),
                     timeout_start_usec: num(s, "TimeoutStartUSec").unwrap_or(0),
                 }),
         }
@@ -338,6 +351,15 @@ fn exec_commands(value: Option<&OwnedValue>) -> Vec<Vec<String>> {
     value
         .and_then(|v| <Vec<Exec>>::try_from(v.try_clone().ok()?).ok())
         .map(|cmds| cmds.into_iter().map(|c| c.1).collect())
+        .unwrap_or_default()
+}
+
+/// The PIDs recorded for the commands of an exec property (0 = never ran, left out).
+fn exec_pids(value: Option<&OwnedValue>) -> Vec<u32> {
+    type Exec = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
+    value
+        .and_then(|v| <Vec<Exec>>::try_from(v.try_clone().ok()?).ok())
+        .map(|cmds| cmds.into_iter().map(|c| c.7).filter(|&p| p != 0).collect())
         .unwrap_or_default()
 }
 

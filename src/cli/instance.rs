@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,7 +37,7 @@ use ::log::Level;
 use super::log::{record, report, INSTANCE, UNIT};
 use crate::bus::Scope;
 use crate::instance::exec::{exec, ExecRequest};
-use crate::instance::{Details, IfActive, InstanceInfo, Instances, Started, Store};
+use crate::instance::{Details, IfActive, InstanceInfo, Instances, StartOptions, Started, Store};
 
 /// The `instance` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -79,6 +80,10 @@ pub struct StartArgs {
     /// key keeps the port it had).
     #[arg(long)]
     pub replace: bool,
+    /// Keep the settings where they survive a reboot (system: /var/lib/unitwright/instances,
+    /// user: $XDG_STATE_HOME/unitwright/instances), not on the runtime tmpfs.
+    #[arg(long)]
+    pub persistent: bool,
     /// Wait at most SECONDS for the start (default: the unit's own start timeout,
     /// TimeoutStartSec=, plus 15 s; 0 waits forever). A start still running then keeps its
     /// settings.
@@ -98,6 +103,7 @@ impl std::fmt::Debug for StartArgs {
             .field("set_file", &self.set_file)
             .field("json", &self.json)
             .field("replace", &self.replace)
+            .field("persistent", &self.persistent)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -153,9 +159,15 @@ pub struct ShowArgs {
 /// `instance exec`.
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
-    /// Where the settings files are (default: that of --user/--system).
+    /// Where the settings files are; repeatable, the first directory holding the unit's file
+    /// wins (default: the runtime, then the persistent directory of --user/--system).
     #[arg(long, value_name = "DIR")]
-    pub settings_dir: Option<PathBuf>,
+    pub settings_dir: Vec<PathBuf>,
+    /// Then look in $XDG_STATE_HOME/unitwright/instances (default
+    /// ~/.local/state/unitwright/instances), where `--user instance start --persistent` keeps
+    /// settings (what generated user units pass).
+    #[arg(long)]
+    pub user_state: bool,
     /// A key that must be set (by the settings or the service's environment). Repeatable.
     #[arg(long = "require", value_name = "KEY")]
     pub require: Vec<String>,
@@ -177,12 +189,20 @@ fn scope(global: &super::Global) -> Scope {
 /// Runs one `instance` command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     if let Command::Exec(args) = cmd {
-        let dir = match args.settings_dir {
-            Some(d) => d,
-            None => Store::for_manager(global.user)?.dir().to_owned(),
-        };
+        let mut dirs = args.settings_dir;
+        if args.user_state {
+            // Without $XDG_STATE_HOME and $HOME there is no such store; the others may do.
+            if let Ok(p) = Store::persistent_for_manager(true) {
+                dirs.push(p.dir().to_owned());
+            }
+        } else if dirs.is_empty() {
+            dirs.push(Store::for_manager(global.user)?.dir().to_owned());
+            if let Ok(p) = Store::persistent_for_manager(global.user) {
+                dirs.push(p.dir().to_owned());
+            }
+        }
         let err = exec(&ExecRequest {
-            settings_dir: &dir,
+            settings_dirs: &dirs,
             unit: &args.unit,
             required: &args.require,
             command: &args.command,
@@ -305,13 +325,16 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Start(args) => {
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
-            let if_active = if args.replace {
-                IfActive::Replace
-            } else {
-                IfActive::Refuse
+            let options = StartOptions {
+                if_active: if args.replace {
+                    IfActive::Replace
+                } else {
+                    IfActive::Refuse
+                },
+                persistent: args.persistent,
             };
             let started = match instances
-                .start_with(&args.template, &args.id, settings, if_active)
+                .start_with(&args.template, &args.id, settings, options)
                 .await
             {
                 Ok(s) => s,
@@ -457,6 +480,7 @@ fn details_json(d: &Details) -> serde_json::Value {
         "active_state": d.active_state,
         "sub_state": d.sub_state,
         "has_settings": d.has_settings,
+        "persistent": d.persistent,
         "settings": d.settings,
         "secret_keys": d.secret_keys,
         "published": d.published,
@@ -522,44 +546,42 @@ fn info_json(i: &InstanceInfo) -> serde_json::Value {
         "active_state": i.active_state,
         "sub_state": i.sub_state,
         "has_settings": i.has_settings,
+        "persistent": i.persistent,
         "keys": i.keys,
     })
 }
 
 fn print_table(list: &[InstanceInfo]) {
-    let rows: Vec<[String; 4]> = list
+    let rows: Vec<[String; 5]> = list
         .iter()
         .map(|i| {
             [
                 i.unit.clone(),
                 format!("{}/{}", i.active_state, i.sub_state),
+                match (i.has_settings, i.persistent) {
+                    (false, _) => "-",
+                    (true, false) => "runtime",
+                    (true, true) => "persistent",
+                }
+                .to_owned(),
                 i.keys.join(","),
                 serde_json::Value::String(i.id.clone()).to_string(),
             ]
         })
         .collect();
-    let header = [
-        "UNIT".to_owned(),
-        "STATE".to_owned(),
-        "SETTINGS".to_owned(),
-        "ID".to_owned(),
-    ];
-    let mut width = [0usize; 3];
+    let header = ["UNIT", "STATE", "STORED", "SETTINGS", "ID"].map(str::to_owned);
+    let mut width = [0usize; 4];
     for r in std::iter::once(&header).chain(&rows) {
         for (w, c) in width.iter_mut().zip(r.iter()) {
             *w = (*w).max(c.chars().count());
         }
     }
     for r in std::iter::once(&header).chain(&rows) {
-        println!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2]
-        );
+        let mut line = String::new();
+        for (c, w) in r.iter().zip(width) {
+            let _ = write!(line, "{c:w$}  ");
+        }
+        line.push_str(&r[4]);
+        println!("{line}");
     }
 }

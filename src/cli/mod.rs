@@ -19,8 +19,10 @@ pub mod escape;
 pub mod fmt;
 pub mod instance;
 pub mod log;
+pub mod logs;
 pub mod progress;
 pub mod quadlet;
+pub mod remote;
 pub mod render;
 pub mod status;
 pub mod systemd;
@@ -137,7 +139,7 @@ where
     if args.get(1).is_some_and(|a| a == "escape") {
         return escape::run_raw(&args[2..]);
     }
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(args.iter()) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -151,17 +153,21 @@ where
         env!("CARGO_PKG_VERSION"),
         cli.command
     );
-    if cli.global.host.is_some() && !matches!(cli.command, Command::Systemd(_)) {
-        // Never act locally when a remote host was asked for.
-        log::line("unitwright: -H/--host works with the systemctl-like verbs only, not here");
-        return ExitCode::from(2);
-    }
-    let result = match cli.command {
-        Command::Escape(args) => escape::run(&cli.global, args),
-        Command::Instance(cmd) => instance::run(&cli.global, cmd),
-        Command::Quadlet(cmd) => quadlet::run(&cli.global, cmd),
-        Command::Render(args) => render::run(&cli.global, args),
-        Command::Systemd(cmd) => systemd::run(&cli.global, cmd),
+    let result = match (&cli.global.host, cli.command) {
+        // The instance settings live on that host: the remote unitwright does the work.
+        (Some(host), Command::Instance(_)) => {
+            let scope = match cli.global.scope() {
+                Scope::User => crate::bus::Scope::User,
+                Scope::System => crate::bus::Scope::System,
+            };
+            remote::run(host, scope, &args)
+        }
+        (Some(_), Command::Render(_) | Command::Escape(_) | Command::Quadlet(_)) => {
+            // Never act locally when a remote host was asked for.
+            log::line("unitwright: -H/--host does not apply to render, escape and quadlet");
+            return ExitCode::from(2);
+        }
+        (_, command) => dispatch(&cli.global, command),
     };
     match result {
         Ok(code) => code,
@@ -169,5 +175,16 @@ where
             log::line(&format!("unitwright: {}", log::error_text(&e)));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs a parsed command locally (or, for the D-Bus verbs, on the manager `-H` names).
+fn dispatch(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Escape(args) => escape::run(global, args),
+        Command::Instance(cmd) => instance::run(global, cmd),
+        Command::Quadlet(cmd) => quadlet::run(global, cmd),
+        Command::Render(args) => render::run(global, args),
+        Command::Systemd(cmd) => systemd::run(global, cmd),
     }
 }

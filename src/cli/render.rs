@@ -4,8 +4,14 @@
 //!
 //! Values come from a JSON object (`--values`) and `--set KEY=VALUE` (strings; a dotted key
 //! `a.b=v` sets a nested map entry); later ones win. With `-o`, the unit is written to a
-//! temporary file in the target directory, synced, given its mode (0644 unless `--mode`), and
-//! renamed over the target, so readers never see half a unit.
+//! temporary file in the target directory, synced, given its mode, and renamed over the
+//! target, so readers never see half a unit.
+//!
+//! The mode is `--mode` if given; otherwise the output is never more readable than what it was
+//! made from: 0644 without the group or other read permission that the template or the
+//! `--values` file lacks. A 0600 template holding a password, or a 0600 values file, gives a
+//! 0600 unit (a secret must not become world-readable by being rendered); values given with
+//! `--set` on the command line are visible in the process list anyway and do not count.
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -33,9 +39,11 @@ pub struct Args {
     /// Write the unit to FILE atomically instead of to stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// File mode of the unit written with -o, in octal (0600 for units holding secrets).
-    #[arg(long, value_name = "MODE", default_value = "0644", value_parser = parse_mode, requires = "output")]
-    pub mode: u32,
+    /// File mode of the unit written with -o, in octal. Default: 0644, without the group and
+    /// other read permissions the template or the --values file lacks (a 0600 source gives a
+    /// 0600 unit).
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, requires = "output")]
+    pub mode: Option<u32>,
 }
 
 /// Shows the `--set` keys only: `cli::run` logs the parsed command at debug level, and the
@@ -48,7 +56,7 @@ impl std::fmt::Debug for Args {
             .field("values", &self.values)
             .field("set_keys", &keys)
             .field("output", &self.output)
-            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("mode", &self.mode.map(|m| format!("{m:04o}")))
             .finish()
     }
 }
@@ -110,6 +118,22 @@ fn values(args: &Args) -> anyhow::Result<Value> {
     Ok(Value::Object(root))
 }
 
+/// The mode of the output when `--mode` is not given: 0644 without the group or other read
+/// permission that any of `sources` (the template, the values file) lacks.
+fn default_mode(sources: &[&Path]) -> std::io::Result<u32> {
+    let mut mode = 0o644;
+    for source in sources {
+        let m = std::fs::metadata(source)?.permissions().mode();
+        if m & 0o040 == 0 {
+            mode &= !0o040;
+        }
+        if m & 0o004 == 0 {
+            mode &= !0o004;
+        }
+    }
+    Ok(mode)
+}
+
 /// Writes `text` to `path` through a temporary file in the same directory and a rename.
 fn write_atomically(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -157,7 +181,15 @@ pub fn run(_global: &super::Global, args: Args) -> anyhow::Result<ExitCode> {
                 .map_err(|e| fail(format!("writing to stdout: {e}")))?;
         }
         Some(path) => {
-            write_atomically(path, &text, args.mode)
+            let mode = if let Some(m) = args.mode {
+                m
+            } else {
+                let mut sources = vec![args.template.as_path()];
+                sources.extend(args.values.as_deref());
+                default_mode(&sources)
+                    .map_err(|e| fail(format!("reading the mode of the sources: {e}")))?
+            };
+            write_atomically(path, &text, mode)
                 .map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
             let template = args.template.to_string_lossy();
             let output = path.to_string_lossy();

@@ -64,6 +64,8 @@ pub enum Command {
     Disable(FileArgs),
     /// Print unit state changes as they happen, until interrupted.
     Watch(WatchArgs),
+    /// Show the journal records of units (like journalctl -u), read natively.
+    Logs(super::logs::LogsArgs),
     /// Wait for jobs (a job path or number, as --no-block prints) or units.
     Wait(WaitArgs),
 }
@@ -286,6 +288,10 @@ impl Deadline {
 
 /// Runs one systemctl-like command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    // Verbs that need no connection to the manager run without the async runtime.
+    if let Command::Logs(args) = &cmd {
+        return super::logs::run(global, args);
+    }
     // Quadlet files are looked up on this machine only: with -H they are not ours to read.
     let _ = QUADLET_SCOPE.set(
         global
@@ -396,7 +402,13 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 futures_util::future::join_all(units.iter().map(|u| m.reset_failed(Some(u)))).await;
             Ok(report_errors(results))
         }
-        Command::Status(args) => status(&connect(global, options).await?, args).await,
+        Command::Status(mut args) => {
+            // The journal read is this machine's: not the one of a remote host.
+            if global.host.is_some() {
+                args.lines = 0;
+            }
+            status(&connect(global, options).await?, args).await
+        }
         Command::List(args) => {
             let m = connect(global, options).await?;
             let patterns: Vec<String> = args.patterns.iter().map(|p| mangle_pattern(p)).collect();
@@ -412,6 +424,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Enable(args) => files(&connect(global, options).await?, true, &args).await,
         Command::Disable(args) => files(&connect(global, options).await?, false, &args).await,
         Command::Watch(args) => watch(&connect(global, options).await?, args).await,
+        Command::Logs(args) => super::logs::run(global, &args),
         Command::Wait(args) => wait(global, args).await,
     }
 }
@@ -504,6 +517,7 @@ async fn run_jobs(
         wait: !args.job.no_block,
         timeout: deadline.left(),
     };
+    let started = super::fmt::now_usec();
     let waiting = super::progress::Waiting::new(units.len());
     let jobs = m.jobs_observed(verb, &units, job_options, |i| waiting.done(i));
     let mut results = if job_options.wait && super::progress::enabled() {
@@ -516,18 +530,48 @@ async fn run_jobs(
     };
     waiting.clear();
     deadline.name_limit(&mut results);
+    let scope = journal_scope(&m);
     let mut failed = false;
     let mut timed_out = false;
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
-        if !report_job(verb, unit, result) {
+        // The journal read is this machine's: no explanation from it for a remote host.
+        let why = if global.host.is_some() {
+            Explanation::default()
+        } else {
+            explain(&m, scope, started, result, args.job.json).await
+        };
+        if !report_job(verb, unit, result, &why) {
             match result {
                 Err(e) if e.is_timeout() => timed_out = true,
                 _ => failed = true,
             }
         }
         if args.job.json {
-            writeln!(stdout, "{}", job_json(verb, unit, result))?;
+            let mut v = job_json(verb, unit, result);
+            v["failed_dependencies"] = why
+                .dependencies
+                .iter()
+                .map(|d| {
+                    json!({
+                        "unit": d.state.name,
+                        "active_state": d.state.active_state,
+                        "failure": d.failure,
+                        "output": d.output.iter().map(crate::journal::Entry::message).collect::<Vec<_>>(),
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+            v["output"] = why
+                .output
+                .as_ref()
+                .map(|o| {
+                    o.iter()
+                        .map(crate::journal::Entry::message)
+                        .collect::<Vec<_>>()
+                })
+                .into();
+            writeln!(stdout, "{v}")?;
         } else if !job_options.wait {
             // --no-block: the job paths, one per unit, for `unitwright wait`.
             if let Ok(o) = result {
@@ -641,10 +685,136 @@ enum WaitEnd {
     Unit(bus::UnitProgress),
 }
 
+/// How many of a unit's last output lines a failed (or, with `--json`, finished) job quotes.
+const OUTPUT_LINES: usize = 5;
+/// How long to wait for the manager's record of a job's end to reach the journal.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// What explains a job's outcome beyond its result: the unit's last output lines, and for a
+/// `dependency` result the dependencies that failed and their output.
+#[derive(Debug, Default)]
+struct Explanation {
+    /// The unit's last output lines since the job was queued (`None` when not read).
+    output: Option<Vec<crate::journal::Entry>>,
+    /// The hard dependencies that are not active, for a `dependency` result.
+    dependencies: Vec<FailedDependency>,
+    /// The journal could not be read: why.
+    journal_error: Option<String>,
+    /// Whether the units are the user manager's (for the `--user` in the hint).
+    user: bool,
+}
+
+#[derive(Debug)]
+struct FailedDependency {
+    state: bus::UnitState,
+    /// Why it failed, as for a job (`result exit-code, ExecStart exited with status 1`).
+    failure: Option<String>,
+    output: Vec<crate::journal::Entry>,
+}
+
+async fn explain(
+    m: &Manager,
+    scope: crate::journal::Scope,
+    since: u64,
+    result: &Result<JobOutcome, bus::Error>,
+    json: bool,
+) -> Explanation {
+    let Ok(o) = result else {
+        return Explanation::default();
+    };
+    let failed = o.failure().is_some();
+    let finished = o.after_start() == Some(bus::AfterStart::Exited);
+    if !(failed || (json && finished)) {
+        return Explanation::default();
+    }
+    let mut why = Explanation {
+        user: matches!(scope, crate::journal::Scope::User(_)),
+        ..Explanation::default()
+    };
+    let pids = |s: Option<&bus::UnitState>| {
+        s.and_then(|s| s.service.as_ref())
+            .map(|svc| {
+                let mut p = svc.exec_pids.clone();
+                p.extend(
+                    [svc.exec_main_pid, svc.main_pid]
+                        .into_iter()
+                        .filter(|&p| p != 0),
+                );
+                p
+            })
+            .unwrap_or_default()
+    };
+    let read = |unit: &str, pids: &[u32]| {
+        crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None)
+    };
+    match read(&o.unit, &pids(o.state.as_ref())) {
+        Ok(lines) => why.output = Some(lines),
+        Err(e) => why.journal_error = Some(e.to_string()),
+    }
+    if o.result == Some(bus::JobResult::Dependency) {
+        for state in m.failed_dependencies(&o.unit).await.unwrap_or_default() {
+            let failure = state.service.as_ref().map(|svc| {
+                let mut parts = vec![format!("{} ({})", state.active_state, state.sub_state)];
+                if !svc.result.is_empty() && svc.result != "success" {
+                    parts.push(format!("result {}", svc.result));
+                }
+                parts.extend(svc.main_process_exit());
+                parts.join(", ")
+            });
+            let output = if why.journal_error.is_none() {
+                read(&state.name, &pids(Some(&state))).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            why.dependencies.push(FailedDependency {
+                state,
+                failure,
+                output,
+            });
+        }
+    }
+    why
+}
+
+/// The lines printed under a failed job: failed dependencies, the units' last output, and
+/// the command that shows more.
+fn explanation_lines(unit: &str, why: &Explanation) -> Vec<String> {
+    let mut lines = Vec::new();
+    let user = why.user;
+    let more = |u: &str| {
+        format!(
+            "  more: unitwright{} logs {}",
+            if user { " --user" } else { "" },
+            crate::escape::shell_quote(u)
+        )
+    };
+    for d in &why.dependencies {
+        for e in &d.output {
+            lines.push(format!("  {} {}", d.state.name, e.short_line(false)));
+        }
+        lines.push(more(&d.state.name));
+    }
+    if let Some(out) = &why.output {
+        for e in out {
+            lines.push(format!("  {}", e.short_line(false)));
+        }
+    }
+    if let Some(e) = &why.journal_error {
+        lines.push(format!("  (its journal could not be read: {e})"));
+    }
+    lines.push(more(unit));
+    lines
+}
+
 /// Tells the user and the journal how one job went (see `cli::log`: failures and unmet
 /// conditions are reported, on stderr exactly as `unitwright: <outcome>`; a success is an info
 /// record). Returns false if it failed.
-fn report_job(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>) -> bool {
+fn report_job(
+    verb: JobVerb,
+    unit: &str,
+    result: &Result<JobOutcome, bus::Error>,
+    why: &Explanation,
+) -> bool {
     use super::log::{record, report, JOB, RESULT, UNIT};
     use ::log::Level;
     let job_result = match result {
@@ -654,7 +824,24 @@ fn report_job(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Error>
     let fields = [(UNIT, unit), (JOB, verb.as_str()), (RESULT, job_result)];
     match result {
         Ok(outcome) if outcome.failure().is_some() => {
-            report(Level::Error, &fields, &outcome.to_string());
+            let mut text = outcome.to_string();
+            if !why.dependencies.is_empty() {
+                let deps: Vec<String> = why
+                    .dependencies
+                    .iter()
+                    .map(|d| match &d.failure {
+                        Some(f) => format!("{} ({f})", d.state.name),
+                        None => format!("{} ({})", d.state.name, d.state.active_state),
+                    })
+                    .collect();
+                text.push_str("; failed dependency: ");
+                text.push_str(&deps.join(", "));
+            }
+            for line in explanation_lines(unit, why) {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            report(Level::Error, &fields, &text);
             false
         }
         Ok(outcome)

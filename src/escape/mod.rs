@@ -733,3 +733,34 @@ pub fn mangle<S: AsRef<[u8]> + ?Sized>(name: &S) -> Result<Cow<'_, str>> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+/// `s` as one POSIX shell word, for commands printed for the user to paste: unchanged when
+/// it has only characters no shell treats specially (`[A-Za-z0-9@%+=:,./_-]`, not empty),
+/// else in single quotes with each `'` written `'\''`. Unit names often contain `\`
+/// (`console@a\x2db.service`), which a shell would otherwise eat.
+pub fn shell_quote(s: &str) -> Cow<'_, str> {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(format!("'{}'", s.replace('\'', r"'\''")))
+    }
+}
+
+#[cfg(test)]
+mod shell_quote_tests {
+    use super::shell_quote;
+
+    #[test]
+    fn words_with_shell_characters_are_single_quoted() {
+        assert_eq!(shell_quote("web@1.service"), "web@1.service");
+        assert_eq!(
+            shell_quote(r"console@a\x2db.service"),
+            r"'console@a\x2db.service'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

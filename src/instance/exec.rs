@@ -16,7 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::expand::{expand_argv, Env};
 use super::store::Store;
@@ -57,8 +57,10 @@ pub fn container_name(unit: &str) -> String {
 /// What `instance exec` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ExecRequest<'a> {
-    /// The settings directory (`--settings-dir`).
-    pub settings_dir: &'a Path,
+    /// The settings directories (`--settings-dir`, repeatable), looked in in order: the
+    /// first that has a file for the unit wins (the generator passes the runtime directory,
+    /// then the persistent one).
+    pub settings_dirs: &'a [PathBuf],
     /// The exact unit name (`%n`).
     pub unit: &'a OsStr,
     /// Keys that must be set (`--require`), by the settings or the service's environment.
@@ -87,8 +89,14 @@ pub fn prepare(req: &ExecRequest<'_>) -> Result<Prepared, Error> {
         name: req.unit.to_string_lossy().into_owned(),
     })?;
     let (program, args) = req.command.split_first().ok_or(Error::NoCommand)?;
-    let store = Store::new(req.settings_dir);
-    let settings = store.read(unit)?.ok_or_else(|| Error::NoSettings {
+    let mut found = None;
+    for dir in req.settings_dirs {
+        if let Some(s) = Store::new(dir).read(unit)? {
+            found = Some(s);
+            break;
+        }
+    }
+    let settings = found.ok_or_else(|| Error::NoSettings {
         unit: unit.to_owned(),
     })?;
     let mut vars = vec![

@@ -58,6 +58,11 @@ pub use template::TemplateInfo;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// `--persistent` needs a state directory.
+    #[error(
+        "no directory for persistent settings: --user needs $XDG_STATE_HOME or $HOME (absolute)"
+    )]
+    NoStateDir,
     /// `--user` needs `$XDG_RUNTIME_DIR` to find the settings directory.
     #[error("$XDG_RUNTIME_DIR is not set (or not absolute); it is needed to find the settings of the user manager's units")]
     NoRuntimeDir,
@@ -197,13 +202,14 @@ pub enum Error {
         after: std::time::Duration,
     },
     /// The start job failed; the settings were removed and the failed state reset.
-    #[error("starting {unit} failed: {why} (its settings were removed; see `journalctl{} -u {unit}`)", if *.user { " --user" } else { "" })]
+    #[error("starting {unit} failed: {why} (its settings were removed; see `unitwright{} logs {}`)", if *.user { " --user" } else { "" }, crate::escape::shell_quote(unit))]
     StartFailed {
         /// The unit.
         unit: String,
         /// The job result and exit status.
         why: String,
-        /// Whether it is a unit of the user manager (for the journalctl hint).
+        /// Whether it is a unit of the user manager (for the `unitwright logs` hint, whose
+        /// unit name is shell-quoted so that pasting it queries this unit).
         user: bool,
     },
     /// The restart job failed; the settings were kept.
@@ -316,6 +322,8 @@ pub struct InstanceInfo {
     pub sub_state: String,
     /// Whether settings are stored for it.
     pub has_settings: bool,
+    /// Whether they are in the persistent store (`--persistent`).
+    pub persistent: bool,
     /// The keys of its settings (never the values).
     pub keys: Vec<String>,
 }
@@ -335,6 +343,8 @@ pub struct Details {
     pub sub_state: String,
     /// Whether settings are stored for it.
     pub has_settings: bool,
+    /// Whether they are in the persistent store (`--persistent`).
+    pub persistent: bool,
     /// The settings, with the values of [`Details::secret_keys`] replaced by [`MASK`].
     pub settings: BTreeMap<String, String>,
     /// The keys the template declares secret (`SecretSettings=`) that are set.
@@ -422,7 +432,18 @@ pub const STOP_CONCURRENCY: usize = 16;
 pub struct Instances {
     manager: Manager,
     store: Store,
+    persistent: Option<Store>,
     timeout: Option<Duration>,
+}
+
+/// Options of [`Instances::start_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StartOptions {
+    /// What to do with a running instance.
+    pub if_active: IfActive,
+    /// Store the settings in the persistent store ([`Store::persistent_for_manager`]), where
+    /// they survive a reboot, instead of the runtime one.
+    pub persistent: bool,
 }
 
 /// How [`Instances::start_with`] treats an instance that is already running.
@@ -452,6 +473,7 @@ impl Instances {
     /// the manager takes (it kills what does not stop within `TimeoutStopSec=`).
     pub async fn connect(scope: Scope) -> Result<Self, Error> {
         let store = Store::for_manager(scope == Scope::User)?;
+        let persistent = Store::persistent_for_manager(scope == Scope::User).ok();
         let options = bus::Options {
             timeouts: bus::Timeouts {
                 unit: None,
@@ -459,10 +481,9 @@ impl Instances {
             },
             ..bus::Options::default()
         };
-        Ok(Instances::new(
-            Manager::connect_with(scope, &options).await?,
-            store,
-        ))
+        let mut instances = Instances::new(Manager::connect_with(scope, &options).await?, store);
+        instances.persistent = persistent;
+        Ok(instances)
     }
 
     /// Uses an existing connection and store. Job waits are also bounded by the manager's
@@ -471,8 +492,51 @@ impl Instances {
         Instances {
             manager,
             store,
+            persistent: None,
             timeout: None,
         }
+    }
+
+    /// Uses `store` for the settings of `--persistent` instances (see
+    /// [`Store::persistent_for_manager`]).
+    #[must_use]
+    pub fn with_persistent_store(mut self, store: Store) -> Self {
+        self.persistent = Some(store);
+        self
+    }
+
+    /// The runtime store, then the persistent one (if any).
+    fn stores(&self) -> impl Iterator<Item = &Store> {
+        std::iter::once(&self.store).chain(self.persistent.as_ref())
+    }
+
+    /// The settings of `unit` from whichever store has them (the runtime one first), and
+    /// whether they are persistent.
+    fn read_any(&self, unit: &str) -> Result<Option<(Settings, bool)>, Error> {
+        for (i, store) in self.stores().enumerate() {
+            if let Some(s) = store.read(unit)? {
+                return Ok(Some((s, i > 0)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The units with settings in any store.
+    fn stored_units(&self) -> Result<BTreeSet<String>, Error> {
+        let mut units = BTreeSet::new();
+        for store in self.stores() {
+            units.extend(store.units()?);
+        }
+        Ok(units)
+    }
+
+    /// Removes the settings of `unit` from every store; true if there were any.
+    fn remove_settings(&self, unit: &str) -> Result<bool, Error> {
+        let mut removed = false;
+        for store in self.stores() {
+            removed |= store.remove(unit)?;
+        }
+        Ok(removed)
     }
 
     /// Waits at most `limit` for each start, restart or stop job, instead of the unit's own
@@ -503,7 +567,7 @@ impl Instances {
         id: &str,
         settings: BTreeMap<String, String>,
     ) -> Result<Started, Error> {
-        self.start_with(template, id, settings, IfActive::Refuse)
+        self.start_with(template, id, settings, StartOptions::default())
             .await
     }
 
@@ -523,9 +587,14 @@ impl Instances {
         template: &str,
         id: &str,
         settings: BTreeMap<String, String>,
-        if_active: IfActive,
+        options: StartOptions,
     ) -> Result<Started, Error> {
         let unit = unit_name(template, id)?;
+        let target = if options.persistent {
+            self.persistent.as_ref().ok_or(Error::NoStateDir)?
+        } else {
+            &self.store
+        };
         for (k, v) in &settings {
             store::check_setting(k, v).map_err(|why| Error::BadSetting { why })?;
         }
@@ -567,13 +636,13 @@ impl Instances {
         }
         let mut previous_ports = BTreeMap::new();
         if is_running(&state.active_state) {
-            if if_active == IfActive::Refuse {
+            if options.if_active == IfActive::Refuse {
                 return Err(Error::AlreadyActive {
                     unit,
                     state: state.active_state,
                 });
             }
-            if let Ok(Some(old)) = self.store.read(&unit) {
+            if let Ok(Some((old, _))) = self.read_any(&unit) {
                 for key in old.auto {
                     if let Some(port) = old.settings.get(&key) {
                         previous_ports.insert(key, port.clone());
@@ -600,15 +669,16 @@ impl Instances {
             // Settings without a running unit are left over (the unit was stopped by systemd
             // or died): this start replaces them. Nobody else writes them while we hold the
             // instance's lock.
-            self.store.remove(&unit)?;
+            self.remove_settings(&unit)?;
             for (key, port) in &previous_ports {
                 if stored.settings.get(key).map(String::as_str) == Some(AUTO_PORT) {
                     stored.settings.insert(key.clone(), port.clone());
                     stored.auto.push(key.clone());
                 }
             }
-            self.store.allocate_ports(&mut stored)?;
-            self.store.create(&stored)?;
+            let others: Vec<&Store> = self.stores().collect();
+            target.allocate_ports(&mut stored, &others)?;
+            target.create(&stored)?;
         }
         let limit = self.timeout.unwrap_or_else(|| start_wait(&state));
         let outcome = match self
@@ -624,7 +694,7 @@ impl Instances {
             // Nothing is left behind: no pending automatic restart (Restart=), no settings, no
             // failed unit. The settings are ours: we hold the instance's lock.
             let _ = self.manager.stop(&unit).await;
-            let _ = self.store.remove(&unit);
+            let _ = target.remove(&unit);
             let _ = self.manager.reset_failed(Some(&unit)).await;
             drop(lock);
             return Err(Error::StartFailed {
@@ -653,9 +723,8 @@ impl Instances {
             .store
             .instance_lock(&unit, false)?
             .ok_or_else(|| Error::Busy { unit: unit.clone() })?;
-        let stored = self
-            .store
-            .read(&unit)?
+        let (stored, _) = self
+            .read_any(&unit)?
             .ok_or_else(|| Error::NoSettings { unit: unit.clone() })?;
         let state = self.manager.unit_status(&unit).await?;
         let limit = self.timeout.unwrap_or_else(|| start_wait(&state));
@@ -746,8 +815,7 @@ impl Instances {
             .filter(|n| is_instance_of(n, template))
             .collect();
         let stored: Vec<String> = self
-            .store
-            .units()?
+            .stored_units()?
             .into_iter()
             .filter(|n| is_instance_of(n, template) && !loaded.contains(n))
             .collect();
@@ -810,7 +878,9 @@ impl Instances {
     /// the addresses it actually listens on, and its resource use.
     pub async fn show(&self, template: &str, id: &str) -> Result<Details, Error> {
         let unit = unit_name(template, id)?;
-        let stored = self.store.read(&unit)?;
+        let stored = self.read_any(&unit)?;
+        let persistent = stored.as_ref().is_some_and(|(_, p)| *p);
+        let stored = stored.map(|(s, _)| s);
         let state = match self.manager.unit_status(&unit).await {
             Ok(state) => state,
             Err(bus::Error::NoSuchUnit { .. }) if stored.is_none() => {
@@ -860,6 +930,7 @@ impl Instances {
             active_state: state.active_state,
             sub_state: state.sub_state,
             has_settings: stored.is_some(),
+            persistent,
             settings,
             secret_keys,
             published,
@@ -869,7 +940,7 @@ impl Instances {
 
     /// Removes the settings of `unit`, and its lock file unless a start holds it.
     fn forget(&self, unit: &str) -> Result<bool, Error> {
-        let removed = self.store.remove(unit)?;
+        let removed = self.remove_settings(unit)?;
         if let Ok(Some(lock)) = self.store.instance_lock(unit, false) {
             lock.remove();
         }
@@ -883,8 +954,7 @@ impl Instances {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         let stored: BTreeSet<String> = self
-            .store
-            .units()?
+            .stored_units()?
             .into_iter()
             .filter(|n| is_instance_of(n, template))
             .collect();
@@ -910,7 +980,9 @@ impl Instances {
     }
 
     fn info(&self, unit: &str, load: String, active: String, sub: String) -> InstanceInfo {
-        let settings = self.store.read(unit).ok().flatten();
+        let found = self.read_any(unit).ok().flatten();
+        let persistent = found.as_ref().is_some_and(|(_, p)| *p);
+        let settings = found.map(|(s, _)| s);
         InstanceInfo {
             unit: unit.to_owned(),
             id: settings
@@ -920,6 +992,7 @@ impl Instances {
             active_state: active,
             sub_state: sub,
             has_settings: settings.is_some(),
+            persistent,
             keys: settings
                 .map(|s| s.settings.into_keys().collect())
                 .unwrap_or_default(),

@@ -190,6 +190,27 @@ impl Store {
         }
     }
 
+    /// The store of `--persistent` settings, which survive a reboot: `%S/unitwright/instances`
+    /// from the unit's side, that is `/var/lib/unitwright/instances` for the system manager
+    /// and `$XDG_STATE_HOME/unitwright/instances` (default `~/.local/state/...`) for the user
+    /// manager.
+    pub fn persistent_for_manager(user: bool) -> Result<Self, Error> {
+        if !user {
+            return Ok(Store::new("/var/lib/unitwright/instances"));
+        }
+        let absolute =
+            |v: std::ffi::OsString| Path::new(&v).is_absolute().then(|| PathBuf::from(v));
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .and_then(absolute)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .and_then(absolute)
+                    .map(|h| h.join(".local/state"))
+            })
+            .ok_or(Error::NoStateDir)?;
+        Ok(Store::new(state.join("unitwright/instances")))
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -416,9 +437,9 @@ impl Store {
     }
 
     /// Replaces every `auto-port` value of `settings` by a free TCP port on 127.0.0.1 that no
-    /// other instance of the store was given, and records those keys in `settings.auto`. Hold
-    /// the [`Lock`] until the settings are written.
-    pub fn allocate_ports(&self, settings: &mut Settings) -> Result<(), Error> {
+    /// other instance of this store or of `others` was given, and records those keys in
+    /// `settings.auto`. Hold the [`Lock`] until the settings are written.
+    pub fn allocate_ports(&self, settings: &mut Settings, others: &[&Store]) -> Result<(), Error> {
         let keys: Vec<String> = settings
             .settings
             .iter()
@@ -429,6 +450,9 @@ impl Store {
             return Ok(());
         }
         let mut taken = self.allocated_ports();
+        for other in others {
+            taken.extend(other.allocated_ports());
+        }
         for key in keys {
             let port = free_port(&taken)?;
             taken.insert(port);
@@ -588,7 +612,7 @@ mod tests {
                 &format!("c@{i}.service"),
                 &[("PORT", AUTO_PORT), ("X", "1")],
             );
-            store.allocate_ports(&mut s).unwrap();
+            store.allocate_ports(&mut s, &[]).unwrap();
             assert_eq!(s.auto, ["PORT"]);
             assert!(seen.insert(s.settings["PORT"].clone()));
             store.write(&s).unwrap();

@@ -310,6 +310,21 @@ impl Journal {
         .map(drop)
     }
 
+    /// Positions the journal on the record at `cursor` (from [`Entry::cursor`]), so that
+    /// [`Journal::next_entry`] returns the records after it.
+    pub fn seek_after(&mut self, cursor: &str) -> Result<(), Error> {
+        let c = CString::new(cursor).map_err(|_| Error {
+            call: "sd_journal_seek_cursor",
+            errno: 22,
+        })?;
+        // SAFETY: `j` is open; `c` is NUL-terminated.
+        check("sd_journal_seek_cursor", unsafe {
+            ffi::sd_journal_seek_cursor(self.j, c.as_ptr())
+        })?;
+        // SAFETY: `j` is open. Moves onto the record of the cursor.
+        check("sd_journal_next", unsafe { ffi::sd_journal_next(self.j) }).map(drop)
+    }
+
     /// The next matching record, or `None` at the end.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, Error> {
         // SAFETY: `j` is open.
@@ -394,6 +409,88 @@ pub fn last_lines<S: AsRef<str>>(
     j.last(n)
 }
 
+/// What the processes of `unit` wrote since `since` (µs since the epoch): its last `n`
+/// records, oldest first, without the manager's messages about it. For explaining a failed or
+/// finished job: first waits (up to `settle`) until the manager's record of the job's result
+/// (`JOB_RESULT=`) is in the journal, because journald may take the unit's last output
+/// lines from its stream a moment after the job ended.
+///
+/// `pids` are the unit's processes that ran (e.g. `ExecMainPID`): their records count too.
+/// journald attributes a line to a unit by reading the writer's cgroup when it processes the
+/// line; a process that already exited by then (a failing `podman run`, a quick one-shot)
+/// leaves a record without `_SYSTEMD_USER_UNIT=`/`_SYSTEMD_UNIT=` for the unit, on hosts as in
+/// the test sandbox. Only records since `since` are considered, so a reused PID does not
+/// bring in older lines.
+pub fn output_since(
+    unit: &str,
+    scope: Scope,
+    since: u64,
+    n: usize,
+    pids: &[u32],
+    settle: Duration,
+    directory: Option<&Path>,
+) -> Result<Vec<Entry>, Error> {
+    // Without a running journald (no socket) nothing more will arrive.
+    let settle = if Path::new("/run/systemd/journal/socket").exists() {
+        settle
+    } else {
+        Duration::ZERO
+    };
+    let deadline = std::time::Instant::now() + settle;
+    let mut j = Journal::open(directory)?;
+    match scope {
+        Scope::System => {
+            j.add_match("_PID", "1")?;
+            j.add_match("UNIT", unit)?;
+        }
+        Scope::User(uid) => {
+            j.add_match("USER_UNIT", unit)?;
+            j.add_match("_UID", &uid.to_string())?;
+        }
+    }
+    j.seek_time(since)?;
+    'settled: loop {
+        while let Some(e) = j.next_entry()? {
+            if e.get("JOB_RESULT").is_some() {
+                break 'settled;
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        j.wait(left.min(Duration::from_millis(100)))?;
+    }
+    let mut j = Journal::open(directory)?;
+    let uid = match scope {
+        Scope::System => None,
+        Scope::User(uid) => Some(uid.to_string()),
+    };
+    match &uid {
+        None => j.add_match("_SYSTEMD_UNIT", unit)?,
+        Some(uid) => {
+            j.add_match("_SYSTEMD_USER_UNIT", unit)?;
+            j.add_match("_UID", uid)?;
+        }
+    }
+    for pid in pids {
+        j.add_disjunction()?;
+        j.add_match("_PID", &pid.to_string())?;
+        if let Some(uid) = &uid {
+            j.add_match("_UID", uid)?;
+        }
+    }
+    j.seek_time(since)?;
+    let mut kept = std::collections::VecDeque::new();
+    while let Some(e) = j.next_entry()? {
+        kept.push_back(e);
+        if kept.len() > n {
+            kept.pop_front();
+        }
+    }
+    Ok(kept.into())
+}
+
 /// The raw declarations of the sd-journal functions used (sd-journal(3), sd-id128(3)).
 mod ffi {
     use std::ffi::{c_char, c_int, c_void};
@@ -422,6 +519,7 @@ mod ffi {
         pub fn sd_journal_seek_head(j: *mut SdJournal) -> c_int;
         pub fn sd_journal_seek_tail(j: *mut SdJournal) -> c_int;
         pub fn sd_journal_seek_realtime_usec(j: *mut SdJournal, usec: u64) -> c_int;
+        pub fn sd_journal_seek_cursor(j: *mut SdJournal, cursor: *const c_char) -> c_int;
         pub fn sd_journal_next(j: *mut SdJournal) -> c_int;
         pub fn sd_journal_previous(j: *mut SdJournal) -> c_int;
         pub fn sd_journal_get_realtime_usec(j: *mut SdJournal, ret: *mut u64) -> c_int;

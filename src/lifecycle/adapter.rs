@@ -67,6 +67,7 @@ pub fn known_keys(name: &str) -> Vec<&'static str> {
         Kind::Pod => q::pod::SUPPORTED_KEYS.keys(),
         Kind::Image => q::image::SUPPORTED_KEYS.keys(),
         Kind::Build => q::build::SUPPORTED_KEYS.keys(),
+        Kind::Artifact => q::artifact::SUPPORTED_KEYS.keys(),
     };
     let mut keys = base.to_vec();
     keys.extend(NEW_KEYS.iter().filter(|k| k.kind == kind).map(|k| k.key));
@@ -116,7 +117,8 @@ pub fn search_roots(user: bool) -> Vec<PathBuf> {
 
 /// The conversion options the generator would use with this environment: `$PODMAN`,
 /// `$UNITWRIGHT`, and the podman version from `UNITWRIGHT_PODMAN_VERSION`, else
-/// `PodmanVersion=` of the first generator.conf that sets it, else `off`.
+/// `PodmanVersion=` of the first generator.conf that sets it, else `auto` (with the generator's
+/// cache of the detected version).
 pub fn convert_options(user: bool) -> ConvertOptions {
     ConvertOptions {
         user,
@@ -125,6 +127,11 @@ pub fn convert_options(user: bool) -> ConvertOptions {
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "/usr/bin/podman".to_owned()),
         podman_version: podman_version_setting(),
+        version_cache: if user {
+            env_nonempty("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("unitwright"))
+        } else {
+            Some(PathBuf::from("/run/unitwright"))
+        },
         unitwright: std::env::var("UNITWRIGHT").unwrap_or_default(),
     }
 }
@@ -143,7 +150,7 @@ fn podman_version_setting() -> Setting {
             u.last_line("Generator", "PodmanVersion")
                 .and_then(|l| Setting::parse(&l.value))
         })
-        .unwrap_or(Setting::Off)
+        .unwrap_or(Setting::Auto)
 }
 
 /// `$XDG_CONFIG_HOME`, else `$HOME/.config`.
@@ -408,9 +415,9 @@ pub fn convert_all(user: bool, install_dir: &Path, overlay: &Overlay) -> Vec<Con
 fn convert_loaded(user: bool, out: &mut [Converted], mut loaded: Vec<(usize, Quadlet)>) {
     // Stable: within a priority, search order.
     loaded.sort_by_key(|(_, qd)| qd.kind.priority());
-    let (sorted_idx, sorted): (Vec<usize>, Vec<Quadlet>) = loaded.into_iter().unzip();
+    let (sorted_idx, mut sorted): (Vec<usize>, Vec<Quadlet>) = loaded.into_iter().unzip();
     let options = convert_options(user);
-    let mut conv = Converter::new(&sorted, &options);
+    let mut conv = Converter::new(&mut sorted, &options);
     for (qd, &i) in sorted.iter().zip(&sorted_idx) {
         let r = conv.convert(qd);
         let c = &mut out[i];
@@ -488,10 +495,9 @@ fn parse_diagnostic(e: &unit::ParseError) -> Diagnostic {
         unit::ParseError::BadLine { path, line, .. }
         | unit::ParseError::NoGroup { path, line, .. }
         | unit::ParseError::BadGroup { path, line, .. }
-        | unit::ParseError::NotUtf8 { path, line } => (path.clone(), Some(*line)),
+        | unit::ParseError::NotUtf8 { path, line }
+        | unit::ParseError::Nul { path, line } => (path.clone(), Some(*line)),
         unit::ParseError::Io { path, .. } => (path.clone(), None),
-        #[allow(unreachable_patterns)]
-        _ => (PathBuf::new(), None),
     };
     // The error's text starts with `path:line: `; the diagnostic has them apart.
     let text = e.to_string();

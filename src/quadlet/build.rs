@@ -37,13 +37,13 @@
 //! `WorkingDirectory=` is added (5.4.2 added a nonsensical path below the unit's directory).
 
 use super::common::{
-    add_all_strings, add_bools, add_networks, add_source_path, add_strings, add_volumes, dir_of,
-    new_service, resolve_path, KeySet, SERVICE, UNIT,
+    add_all_strings, add_bools, add_key_vals, add_networks, add_source_path, add_strings,
+    add_volumes, dir_of, new_service, resolve_path, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
 use super::resource::add_oneshot_service;
-use super::{Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Build";
@@ -129,10 +129,15 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         ));
     }
     check_keys(q, ctx, &SUPPORTED_KEYS)?;
-    let mut service = new_service(q, ctx);
-    // The reverse of the other kinds' order, as in 5.4.2.
-    service.add(UNIT, "RequiresMountsFor", "%t/containers");
-    add_source_path(&mut service, q);
+    let mut service = new_service(q, ctx)?;
+    if ctx.writes(versions::MOUNTS_AFTER_SOURCE_PATH) {
+        add_source_path(&mut service, q);
+        service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    } else {
+        // The reverse of the other kinds' order, as in 5.4.2.
+        service.add(UNIT, "RequiresMountsFor", "%t/containers");
+        add_source_path(&mut service, q);
+    }
 
     let mut cmd = PodmanCmd::base(ctx, q);
     cmd.add("build");
@@ -142,14 +147,17 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_all_strings(&mut cmd, q, LIST_OPTIONS);
-    for (key, flag) in [
-        ("Annotation", "--annotation"),
-        ("BuildArg", "--build-arg"),
-        ("Environment", "--env"),
-        ("Label", "--label"),
-    ] {
-        cmd.add_key_vals(flag, u.lookup_all_key_val_words(GROUP, key));
-    }
+    add_key_vals(
+        &mut cmd,
+        q,
+        ctx,
+        &[
+            ("Annotation", "--annotation"),
+            ("BuildArg", "--build-arg"),
+            ("Environment", "--env"),
+            ("Label", "--label"),
+        ],
+    );
     add_networks(q, &mut service, ctx, &mut cmd)?;
     cmd.add_each("--secret", u.lookup_all_args(GROUP, "Secret"));
     add_volumes(q, &mut service, ctx, &mut cmd)?;

@@ -16,8 +16,8 @@
 //! add_syslog_identifier(&mut service);
 //! ```
 
-use super::podman::PodmanCmd;
-use super::{Context, ConvertError, Quadlet};
+use super::podman::{escape_words_as, PodmanCmd};
+use super::{versions, Context, ConvertError, Kind, Quadlet};
 use crate::unit::file::{key_bit, parse_bool, Group};
 use crate::unit::UnitFile;
 
@@ -139,8 +139,20 @@ pub fn check_keys_by(q: &Quadlet, supported: impl Fn(&str) -> bool) -> Result<()
 /// `Wants=` and `After=` of `network-online.target` (system) or
 /// `podman-user-wait-network-online.service` (user) prepended to `[Unit]` (created if absent,
 /// so it always precedes `[Service]`).
-pub fn new_service(q: &Quadlet, ctx: &Context) -> UnitFile {
+///
+/// From 5.5 on, Quadlet file names in the unit relationship keys of `[Unit]` are first replaced
+/// by their service names ([`translate_dependencies`]).
+pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError> {
     let mut s = q.unit.clone();
+    // A file without any group (empty, or comments only) leaves an unnamed group: Quadlet
+    // writes nothing for it but the empty line that separates it from `[Unit]`.
+    if let Some(g) = s.groups.first_mut().filter(|g| g.name.is_empty()) {
+        g.comments.clear();
+        g.lines.clear();
+    }
+    if ctx.writes(versions::TRANSLATE_DEPENDENCIES) {
+        translate_dependencies(q, &mut s, ctx)?;
+    }
     s.rename_group(q.kind.group(), q.kind.x_group());
     s.rename_group(QUADLET, "X-Quadlet");
     if q.unit.lookup_bool_or(QUADLET, "DefaultDependencies", true) {
@@ -154,7 +166,89 @@ pub fn new_service(q: &Quadlet, ctx: &Context) -> UnitFile {
     } else {
         s.ensure_group(UNIT);
     }
-    s
+    Ok(s)
+}
+
+/// The `[Unit]` keys whose values name other units (5.5 `unitDependencyKeys`).
+const DEPENDENCY_KEYS: [&str; 15] = [
+    "After",
+    "Before",
+    "BindsTo",
+    "Conflicts",
+    "OnFailure",
+    "OnSuccess",
+    "PartOf",
+    "PropagatesReloadTo",
+    "PropagatesStopTo",
+    "ReloadPropagatedFrom",
+    "Requires",
+    "Requisite",
+    "StopPropagatedFrom",
+    "Upholds",
+    "Wants",
+];
+
+/// 5.5 `translateUnitDependencies` ([`versions::TRANSLATE_DEPENDENCIES`]): in each key of
+/// [`DEPENDENCY_KEYS`] whose values name a Quadlet file (`db.container`), every value is
+/// replaced by one line listing the values with Quadlet names translated to service names,
+/// appended to `[Unit]`. A Quadlet name that is not loaded is an error.
+fn translate_dependencies(
+    q: &Quadlet,
+    service: &mut UnitFile,
+    ctx: &Context,
+) -> Result<(), ConvertError> {
+    let Some(group) = service.group(UNIT) else {
+        return Ok(());
+    };
+    if !group
+        .lines
+        .iter()
+        .any(|l| !l.comment && DEPENDENCY_KEYS.contains(&l.key.as_str()) && l.value.contains('.'))
+    {
+        return Ok(());
+    }
+    for key in DEPENDENCY_KEYS {
+        let deps = service.lookup_all_strv(UNIT, key);
+        let mut translated = false;
+        let mut out = Vec::with_capacity(deps.len());
+        for dep in deps {
+            let is_quadlet = dep
+                .rsplit_once('.')
+                .and_then(|(_, ext)| Kind::from_extension(ext))
+                .is_some_and(|k| k != Kind::Artifact || ctx.writes(versions::ARTIFACT));
+            if !is_quadlet {
+                out.push(dep);
+                continue;
+            }
+            let Some(info) = ctx.units.get(&dep) else {
+                return Err(ConvertError::at_key(
+                    q,
+                    UNIT,
+                    key,
+                    format!("unable to translate dependency for {dep}"),
+                ));
+            };
+            out.push(info.service_file_name());
+            translated = true;
+        }
+        if translated {
+            if let Some(g) = service.group_mut(UNIT) {
+                g.lines.retain(|l| !l.is_assignment_of(key));
+            }
+            service.add(UNIT, key, out.join(" "));
+        }
+    }
+    Ok(())
+}
+
+/// Appends `RequiresMountsFor=<path>` to `[Unit]`, the path escaped like a command word from
+/// 5.8 on ([`versions::ESCAPE_MOUNTS_FOR`]; systemd splits the value at spaces).
+pub fn add_requires_mounts_for(service: &mut UnitFile, ctx: &Context, path: &str) {
+    if ctx.writes(versions::ESCAPE_MOUNTS_FOR) {
+        service.add(UNIT, "RequiresMountsFor", escape_words_as(&[path], true));
+    } else {
+        service.add(UNIT, "RequiresMountsFor", path);
+    }
 }
 
 /// Appends `SourcePath=<path of the Quadlet file>` to `[Unit]`.
@@ -228,10 +322,20 @@ pub fn set_notify_type(service: &mut UnitFile) {
 /// non-empty. The order is the fixed "literal" order (5.4.2 iterated a Go map).
 pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
     for (g, key, flag) in present_keys(q, keys) {
-        if let Some(v) = g.lookup(key).filter(|v| !v.is_empty()) {
+        if let Some(v) = q.unit.lookup_in(g, key).filter(|v| !v.is_empty()) {
             cmd.add(flag);
             cmd.add(v);
         }
+    }
+}
+
+/// Quadlet's `lookupAndAddKeyVals`: for each `(key, flag)`, `flag K=V` per key of the key-value
+/// list, sorted by key (the last value of a key wins); words without `=` are `flag K` from 5.6
+/// on ([`versions::ENV_FROM_HOST`]) and dropped before.
+pub fn add_key_vals(cmd: &mut PodmanCmd, q: &Quadlet, ctx: &Context, keys: &[(&str, &str)]) {
+    let bare = ctx.writes(versions::ENV_FROM_HOST);
+    for (key, flag) in keys {
+        cmd.add_key_vals(flag, q.unit.lookup_all_key_vals(q.kind.group(), key, bare));
     }
 }
 
@@ -245,7 +349,7 @@ pub fn add_all_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) 
 /// Quadlet's `lookupAndAddBoolean`: for each present key, `flag` or `flag=false`.
 pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
     for (g, key, flag) in present_keys(q, keys) {
-        if let Some(v) = g.lookup(key) {
+        if let Some(v) = q.unit.lookup_in(g, key) {
             cmd.add_bool(flag, parse_bool(v));
         }
     }
@@ -516,10 +620,13 @@ pub fn resolve_storage_source(
         source.to_owned()
     };
     if source.starts_with('/') {
-        service.add(UNIT, "RequiresMountsFor", source.as_str());
+        add_requires_mounts_for(service, ctx, &source);
         return Ok(source);
     }
-    if source.ends_with(".volume") || (allow_image && source.ends_with(".image")) {
+    if source.ends_with(".volume")
+        || (allow_image && source.ends_with(".image"))
+        || (source.ends_with(".artifact") && ctx.writes(versions::ARTIFACT))
+    {
         let info = ctx.units.get(&source).ok_or_else(|| {
             ConvertError::at_key(
                 q,
@@ -616,6 +723,54 @@ pub fn warn_if_ambiguous_image(q: &Quadlet, ctx: &mut Context) {
         "Warning: {} specifies the image \"{image}\" which not a fully qualified image name. This is not ideal for performance and security reasons. See the podman-pull manpage discussion of short-name-aliases.conf for details.",
         q.name
     ));
+}
+
+/// The keys whose values 5.6 and later split with a warning when they cannot be split
+/// (`LookupAllKeyVal`, `LookupLastArgs`; [`versions::ENV_FROM_HOST`]): the key-value lists and
+/// the command lines of the type groups.
+const SPLIT_WARNED_KEYS: [&str; 7] = [
+    "Environment",
+    "Label",
+    "Annotation",
+    "Options",
+    "BuildArg",
+    "Exec",
+    "ReloadCmd",
+];
+
+/// Warnings for values of the type group of `q` that cannot be split into words (an invalid
+/// escape such as `\.`, an unbalanced quote) and are therefore ignored, as 5.6 and later warn
+/// (5.4.2 ignored them silently). Only the last `Exec=`/`ReloadCmd=` counts, as only it is used.
+pub fn unsplittable_value_warnings(q: &Quadlet) -> Vec<String> {
+    let Some(g) = q.unit.group(q.kind.group()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, l) in g.lines.iter().enumerate() {
+        if l.comment || !SPLIT_WARNED_KEYS.contains(&l.key.as_str()) {
+            continue;
+        }
+        let last_only = matches!(l.key.as_str(), "Exec" | "ReloadCmd");
+        if last_only && g.lines[i + 1..].iter().any(|m| m.is_assignment_of(&l.key)) {
+            continue;
+        }
+        if let Err(e) = crate::unit::split::split_args(&l.value) {
+            let why = match e {
+                crate::unit::split::SplitError::BadEscape => "unsupported escape char",
+                crate::unit::split::SplitError::UnbalancedQuote => "unbalanced quotes",
+            };
+            let at = if l.origin.line == 0 {
+                String::new()
+            } else {
+                format!(" ({})", q.unit.describe_origin(l.origin))
+            };
+            out.push(format!(
+                "{}: {}={}{at}: {why}; the value is ignored",
+                q.name, l.key, l.value
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,22 +9,24 @@
 //! produced it, naming file, line and key (the unit is then not written; the others are).
 //!
 //! # Which podman
-//! The setting comes, first match wins, from
+//! The caller passes the setting ([`Setting`], `ConvertOptions::podman_version`); the generator
+//! takes it, first match wins, from
 //! * the environment variable `UNITWRIGHT_PODMAN_VERSION` (`auto`, `off` or a version such as
 //!   `4.3.1`), for tests and one-off runs;
 //! * `PodmanVersion=` in group `[Generator]` of the first of `/etc/unitwright/generator.conf`,
 //!   `/run/unitwright/generator.conf`, `/usr/local/lib/unitwright/generator.conf`,
-//!   `/usr/lib/unitwright/generator.conf` that exists;
-//! * otherwise `off`: the output is exactly Quadlet 5.4.2's (what the conformance suite and the
-//!   golden tests expect). The packages install `/usr/lib/unitwright/generator.conf` with
-//!   `PodmanVersion=auto`.
+//!   `/usr/lib/unitwright/generator.conf` that sets it;
+//! * otherwise `auto`: the units are written for the podman that is installed (a source
+//!   install needs no configuration file). `off` writes exactly Quadlet 5.4.2's units.
 //!
-//! With `auto`, `$PODMAN --version` is run **once, and only if** a generated command line uses an
-//! option that some podman release lacks or is a container's `podman run` (see "Behaviour"). Measured here (release build, `-dryrun`, 50 files,
-//! two busy cores): 4-7 ms per run without the question, about 50 ms with it (`podman
-//! --version` of 4.3.1 alone takes 25 ms on an idle machine); a fixed version costs nothing.
-//! If podman cannot be run or its answer cannot be read, nothing is changed (a debug record
-//! says so).
+//! With `auto`, `$PODMAN --version` is run at most once per run and only when there is a file
+//! to convert; the answer is cached ([`Compat::with_cache`]: the generator uses
+//! `/run/unitwright/podman-version`, or `$XDG_RUNTIME_DIR/unitwright/` in user mode) under the
+//! identity of the podman binary (path, device, inode, size, modification time), so later runs,
+//! at boot and at every daemon-reload, read a small file instead, and an upgraded podman is asked
+//! again. `podman --version` gets [`DETECT_TIMEOUT`] to answer (podman 4.3.1 needs about 25 ms):
+//! a generator must never hold up the boot. If podman cannot be run, does not answer in time or
+//! its answer cannot be read, a warning says so and the units are 5.4.2's.
 //!
 //! # Behaviour
 //! Besides options, one behaviour differs: podman 4.3.1 leaves the `--cidfile` in place when
@@ -36,8 +38,7 @@
 //! `ExecStart=` (`/bin/rm` exists with and without the merged `/usr`). The boundary 4.4 is the
 //! release that brought Quadlet, whose units depend on the file going away; only 4.3.1 was
 //! observed. Removing a stale file before the start is harmless: `--replace` takes over a
-//! container of the same name anyway. As every container has a `--cidfile`, with `auto` a
-//! generator run that writes a container asks podman for its version.
+//! container of the same name anyway.
 //!
 //! # The table
 //! [`RULES`] lists each option with the first podman release that accepts it. The 4.3.1 entries
@@ -50,13 +51,13 @@
 //! (quadlet-keys.md §13), each with the release that brought it. A kind accepts such a key only
 //! when the podman version known here is at least that release ([`check_keys`]); otherwise
 //! (`off`, an older podman, a version podman did not tell) the key is the same `unsupported key`
-//! error as in 5.4.2, followed by a hint naming the release and `PodmanVersion=`. With `auto`,
-//! podman is asked only for a file that uses one of these keys ([`Compat::version_for_new_keys`]).
+//! error as in 5.4.2, followed by a hint naming the release and `PodmanVersion=`.
 //! The kinds emit the options where podman 5.8.2 puts them, adapted to the 5.4.2 command lines
 //! they otherwise write (see each kind).
 
 use std::cell::{OnceCell, RefCell};
 use std::fmt;
+use std::path::Path;
 
 use super::common::{check_keys_by, check_supported_keys, KeySet};
 use super::{Context, ConvertError, Diagnostic, Kind, Quadlet, Severity};
@@ -386,14 +387,19 @@ pub fn check_keys(q: &Quadlet, ctx: &Context, supported: &KeySet) -> Result<(), 
 
 /// The hint for a key of [`NEW_KEYS`] refused because podman `version` (if known) is older.
 fn new_key_hint(key: &NewKey, version: Option<Version>) -> String {
-    let NewKey { key, since, .. } = key;
+    needs_release_hint(&format!("{}=", key.key), key.since, version)
+}
+
+/// The hint for `what` (a key, a kind) refused because it needs podman `since` and the podman
+/// targeted, `version` (if known), is older.
+pub fn needs_release_hint(what: &str, since: Version, version: Option<Version>) -> String {
     match version {
         Some(v) => format!(
-            "{key}= needs podman {since} or newer, but the podman version in use is {v} (see PodmanVersion= in {})",
+            "{what} needs podman {since} or newer, but the podman version in use is {v} (see PodmanVersion= in {})",
             CONFIG_FILES[0]
         ),
         None => format!(
-            "{key}= needs podman {since} or newer; if yours is, set PodmanVersion=auto (or its version) in {}",
+            "{what} needs podman {since} or newer; if yours is, set PodmanVersion=auto (or its version) in {}",
             CONFIG_FILES[0]
         ),
     }
@@ -543,7 +549,18 @@ pub struct Compat {
     detected: OnceCell<Option<Version>>,
     /// Debug records about the detection, for the caller to take ([`Compat::take_notes`]).
     notes: RefCell<Vec<Diagnostic>>,
+    /// Where the detected version is cached (see [`Compat::with_cache`]).
+    cache: Option<std::path::PathBuf>,
+    /// How long `podman --version` may take.
+    timeout: std::time::Duration,
 }
+
+/// How long `podman --version` may take before it is given up (it takes 25 ms for podman 4.3.1
+/// on an idle machine; a generator must never hold up the boot).
+pub const DETECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The cache file's name in the cache directory.
+const CACHE_FILE: &str = "podman-version";
 
 impl Compat {
     /// A compat layer with an explicit setting.
@@ -553,7 +570,101 @@ impl Compat {
             podman: podman.to_owned(),
             detected: OnceCell::new(),
             notes: RefCell::new(Vec::new()),
+            cache: None,
+            timeout: DETECT_TIMEOUT,
         }
+    }
+
+    /// Caches the version `auto` detects in `dir` (created if needed, best effort), keyed by
+    /// the identity of the podman binary (path, device, inode, size, modification time): a
+    /// later run with the same binary does not run it again, an upgraded one is asked anew.
+    /// The generator uses `/run/unitwright` (system) or `$XDG_RUNTIME_DIR/unitwright` (user).
+    #[must_use]
+    pub fn with_cache(mut self, dir: &Path) -> Self {
+        self.cache = Some(dir.to_owned());
+        self
+    }
+
+    /// Sets how long `podman --version` may take (default [`DETECT_TIMEOUT`]).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The identity of the podman binary: `path dev inode size mtime.nsec`.
+    fn identity(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&self.podman).ok()?;
+        Some(format!(
+            "{} {} {} {} {}.{}",
+            self.podman,
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ))
+    }
+
+    /// The cached version for `identity`, if the cache holds it.
+    fn cached(&self, identity: &str) -> Option<Version> {
+        let text = std::fs::read_to_string(self.cache.as_ref()?.join(CACHE_FILE)).ok()?;
+        let (key, version) = text.split_once('\n')?;
+        (key == identity).then(|| Version::parse(version)).flatten()
+    }
+
+    /// Stores `version` for `identity` (atomically; failures are ignored: the cache only saves
+    /// time).
+    fn store(&self, identity: &str, version: Version) {
+        let Some(dir) = &self.cache else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+            use std::io::Write;
+            if writeln!(tmp, "{identity}\n{version}").is_ok() {
+                let _ = tmp.persist(dir.join(CACHE_FILE));
+            }
+        }
+    }
+
+    /// Runs `podman --version`, waiting at most [`Self::timeout`].
+    fn ask_podman(&self) -> Result<Version, String> {
+        use std::io::Read;
+        let mut child = std::process::Command::new(&self.podman)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.podman))?;
+        let deadline = std::time::Instant::now() + self.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "{} --version did not answer within {} ms",
+                        self.podman,
+                        self.timeout.as_millis()
+                    ));
+                }
+            }
+        };
+        let mut out = String::new();
+        if let Some(mut so) = child.stdout.take() {
+            let _ = so.read_to_string(&mut out);
+        }
+        if !status.success() {
+            return Err(format!("{} --version failed ({status})", self.podman));
+        }
+        Version::parse(&out).ok_or_else(|| format!("cannot read the version in {out:?}"))
     }
 
     /// The podman version to adapt to, asking podman (once) with [`Setting::Auto`].
@@ -562,57 +673,40 @@ impl Compat {
             Setting::Off => None,
             Setting::Fixed(v) => Some(v),
             Setting::Auto => *self.detected.get_or_init(|| {
-                let out = std::process::Command::new(&self.podman)
-                    .arg("--version")
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .output();
-                let v = match out {
-                    Ok(o) if o.status.success() => {
-                        Version::parse(&String::from_utf8_lossy(&o.stdout))
+                let identity = self.identity();
+                if let Some(v) = identity.as_deref().and_then(|i| self.cached(i)) {
+                    self.note(Severity::Debug, format!("{} is version {v} (cached)", self.podman));
+                    return Some(v);
+                }
+                match self.ask_podman() {
+                    Ok(v) => {
+                        self.note(Severity::Debug, format!("{} is version {v}", self.podman));
+                        if let Some(i) = &identity {
+                            self.store(i, v);
+                        }
+                        Some(v)
                     }
-                    _ => None,
-                };
-                let note = match v {
-                    Some(v) => format!("{} is version {v}", self.podman),
-                    None => format!(
-                        "cannot tell the version of {}; options are not adapted",
-                        self.podman
-                    ),
-                };
-                self.notes
-                    .borrow_mut()
-                    .push(Diagnostic::new(Severity::Debug, note));
-                v
+                    Err(why) => {
+                        self.note(
+                            Severity::Warning,
+                            format!("{why}; writing units as Quadlet 5.4.2 does (set PodmanVersion= in {} to choose)", CONFIG_FILES[0]),
+                        );
+                        None
+                    }
+                }
             }),
         }
+    }
+
+    fn note(&self, severity: Severity, message: String) {
+        self.notes
+            .borrow_mut()
+            .push(Diagnostic::new(severity, message));
     }
 
     /// The records made since the last call (how the version was found), in order.
     pub fn take_notes(&self) -> Vec<Diagnostic> {
         std::mem::take(&mut *self.notes.borrow_mut())
-    }
-
-    /// The version for [`Context::podman_version`] while `q` is converted: a fixed version as it
-    /// is, nothing with `off`, and with `auto` podman's answer if `q` uses a key of [`NEW_KEYS`]
-    /// (podman is asked only then, once per run), nothing otherwise.
-    pub fn version_for_new_keys(&self, q: &Quadlet) -> Option<Version> {
-        match self.setting {
-            Setting::Off => None,
-            Setting::Fixed(v) => Some(v),
-            Setting::Auto => {
-                let group = q.unit.group(q.kind.group())?;
-                let uses_new = group
-                    .lines
-                    .iter()
-                    .any(|l| !l.comment && new_key_of(q.kind, &l.key).is_some());
-                if uses_new {
-                    self.version()
-                } else {
-                    None
-                }
-            }
-        }
     }
 
     /// Adapts the generated `service` of `q`: translations are applied, warnings pushed to
@@ -1110,6 +1204,7 @@ mod tests {
         let needed = match kind {
             Kind::Container | Kind::Image => "Image=quay.io/x/y\n",
             Kind::Build => "ImageTag=localhost/x\nFile=/srv/Containerfile\n",
+            Kind::Artifact => "Artifact=quay.io/x/a:1\n",
             Kind::Volume | Kind::Network | Kind::Kube | Kind::Pod => "",
         };
         quadlet(
@@ -1180,7 +1275,9 @@ mod tests {
                 Kind::Network => crate::quadlet::network::SUPPORTED_KEYS,
                 Kind::Image => crate::quadlet::image::SUPPORTED_KEYS,
                 Kind::Build => crate::quadlet::build::SUPPORTED_KEYS,
-                Kind::Volume | Kind::Kube => panic!("no new keys for {:?} yet", k.kind),
+                Kind::Volume | Kind::Kube | Kind::Artifact => {
+                    panic!("no new keys for {:?} yet", k.kind)
+                }
             };
             assert!(!supported.contains(k.key), "{}", k.key);
             let same = NEW_KEYS
@@ -1230,29 +1327,68 @@ mod tests {
     }
 
     #[test]
-    fn auto_asks_podman_only_for_a_file_that_uses_a_new_key() {
-        let compat = Compat::with_setting("/nonexistent/podman", Setting::Auto);
-        for plain in [
-            minimal(Kind::Container, "PodmanArgs=--memory 1g\n"),
-            minimal(Kind::Pod, "# HostName=x\n"),
-            minimal(Kind::Volume, "Label=Retry=1\n"),
-        ] {
-            assert_eq!(compat.version_for_new_keys(&plain), None);
-        }
-        assert!(compat.detected.get().is_none(), "podman was asked");
-        let q = minimal(Kind::Pod, "HostName=x\n");
-        assert_eq!(compat.version_for_new_keys(&q), None);
-        assert_eq!(compat.detected.get(), Some(&None), "podman was not asked");
+    fn a_fixed_version_applies_without_asking_and_off_is_none() {
+        let fixed = Compat::with_setting("/nonexistent/podman", Setting::Fixed(Version(5, 6, 0)));
+        assert_eq!(fixed.version(), Some(Version(5, 6, 0)));
+        assert!(fixed.detected.get().is_none());
+        let off = Compat::with_setting("/nonexistent/podman", Setting::Off);
+        assert_eq!(off.version(), None);
+    }
+
+    /// A fake podman: a script printing `version`, counting its runs in `runs`.
+    fn fake_podman(dir: &Path, version: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("podman");
+        let runs = dir.join("runs");
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho x >> {}\necho 'podman version {version}'\n",
+                runs.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn runs(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("runs")).map_or(0, |s| s.lines().count())
     }
 
     #[test]
-    fn a_fixed_version_applies_without_asking_and_off_refuses() {
-        let q = minimal(Kind::Network, "InterfaceName=eth9\n");
-        let fixed = Compat::with_setting("/nonexistent/podman", Setting::Fixed(Version(5, 6, 0)));
-        assert_eq!(fixed.version_for_new_keys(&q), Some(Version(5, 6, 0)));
-        assert!(fixed.detected.get().is_none());
-        let off = Compat::with_setting("/nonexistent/podman", Setting::Off);
-        assert_eq!(off.version_for_new_keys(&q), None);
+    fn auto_asks_podman_once_and_caches_by_the_binary_identity() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = d.path().join("cache");
+        let podman = fake_podman(d.path(), "5.6.1");
+        let auto =
+            || Compat::with_setting(podman.to_str().unwrap(), Setting::Auto).with_cache(&cache);
+        let first = auto();
+        assert_eq!(first.version(), Some(Version(5, 6, 1)));
+        assert_eq!(first.version(), Some(Version(5, 6, 1)));
+        assert_eq!(runs(d.path()), 1, "asked twice in one run");
+        // A later run finds the answer in the cache.
+        assert_eq!(auto().version(), Some(Version(5, 6, 1)));
+        assert_eq!(runs(d.path()), 1, "the cache was not used");
+        // Another binary (an upgrade: new size and mtime) is asked again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fake_podman(d.path(), "5.8.10");
+        assert_eq!(auto().version(), Some(Version(5, 8, 10)));
+        assert_eq!(runs(d.path()), 2);
+    }
+
+    #[test]
+    fn a_podman_that_does_not_answer_in_time_is_given_up() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("podman");
+        std::fs::write(&p, "#!/bin/sh\nexec sleep 60\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let c = Compat::with_setting(p.to_str().unwrap(), Setting::Auto)
+            .with_timeout(std::time::Duration::from_millis(200));
+        assert_eq!(c.version(), None);
+        let notes = c.take_notes();
+        assert!(notes[0].message.contains("did not answer"), "{notes:?}");
     }
 
     #[test]

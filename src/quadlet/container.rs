@@ -16,14 +16,14 @@
 //! crash, and a `source=` value containing `=` is kept whole.
 
 use super::common::{
-    add_all_strings, add_bools, add_networks, add_publish_ports, add_source_path, add_strings,
-    add_syslog_identifier, add_user_mappings, add_volumes, check_kill_mode, check_service_type,
-    new_service, resolve_image_source, resolve_path, resolve_storage_source, set_notify_type,
-    KeySet, SERVICE, UNIT,
+    add_all_strings, add_bools, add_key_vals, add_networks, add_publish_ports, add_source_path,
+    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, check_kill_mode,
+    check_service_type, new_service, resolve_image_source, resolve_path, resolve_storage_source,
+    set_notify_type, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
-use super::{Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Container";
@@ -120,12 +120,15 @@ pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
     "WorkingDir",
 ]);
 
+/// The key that 5.8.2 writes apart from [`STRING_OPTIONS`] ([`versions::ENTRYPOINT_EQUALS`]).
+const ENTRYPOINT: &str = "Entrypoint";
+
 /// C9: single-valued options, literal order; the keys after `Pull` are from podman 5.5.0.
 const STRING_OPTIONS: &[(&str, &str)] = &[
     ("Timezone", "--tz"),
     ("PidsLimit", "--pids-limit"),
     ("ShmSize", "--shm-size"),
-    ("Entrypoint", "--entrypoint"),
+    (ENTRYPOINT, "--entrypoint"),
     ("WorkingDir", "--workdir"),
     ("IP", "--ip"),
     ("IP6", "--ip6"),
@@ -207,8 +210,11 @@ fn valid_expose_port(v: &str) -> bool {
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
     check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let u = &q.unit;
-    let mut service = new_service(q, ctx);
+    let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
+    if ctx.writes(versions::MOUNTS_AFTER_SOURCE_PATH) {
+        service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    }
 
     let image = u.lookup_nonempty(GROUP, "Image");
     let rootfs = u.lookup_nonempty(GROUP, "Rootfs");
@@ -225,26 +231,37 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         (Some(img), None) => Some(resolve_image_source(q, &mut service, ctx, img)?),
         (None, Some(_)) => None,
     };
-    service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    if !ctx.writes(versions::MOUNTS_AFTER_SOURCE_PATH) {
+        service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    }
 
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
     check_kill_mode(q, &mut service)?;
+    let name = container_name(q);
+    // Since 5.6 the stop and reload commands address the container by name. Templates with
+    // instance settings keep the cid file: their container name comes from the settings, which
+    // stopping must not depend on (see `settings`).
+    let by_name = ctx.writes(versions::BY_NAME) && !super::settings::enabled(q);
+    let target = if by_name { name.as_str() } else { CIDFILE };
     let base = PodmanCmd::base(ctx, q);
     let mut stop = base.clone();
-    stop.extend(["rm", "-v", "-f", "-i", CIDFILE]);
+    stop.extend(["rm", "-v", "-f", "-i", target]);
     let stop_line = stop.to_exec_line();
     // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
     // failure when ExecStop already removed the container.
     let stop_post_line = stop.to_exec_line_ignoring_failure(&stop_line);
     service.add(SERVICE, "ExecStop", stop_line);
     service.add(SERVICE, "ExecStopPost", stop_post_line);
-    add_exec_reload(q, ctx, &mut service)?;
+    add_exec_reload(q, ctx, &mut service, target)?;
     service.add(SERVICE, "Delegate", "yes");
 
     let mut cmd = base;
     cmd.extend(["run", "--name"]);
-    cmd.add(container_name(q));
-    cmd.extend([CIDFILE, "--replace", "--rm"]);
+    cmd.add(name);
+    if !by_name {
+        cmd.add(CIDFILE);
+    }
+    cmd.extend(["--replace", "--rm"]);
     if let Some(d) = u.lookup(GROUP, "LogDriver") {
         cmd.add("--log-driver");
         cmd.add(d);
@@ -257,7 +274,20 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         }
         None => cmd.add("--cgroups=split"),
     }
-    add_strings(&mut cmd, q, STRING_OPTIONS);
+    if ctx.writes(versions::ENTRYPOINT_EQUALS) {
+        // One word, before the other strings; an empty value clears the image's entrypoint.
+        if let Some(e) = u.lookup(GROUP, ENTRYPOINT) {
+            cmd.add(format!("--entrypoint={e}"));
+        }
+        let others: Vec<(&str, &str)> = STRING_OPTIONS
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != ENTRYPOINT)
+            .collect();
+        add_strings(&mut cmd, q, &others);
+    } else {
+        add_strings(&mut cmd, q, STRING_OPTIONS);
+    }
     add_all_strings(&mut cmd, q, LIST_OPTIONS);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_networks(q, &mut service, ctx, &mut cmd)?;
@@ -298,11 +328,15 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.add(v);
     }
     add_publish_ports(&mut cmd, q);
-    cmd.add_key_vals("--env", u.lookup_all_key_val_words(GROUP, "Environment"));
-    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
-    cmd.add_key_vals(
-        "--annotation",
-        u.lookup_all_key_val_words(GROUP, "Annotation"),
+    add_key_vals(
+        &mut cmd,
+        q,
+        ctx,
+        &[
+            ("Environment", "--env"),
+            ("Label", "--label"),
+            ("Annotation", "--annotation"),
+        ],
     );
     for w in u.lookup_all_args(GROUP, "Mask") {
         cmd.add("--security-opt");
@@ -323,7 +357,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.add(m);
     }
     add_strings(&mut cmd, q, HEALTH_OPTIONS);
-    add_pod(q, &mut service, ctx, &mut cmd)?;
+    add_pod(q, &mut service, ctx, &mut cmd, by_name)?;
     cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
     if let Some(img) = image {
         cmd.add(img);
@@ -353,7 +387,12 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
 /// `${UNITWRIGHT_CONTAINER_NAME}`, which only the instance-settings wrapper can expand (see
 /// [`super::settings`]). Podman 5.5.x's own Quadlet writes these forms, so its `exec` and
 /// `kill` take `--cidfile`; the keys are only accepted for podman 5.5.0 and newer.
-fn add_exec_reload(q: &Quadlet, ctx: &Context, service: &mut UnitFile) -> Result<(), ConvertError> {
+fn add_exec_reload(
+    q: &Quadlet,
+    ctx: &Context,
+    service: &mut UnitFile,
+    target: &str,
+) -> Result<(), ConvertError> {
     let words = q
         .unit
         .lookup_last_args(GROUP, "ReloadCmd")
@@ -369,12 +408,16 @@ fn add_exec_reload(q: &Quadlet, ctx: &Context, service: &mut UnitFile) -> Result
                 "ReloadCmd and ReloadSignal are mutually exclusive but both are set",
             ))
         }
-        (Some(words), None) => ["exec", CIDFILE]
+        (Some(words), None) => ["exec", target]
             .into_iter()
             .map(str::to_owned)
             .chain(words)
             .collect(),
-        (None, Some(signal)) => ["kill", CIDFILE, "--signal", signal]
+        // 5.6 writes `kill --signal S NAME`; 5.5 wrote the cid file before the signal.
+        (None, Some(signal)) if target == CIDFILE => ["kill", CIDFILE, "--signal", signal]
+            .map(str::to_owned)
+            .to_vec(),
+        (None, Some(signal)) => ["kill", "--signal", signal, target]
             .map(str::to_owned)
             .to_vec(),
     };
@@ -479,6 +522,7 @@ fn add_pod(
     service: &mut UnitFile,
     ctx: &mut Context,
     cmd: &mut PodmanCmd,
+    by_name: bool,
 ) -> Result<(), ConvertError> {
     let Some(pod) = q.unit.lookup_nonempty(GROUP, "Pod") else {
         return Ok(());
@@ -502,8 +546,13 @@ fn add_pod(
     let pod_service = info.service_file_name();
     service.add(UNIT, "BindsTo", pod_service.as_str());
     service.add(UNIT, "After", pod_service.as_str());
-    cmd.add("--pod-id-file");
-    cmd.add(format!("%t/{}.pod-id", info.service_name));
+    if by_name {
+        cmd.add("--pod");
+        cmd.add(info.resource_name.as_str());
+    } else {
+        cmd.add("--pod-id-file");
+        cmd.add(format!("%t/{}.pod-id", info.service_name));
+    }
     if q.unit.lookup_bool_or(GROUP, "StartWithPod", true) {
         info.containers_to_start.push(q.service_file_name());
     }
@@ -624,7 +673,8 @@ fn resolve_mount(
     let Some(mount_type) = mount_type else {
         return Err(err("incorrect mount format: should be --mount type=<bind|glob|tmpfs|volume>,[src=<host-dir|volume-name>,]target=<ctr-dir>[,options]".into()));
     };
-    if !matches!(mount_type.as_str(), "volume" | "bind" | "glob" | "image") {
+    let artifact = mount_type == "artifact" && ctx.writes(versions::ARTIFACT);
+    if !artifact && !matches!(mount_type.as_str(), "volume" | "bind" | "glob" | "image") {
         return Ok(mount.to_owned());
     }
     let mut source = None;
@@ -642,6 +692,9 @@ fn resolve_mount(
             "source parameter is required for mount type {mount_type}"
         )));
     };
+    if original.is_empty() && ctx.writes(versions::EMPTY_SOURCE_ERROR) {
+        return Err(err("source cannot be empty".into()));
+    }
     let resolved = resolve_storage_source(q, service, ctx, &original, true, "Mount")?;
     tokens[idx] = format!("source={resolved}");
     tokens.insert(0, format!("type={mount_type}"));

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use super::compat::{Compat, Setting};
 use super::fasthash::FastMap;
+use super::versions::{self, NEWEST_KNOWN};
 use super::{Context, ConvertError, Diagnostic, Kind, Quadlet, Severity, UnitInfo};
 use crate::unit::UnitFile;
 
@@ -23,8 +24,12 @@ pub struct ConvertOptions {
     pub user: bool,
     /// argv\[0\] of the podman commands (the generator passes `$PODMAN` or `/usr/bin/podman`).
     pub podman: String,
-    /// The podman release to write units for (see [`super::compat`]).
+    /// The podman release to write units for (see [`super::compat`] and [`super::versions`]);
+    /// by default [`Setting::Auto`]: the installed podman is asked once, when there are units.
     pub podman_version: Setting,
+    /// Where [`Setting::Auto`] caches the detected version (see
+    /// [`super::compat::Compat::with_cache`]); `None`: not cached.
+    pub version_cache: Option<PathBuf>,
     /// The `unitwright` binary that wraps commands of templates with instance settings
     /// (absolute; empty means `/usr/bin/unitwright`; see [`super::settings`]).
     pub unitwright: String,
@@ -35,7 +40,8 @@ impl Default for ConvertOptions {
         ConvertOptions {
             user: false,
             podman: "/usr/bin/podman".to_owned(),
-            podman_version: Setting::Off,
+            podman_version: Setting::Auto,
+            version_cache: None,
             unitwright: String::new(),
         }
     }
@@ -58,6 +64,9 @@ pub struct Converted {
     pub links: Vec<PathBuf>,
     /// Errors, warnings and debug records of this conversion, in order.
     pub diagnostics: Vec<Diagnostic>,
+    /// The source file (or one of its drop-ins) is not readable by others (e.g. 0600: it may
+    /// hold secrets): write the unit with mode 0600, not 0644.
+    pub private: bool,
 }
 
 impl Converted {
@@ -86,6 +95,8 @@ fn initial_resource_name(q: &Quadlet) -> String {
                 name
             }
         }
+        // Containers join a pod by its name since 5.6 (`--pod NAME`).
+        Kind::Pod => super::pod::pod_name(q),
         Kind::Build => q
             .unit
             .lookup_all("Build", "ImageTag")
@@ -103,19 +114,45 @@ pub struct Converter<'u> {
     ctx: Context,
     compat: Compat,
     produced: FastMap<String, &'u str>,
+    told_newer: bool,
 }
 
 impl<'u> Converter<'u> {
-    /// A converter for a run over `units` (all of them, in any order).
-    pub fn new(units: &[Quadlet], options: &ConvertOptions) -> Self {
+    /// A converter for a run over `units` (all of them, in any order). Knowing the podman
+    /// release targeted (with `auto`, podman is asked here when there are units), it adapts
+    /// how the units read their files and name their services to that release
+    /// ([`versions::MATCHED_QUOTES`], [`versions::TEMPLATE_RESOURCES`]).
+    pub fn new(units: &mut [Quadlet], options: &ConvertOptions) -> Self {
+        let mut compat = Compat::with_setting(&options.podman, options.podman_version);
+        if let Some(dir) = &options.version_cache {
+            compat = compat.with_cache(dir);
+        }
+        let podman_version = if units.is_empty() {
+            None
+        } else {
+            compat.version()
+        };
         let mut ctx = Context {
             user: options.user,
             podman: options.podman.clone(),
             unitwright: options.unitwright.clone(),
             units: HashMap::with_capacity(units.len()),
+            podman_version,
             ..Context::default()
         };
-        for q in units {
+        for q in units.iter_mut() {
+            if ctx.writes(versions::MATCHED_QUOTES) {
+                q.unit.matched_quotes = true;
+            }
+            if ctx.writes(versions::TEMPLATE_RESOURCES)
+                && !q.unit.has_key(q.kind.group(), "ServiceName")
+            {
+                if let Some(template) = q.base_name().strip_suffix('@') {
+                    q.service_name = [template, q.kind.service_suffix(), "@"].concat();
+                }
+            }
+        }
+        for q in units.iter() {
             ctx.units.insert(
                 q.name.clone(),
                 UnitInfo {
@@ -127,11 +164,12 @@ impl<'u> Converter<'u> {
             );
         }
         Converter {
-            compat: Compat::with_setting(&options.podman, options.podman_version),
+            compat,
             produced: FastMap::with_capacity_and_hasher(
                 units.len(),
                 std::hash::BuildHasherDefault::default(),
             ),
+            told_newer: false,
             ctx,
         }
     }
@@ -139,14 +177,39 @@ impl<'u> Converter<'u> {
     /// Converts `q`.
     pub fn convert(&mut self, q: &'u Quadlet) -> Converted {
         let ctx = &mut self.ctx;
-        if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image) {
+        ctx.podman_version = self.compat.version();
+        if ctx.writes(versions::WARN_SERVICE_USER) {
+            for key in ["User", "Group", "DynamicUser"] {
+                if q.unit.has_key("Service", key) {
+                    ctx.warn(format!("Warning: using key {key} in the Service group is not supported - use at your own risk"));
+                }
+            }
+        }
+        if matches!(q.kind, Kind::Container | Kind::Volume | Kind::Image)
+            && !super::settings::image_from_settings(q)
+        {
             super::common::warn_if_ambiguous_image(q, ctx);
         }
-        ctx.podman_version = self.compat.version_for_new_keys(q);
+        let mut diagnostics = self.compat.take_notes();
+        if let Some(v) = ctx
+            .podman_version
+            .filter(|v| (v.0, v.1) > (NEWEST_KNOWN.0, NEWEST_KNOWN.1))
+        {
+            if !self.told_newer {
+                self.told_newer = true;
+                diagnostics.push(Diagnostic::new(
+                    Severity::Notice,
+                    format!("podman {v} is newer than the newest Quadlet release known here ({NEWEST_KNOWN}); writing units as that release does"),
+                ));
+            }
+        }
         let converted = (q.kind.converter())(q, ctx)
             .and_then(|mut s| super::settings::apply(q, ctx, &mut s).map(|()| s))
             .and_then(|s| self.compat.adapt(q, s, &mut ctx.warnings));
-        let mut diagnostics = self.compat.take_notes();
+        if ctx.writes(versions::ENV_FROM_HOST) {
+            ctx.warnings
+                .extend(super::common::unsplittable_value_warnings(q));
+        }
         for w in ctx.warnings.drain(..) {
             let mut d = Diagnostic::new(Severity::Warning, w);
             d.file = Some(q.path.clone());
@@ -160,6 +223,7 @@ impl<'u> Converter<'u> {
             service_file_name,
             links: Vec::new(),
             diagnostics,
+            private: false,
         };
         let service = match converted {
             Ok(s) => s,
@@ -168,14 +232,7 @@ impl<'u> Converter<'u> {
                 return out;
             }
         };
-        if out.service_file_name.contains('/') {
-            // 5.4.2 wrote such a unit outside the output directory.
-            let e = ConvertError::at_key(
-                q,
-                q.kind.group(),
-                "ServiceName",
-                format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
-            );
+        if let Err(e) = check_loadable(q, &out.service_file_name, &service) {
             out.diagnostics.push(e.into_diagnostic(q));
             return out;
         }
@@ -193,10 +250,98 @@ impl<'u> Converter<'u> {
             d.file = Some(q.path.clone());
             out.diagnostics.push(d);
         }
-        out.links = install_links(&out.service_file_name, &service);
+        out.links = install_links(
+            &out.service_file_name,
+            &service,
+            ctx.writes(versions::UPHELD_BY),
+        );
+        for key in ["WantedBy", "RequiredBy", "UpheldBy"] {
+            for t in service.lookup_all_strv("Install", key) {
+                if t.contains('/') {
+                    let mut d = Diagnostic::new(
+                        Severity::Warning,
+                        format!("{}: {key}={t} is not a unit name (it contains \"/\"); no link is made for it", q.name),
+                    );
+                    d.file = Some(q.path.clone());
+                    d.key = Some(key.to_owned());
+                    out.diagnostics.push(d);
+                }
+            }
+        }
+        out.private = is_private(q);
         out.unit = Some(service);
         out
     }
+}
+
+/// systemd's `LONG_LINE_MAX` (1 MiB): the longest line its unit file parser reads.
+pub const LONG_LINE_MAX: usize = 1024 * 1024;
+
+/// Refuses a unit systemd could not load: a name that is not a valid unit name (a space, an
+/// empty stem as in `.container`, a `/` that would also put it outside the output directory,
+/// more than 255 bytes) or a line longer than [`LONG_LINE_MAX`].
+fn check_loadable(q: &Quadlet, file_name: &str, service: &UnitFile) -> Result<(), ConvertError> {
+    if file_name.contains('/') {
+        // 5.4.2 wrote such a unit outside the output directory.
+        return Err(ConvertError::at_key(
+            q,
+            q.kind.group(),
+            "ServiceName",
+            format!("ServiceName={} would put the unit outside the output directory; use a plain unit name", q.service_name),
+        ));
+    }
+    if crate::escape::classify(file_name).is_none() {
+        let mut e = if q.unit.has_key(q.kind.group(), "ServiceName") {
+            ConvertError::at_key(q, q.kind.group(), "ServiceName", "")
+        } else {
+            ConvertError::new("")
+        };
+        e.message = format!(
+            "{file_name:?} is not a unit name systemd can load (1 to 255 bytes of ASCII letters, digits and \":-_.\\\", one \"@\", a non-empty name before the suffix)"
+        );
+        e.hint = Some(
+            "rename the file (systemd-escape makes a name from any string) or set ServiceName="
+                .to_owned(),
+        );
+        return Err(e);
+    }
+    for g in &service.groups {
+        for l in &g.lines {
+            let len = if l.comment {
+                l.value.len()
+            } else {
+                l.key.len() + 1 + l.value.len()
+            };
+            if len > LONG_LINE_MAX {
+                let mut e = ConvertError::at_origin(
+                    q,
+                    l.origin,
+                    format!(
+                        "the line {}= in [{}] would be {len} bytes long; systemd reads lines of at most {LONG_LINE_MAX} bytes",
+                        l.key, g.name
+                    ),
+                );
+                e.at.get_or_insert_with(Box::default).key = Some(l.key.clone());
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True if the file of `q` or one of its drop-ins cannot be read by others (see
+/// [`Converted::private`]).
+fn is_private(q: &Quadlet) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    // The first source is the file itself (when it was read from disk).
+    let paths = if q.unit.sources.is_empty() {
+        std::slice::from_ref(&q.path)
+    } else {
+        &q.unit.sources[..]
+    };
+    paths
+        .iter()
+        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 == 0))
 }
 
 /// Converts every unit of `units` (sorting them into conversion order first) and returns one
@@ -219,16 +364,17 @@ impl<'u> Converter<'u> {
 /// ```
 pub fn convert_all(units: &mut [Quadlet], options: &ConvertOptions) -> Vec<Converted> {
     sort_for_conversion(units);
-    let units: &[Quadlet] = units;
     let mut c = Converter::new(units, options);
+    let units: &[Quadlet] = units;
     units.iter().map(|q| c.convert(q)).collect()
 }
 
 /// Quadlet's `enableServiceFile`: the symlinks for `[Install]` `Alias=`, `WantedBy=` and
-/// `RequiredBy=` (relative to the output dir). A template (`foo@.service`) gets `WantedBy=` and
-/// `RequiredBy=` links only with `DefaultInstance=` (named `foo@<instance>.service`); values of
-/// `WantedBy=`/`RequiredBy=` containing `/` are ignored. `UpheldBy=` and `Also=` are not used.
-pub fn install_links(file_name: &str, service: &UnitFile) -> Vec<PathBuf> {
+/// `RequiredBy=` (relative to the output dir), and from 5.5 on `UpheldBy=` when `upheld_by`
+/// ([`versions::UPHELD_BY`]). A template (`foo@.service`) gets these links only with
+/// `DefaultInstance=` (named `foo@<instance>.service`); values containing `/` are ignored.
+/// `Also=` is not used.
+pub fn install_links(file_name: &str, service: &UnitFile, upheld_by: bool) -> Vec<PathBuf> {
     let mut links: Vec<PathBuf> = service
         .lookup_all_strv("Install", "Alias")
         .into_iter()
@@ -242,11 +388,16 @@ pub fn install_links(file_name: &str, service: &UnitFile) -> Vec<PathBuf> {
             .map(|inst| format!("{base}@{inst}.service"));
     }
     if let Some(link_name) = link_name {
-        for (key, suffix) in [("WantedBy", "wants"), ("RequiredBy", "requires")] {
+        let keys = [
+            ("WantedBy", "wants"),
+            ("RequiredBy", "requires"),
+            ("UpheldBy", "upholds"),
+        ];
+        for (key, suffix) in &keys[..if upheld_by { 3 } else { 2 }] {
             for t in service.lookup_all_strv("Install", key) {
                 if !t.contains('/') {
                     links.push(PathBuf::from(
-                        [t.as_str(), ".", suffix, "/", &link_name].concat(),
+                        [t.as_str(), ".", *suffix, "/", &link_name].concat(),
                     ));
                 }
             }

@@ -16,7 +16,7 @@ use super::common::{
     set_notify_type, KeySet, SERVICE, UNIT,
 };
 use super::podman::PodmanCmd;
-use super::{Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Kube";
@@ -62,16 +62,31 @@ fn auto_update_annotation(word: &str) -> String {
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
     check_supported_keys(q, &SUPPORTED_KEYS)?;
     let u = &q.unit;
-    let mut service = new_service(q, ctx);
+    let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
+    let early_mounts = ctx.writes(versions::MOUNTS_AFTER_SOURCE_PATH);
+    if early_mounts {
+        service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    }
 
-    let Some(yaml) = u.lookup_nonempty(GROUP, "Yaml") else {
+    // 5.7 plays every `Yaml=` (split like a list); before, the last one.
+    let yamls: Vec<String> = if ctx.writes(versions::SEVERAL_YAML) {
+        u.lookup_all_strv(GROUP, "Yaml")
+    } else {
+        u.lookup_nonempty(GROUP, "Yaml")
+            .map(str::to_owned)
+            .into_iter()
+            .collect()
+    };
+    if yamls.is_empty() {
         return Err(ConvertError::new(
             "no Yaml key specified (Yaml= names the Kubernetes YAML file to play)",
         ));
-    };
-    let yaml = resolve_path(q, yaml);
-    service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    }
+    let yamls: Vec<String> = yamls.iter().map(|y| resolve_path(q, y)).collect();
+    if !early_mounts {
+        service.add(UNIT, "RequiresMountsFor", "%t/containers");
+    }
 
     check_kill_mode(q, &mut service)?;
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
@@ -101,7 +116,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     add_publish_ports(&mut play, q);
     play.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
-    play.add(yaml.as_str());
+    play.extend(yamls.iter().map(String::as_str));
     service.add(SERVICE, "ExecStart", play.to_exec_line());
 
     let mut down = PodmanCmd::base(ctx, q);
@@ -109,22 +124,23 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     if let Some(force) = u.lookup_bool(GROUP, "KubeDownForce") {
         down.add_bool("--force", force);
     }
-    down.add(yaml.as_str());
+    down.extend(yamls.iter().map(String::as_str));
     service.add(SERVICE, "ExecStopPost", down.to_exec_line());
 
-    if let Some(dir) = working_directory(q, &service, &yaml)? {
+    if let Some(dir) = working_directory(q, &service, &yamls)? {
         service.add(SERVICE, "WorkingDirectory", dir);
     }
     Ok(service)
 }
 
 /// `SetWorkingDirectory=` (compared ignoring ASCII case): `yaml` gives the directory of the
-/// resolved Yaml path, `unit` the directory of the Quadlet file. Nothing when the key is absent
-/// or empty, or when `[Service]` already has a non-empty `WorkingDirectory=`.
+/// resolved Yaml path (only with a single `Yaml=`), `unit` the directory of the Quadlet file.
+/// Nothing when the key is absent or empty, or when `[Service]` already has a non-empty
+/// `WorkingDirectory=`.
 fn working_directory(
     q: &Quadlet,
     service: &UnitFile,
-    yaml: &str,
+    yamls: &[String],
 ) -> Result<Option<String>, ConvertError> {
     if service
         .lookup_nonempty(SERVICE, "WorkingDirectory")
@@ -137,7 +153,13 @@ fn working_directory(
     };
     let err = |msg: String| Err(ConvertError::at_key(q, GROUP, "SetWorkingDirectory", msg));
     match value.to_ascii_lowercase().as_str() {
-        "yaml" => Ok(Some(dir_of(yaml))),
+        "yaml" => match yamls {
+            [yaml] => Ok(Some(dir_of(yaml))),
+            _ => err(
+                "SetWorkingDirectory=yaml is only supported when a single Yaml key is provided"
+                    .to_owned(),
+            ),
+        },
         "unit" => Ok(Some(dir_of(&q.path.display().to_string()))),
         "file" => err(format!(
             "SetWorkingDirectory={value} is only supported in .build files"

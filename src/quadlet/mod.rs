@@ -100,6 +100,7 @@
 // Quadlet's file-name suffixes (`.volume`, `.image`) are case-sensitive by design.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
+pub mod artifact;
 pub mod build;
 pub mod common;
 pub mod compat;
@@ -117,6 +118,7 @@ pub mod podman;
 pub mod resource;
 pub mod search;
 pub mod settings;
+pub mod versions;
 pub mod volume;
 
 use std::collections::HashMap;
@@ -195,11 +197,13 @@ pub enum Kind {
     Image,
     /// `.build`
     Build,
+    /// `.artifact` (podman 5.7)
+    Artifact,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Container,
         Kind::Volume,
         Kind::Network,
@@ -207,11 +211,16 @@ impl Kind {
         Kind::Pod,
         Kind::Image,
         Kind::Build,
+        Kind::Artifact,
     ];
 
     /// The kind of a file name, from its extension.
     pub fn from_file_name(name: &str) -> Option<Kind> {
-        let ext = name.rsplit_once('.')?.1;
+        Kind::from_extension(name.rsplit_once('.')?.1)
+    }
+
+    /// The kind of an extension without the dot (`container`).
+    pub fn from_extension(ext: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.extension() == ext)
     }
 
@@ -225,6 +234,7 @@ impl Kind {
             Kind::Pod => "pod",
             Kind::Image => "image",
             Kind::Build => "build",
+            Kind::Artifact => "artifact",
         }
     }
 
@@ -238,6 +248,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Image => "Image",
             Kind::Build => "Build",
+            Kind::Artifact => "Artifact",
         }
     }
 
@@ -251,6 +262,7 @@ impl Kind {
             Kind::Pod => "X-Pod",
             Kind::Image => "X-Image",
             Kind::Build => "X-Build",
+            Kind::Artifact => "X-Artifact",
         }
     }
 
@@ -263,13 +275,14 @@ impl Kind {
             Kind::Pod => "-pod",
             Kind::Image => "-image",
             Kind::Build => "-build",
+            Kind::Artifact => "-artifact",
         }
     }
 
-    /// Processing priority: images first, pods last (5.4.2 main.go).
+    /// Processing priority: images (and artifacts) first, pods last (5.4.2 and 5.8 main.go).
     pub fn priority(self) -> u8 {
         match self {
-            Kind::Image => 1,
+            Kind::Image | Kind::Artifact => 1,
             Kind::Volume | Kind::Network => 2,
             Kind::Build => 3,
             Kind::Container | Kind::Kube => 4,
@@ -287,6 +300,7 @@ impl Kind {
             Kind::Pod => pod::convert,
             Kind::Image => image::convert,
             Kind::Build => build::convert,
+            Kind::Artifact => artifact::convert,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! in N2; `NetworkDeleteOnStop=true` (5.5.0) adds `ExecStopPost=podman network rm <name>`
 //! before `ExecStart=`.
 
-use super::common::{add_all_strings, add_bools, add_strings, KeySet, SERVICE};
+use super::common::{add_all_strings, add_bools, add_key_vals, add_strings, KeySet, SERVICE};
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
@@ -63,9 +63,13 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_all_strings(&mut cmd, q, &[("DNS", "--dns")]);
     add_subnets(q, &mut cmd)?;
-    cmd.add_key_vals("--opt", u.lookup_all_key_val_words(GROUP, "Options"));
-    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
-    let name = name_or_default(q, "NetworkName");
+    add_key_vals(
+        &mut cmd,
+        q,
+        ctx,
+        &[("Options", "--opt"), ("Label", "--label")],
+    );
+    let name = name_or_default(q, ctx, "NetworkName");
     if u.lookup_bool_or(GROUP, "NetworkDeleteOnStop", false) {
         let mut rm = PodmanCmd::base(ctx, q);
         rm.extend(["network", "rm", name.as_str()]);

@@ -32,13 +32,13 @@
 //!   (podman main): systemd cannot want a template without an instance.
 
 use super::common::{
-    add_all_strings, add_networks, add_publish_ports, add_service_default, add_source_path,
-    add_strings, add_syslog_identifier, add_user_mappings, add_volumes, new_service, KeySet,
-    SERVICE, UNIT,
+    add_all_strings, add_key_vals, add_networks, add_publish_ports, add_service_default,
+    add_source_path, add_strings, add_syslog_identifier, add_user_mappings, add_volumes,
+    new_service, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
-use super::{Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Pod";
@@ -101,7 +101,7 @@ pub fn pod_name(q: &Quadlet) -> String {
 /// Converts a `.pod` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
     check_keys(q, ctx, &SUPPORTED_KEYS)?;
-    let mut service = new_service(q, ctx);
+    let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
 
@@ -113,41 +113,55 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         }
     }
 
+    // Since 5.6 every command addresses the pod by name (versions::BY_NAME).
+    let by_name = ctx.writes(versions::BY_NAME);
+    let name = pod_name(q);
     let mut create = PodmanCmd::base(ctx, q);
-    create.extend([
-        "pod",
-        "create",
-        "--infra-conmon-pidfile=%t/%N.pid",
-        POD_ID_FILE,
-    ]);
+    create.extend(["pod", "create", "--infra-conmon-pidfile=%t/%N.pid"]);
+    if !by_name {
+        create.add(POD_ID_FILE);
+    }
     // ExitPolicy (5.6.0) is L. 5.8.2 turns an empty value into an empty word, which systemd
     // drops when it splits the line, so podman would take the next option as the policy;
     // here an empty value resets to the default, as empty assignments do in unit files.
-    match q.unit.lookup(GROUP, "ExitPolicy").filter(|p| !p.is_empty()) {
-        Some(policy) => create.extend(["--replace", "--exit-policy", policy]),
-        None => create.extend(["--exit-policy=stop", "--replace"]),
+    let policy = q.unit.lookup(GROUP, "ExitPolicy").filter(|p| !p.is_empty());
+    if ctx.writes(versions::POD_EXIT_POLICY_WORDS) {
+        create.extend(["--replace", "--exit-policy", policy.unwrap_or("stop")]);
+    } else {
+        match policy {
+            Some(policy) => create.extend(["--replace", "--exit-policy", policy]),
+            None => create.extend(["--exit-policy=stop", "--replace"]),
+        }
     }
     add_user_mappings(q, &mut create, true)?;
     add_publish_ports(&mut create, q);
-    create.add_key_vals("--label", q.unit.lookup_all_key_val_words(GROUP, "Label"));
+    add_key_vals(&mut create, q, ctx, &[("Label", "--label")]);
     add_networks(q, &mut service, ctx, &mut create)?;
     add_strings(&mut create, q, STRING_OPTIONS);
     add_all_strings(&mut create, q, LIST_OPTIONS);
     add_volumes(q, &mut service, ctx, &mut create)?;
-    let name = pod_name(q);
     create.add("--infra-name");
     create.add(format!("{name}-infra"));
     create.add("--name");
-    create.add(name);
+    create.add(name.as_str());
     create.extend(q.unit.lookup_all_args(GROUP, "PodmanArgs"));
 
     add_syslog_identifier(&mut service);
-    let pod_command = |words: &[&str]| {
+    // `pod VERB [--pod-id-file=…] OPTIONS [NAME]`: the pod is found through the id file
+    // (5.4.2) or by its name (5.6 and later).
+    let pod_command = |verb: &str, options: &[&str]| {
         let mut cmd = PodmanCmd::base(ctx, q);
-        cmd.extend(["pod"].iter().chain(words).copied());
+        cmd.extend(["pod", verb]);
+        if !by_name {
+            cmd.add(POD_ID_FILE);
+        }
+        cmd.extend(options.iter().copied());
+        if by_name {
+            cmd.add(name.as_str());
+        }
         cmd.to_exec_line()
     };
-    service.add(SERVICE, "ExecStart", pod_command(&["start", POD_ID_FILE]));
+    service.add(SERVICE, "ExecStart", pod_command("start", &[]));
     // StopTimeout (5.7.0) is L. 5.8.2 writes `--time=` for an empty value, which podman
     // rejects when the pod stops; here an empty value resets to the default.
     let time = q
@@ -158,12 +172,12 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     service.add(
         SERVICE,
         "ExecStop",
-        pod_command(&["stop", POD_ID_FILE, "--ignore", &time]),
+        pod_command("stop", &["--ignore", &time]),
     );
     service.add(
         SERVICE,
         "ExecStopPost",
-        pod_command(&["rm", POD_ID_FILE, "--ignore", "--force"]),
+        pod_command("rm", &["--ignore", "--force"]),
     );
     service.add(SERVICE, "ExecStartPre", create.to_exec_line());
 

@@ -10,13 +10,16 @@
 
 use std::fmt::Write as _;
 
-use super::{Context, Quadlet};
+use super::{versions, Context, Quadlet};
 
 /// An argv being built.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodmanCmd {
     /// The words.
     pub args: Vec<String>,
+    /// Write a space inside a quoted word as `\x20` (podman 5.6 and later,
+    /// [`versions::ESCAPE_SPACE`]).
+    pub hex_space: bool,
 }
 
 impl PodmanCmd {
@@ -26,7 +29,10 @@ impl PodmanCmd {
         let group = q.kind.group();
         let mut args = Vec::with_capacity(48);
         args.push(ctx.podman.clone());
-        let mut cmd = PodmanCmd { args };
+        let mut cmd = PodmanCmd {
+            args,
+            hex_space: ctx.writes(versions::ESCAPE_SPACE),
+        };
         for m in q.unit.lookup_all(group, "ContainersConfModule") {
             cmd.args.push(format!("--module={m}"));
         }
@@ -81,7 +87,7 @@ impl PodmanCmd {
 
     /// The serialized command line (see the module documentation).
     pub fn to_exec_line(&self) -> String {
-        escape_words(&self.args)
+        escape_words_as(&self.args, self.hex_space)
     }
 
     /// The command line with `-` prefixed to the program (systemd then ignores a failure), given
@@ -93,7 +99,7 @@ impl PodmanCmd {
             Some(program) if needs_quoting(program) => {
                 let mut args = self.args.clone();
                 args[0].insert(0, '-');
-                escape_words(&args)
+                escape_words_as(&args, self.hex_space)
             }
             _ => ["-", line].concat(),
         }
@@ -159,8 +165,14 @@ fn chunk_may_need_quoting(x: u64) -> bool {
     has_less(x, b' ' + 1) | has(b'"') | has(b'\'') | has(b'\\') | has(0x7f) | has(0xc2)
 }
 
-/// Quadlet's `escapeWords`: joins `words` with spaces, quoting where needed.
+/// Quadlet 5.4.2's `escapeWords`: joins `words` with spaces, quoting where needed.
 pub fn escape_words<S: AsRef<str>>(words: &[S]) -> String {
+    escape_words_as(words, false)
+}
+
+/// [`escape_words`], writing a space inside a quoted word as `\x20` when `hex_space` (Quadlet
+/// 5.6 and later, [`versions::ESCAPE_SPACE`]); systemd reads both forms as the same word.
+pub fn escape_words_as<S: AsRef<str>>(words: &[S], hex_space: bool) -> String {
     let mut out = String::with_capacity(words.iter().map(|w| w.as_ref().len() + 3).sum::<usize>());
     for (i, w) in words.iter().enumerate() {
         if i > 0 {
@@ -183,6 +195,7 @@ pub fn escape_words<S: AsRef<str>>(words: &[S]) -> String {
                 '\u{c}' => out.push_str("\\f"),
                 '\\' => out.push_str("\\\\"),
                 '"' => out.push_str("\\\""),
+                ' ' if hex_space => out.push_str("\\x20"),
                 c if c <= '\u{80}' && c.is_control() => {
                     let _ = write!(out, "\\x{:02x}", u32::from(c));
                 }
@@ -247,6 +260,7 @@ mod tests {
         for program in ["/usr/bin/podman", "/opt/my podman", "/x\\y"] {
             let cmd = PodmanCmd {
                 args: vec![program.to_owned(), "rm".to_owned(), "a b".to_owned()],
+                hex_space: false,
             };
             let mut prefixed = cmd.args.clone();
             prefixed[0].insert(0, '-');

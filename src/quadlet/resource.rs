@@ -16,7 +16,7 @@ use super::common::{
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
-use super::{Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 /// The start of a volume, network or image conversion: checks the keys of the type group
@@ -29,7 +29,7 @@ pub fn begin(
     subcommand: &[&str],
 ) -> Result<(UnitFile, PodmanCmd), ConvertError> {
     check_keys(q, ctx, supported)?;
-    let mut service = new_service(q, ctx);
+    let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
     let mut cmd = PodmanCmd::base(ctx, q);
@@ -91,11 +91,18 @@ pub fn own_unit_specifiers(name: &str, service_name: &str) -> String {
 }
 
 /// The name of a volume or network: the value of `key` (`VolumeName`, `NetworkName`) when
-/// non-empty, otherwise `systemd-<file base name>` (also for templates: `systemd-data@`).
-pub fn name_or_default(q: &Quadlet, key: &str) -> String {
+/// non-empty, otherwise `systemd-<file base name>`; for a template (`data@.volume`) that is
+/// `systemd-data@` up to 5.6 and `systemd-data-%i` from 5.7 on, one resource per instance
+/// ([`versions::TEMPLATE_RESOURCES`]).
+pub fn name_or_default(q: &Quadlet, ctx: &Context, key: &str) -> String {
     match q.unit.lookup_nonempty(q.kind.group(), key) {
         Some(n) => n.to_owned(),
-        None => format!("systemd-{}", q.base_name()),
+        None => match q.base_name().strip_suffix('@') {
+            Some(template) if ctx.writes(versions::TEMPLATE_RESOURCES) => {
+                format!("systemd-{template}-%i")
+            }
+            _ => format!("systemd-{}", q.base_name()),
+        },
     }
 }
 

@@ -12,9 +12,17 @@
 //!   `$HOME/.config` + `/containers/systemd` (if neither is given: a warning, and the `/etc` dirs
 //!   are skipped too, as in 5.4.2), `/etc/containers/systemd/users` (without sub-trees whose first
 //!   component is numeric, i.e. other users' uid dirs), `/etc/containers/systemd/users/$UID`.
-//! * Every root is walked recursively, depth first, entries in name order; symlinked directories
-//!   are followed (a visited set prevents loops); directories ending in `.d` are drop-in
-//!   directories and are not walked.
+//! * Every root is walked recursively, depth first, entries in name order; directories ending in
+//!   `.d` are drop-in directories and are not walked.
+//! * Symbolic links to directories are followed only while their target stays inside the root
+//!   being walked (a visited set prevents loops); a link leading out of it is reported and not
+//!   followed. Quadlet follows any such link (`EvalSymlinks`) and only filters the resolved
+//!   path by the `users` rules, so a link could pull a sibling tree (another search directory,
+//!   another user's files) into this one. A root that is itself a link is resolved first and
+//!   may point anywhere: that is how a Quadlet directory is kept elsewhere (a git checkout).
+//! * An entry named like a Quadlet file that is not a regular file or a link to one (a FIFO,
+//!   socket or device, a dangling link, a link loop) is reported and skipped, never opened (a
+//!   FIFO would block the generator).
 
 use std::ffi::OsString;
 use std::fs;
@@ -190,7 +198,27 @@ pub fn search_paths(inputs: &SearchInputs) -> (Vec<SearchRoot>, Vec<Diagnostic>)
     (roots, problems)
 }
 
+/// `ELOOP` on Linux (too many levels of symbolic links).
+const ELOOP: i32 = 40;
+
+/// What a special file is, for a message.
+fn special_kind(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
 struct Walker {
+    /// The resolved root being walked: symbolic links to directories outside it are not
+    /// followed.
+    root: PathBuf,
     scan: Scan,
     visited: std::collections::HashSet<PathBuf>,
     users: PathBuf,
@@ -218,25 +246,31 @@ impl Walker {
             }
         };
         self.visited.insert(path.to_owned());
-        let mut entries: Vec<Entry> = rd
-            .filter_map(Result::ok)
-            .map(|de| {
-                let kind = match de.file_type() {
-                    Ok(t) if t.is_file() => EntryKind::File,
-                    Ok(t) if t.is_dir() => EntryKind::Dir,
-                    Ok(t) if t.is_symlink() => match fs::metadata(de.path()) {
-                        Ok(m) if m.is_file() => EntryKind::File,
-                        Ok(m) if m.is_dir() => EntryKind::Dir,
-                        _ => EntryKind::Other,
-                    },
-                    _ => EntryKind::Other,
-                };
-                Entry {
-                    name: de.file_name(),
-                    kind,
-                }
-            })
-            .collect();
+        let mut entries: Vec<Entry> = Vec::new();
+        for de in rd.filter_map(Result::ok) {
+            let kind = match de.file_type() {
+                Ok(t) if t.is_file() => EntryKind::File,
+                Ok(t) if t.is_dir() => EntryKind::Dir,
+                Ok(t) if t.is_symlink() => match fs::metadata(de.path()) {
+                    Ok(m) if m.is_file() => EntryKind::File,
+                    Ok(m) if m.is_dir() => EntryKind::Dir,
+                    Ok(m) => self.skipped(&de.path(), special_kind(m.file_type())),
+                    Err(e) if e.raw_os_error() == Some(ELOOP) => {
+                        self.skipped(&de.path(), "a symbolic link loop")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        self.skipped(&de.path(), "a dangling symbolic link")
+                    }
+                    Err(e) => self.skipped(&de.path(), &format!("unreadable ({e})")),
+                },
+                Ok(t) => self.skipped(&de.path(), special_kind(t)),
+                Err(_) => EntryKind::Other,
+            };
+            entries.push(Entry {
+                name: de.file_name(),
+                kind,
+            });
+        }
         entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let subdirs: Vec<OsString> = entries
             .iter()
@@ -248,6 +282,9 @@ impl Walker {
             entries,
         });
         for name in subdirs {
+            if name.as_encoded_bytes().ends_with(b".d") {
+                continue; // drop-in directories are read by the loader
+            }
             let sub = path.join(&name);
             // Real directories under a resolved path are resolved already; only symlinks need it.
             let resolved = match fs::symlink_metadata(&sub) {
@@ -257,14 +294,52 @@ impl Walker {
                 },
                 _ => sub,
             };
+            if !resolved.starts_with(&self.root) {
+                // Quadlet follows such a link anywhere; here a link leading out of the search
+                // directory (into a sibling tree, another search directory, another user's
+                // files) is not followed.
+                self.scan.problems.push(Diagnostic::new(
+                    Severity::Warning,
+                    format!(
+                        "{}: not followed: the symbolic link leads to {}, outside {}",
+                        path.join(&name).display(),
+                        resolved.display(),
+                        self.root.display()
+                    ),
+                ));
+                continue;
+            }
             self.walk(&resolved, filter);
         }
+    }
+
+    /// Records that the entry at `path` is skipped because it is `what`, when its name is that
+    /// of a Quadlet file (other entries are not ours to judge); returns [`EntryKind::Other`].
+    fn skipped(&mut self, path: &Path, what: &str) -> EntryKind {
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(super::Kind::from_file_name)
+            .is_some()
+        {
+            let mut d = Diagnostic::new(
+                Severity::Warning,
+                format!(
+                    "{}: skipped: it is {what}, not a regular file",
+                    path.display()
+                ),
+            );
+            d.file = Some(path.to_owned());
+            self.scan.problems.push(d);
+        }
+        EntryKind::Other
     }
 
     fn root(&mut self, path: &Path, filter: Filter) {
         match fs::canonicalize(path) {
             Ok(p) => {
                 if p.is_dir() {
+                    self.root.clone_from(&p);
                     self.walk(&p, filter);
                 }
             }
@@ -291,6 +366,7 @@ pub fn scan(roots: &[SearchRoot]) -> Scan {
         PathBuf::new()
     };
     let mut w = Walker {
+        root: PathBuf::new(),
         scan: Scan::default(),
         visited: std::collections::HashSet::new(),
         users,

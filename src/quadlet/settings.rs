@@ -21,9 +21,13 @@
 //! contain a `$` into
 //!
 //! ```text
-//! ExecStart=:/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances [--require=KEY]... %n -- /usr/bin/podman run ...
+//! ExecStart=:/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances --settings-dir=%S/unitwright/instances|--user-state [--require=KEY]... %n -- /usr/bin/podman run ...
 //! ```
 //!
+//! * The runtime directory comes first; then the settings of instances started with
+//!   `--persistent`, which survive a reboot: `--settings-dir=%S/unitwright/instances`
+//!   (`/var/lib/...`) for system units, `--user-state` (`$XDG_STATE_HOME/unitwright/instances`)
+//!   for user units.
 //! * `%n` in an argument reaches the wrapper with its backslashes intact, so the settings file is
 //!   found by its exact name. (`EnvironmentFile=%t/…/%n` would not work: systemd treats that path
 //!   as a glob pattern, so `\x2d` matches `x2d` and the ids `a-b` and `ax2db` would collide.)
@@ -43,8 +47,10 @@
 //! other group; systemd ignores `X-` groups.
 
 use super::common::SERVICE;
+#[cfg(test)]
 use super::podman::escape_words;
-use super::{Context, ConvertError, Kind, Quadlet};
+use super::podman::escape_words_as;
+use super::{versions, Context, ConvertError, Kind, Quadlet};
 use crate::unit::quote::is_valid_env_name;
 use crate::unit::split::split_args;
 use crate::unit::UnitFile;
@@ -61,6 +67,16 @@ pub const DEFAULT_UNITWRIGHT: &str = "/usr/bin/unitwright";
 /// The settings directory as the unit sees it.
 pub const SETTINGS_DIR: &str = "%t/unitwright/instances";
 
+/// The directory of `--persistent` settings of system units (`%S` is `/var/lib`); looked in
+/// after [`SETTINGS_DIR`].
+pub const PERSISTENT_SETTINGS_DIR: &str = "%S/unitwright/instances";
+
+/// What user units pass instead of [`PERSISTENT_SETTINGS_DIR`]: systemd 252's `%S` of a user
+/// manager is `$XDG_CONFIG_HOME` (later releases: `$XDG_STATE_HOME`), so the wrapper resolves
+/// `$XDG_STATE_HOME/unitwright/instances` (default `~/.local/state/...`) from its own
+/// environment, as `unitwright --user instance start --persistent` does from the caller's.
+pub const USER_STATE_FLAG: &str = "--user-state";
+
 /// The variable holding a podman-safe container name derived from the unit name.
 pub const CONTAINER_NAME_VAR: &str = "UNITWRIGHT_CONTAINER_NAME";
 
@@ -73,6 +89,21 @@ const EXEC_KEYS: &[&str] = &[
     "ExecStop",
     "ExecStopPost",
 ];
+
+/// True if `q` asks for instance settings (`[X-Unitwright] InstanceSettings=yes`).
+pub fn enabled(q: &Quadlet) -> bool {
+    q.unit.lookup_bool_or(GROUP, "InstanceSettings", false)
+}
+
+/// True if the image of `q` comes from its instance settings (`Image=${IMAGE}`): the "not a
+/// fully qualified image name" warning about the literal `${IMAGE}` would say nothing useful,
+/// so the converter does not make it.
+pub fn image_from_settings(q: &Quadlet) -> bool {
+    enabled(q)
+        && q.unit
+            .lookup(q.kind.group(), "Image")
+            .is_some_and(|i| i.contains('$'))
+}
 
 /// Applies `[X-Unitwright]` of `q` to its converted `service` (see the module docs). Does
 /// nothing when the group is absent or `InstanceSettings=` is not true.
@@ -117,16 +148,6 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         }
         return Ok(());
     }
-    // The image comes from the settings: the framework's "not a fully qualified image name"
-    // warning about the literal `${IMAGE}` says nothing useful.
-    if let Some(image) = q
-        .unit
-        .lookup(q.kind.group(), "Image")
-        .filter(|i| i.contains('$'))
-    {
-        let about = format!("specifies the image \"{image}\" which not a fully qualified");
-        ctx.warnings.retain(|w| !w.contains(&about));
-    }
     let unitwright = if ctx.unitwright.is_empty() {
         DEFAULT_UNITWRIGHT.to_owned()
     } else {
@@ -147,6 +168,7 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
         return Ok(());
     };
     let mut wrapped = 0;
+    let hex_space = ctx.writes(versions::ESCAPE_SPACE);
     for line in &mut svc.lines {
         if line.comment || !EXEC_KEYS.contains(&line.key.as_str()) {
             continue;
@@ -183,11 +205,16 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
             "instance".to_owned(),
             "exec".to_owned(),
             format!("--settings-dir={SETTINGS_DIR}"),
+            if ctx.user {
+                USER_STATE_FLAG.to_owned()
+            } else {
+                format!("--settings-dir={PERSISTENT_SETTINGS_DIR}")
+            },
         ];
         new.extend(required.iter().map(|k| format!("--require={k}")));
         new.extend(["%n".to_owned(), "--".to_owned()]);
         new.extend(words);
-        line.value = escape_words(&new);
+        line.value = escape_words_as(&new, hex_space);
         wrapped += 1;
     }
     if wrapped == 0 {
@@ -246,7 +273,6 @@ mod tests {
 
     #[test]
     fn no_short_name_warning_for_an_image_from_the_settings() {
-        let mut ctx = Context::default();
         for (name, image, warned) in [
             ("a@.container", "${IMAGE}", false),
             ("b@.container", "web", true),
@@ -255,12 +281,16 @@ mod tests {
                 name,
                 &format!("[Container]\nImage={image}\n[X-Unitwright]\nInstanceSettings=yes\n"),
             );
-            super::super::common::warn_if_ambiguous_image(&q, &mut ctx);
-            let mut service = (q.kind.converter())(&q, &mut ctx).unwrap();
-            apply(&q, &mut ctx, &mut service).unwrap();
-            let short_name = ctx.warnings.iter().any(|w| w.contains("fully qualified"));
-            assert_eq!(short_name, warned, "{name}: {:?}", ctx.warnings);
-            ctx.warnings.clear();
+            let options = crate::quadlet::ConvertOptions {
+                podman_version: crate::quadlet::compat::Setting::Off,
+                ..crate::quadlet::ConvertOptions::default()
+            };
+            let out = crate::quadlet::convert_all(&mut [q], &options);
+            let short_name = out[0]
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("fully qualified"));
+            assert_eq!(short_name, warned, "{name}: {:?}", out[0].diagnostics);
         }
     }
 

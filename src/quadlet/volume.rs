@@ -7,10 +7,12 @@
 //! Difference from 5.4.2: `Driver=image` with an empty `Image=` is the same error as a missing
 //! `Image=` (5.4.2 emitted `--opt image=`: an image volume without an image).
 
-use super::common::{lookup_u32, resolve_image_source, KeySet};
+use super::common::{
+    add_key_vals, add_requires_mounts_for, lookup_u32, resolve_image_source, KeySet,
+};
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
-use super::{Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Volume";
@@ -57,17 +59,24 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.add("--opt");
         cmd.add(format!("image={image}"));
     } else {
-        add_device_options(q, &mut cmd)?;
+        add_device_options(q, ctx, &mut service, &mut cmd)?;
     }
-    cmd.add_key_vals("--label", u.lookup_all_key_val_words(GROUP, "Label"));
-    let name = name_or_default(q, "VolumeName");
+    add_key_vals(&mut cmd, q, ctx, &[("Label", "--label")]);
+    let name = name_or_default(q, ctx, "VolumeName");
     Ok(finish(q, ctx, service, cmd, &name, &name))
 }
 
 /// V2–V5: `--opt copy|nocopy`, `--opt device=`, `--opt type=`, and one `--opt o=` word made of
 /// `uid=N`, `gid=N` (whenever `User=`/`Group=` exist; non-numeric values count as 0) and
 /// `Options=`. `Type=` and `Options=` need `Device=`.
-fn add_device_options(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertError> {
+/// From 5.6 on a `Type=bind` volume also requires its device path to be mounted
+/// ([`versions::BIND_VOLUME_MOUNTS`]).
+fn add_device_options(
+    q: &Quadlet,
+    ctx: &Context,
+    service: &mut UnitFile,
+    cmd: &mut PodmanCmd,
+) -> Result<(), ConvertError> {
     let u = &q.unit;
     if let Some(copy) = u.lookup_bool(GROUP, "Copy") {
         cmd.add("--opt");
@@ -92,6 +101,9 @@ fn add_device_options(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertErr
         }
         cmd.add("--opt");
         cmd.add(format!("type={t}"));
+        if t == "bind" && ctx.writes(versions::BIND_VOLUME_MOUNTS) {
+            add_requires_mounts_for(service, ctx, device.unwrap_or_default());
+        }
     }
     let mut o = Vec::new();
     if let Some(uid) = lookup_u32(u, GROUP, "User") {
@@ -111,4 +123,37 @@ fn add_device_options(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertErr
         cmd.add(format!("o={}", o.join(",")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::quadlet::compat::Setting;
+    use crate::quadlet::{convert_all, ConvertOptions, Quadlet};
+    use std::path::Path;
+
+    /// G097: a `.volume` without any group (empty, blank or comment lines only) gets exactly
+    /// the one empty line Quadlet 5.4.2 (and 5.8.6) writes before `[Unit]`, and its comments
+    /// are not copied.
+    #[test]
+    fn a_volume_file_without_groups_gets_quadlets_blank_lines() {
+        for text in ["", "\n", "# just a comment\n", "\n\n; two\n# comments"] {
+            let q = Quadlet::from_text(Path::new("/q/e.volume"), text).unwrap();
+            for version in [
+                Setting::Off,
+                Setting::Fixed(crate::quadlet::Version(5, 8, 6)),
+            ] {
+                let options = ConvertOptions {
+                    podman_version: version,
+                    ..ConvertOptions::default()
+                };
+                let out = convert_all(&mut [q.clone()], &options);
+                let unit = out[0].unit.as_ref().unwrap().to_text();
+                assert!(
+                    unit.starts_with("\n[Unit]\nWants=network-online.target\n"),
+                    "{text:?}: {unit:?}"
+                );
+            }
+        }
+    }
 }

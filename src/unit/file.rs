@@ -132,11 +132,24 @@ pub struct UnitFile {
     pub groups: Vec<Group>,
     /// The files the lines were read from ([`Origin::source`] indexes this list).
     pub sources: Vec<std::path::PathBuf>,
+    /// How [`lookup`](Self::lookup) unquotes: `false` strips every leading and trailing `"` (Quadlet
+    /// up to 5.8.1), `true` only one matched pair around the value (5.8.2, podman #28475).
+    pub matched_quotes: bool,
 }
 
 /// Trim like Go's `strings.TrimRightFunc(v, unicode.IsSpace)` followed by `strings.Trim(v, "\"")`.
 fn unquote_lookup(v: &str) -> &str {
     v.trim_end().trim_matches('"')
+}
+
+/// Trim trailing whitespace, then strip one pair of `"` if the value starts and ends with one
+/// (Quadlet 5.8.2 `Lookup`).
+fn unquote_matched(v: &str) -> &str {
+    let v = v.trim_end();
+    match v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => inner,
+        None => v,
+    }
 }
 
 /// `1`, `yes`, `true`, `on`, ignoring ASCII case: Quadlet's `LookupBoolean` truth set.
@@ -277,7 +290,17 @@ impl UnitFile {
 
     /// `Lookup`: the last value with trailing whitespace and all leading/trailing `"` removed.
     pub fn lookup(&self, group: &str, key: &str) -> Option<&str> {
-        self.lookup_last_raw(group, key).map(unquote_lookup)
+        self.lookup_in(self.group(group)?, key)
+    }
+
+    /// [`lookup`](Self::lookup) in `group`, a group of this file found already.
+    pub fn lookup_in<'g>(&self, group: &'g Group, key: &str) -> Option<&'g str> {
+        let v = group.last(key)?.value.as_str();
+        Some(if self.matched_quotes {
+            unquote_matched(v)
+        } else {
+            unquote_lookup(v)
+        })
     }
 
     /// [`lookup`](Self::lookup), `None` when the value is empty.
@@ -357,6 +380,13 @@ impl UnitFile {
     /// key, one per key (the last wins): what podman's `--env`/`--label` flags take, without
     /// splitting each word into a map and joining it again.
     pub fn lookup_all_key_val_words(&self, group: &str, key: &str) -> Vec<String> {
+        self.lookup_all_key_vals(group, key, false)
+    }
+
+    /// [`lookup_all_key_val_words`](Self::lookup_all_key_val_words), also keeping words without
+    /// `=` when `bare` (Quadlet 5.6 and later: `Environment=NAME` takes NAME from the host); a
+    /// bare word and a `NAME=V` word of the same name replace each other, the later one wins.
+    pub fn lookup_all_key_vals(&self, group: &str, key: &str, bare: bool) -> Vec<String> {
         // On bytes: `split_once('=')` goes through the general searcher, and the sort below
         // calls this twice per comparison.
         fn key_of(w: &str) -> &str {
@@ -366,7 +396,9 @@ impl UnitFile {
                 .map_or(w, |i| &w[..i])
         }
         let mut words = self.lookup_all_args(group, key);
-        words.retain(|w| w.as_bytes().contains(&b'='));
+        if !bare {
+            words.retain(|w| w.as_bytes().contains(&b'='));
+        }
         // Stable: the words of one key stay in source order, so the last one is the last.
         words.sort_by(|a, b| key_of(a).cmp(key_of(b)));
         let mut out: Vec<String> = Vec::with_capacity(words.len());

@@ -60,6 +60,14 @@ pub enum ParseError {
         /// The 1-based line of the first invalid byte.
         line: u32,
     },
+    /// A NUL byte: systemd cannot load such a file, and no value may hold one.
+    #[error("{path}:{line}: the line holds a NUL byte, which no unit file value may contain")]
+    Nul {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the first NUL byte.
+        line: u32,
+    },
     /// The file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -78,7 +86,8 @@ impl ParseError {
             ParseError::BadLine { line, .. }
             | ParseError::NoGroup { line, .. }
             | ParseError::BadGroup { line, .. }
-            | ParseError::NotUtf8 { line, .. } => Some(*line),
+            | ParseError::NotUtf8 { line, .. }
+            | ParseError::Nul { line, .. } => Some(*line),
             ParseError::Io { .. } => None,
         }
     }
@@ -170,6 +179,13 @@ fn split_lines(data: &str) -> impl Iterator<Item = &str> {
 /// Parses `data` read from `path` (the path is only used in errors and recorded as the file's
 /// first source).
 pub fn parse_str(data: &str, path: &Path) -> Result<UnitFile, ParseError> {
+    if let Some(at) = data.bytes().position(|b| b == 0) {
+        let line = split_lines(&data[..at]).count();
+        return Err(ParseError::Nul {
+            path: path.to_owned(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        });
+    }
     let mut p = Parser {
         file: UnitFile::new(),
         path,

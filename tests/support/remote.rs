@@ -10,7 +10,8 @@
 //!   `/etc/group` and `/etc/shadow` bind-mounted inside the namespace only (the host's files
 //!   are not touched), whose own `systemd --user` runs as `user-uwtest.service` with
 //!   `XDG_RUNTIME_DIR=/run/user/<uid>` and its bus socket-activated by the user `dbus.socket`,
-//!   as on a booted host.
+//!   as on a booted host;
+//! * a `/usr/local/bin` of its own ([`RemoteHost::install`]), e.g. for the remote `unitwright`.
 //!
 //! Clients reach it with [`RemoteHost::command`]: the process runs in the namespace's network
 //! namespace only (`nsenter --net`), everything else is the host's, and ssh uses a client
@@ -145,12 +146,15 @@ impl RemoteHost {
                  PidFile none\nAuthorizedKeysFile {keys}/%u\nStrictModes no\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin prohibit-password\nMaxStartups 200\nMaxSessions 100\n\
+                 Subsystem sftp internal-sftp\n\
                  Match LocalPort 2222\n  SetEnv PATH={nobridge}\n",
                 hk = r.join("host_key").display(),
                 keys = r.join("keys").display(),
                 nobridge = r.join("bin-without-bridge").display(),
             ),
         )?;
+        // The remote /usr/local/bin (see `install`).
+        fs::create_dir_all(r.join("bin")).map_err(|e| e.to_string())?;
         // What port 2222's sessions find on their PATH: a host without systemd's tools.
         let nobridge = r.join("bin-without-bridge");
         fs::create_dir_all(&nobridge).map_err(|e| e.to_string())?;
@@ -240,6 +244,7 @@ impl RemoteHost {
         let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/sshd /run/user /run/systemd/system.conf.d\n\
             cp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\n\
             for f in passwd group shadow; do mount --bind \"$UW_ETC/$f\" /etc/$f; done\n\
+            mount --bind \"$UW_BIN\" /usr/local/bin\n\
             if [ -e /sys/fs/cgroup/cgroup.procs ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup; else\n\
               mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup\n\
               mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified\n\
@@ -253,6 +258,7 @@ impl RemoteHost {
             .env("SYSTEMD_UNIT_PATH", &unit_dir)
             .env("UW_MANAGER_CONF", &manager_conf)
             .env("UW_ETC", r.join("etc"))
+            .env("UW_BIN", r.join("bin"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(r))
@@ -376,6 +382,19 @@ impl RemoteHost {
     pub fn user_is_active(&self, unit: &str) -> String {
         let out = self.user_systemctl(&["is-active", unit]);
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Puts `path` on the remote host's PATH as `name` (a symlink in its `/usr/local/bin`,
+    /// which is the sandbox's `bin/` bind-mounted), replacing what was there.
+    pub fn install(&self, name: &str, path: &Path) {
+        let link = self.root.path().join("bin").join(name);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(path, &link).expect("linking into the remote PATH");
+    }
+
+    /// Removes `name` from the remote host's `/usr/local/bin`.
+    pub fn uninstall(&self, name: &str) {
+        let _ = fs::remove_file(self.root.path().join("bin").join(name));
     }
 
     /// Host PID of the remote host's systemd (PID 1 inside).
