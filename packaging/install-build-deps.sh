@@ -12,6 +12,8 @@ pkgs=(
   openssh-client openssh-server   # tests/remote.rs: unitwright -H against a real sshd in a namespace
   python3-venv shellcheck         # ansible/: ansible-core from PyPI in a venv; ansible-test sanity
   make man-db   # tests/install.rs: make install, man -l renders the pages
+  g++           # fuzz/run-all.sh (CI): libfuzzer-sys builds libFuzzer from C++ source
+  strace        # tests/cli.rs: each stderr line is one write(2)
 )
 . "$(dirname "$0")/apt-install-missing.sh"
 apt_install_missing "${pkgs[@]}"

@@ -2,9 +2,11 @@
 //! of `tests/support/remote.rs` (real sshd and systemd; ansible-core from PyPI, installed by
 //! `ansible/tests/setup-venv.sh`, which `.ci/run` calls):
 //! * the collection builds with `ansible-galaxy collection build` and installs;
-//! * a playbook (units on the system manager, an instance with a secret setting, a unit of
-//!   the test user's own manager) changes things on the first run and nothing on the second;
-//! * `--check` reports the changes a stopping playbook would make and changes nothing.
+//! * a playbook (units on the system manager, an instance with a secret setting, a unit and a
+//!   Quadlet app of the test user's own manager) changes things on the first run and nothing
+//!   on the second;
+//! * `--check --diff` reports the changes a playbook would make (with the Quadlet file's diff)
+//!   and changes nothing.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -141,6 +143,21 @@ fn rig() -> Option<Rig> {
     Some(Rig { host, venv, dir })
 }
 
+/// The Quadlet app task of the playbooks, with the container's sleep time.
+fn quadlet_task(seconds: u32) -> String {
+    format!(
+        "    - unitwright.systemd.quadlet:\n        app: web\n        scope: user\n        files:\n          \
+         web.container: |\n            [Container]\n            Image=localhost/bb:latest\n            \
+         Exec=/bin/sleep {seconds}\n"
+    )
+}
+
+/// A playbook with its Quadlet task filled in.
+fn book(text: &str) -> String {
+    text.replace("QUADLET_TASK_600\n", &quadlet_task(600))
+        .replace("QUADLET_TASK_700\n", &quadlet_task(700))
+}
+
 const UP: &str = r#"
 - hosts: sys
   gather_facts: false
@@ -168,6 +185,7 @@ const UP: &str = r#"
         name: mine
         state: started
         scope: user
+QUADLET_TASK_600
 "#;
 
 const DOWN: &str = r#"
@@ -181,6 +199,10 @@ const DOWN: &str = r#"
         template: console@.service
         id: "node 7/rack:b"
         state: stopped
+- hosts: usr
+  gather_facts: false
+  tasks:
+QUADLET_TASK_700
 "#;
 
 #[test]
@@ -188,28 +210,47 @@ fn a_playbook_changes_once_then_nothing_and_check_mode_changes_nothing() {
     let Some(rig) = rig() else { return };
     let host = &rig.host;
     let console = "console@node\\x207-rack:b.service";
-    let first = rig.playbook(UP, &[]);
+    let first = rig.playbook(&book(UP), &[]);
     assert!(first.status.success(), "{}", text(&first));
-    assert_eq!(changed(&first), 3, "{}", text(&first));
+    assert_eq!(changed(&first), 4, "{}", text(&first));
+    let quadlet = host
+        .root
+        .path()
+        .join("home/.config/containers/systemd/web.container");
+    assert!(std::fs::read_to_string(&quadlet)
+        .unwrap()
+        .contains("sleep 600"));
     assert_eq!(host.is_active("web.service"), "active");
     assert_eq!(host.is_active(console), "active");
     assert_eq!(host.user_is_active("mine.service"), "active");
     assert!(!text(&first).contains("s3cret-value"), "{}", text(&first));
 
-    let second = rig.playbook(UP, &[]);
+    let second = rig.playbook(&book(UP), &[]);
     assert!(second.status.success(), "{}", text(&second));
     assert_eq!(changed(&second), 0, "{}", text(&second));
 
-    // Check mode: what stopping would change, and nothing stops.
-    let check = rig.playbook(DOWN, &["--check", "--diff"]);
+    // Check mode: what stopping and the new file would change, with the file's diff, and
+    // nothing changes.
+    let check = rig.playbook(&book(DOWN), &["--check", "--diff"]);
     assert!(check.status.success(), "{}", text(&check));
-    assert_eq!(changed(&check), 2, "{}", text(&check));
+    assert_eq!(changed(&check), 3, "{}", text(&check));
+    let shown = text(&check);
+    assert!(
+        shown.contains("-Exec=/bin/sleep 600") && shown.contains("+Exec=/bin/sleep 700"),
+        "{shown}"
+    );
+    assert!(std::fs::read_to_string(&quadlet)
+        .unwrap()
+        .contains("sleep 600"));
     assert_eq!(host.is_active("web.service"), "active");
     assert_eq!(host.is_active(console), "active");
 
-    let down = rig.playbook(DOWN, &[]);
+    let down = rig.playbook(&book(DOWN), &[]);
     assert!(down.status.success(), "{}", text(&down));
-    assert_eq!(changed(&down), 2, "{}", text(&down));
+    assert_eq!(changed(&down), 3, "{}", text(&down));
+    assert!(std::fs::read_to_string(&quadlet)
+        .unwrap()
+        .contains("sleep 700"));
     assert_eq!(host.is_active("web.service"), "inactive");
     assert_eq!(host.is_active(console), "inactive");
 }

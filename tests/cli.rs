@@ -109,3 +109,43 @@ fn escape_after_global_options_still_works() {
     let o = unitwright(&["--user", "escape", "a/b"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "a-b\n"));
 }
+
+/// Each stderr line is one write(2), so that the lines of processes sharing a stderr never
+/// interleave (strace counts the writes to fd 2; `eprintln!` made 14 of one line).
+#[test]
+fn each_stderr_line_is_written_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    let run = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=write", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "start", "x", "y"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env_remove("JOURNAL_STREAM")
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true and strace cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("!!! SKIPPING: strace cannot run: {e} (with CI=true this test would fail)");
+            return;
+        }
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = stderr(&out).lines().count();
+    let writes = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("write(2,"))
+        .count();
+    assert!(lines >= 1, "{}", stderr(&out));
+    assert_eq!(
+        writes,
+        lines,
+        "{}",
+        std::fs::read_to_string(&trace).unwrap()
+    );
+}

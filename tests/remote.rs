@@ -238,7 +238,7 @@ fn instance_verbs_run_the_remote_unitwright() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).starts_with(&format!(
-            "unitwright: unitwright is not installed on {root} (instance verbs with -H run it there"
+            "unitwright: unitwright is not installed on {root} (this verb with -H runs it there"
         )),
         "{}",
         stderr(&out)
@@ -253,7 +253,7 @@ fn instance_verbs_run_the_remote_unitwright() {
     assert_eq!(
         stderr(&out),
         format!(
-            "unitwright: {root} has unitwright 0.0.1, this is unitwright {} (instance verbs with -H need the same version on both sides)\n",
+            "unitwright: {root} has unitwright 0.0.1, this is unitwright {} (this verb with -H needs the same version on both sides)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -330,4 +330,75 @@ fn instance_verbs_run_the_remote_unitwright() {
     assert_eq!(host.user_is_active("mine@u1.service"), "active");
     let listed = as_user(&["list", "mine@.service", "--json"]);
     assert!(listed.contains("\"u1\""), "{listed}");
+}
+
+#[test]
+fn quadlet_apply_over_ssh_is_idempotent_and_check_mode_changes_nothing() {
+    let Some(host) = RemoteHost::start(&[], &[]) else {
+        return;
+    };
+    host.install(
+        "unitwright",
+        std::path::Path::new(env!("CARGO_BIN_EXE_unitwright")),
+    );
+    // An app directory here; it travels to the test user's ~/.config/containers/systemd there.
+    let local = tempfile::tempdir().unwrap();
+    let app = local.path().join("web");
+    std::fs::create_dir(&app).unwrap();
+    let file = app.join("web.container");
+    std::fs::write(
+        &file,
+        "[Container]\nImage=localhost/bb:latest\nExec=/bin/sleep 600\n",
+    )
+    .unwrap();
+    let user = format!("{TEST_USER}@127.0.0.1");
+    let app_arg = app.display().to_string();
+    let apply = |extra: &[&str]| -> serde_json::Value {
+        let out = run(
+            &host,
+            &[
+                &[
+                    "--user", "-H", &user, "quadlet", "apply", &app_arg, "--app", "web", "--json",
+                ],
+                extra,
+            ]
+            .concat(),
+        );
+        assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let first = apply(&[]);
+    assert_eq!(first["changed"], true, "{first}");
+    assert_eq!(first["host"], user.as_str(), "{first}");
+    let installed = host
+        .root
+        .path()
+        .join("home/.config/containers/systemd/web.container");
+    assert!(installed.exists(), "{first}");
+    let second = apply(&[]);
+    assert_eq!(second["changed"], false, "{second}");
+    assert_eq!(second["reloaded"], false, "{second}");
+    // A change here, checked with a diff: reported, not made.
+    std::fs::write(
+        &file,
+        "[Container]\nImage=localhost/bb:latest\nExec=/bin/sleep 700\n",
+    )
+    .unwrap();
+    let check = apply(&["--check", "--diff"]);
+    assert_eq!(check["changed"], true, "{check}");
+    assert!(check["diff"].to_string().contains("sleep 700"), "{check}");
+    assert!(std::fs::read_to_string(&installed)
+        .unwrap()
+        .contains("sleep 600"));
+    // list shows it, with the host.
+    let out = run(&host, &["--user", "-H", &user, "quadlet", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["app"] == "web" && f["host"] == user.as_str()),
+        "{list}"
+    );
 }

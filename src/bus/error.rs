@@ -74,6 +74,14 @@ pub enum Error {
         /// How long we waited for it to come back.
         after: Duration,
     },
+    /// The manager dropped its bus connection while the job ran and came back, but the job
+    /// had ended meanwhile and its result never reached this client (dbus-daemon drops the
+    /// manager's connection when it exceeds a limit such as its match rules).
+    #[error("{what} failed: the service manager lost its bus connection while the job ran, and the job's result with it; check the unit's state")]
+    ResultLost {
+        /// The operation.
+        what: String,
+    },
     /// The connection to the bus was closed.
     #[error("{what} failed: the connection to the bus was lost")]
     ConnectionLost {

@@ -410,6 +410,8 @@ pub(crate) enum Lost {
     Connection,
     /// The manager left the bus and did not return within this time.
     ManagerGone(Duration),
+    /// The manager came back to the bus, but the job had ended without its result reaching us.
+    Result,
 }
 
 /// What a `JobRemoved` signal told.
@@ -484,6 +486,24 @@ impl Tracker {
         }
     }
 
+    /// The jobs someone is waiting for.
+    pub fn waited_jobs(&self) -> Vec<OwnedObjectPath> {
+        let mut st = self.lock();
+        st.waiters.retain(|_, list| {
+            list.retain(|w| !w.is_closed());
+            !list.is_empty()
+        });
+        st.waiters.keys().cloned().collect()
+    }
+
+    /// Fails the waiters of `job` (if its result has not arrived meanwhile).
+    pub fn fail_job(&self, job: &OwnedObjectPath, why: Lost) {
+        let mut st = self.lock();
+        for w in st.waiters.remove(job).unwrap_or_default() {
+            let _ = w.send(Err(why));
+        }
+    }
+
     /// Fails every current waiter; with [`Lost::Connection`] also every future one.
     pub fn fail_all(&self, why: Lost) {
         let mut st = self.lock();
@@ -540,6 +560,24 @@ mod tests {
         );
         let late = t.wait(&path(7)).unwrap();
         assert_eq!(late.await.unwrap().unwrap().result, JobResult::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_result_was_lost_fails_only_its_own_waiters() {
+        let t = Tracker::default();
+        let lost = t.wait(&path(4)).unwrap();
+        let other = t.wait(&path(5)).unwrap();
+        assert_eq!(t.waited_jobs().len(), 2);
+        t.fail_job(&path(4), Lost::Result);
+        assert_eq!(lost.await.unwrap().unwrap_err(), Lost::Result);
+        assert_eq!(t.waited_jobs(), vec![path(5)]);
+        t.finish(
+            path(5),
+            Removed {
+                result: JobResult::Done,
+            },
+        );
+        assert_eq!(other.await.unwrap().unwrap().result, JobResult::Done);
     }
 
     #[tokio::test]

@@ -98,6 +98,18 @@ pub const MAX_PENDING_CALLS: usize = 64;
 /// calls that queue jobs. Together they stay below dbus-daemon's 128.
 pub const MAX_PENDING_READS: usize = 32;
 
+/// How many jobs one connection to the *system* bus waits for at a time; further units wait
+/// for a slot before their job is queued. The manager tracks the requester of every job (and
+/// the holder of every pin, `Unit.Ref`) with a match rule on its own bus connection, and
+/// dbus-daemon's system bus allows 512 match rules per connection
+/// (`max_match_rules_per_connection`). Past that the manager's AddMatch fails, sd-bus drops
+/// the manager's bus connection, and the `JobRemoved` signals of the jobs then running never
+/// reach anyone: measured with 3,000 targets in one call (512 rules at the peak, 256 units
+/// never started, the client waiting for results that could not come). 128 jobs, pinned or
+/// not, stay at 256 rules, leaving room for every other client of the manager; the session
+/// bus allows 50,000 and is not limited here.
+pub const MAX_SYSTEM_BUS_JOBS: usize = 128;
+
 /// Which service manager to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scope {
@@ -271,6 +283,8 @@ struct Inner {
     pending: tokio::sync::Semaphore,
     /// Bounds the property reads awaiting a reply (see [`MAX_PENDING_READS`]).
     reads: tokio::sync::Semaphore,
+    /// Bounds the jobs waited for at a time on the system bus (see [`MAX_SYSTEM_BUS_JOBS`]).
+    jobs: Option<tokio::sync::Semaphore>,
     /// Dropping it stops the dispatcher task.
     _stop: oneshot::Sender<()>,
     /// The ssh process of a remote connection (killed when the connection is dropped).
@@ -335,6 +349,7 @@ impl Manager {
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(dispatch(
             Arc::clone(&tracker),
+            conn.clone(),
             removed,
             owners,
             stop_rx,
@@ -348,6 +363,8 @@ impl Manager {
                 timeouts: options.timeouts,
                 tracker,
                 pending: tokio::sync::Semaphore::new(MAX_PENDING_CALLS),
+                jobs: (scope == Scope::System)
+                    .then(|| tokio::sync::Semaphore::new(MAX_SYSTEM_BUS_JOBS)),
                 reads: tokio::sync::Semaphore::new(MAX_PENDING_READS),
                 _stop: stop_tx,
                 tunnel,
@@ -624,6 +641,13 @@ impl Manager {
         // garbage-collected right after its job, and reading it would load it afresh, without
         // the ConditionResult of the start that was just skipped. Best effort: without the
         // pin, a missing ConditionTimestamp keeps us from claiming a skip we cannot see.
+        // A slot before the job exists and until its pin is gone (see MAX_SYSTEM_BUS_JOBS).
+        let _slot = match &self.inner.jobs {
+            Some(slots) if options.wait => {
+                Some(until(deadline, &what, None, slots.acquire()).await?)
+            }
+            _ => None,
+        };
         if pin {
             self.unit_call_no_reply(unit, "Ref").await;
         }
@@ -739,6 +763,9 @@ impl Manager {
             Lost::ManagerGone(after) => Error::ManagerGone {
                 what: what.to_owned(),
                 after,
+            },
+            Lost::Result => Error::ResultLost {
+                what: what.to_owned(),
             },
         }
     }
@@ -1261,6 +1288,7 @@ async fn until<F: std::future::Future>(
 /// name: if it disappears and does not come back within `grace`, every waiter fails.
 async fn dispatch(
     tracker: Arc<Tracker>,
+    conn: zbus::Connection,
     mut removed: proxy::JobRemovedStream,
     mut owners: zbus::fdo::NameOwnerChangedStream,
     mut stop: oneshot::Receiver<()>,
@@ -1287,6 +1315,7 @@ async fn dispatch(
                     if back {
                         log::debug!("the service manager is on the bus again");
                         gone_deadline = None;
+                        tokio::spawn(recheck(Arc::clone(&tracker), conn.clone()));
                     } else {
                         log::debug!("the service manager left the bus");
                         gone_deadline = Some(tokio::time::Instant::now() + grace);
@@ -1302,4 +1331,48 @@ async fn dispatch(
     }
     // The stream ended (connection closed) or the last Manager was dropped.
     tracker.fail_all(Lost::Connection);
+}
+
+/// After the manager came back to the bus: a daemon-reexec keeps its jobs and who asked for
+/// them, but a manager whose bus connection was dropped (e.g. by dbus-daemon's limits) lost
+/// the tracking of requesters, and a `JobRemoved` sent while it was away reached nobody. So
+/// subscribe (a subscriber gets every `JobRemoved`), then fail the waiters of jobs that no
+/// longer exist and whose result has not arrived a second later: their result is lost, and
+/// waiting would never end.
+async fn recheck(tracker: Arc<Tracker>, conn: zbus::Connection) {
+    let check = async {
+        let proxy = ManagerProxy::builder(&conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await?;
+        match proxy.subscribe().await {
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+            other => other?,
+        }
+        let mut gone = Vec::new();
+        for job in tracker.waited_jobs() {
+            let props = proxy::PropertiesProxy::builder(&conn)
+                .path(job.clone())?
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            match props.get("org.freedesktop.systemd1.Job", "Id").await {
+                Err(zbus::Error::MethodError(name, _, _))
+                    if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject" =>
+                {
+                    gone.push(job);
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for job in gone {
+            tracker.fail_job(&job, Lost::Result);
+        }
+        Ok::<_, zbus::Error>(())
+    };
+    if let Err(e) = check.await {
+        log::debug!("checking the jobs waited for after the manager's return failed: {e}");
+    }
 }

@@ -156,15 +156,18 @@ where
     let result = match (&cli.global.host, cli.command) {
         // The instance settings live on that host: the remote unitwright does the work.
         (Some(host), Command::Instance(_)) => {
-            let scope = match cli.global.scope() {
-                Scope::User => crate::bus::Scope::User,
-                Scope::System => crate::bus::Scope::System,
-            };
-            remote::run(host, scope, &args)
+            remote::run(host, bus_scope(cli.global.scope()), &args)
         }
-        (Some(_), Command::Render(_) | Command::Escape(_) | Command::Quadlet(_)) => {
+        // The files travel to that host; its unitwright installs them there.
+        (Some(host), Command::Quadlet(cmd)) => {
+            let (paths, json) = cmd.remote_parts();
+            remote::run_quadlet(host, bus_scope(cli.global.scope()), &args, &paths, json)
+        }
+        (Some(_), Command::Render(_) | Command::Escape(_)) => {
             // Never act locally when a remote host was asked for.
-            log::line("unitwright: -H/--host does not apply to render, escape and quadlet");
+            log::line(
+                "unitwright: -H/--host does not apply to render and escape (they work locally)",
+            );
             return ExitCode::from(2);
         }
         (_, command) => dispatch(&cli.global, command),
@@ -175,6 +178,13 @@ where
             log::line(&format!("unitwright: {}", log::error_text(&e)));
             ExitCode::FAILURE
         }
+    }
+}
+
+fn bus_scope(scope: Scope) -> crate::bus::Scope {
+    match scope {
+        Scope::User => crate::bus::Scope::User,
+        Scope::System => crate::bus::Scope::System,
     }
 }
 

@@ -53,6 +53,20 @@ pub enum Command {
     Rm(RmArgs),
 }
 
+impl Command {
+    /// For `-H` (`cli::remote`): the local PATHs the verb reads, and whether it prints JSON.
+    pub fn remote_parts(&self) -> (Vec<PathBuf>, bool) {
+        match self {
+            Command::Verify(a) => (a.paths.clone(), a.json),
+            Command::Install(a) => (a.paths.clone(), a.json),
+            Command::Apply(a) => (a.paths.clone(), a.json),
+            Command::List(a) => (Vec::new(), a.json),
+            Command::Cat(_) => (Vec::new(), false),
+            Command::Rm(a) => (Vec::new(), a.json),
+        }
+    }
+}
+
 /// `verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {

@@ -96,7 +96,8 @@ fn local_files_to_stdin(
         } else {
             anyhow::ensure!(
                 data.is_none(),
-                "with -H, only one --set-file KEY=PATH is possible per call (its contents go to                  {host} on standard input)"
+                "with -H, only one --set-file KEY=PATH is possible per call (its contents go to \
+                 {host} on standard input)"
             );
             let contents =
                 std::fs::read(path).with_context(|| format!("reading --set-file {key}={path}"))?;
@@ -112,20 +113,160 @@ fn local_files_to_stdin(
     }
     anyhow::ensure!(
         !(uses_stdin && data.is_some()),
-        "with -H, --set-file KEY=- and --set-file KEY=PATH cannot be combined (both would use          standard input)"
+        "with -H, --set-file KEY=- and --set-file KEY=PATH cannot be combined (both would use \
+         standard input)"
     );
     Ok((args, data))
 }
 
+/// Local files for a quadlet verb: each PATH goes to the remote side as `pN/<its name>` in a
+/// temporary directory there (a tar stream on ssh's standard input), keeping the name so that
+/// an app keeps its default name (a directory's, a `.quadlets` file's).
+#[derive(Debug, Default)]
+pub struct Staging {
+    /// (local path as given, name on the remote side relative to the staging directory)
+    pub paths: Vec<(String, String)>,
+}
+
+impl Staging {
+    /// Stages `paths`, rewriting their occurrences among `args` (positional arguments only:
+    /// the value after `--app` is left alone).
+    pub fn new(args: &mut [String], paths: &[std::path::PathBuf]) -> anyhow::Result<Staging> {
+        let mut staging = Staging::default();
+        for (i, path) in paths.iter().enumerate() {
+            let given = path.to_str().context("a PATH is not UTF-8")?.to_owned();
+            let name = std::fs::canonicalize(path)
+                .with_context(|| format!("reading {given}"))?
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .with_context(|| format!("{given} has no file name"))?;
+            staging.paths.push((given, format!("p{i}/{name}")));
+        }
+        let mut next = 0;
+        let mut skip = false;
+        for arg in args.iter_mut() {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            if arg == "--app" {
+                skip = true;
+                continue;
+            }
+            if let Some((given, staged)) = staging.paths.get(next) {
+                if arg == given {
+                    arg.clone_from(staged);
+                    next += 1;
+                }
+            }
+        }
+        anyhow::ensure!(
+            next == staging.paths.len(),
+            "cannot find the PATH arguments"
+        );
+        Ok(staging)
+    }
+
+    /// The tar stream of the staged files (`tar -h`: symbolic links are followed).
+    fn tar(&self) -> anyhow::Result<Vec<u8>> {
+        let dir = tempfile::tempdir().context("creating a staging directory")?;
+        for (given, staged) in &self.paths {
+            let link = dir.path().join(staged);
+            if let Some(parent) = link.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let target = std::fs::canonicalize(given)?;
+            std::os::unix::fs::symlink(target, &link)?;
+        }
+        let out = std::process::Command::new("tar")
+            .args(["-c", "-h", "-f", "-", "-C"])
+            .arg(dir.path())
+            .arg(".")
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running tar")?;
+        anyhow::ensure!(out.status.success(), "tar failed ({})", out.status);
+        Ok(out.stdout)
+    }
+
+    /// Puts the local paths back into a text of the remote side.
+    fn unstage(&self, text: &str, remote_dir: Option<&str>) -> String {
+        let mut text = text.to_owned();
+        for (given, staged) in &self.paths {
+            if let Some(dir) = remote_dir {
+                text = text.replace(&format!("{dir}/{staged}"), given);
+            }
+            text = text.replace(staged.as_str(), given);
+        }
+        text
+    }
+}
+
+/// The marker line carrying the remote staging directory.
+const STAGING_MARKER: &str = "unitwright-remote-staging: ";
+
 /// Runs this invocation (`args` as given, program name first) on `host`.
 pub fn run(host: &Host, scope: bus::Scope, args: &[OsString]) -> anyhow::Result<ExitCode> {
     let (args, stdin_data) = local_files_to_stdin(without_host(args)?, host)?;
-    let command = format!("sh -c {}", sh_quote(&script(&args)));
+    run_remote(host, scope, &args, stdin_data, None, false)
+}
+
+/// Runs a `quadlet` verb on `host`: the files of `paths` travel as a tar stream; with `json`
+/// the result gets a `host` field (each element of an array).
+pub fn run_quadlet(
+    host: &Host,
+    scope: bus::Scope,
+    args: &[OsString],
+    paths: &[std::path::PathBuf],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut args = without_host(args)?;
+    if paths.is_empty() {
+        return run_remote(host, scope, &args, None, None, json);
+    }
+    let staging = Staging::new(&mut args, paths)?;
+    let data = staging.tar()?;
+    run_remote(host, scope, &args, Some(data), Some(&staging), json)
+}
+
+/// Adds `"host"` to a JSON object, or to each object of an array.
+fn with_host(value: &mut serde_json::Value, host: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.insert("host".to_owned(), host.into());
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                with_host(item, host);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn run_remote(
+    host: &Host,
+    scope: bus::Scope,
+    args: &[String],
+    stdin_data: Option<Vec<u8>>,
+    staging: Option<&Staging>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let script = match staging {
+        None => script(args),
+        Some(_) => staged_script(args),
+    };
+    let command = format!("sh -c {}", sh_quote(&script));
     let ssh = bus::ssh_argv(host, &command, bus::ssh_batch_mode());
     ::log::debug!("running {ssh:?}");
+    let capture = staging.is_some() || json;
     let mut child = std::process::Command::new(&ssh[0])
         .args(&ssh[1..])
         .stdin(if stdin_data.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
+        .stdout(if capture {
             Stdio::piped()
         } else {
             Stdio::inherit()
@@ -139,7 +280,15 @@ pub fn run(host: &Host, scope: bus::Scope, args: &[OsString]) -> anyhow::Result<
             let _ = pipe.write_all(&data);
         });
     }
+    let stdout = child.stdout.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        })
+    });
     let mut version = None;
+    let mut remote_dir = None;
     let mut kept = Vec::new();
     if let Some(pipe) = child.stderr.take() {
         for line in BufReader::new(pipe).lines() {
@@ -148,19 +297,36 @@ pub fn run(host: &Host, scope: bus::Scope, args: &[OsString]) -> anyhow::Result<
                 version = Some(v.to_owned());
                 continue;
             }
+            if let Some(d) = line.strip_prefix(STAGING_MARKER) {
+                remote_dir = Some(d.to_owned());
+                continue;
+            }
+            let line =
+                staging.map_or_else(|| line.clone(), |s| s.unstage(&line, remote_dir.as_deref()));
             super::log::line(&line);
             kept.push(line);
         }
     }
     let status = child.wait().context("waiting for ssh")?;
+    if let Some(reader) = stdout {
+        let mut text = reader.join().unwrap_or_default();
+        if let Some(s) = staging {
+            text = s.unstage(&text, remote_dir.as_deref());
+        }
+        if json {
+            text = add_host_to_json(&text, &host.to_string());
+        }
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+    }
     match status.code() {
         Some(NOT_INSTALLED) => anyhow::bail!(
-            "unitwright is not installed on {host} (instance verbs with -H run it there; \
+            "unitwright is not installed on {host} (this verb with -H runs it there; \
              install the same version, {})",
             env!("CARGO_PKG_VERSION")
         ),
         Some(OTHER_VERSION) => anyhow::bail!(
-            "{host} has {}, this is unitwright {} (instance verbs with -H need the same version \
+            "{host} has {}, this is unitwright {} (this verb with -H needs the same version \
              on both sides)",
             version.as_deref().unwrap_or("another version"),
             env!("CARGO_PKG_VERSION")
@@ -172,6 +338,35 @@ pub fn run(host: &Host, scope: bus::Scope, args: &[OsString]) -> anyhow::Result<
         Some(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
         None => anyhow::bail!("ssh to {host} ended by a signal ({status})"),
     }
+}
+
+/// `host` added to the JSON document, or to each JSON Lines object, of `text`; text that is not
+/// JSON is left as it is.
+fn add_host_to_json(text: &str, host: &str) -> String {
+    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) {
+        with_host(&mut value, host);
+        return format!("{value}\n");
+    }
+    text.lines()
+        .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(mut v) => {
+                with_host(&mut v, host);
+                format!("{v}\n")
+            }
+            Err(_) => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// [`script`] for staged files: unpack the tar stream from standard input into a temporary
+/// directory, run there, remove it.
+pub fn staged_script(args: &[String]) -> String {
+    let run = script(args).replace("exec unitwright", "unitwright");
+    format!(
+        "d=$(mktemp -d) || exit 1; trap 'rm -rf \"$d\"' EXIT; \
+         echo \"{STAGING_MARKER}$d\" >&2; tar -x -f - -C \"$d\" || exit 1; cd \"$d\" || exit 1; \
+         {run}"
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The systemctl-like verbs: `reload` (daemon-reload, or `reload UNIT...`), `start`, `stop`, `restart`,
 //! `try-restart`, `reload-or-restart`, `kill`, `reset-failed`, `status`, `list`, `enable`,
-//! `disable`, `watch`.
+//! `disable`, `watch`, `wait`.
 //!
 //! Verbs and their meaning are systemctl's; everything goes through [`crate::bus`] (D-Bus),
 //! never through a systemctl subprocess.
@@ -15,6 +15,11 @@
 //!   `unitwright: start of bad.service failed: result exit-code, ExecStart exited with status 3`.
 //!   A unit that does not exist is such a failure (`... failed: unit x.service not found`).
 //!   Usage errors exit 2.
+//! * Jobs are waited for until they finish, like systemctl. `--timeout S` (counted from the
+//!   start of the command, connecting included) is opt-in; when it runs out the job keeps
+//!   running, stderr says `... timed out: ...` with the job's path, and the exit status is
+//!   [`EXIT_TIMEOUT`] (124) unless a unit failed (1). `--no-block` prints the job paths,
+//!   which `wait` accepts. Progress lines appear on a terminal only (`cli::progress`).
 //! * `--json` output is described in `docs/json.md`; its field names and meanings are stable.
 
 use std::io::Write as _;

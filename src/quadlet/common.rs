@@ -141,7 +141,7 @@ pub fn check_keys_by(q: &Quadlet, supported: impl Fn(&str) -> bool) -> Result<()
 /// so it always precedes `[Service]`).
 ///
 /// From 5.5 on, Quadlet file names in the unit relationship keys of `[Unit]` are first replaced
-/// by their service names ([`translate_dependencies`]).
+/// by their service names (`translate_dependencies`).
 pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError> {
     let mut s = q.unit.clone();
     // A file without any group (empty, or comments only) leaves an unnamed group: Quadlet

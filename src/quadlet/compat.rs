@@ -720,6 +720,14 @@ impl Compat {
         if self.setting == Setting::Off {
             return Ok(service);
         }
+        // A podman that has every option of the table (4.4 and later for the cid file, 5.3 for
+        // the newest option): nothing to adapt, and no command line to read.
+        if self
+            .version()
+            .is_some_and(|v| v >= CIDFILE_REMOVED_SINCE && RULES.iter().all(|r| v >= r.since))
+        {
+            return Ok(service);
+        }
         let Some(group) = service.groups.iter().position(|g| g.name == "Service") else {
             return Ok(service);
         };

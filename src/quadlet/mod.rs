@@ -1,6 +1,7 @@
-//! The Quadlet generator: Quadlet files (`.container`, `.volume`, `.network`, `.kube`, `.pod`,
-//! `.image`, `.build`) to systemd service units, behaving like podman's Quadlet 5.4.2
-//! (`cmd/quadlet/main.go`, `pkg/systemd/quadlet/quadlet.go`) where users rely on it.
+//! Quadlet conversion: Quadlet files (`.container`, `.volume`, `.network`, `.kube`, `.pod`,
+//! `.image`, `.build`, `.artifact`) to systemd service units, as the Quadlet of the targeted
+//! podman release writes them (5.4.2 to 5.8: [`versions`]; older podman: 5.4.2's units adapted
+//! by [`compat`]).
 //!
 //! # API for in-process callers
 //! This module converts; it reads no environment variable and no configuration file, runs no
@@ -82,7 +83,8 @@
 //!   [`ConvertError::at_key`] (which adds the file and line of the key). The framework prints
 //!   them as `converting "<file>": <message>`.
 //!
-//! # Deliberate differences from 5.4.2
+//! # Deliberate differences from Quadlet (every release; per release see [`versions`] and
+//! unitwright-generator(8))
 //! * A file that does not parse is reported (with file and line) and skipped; the other files of
 //!   its directory are still converted (5.4.2 drops the whole directory).
 //! * Drop-in precedence across directories follows the most specific directory name (podman
@@ -96,6 +98,11 @@
 //! * The keys Quadlet gained in podman 5.5 to 5.8 are accepted when the podman version is known
 //!   to be new enough (`PodmanVersion=`, see [`compat`]); otherwise they are 5.4.2's
 //!   `unsupported key` errors, with a hint after the location.
+//! * Units systemd could not load are refused (invalid unit names, lines over
+//!   [`convert::LONG_LINE_MAX`], NUL bytes); special files and broken links named like Quadlet
+//!   files are reported; a symlinked directory is not followed out of its search root
+//!   ([`search`]); a unit from a source only its owner can read is marked
+//!   [`Converted::private`].
 
 // Quadlet's file-name suffixes (`.volume`, `.image`) are case-sensitive by design.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
@@ -398,7 +405,7 @@ impl UnitInfo {
 pub struct Context {
     /// True in user (rootless) mode.
     pub user: bool,
-    /// argv[0] of podman commands: `$PODMAN` or `/usr/bin/podman`.
+    /// argv\[0\] of podman commands: `$PODMAN` or `/usr/bin/podman`.
     pub podman: String,
     /// The `unitwright` wrapper for templates with instance settings (empty: the default
     /// `/usr/bin/unitwright`; see [`settings`]).
