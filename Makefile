@@ -101,6 +101,7 @@ install: all
 	$(INSTALL) -m 0644 $(BUILD)/completions/unitwright.fish $(DESTDIR)$(FISH_COMPLETION_DIR)/unitwright.fish
 	cp -R --no-preserve=ownership packaging/dropins $(DESTDIR)$(DOCDIR)/examples/
 	find $(DESTDIR)$(DOCDIR)/examples -type f -exec chmod 0644 {} +
+	$(INSTALL) -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/unitwright $(DESTDIR)$(LIBEXECDIR)/unitwright/unitwright-generator \
@@ -113,6 +114,7 @@ uninstall:
 	  $(DESTDIR)$(FISH_COMPLETION_DIR)/unitwright.fish
 	for f in $(notdir $(QUADLET_UNITS)); do rm -f $(DESTDIR)$(QUADLET_SYSTEM_DIR)/$$f; done
 	rm -rf $(DESTDIR)$(TEMPLATE_DIR) $(DESTDIR)$(DOCDIR)/examples
+	for f in $(notdir $(wildcard docs/*.md)); do rm -f $(DESTDIR)$(DOCDIR)/$$f; done
 
 check:
 	$(CARGO) test $(CARGO_FLAGS) --workspace

@@ -319,3 +319,172 @@ fn logs_reads_a_units_records_natively() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("invalid time"), "{}", stderr(&out));
 }
+
+/// The CLI outside the namespaces (for verbs that need no journal).
+fn outside(sb: &UserManager, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_unitwright"))
+        .envs(sb.client_env())
+        .arg("--user")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn script_verbs_answer_like_systemctl() {
+    let Some(sb) = UserManager::builder()
+        .unit("web.service", "[Unit]\nDescription=Web\n[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=default.target\n")
+        .unit("bad.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+        .start()
+    else {
+        return;
+    };
+    std::fs::create_dir_all(sb.unit_dir.join("web.service.d")).unwrap();
+    std::fs::write(
+        sb.unit_dir.join("web.service.d/10-env.conf"),
+        "[Service]\nEnvironment=A=1\n",
+    )
+    .unwrap();
+    assert!(outside(&sb, &["reload"]).status.success());
+    // start of a unit that does not exist: 5, like systemctl.
+    let out = outside(&sb, &["start", "nope"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let sys = sb.systemctl(&["start", "nope.service"]);
+    assert_eq!(sys.status.code(), Some(5));
+    // is-active / is-failed: output and exit codes as systemctl's.
+    for (args, unit) in [
+        (&["is-active", "web"][..], "web.service"),
+        (&["is-failed", "web"][..], "web.service"),
+    ] {
+        let ours = outside(&sb, args);
+        let theirs = sb.systemctl(&[args[0], unit]);
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+    }
+    assert!(outside(&sb, &["start", "web"]).status.success());
+    assert_eq!(outside(&sb, &["start", "bad"]).status.code(), Some(1));
+    for verb in ["is-active", "is-failed", "is-enabled"] {
+        for unit in ["web.service", "bad.service"] {
+            let ours = outside(&sb, &[verb, unit]);
+            let theirs = sb.systemctl(&[verb, unit]);
+            assert_eq!(stdout(&ours), stdout(&theirs), "{verb} {unit}");
+            assert_eq!(ours.status.code(), theirs.status.code(), "{verb} {unit}");
+        }
+    }
+    // -q: nothing printed, the exit status tells.
+    let out = outside(&sb, &["-q", "is-active", "web"]);
+    assert!(out.status.success() && out.stdout.is_empty());
+    // enable --now / disable, mask / unmask.
+    assert_eq!(stdout(&outside(&sb, &["is-enabled", "web"])), "disabled\n");
+    let out = outside(&sb, &["-q", "enable", "--now", "web"]);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&outside(&sb, &["is-enabled", "web"])), "enabled\n");
+    let out = outside(&sb, &["mask", "bad"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/dev/null"), "{}", stderr(&out));
+    assert_eq!(
+        sb.systemctl(&["is-enabled", "bad.service"]).stdout,
+        b"masked\n"
+    );
+    assert!(outside(&sb, &["unmask", "bad"]).status.success());
+    assert_eq!(
+        sb.systemctl(&["is-enabled", "bad.service"]).stdout,
+        b"static\n"
+    );
+    // cat: the file and its drop-in, each after a # PATH line.
+    let out = outside(&sb, &["cat", "web"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!(
+            "# {}\n[Unit]\n",
+            sb.unit_dir.join("web.service").display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("10-env.conf\n[Service]\nEnvironment=A=1\n"),
+        "{text}"
+    );
+    // show -p: the values systemctl shows.
+    let ours = stdout(&outside(
+        &sb,
+        &["show", "-p", "ActiveState,MainPID,Description", "web"],
+    ));
+    let theirs = stdout(&sb.systemctl(&[
+        "show",
+        "-p",
+        "ActiveState,MainPID,Description",
+        "web.service",
+    ]));
+    let mut a: Vec<&str> = ours.lines().collect();
+    let mut b: Vec<&str> = theirs.lines().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b);
+    let out = outside(&sb, &["show", "--value", "-p", "Id", "web"]);
+    assert_eq!(stdout(&out), "web.service\n");
+    // list fits the terminal width ($COLUMNS, as systemctl honours it); in a pipe without it
+    // nothing is cut.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unitwright"))
+        .envs(sb.client_env())
+        .env("COLUMNS", "50")
+        .args(["--user", "list"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+    assert!(text.contains('…'), "{text}");
+    assert!(!stdout(&outside(&sb, &["list"])).contains('…'));
+    // list-jobs: none queued.
+    assert_eq!(stdout(&outside(&sb, &["list-jobs"])), "No jobs running.\n");
+}
+
+#[test]
+fn bash_completes_unit_names_of_the_manager_on_the_command_line() {
+    let Some(sb) = UserManager::builder()
+        .unit("web.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .start()
+    else {
+        return;
+    };
+    assert!(outside(&sb, &["start", "web"]).status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let xtask = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
+        .parent()
+        .unwrap()
+        .join("xtask");
+    if !xtask.exists() {
+        // xtask is built by `cargo test --workspace`; a single-crate run may not have it.
+        assert!(!support::ci(), "{} missing", xtask.display());
+        return;
+    }
+    let out = std::process::Command::new(&xtask)
+        .arg("completions")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
+        .parent()
+        .unwrap();
+    let script = format!(
+        "_init_completion() {{ :; }}; source {}/unitwright.bash; \
+         COMP_WORDS=(unitwright --user status we); COMP_CWORD=3; \
+         _unitwright_with_units; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        dir.path().display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .envs(sb.client_env())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "web.service\n", "{}", stderr(&out));
+}

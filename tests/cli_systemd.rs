@@ -80,8 +80,8 @@ fn a_missing_unit_is_an_error_naming_it() {
     let Some(sb) = sandbox() else { return };
     for verb in ["start", "stop", "status", "restart"] {
         let out = run(&sb, &[verb, "no-such-unit"]);
-        // status uses systemctl's LSB code for "unknown".
-        let code = if verb == "status" { 4 } else { 1 };
+        // systemctl's codes: status 4 ("unknown"), the job verbs 5 ("not installed").
+        let code = if verb == "status" { 4 } else { 5 };
         assert_eq!(out.status.code(), Some(code), "{verb}");
         let err = stderr(&out);
         assert!(

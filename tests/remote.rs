@@ -76,9 +76,9 @@ fn verbs_on_the_remote_system_and_user_manager() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(host.is_active("hello@a.service"), "inactive");
     assert_eq!(host.is_active("hello@b.service"), "active");
-    // A unit that does not exist there is reported like locally.
+    // A unit that does not exist there is reported like locally (exit 5, as systemctl's).
     let out = run(&host, &["-H", root, "start", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5));
     assert_eq!(
         stderr(&out),
         "unitwright: start of nope.service failed: unit nope.service not found\n"

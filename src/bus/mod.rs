@@ -254,6 +254,21 @@ impl KillWhom {
     }
 }
 
+/// One job of `ListJobs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    /// Its number.
+    pub id: u32,
+    /// The unit it is for.
+    pub unit: String,
+    /// `start`, `stop`, ...
+    pub job_type: String,
+    /// `waiting` or `running`.
+    pub state: String,
+    /// Its object path.
+    pub job: String,
+}
+
 /// One change made by enable/disable: a symlink created or removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFileChange {
@@ -969,6 +984,128 @@ impl Manager {
         .map_err(|e| Error::from_call(&what, one(&files), e))?;
         self.reload().await?;
         Ok(file_changes(changes))
+    }
+
+    /// Masks unit files (links them to /dev/null), then reloads the manager, as `systemctl
+    /// mask` does.
+    pub async fn mask<S: AsRef<str>>(&self, units: &[S]) -> Result<Vec<UnitFileChange>, Error> {
+        let files: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let what = format!("mask of {}", files.join(" "));
+        let changes = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.mask_unit_files(&files, false, false),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, one(&files), e))?;
+        self.reload().await?;
+        Ok(file_changes(changes))
+    }
+
+    /// Unmasks unit files, then reloads the manager.
+    pub async fn unmask<S: AsRef<str>>(&self, units: &[S]) -> Result<Vec<UnitFileChange>, Error> {
+        let files: Vec<&str> = units.iter().map(AsRef::as_ref).collect();
+        let what = format!("unmask of {}", files.join(" "));
+        let changes = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.unmask_unit_files(&files, false),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, one(&files), e))?;
+        self.reload().await?;
+        Ok(file_changes(changes))
+    }
+
+    /// `ActiveState` of `unit` (one `Get`; `inactive` for a unit that does not exist, as
+    /// the manager reports it).
+    pub async fn active_state(&self, unit: &str) -> Result<String, Error> {
+        let what = format!("state of {unit}");
+        let v = timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.get(
+                &unit_path(unit),
+                "org.freedesktop.systemd1.Unit",
+                "ActiveState",
+            ),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))?;
+        Ok(<&str>::try_from(&v).unwrap_or_default().to_owned())
+    }
+
+    /// The state of the unit file of `unit` (`GetUnitFileState`): enabled, disabled, static,
+    /// masked, generated, ...
+    pub async fn unit_file_state(&self, unit: &str) -> Result<String, Error> {
+        let what = format!("unit file state of {unit}");
+        let _permit = self.inner.pending.acquire().await;
+        timeout(
+            self.inner.timeouts.query,
+            &what,
+            self.inner.proxy.get_unit_file_state(unit),
+        )
+        .await?
+        .map_err(|e| Error::from_call(&what, Some(unit), e))
+    }
+
+    /// Every property of `unit` (its Unit interface and its type's), or of the manager when
+    /// `None`, by name.
+    pub async fn all_properties(
+        &self,
+        unit: Option<&str>,
+    ) -> Result<std::collections::BTreeMap<String, OwnedValue>, Error> {
+        let what = match unit {
+            Some(u) => format!("properties of {u}"),
+            None => "properties of the manager".to_owned(),
+        };
+        let read = async {
+            let mut all = std::collections::BTreeMap::new();
+            match unit {
+                None => all.extend(
+                    self.get_all(
+                        "/org/freedesktop/systemd1",
+                        "org.freedesktop.systemd1.Manager",
+                    )
+                    .await?,
+                ),
+                Some(u) => {
+                    let path = unit_path(u);
+                    all.extend(self.get_all(&path, "org.freedesktop.systemd1.Unit").await?);
+                    if let Some(interface) = unit::type_interface(u) {
+                        if let Ok(typed) = self.get_all(&path, interface).await {
+                            all.extend(typed);
+                        }
+                    }
+                }
+            }
+            Ok::<_, zbus::Error>(all)
+        };
+        timeout(self.inner.timeouts.query, &what, read)
+            .await?
+            .map_err(|e| Error::from_call(&what, unit, e))
+    }
+
+    /// The queued and running jobs (`ListJobs`).
+    pub async fn list_jobs(&self) -> Result<Vec<QueuedJob>, Error> {
+        let what = "listing jobs";
+        let rows = timeout(
+            self.inner.timeouts.query,
+            what,
+            self.inner.proxy.list_jobs(),
+        )
+        .await?
+        .map_err(|e| Error::from_call(what, None, e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, unit, job_type, state, job, _)| QueuedJob {
+                id,
+                unit,
+                job_type,
+                state,
+                job: job.as_str().to_owned(),
+            })
+            .collect())
     }
 
     /// Live state changes of the units matching the glob `patterns` (all when empty): see

@@ -78,6 +78,30 @@ pub trait Manager {
     ) -> zbus::Result<(bool, Vec<FileChange>)>;
     /// `DisableUnitFiles(as files, b runtime) → a(sss)`.
     fn disable_unit_files(&self, files: &[&str], runtime: bool) -> zbus::Result<Vec<FileChange>>;
+    /// `MaskUnitFiles(as files, b runtime, b force) → a(sss)`.
+    fn mask_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+        force: bool,
+    ) -> zbus::Result<Vec<FileChange>>;
+    /// `UnmaskUnitFiles(as files, b runtime) → a(sss)`.
+    fn unmask_unit_files(&self, files: &[&str], runtime: bool) -> zbus::Result<Vec<FileChange>>;
+    /// `GetUnitFileState(s file) → s`.
+    fn get_unit_file_state(&self, file: &str) -> zbus::Result<String>;
+    /// `ListJobs() → a(usssoo)`: id, unit, type, state, job path, unit path.
+    fn list_jobs(
+        &self,
+    ) -> zbus::Result<
+        Vec<(
+            u32,
+            String,
+            String,
+            String,
+            OwnedObjectPath,
+            OwnedObjectPath,
+        )>,
+    >;
     /// `Reload()`: the reply is sent after the reload has finished.
     fn reload(&self) -> zbus::Result<()>;
     /// `Subscribe()`: ask for all signals (PropertiesChanged, Reloading, UnitNew, ...).

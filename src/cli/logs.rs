@@ -35,10 +35,10 @@ pub struct LogsArgs {
     pub follow: bool,
     /// Only records at or after this time: `YYYY-MM-DD [HH:MM[:SS]]`, `HH:MM`, `today`,
     /// `yesterday`, `-5min`, `2h ago`, `@EPOCH` (UTC).
-    #[arg(long, value_name = "TIME", value_parser = super::fmt::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = super::fmt::parse_time, allow_hyphen_values = true)]
     pub since: Option<u64>,
     /// Only records before this time (same forms as --since).
-    #[arg(long, value_name = "TIME", value_parser = super::fmt::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = super::fmt::parse_time, allow_hyphen_values = true)]
     pub until: Option<u64>,
     /// Print one JSON object per record (all fields as strings, like journalctl -o json).
     #[arg(long)]

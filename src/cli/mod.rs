@@ -22,6 +22,7 @@ pub mod log;
 pub mod logs;
 pub mod progress;
 pub mod quadlet;
+pub mod query;
 pub mod remote;
 pub mod render;
 pub mod status;
@@ -53,6 +54,10 @@ pub struct Global {
     /// Log more (repeat for debug output).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Quiet: is-active, is-failed and is-enabled print nothing (only the exit status
+    /// tells), enable/disable/mask/unmask do not list the symlinks.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 impl Global {

@@ -71,6 +71,23 @@ pub enum Command {
     Watch(WatchArgs),
     /// Show the journal records of units (like journalctl -u), read natively.
     Logs(super::logs::LogsArgs),
+    /// Print whether units are active; exit 0 if at least one is, else 3.
+    IsActive(super::query::UnitsArgs),
+    /// Print whether units are failed; exit 0 if at least one is, else 1.
+    IsFailed(super::query::UnitsArgs),
+    /// Print the unit file state of units; exit 0 if at least one is enabled (also static,
+    /// generated, ...), else 1.
+    IsEnabled(super::query::UnitsArgs),
+    /// Print the unit files and drop-ins of units, as the manager loaded them.
+    Cat(super::query::UnitsArgs),
+    /// Print properties of units (of the manager when none is given) as NAME=VALUE.
+    Show(super::query::ShowArgs),
+    /// List the queued and running jobs.
+    ListJobs,
+    /// Mask unit files (link them to /dev/null so nothing can start them), then reload.
+    Mask(super::query::UnitsArgs),
+    /// Unmask unit files, then reload.
+    Unmask(super::query::UnitsArgs),
     /// Wait for jobs (a job path or number, as --no-block prints) or units.
     Wait(WaitArgs),
 }
@@ -194,6 +211,9 @@ pub struct ListArgs {
     /// Print a JSON array on stdout (see docs/json.md).
     #[arg(long)]
     pub json: bool,
+    /// Print only the rows: no header, no count (for scripts and shell completion).
+    #[arg(long)]
+    pub no_legend: bool,
 }
 
 /// Unit files of `enable`/`disable`.
@@ -202,6 +222,9 @@ pub struct FileArgs {
     /// The unit files (names, or paths of unit files to link).
     #[arg(required = true, value_name = "UNIT")]
     pub units: Vec<String>,
+    /// Also start (enable) or stop (disable) the units, waiting for the jobs.
+    #[arg(long)]
+    pub now: bool,
 }
 
 /// Options of `watch`.
@@ -422,20 +445,55 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 let list: Vec<Value> = units.iter().map(listed_json).collect();
                 println!("{}", Value::Array(list));
             } else {
-                print_table(&units);
+                print_table(&units, !args.no_legend)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enable(args) => files(&connect(global, options).await?, true, &args).await,
-        Command::Disable(args) => files(&connect(global, options).await?, false, &args).await,
+        Command::Enable(args) => files(global, &connect(global, options).await?, true, args).await,
+        Command::Disable(args) => {
+            files(global, &connect(global, options).await?, false, args).await
+        }
         Command::Watch(args) => watch(&connect(global, options).await?, args).await,
         Command::Logs(args) => super::logs::run(global, &args),
         Command::Wait(args) => wait(global, args).await,
+        Command::IsActive(args) => {
+            let m = connect(global, options).await?;
+            Ok(super::query::is_state(&m, &args, false, global.quiet).await)
+        }
+        Command::IsFailed(args) => {
+            let m = connect(global, options).await?;
+            Ok(super::query::is_state(&m, &args, true, global.quiet).await)
+        }
+        Command::IsEnabled(args) => {
+            let m = connect(global, options).await?;
+            Ok(super::query::is_enabled(&m, &args, global.quiet).await)
+        }
+        Command::Cat(args) => super::query::cat(&connect(global, options).await?, &args).await,
+        Command::Show(args) => super::query::show(&connect(global, options).await?, &args).await,
+        Command::ListJobs => super::query::list_jobs(&connect(global, options).await?).await,
+        Command::Mask(args) => {
+            let m = connect(global, options).await?;
+            let changes = m.mask(&mangle_all(&args.units)).await?;
+            print_changes(&changes, global.quiet);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unmask(args) => {
+            let m = connect(global, options).await?;
+            let changes = m.unmask(&mangle_all(&args.units)).await?;
+            print_changes(&changes, global.quiet);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-/// enable/disable, printing the changes like systemctl (on stderr).
-async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<ExitCode> {
+/// enable/disable, printing the changes like systemctl (on stderr; nothing with `-q`); with
+/// `--now` also start/stop the units and wait for the jobs (exiting as `start`/`stop` would).
+async fn files(
+    global: &super::Global,
+    m: &Manager,
+    enable: bool,
+    args: FileArgs,
+) -> anyhow::Result<ExitCode> {
     // Units generated from Quadlet files get an [Install] drop-in instead (systemd refuses them).
     let (rest, dropins) = match quadlet_scope() {
         Some(user) => super::quadlet::enable_generated(user, enable, &args.units)?,
@@ -443,27 +501,60 @@ async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<Exi
     };
     if dropins {
         m.reload().await?;
-        line("Reloaded the manager.");
+        if !global.quiet {
+            line("Reloaded the manager.");
+        }
     }
-    if rest.is_empty() {
+    if !rest.is_empty() {
+        // Paths of unit files are passed as they are; names get their suffix.
+        let units: Vec<String> = rest
+            .iter()
+            .map(|u| {
+                if u.contains('/') {
+                    u.clone()
+                } else {
+                    mangle(u)
+                }
+            })
+            .collect();
+        let changes = if enable {
+            m.enable(&units).await?
+        } else {
+            m.disable(&units).await?
+        };
+        print_changes(&changes, global.quiet);
+    }
+    if !args.now {
         return Ok(ExitCode::SUCCESS);
     }
-    // Paths of unit files are passed as they are; names get their suffix.
-    let units: Vec<String> = rest
+    // --now: the units named (a path means the unit of that file).
+    let names: Vec<String> = args
+        .units
         .iter()
-        .map(|u| {
-            if u.contains('/') {
-                u.clone()
-            } else {
-                mangle(u)
-            }
-        })
+        .map(|u| u.rsplit('/').next().unwrap_or(u).to_owned())
         .collect();
-    let changes = if enable {
-        m.enable(&units).await?
-    } else {
-        m.disable(&units).await?
+    let job_args = JobArgs {
+        units: names,
+        job: JobFlags {
+            no_block: false,
+            timeout: None,
+            job_mode: JobMode::Replace,
+            json: false,
+        },
     };
+    let verb = if enable {
+        JobVerb::Start
+    } else {
+        JobVerb::Stop
+    };
+    run_jobs(global, verb, job_args).await
+}
+
+/// The symlinks created or removed, like systemctl prints them (stderr; nothing with `-q`).
+fn print_changes(changes: &[bus::UnitFileChange], quiet: bool) {
+    if quiet {
+        return;
+    }
     for c in changes {
         match c.kind.as_str() {
             "symlink" => line(&format!("Created symlink {} → {}.", c.path, c.target)),
@@ -471,7 +562,6 @@ async fn files(m: &Manager, enable: bool, args: &FileArgs) -> anyhow::Result<Exi
             other => line(&format!("{other} {} {}", c.path, c.target)),
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The scope whose Quadlet files this command may read (`Some(user)`), or `None` with `-H`
@@ -538,6 +628,7 @@ async fn run_jobs(
     let scope = journal_scope(&m);
     let mut failed = false;
     let mut timed_out = false;
+    let mut not_found = false;
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
         // The journal read is this machine's: no explanation from it for a remote host.
@@ -549,6 +640,7 @@ async fn run_jobs(
         if !report_job(verb, unit, result, &why) {
             match result {
                 Err(e) if e.is_timeout() => timed_out = true,
+                Err(bus::Error::NoSuchUnit { .. }) => not_found = true,
                 _ => failed = true,
             }
         }
@@ -587,8 +679,15 @@ async fn run_jobs(
     if results.iter().any(Result::is_err) {
         report_transport(&m).await;
     }
+    if not_found && !failed {
+        return Ok(ExitCode::from(EXIT_NOT_FOUND));
+    }
     Ok(exit_code(failed, timed_out))
 }
+
+/// Exit status of a job verb when a unit does not exist and nothing else failed
+/// (systemctl's, LSB "program is not installed").
+pub const EXIT_NOT_FOUND: u8 = 5;
 
 /// 1 if anything failed, else [`EXIT_TIMEOUT`] if a wait timed out, else 0.
 fn exit_code(failed: bool, timed_out: bool) -> ExitCode {
@@ -1047,7 +1146,7 @@ pub fn listed_json(u: &ListedUnit) -> Value {
     })
 }
 
-fn print_table(units: &[ListedUnit]) {
+fn print_table(units: &[ListedUnit], legend: bool) -> std::io::Result<()> {
     let width = |f: fn(&ListedUnit) -> &str, title: &str| {
         units
             .iter()
@@ -1056,23 +1155,54 @@ fn print_table(units: &[ListedUnit]) {
             .unwrap_or(0)
             .max(title.len())
     };
-    let (w_unit, w_load, w_active, w_sub) = (
+    let (mut w_unit, w_load, w_active, w_sub) = (
         width(|u| &u.name, "UNIT"),
         width(|u| &u.load_state, "LOAD"),
         width(|u| &u.active_state, "ACTIVE"),
         width(|u| &u.sub_state, "SUB"),
     );
-    println!(
+    // On a terminal, lines fit its width as systemctl's do: the description is cut first,
+    // then long unit names (down to a third of the width).
+    let columns = super::fmt::terminal_width();
+    let mut w_desc = usize::MAX;
+    if let Some(cols) = columns {
+        let fixed = w_load + w_active + w_sub + 4;
+        let min_desc = 12;
+        if w_unit + fixed + min_desc > cols {
+            w_unit = w_unit.min((cols / 3).max(8));
+        }
+        w_desc = cols.saturating_sub(w_unit + fixed).max(1);
+    }
+    let cut = |s: &str, w: usize| super::fmt::ellipsize(s, w);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let header = format!(
         "{:w_unit$} {:w_load$} {:w_active$} {:w_sub$} DESCRIPTION",
         "UNIT", "LOAD", "ACTIVE", "SUB"
     );
-    for u in units {
-        println!(
-            "{:w_unit$} {:w_load$} {:w_active$} {:w_sub$} {}",
-            u.name, u.load_state, u.active_state, u.sub_state, u.description
-        );
+    match columns {
+        _ if !legend => {}
+        Some(cols) => writeln!(out, "{}", cut(&header, cols))?,
+        None => writeln!(out, "{header}")?,
     }
-    println!("\n{} loaded units listed.", units.len());
+    for u in units {
+        let description = if columns.is_some() {
+            cut(&u.description, w_desc)
+        } else {
+            u.description.clone()
+        };
+        writeln!(
+            out,
+            "{:w_unit$} {:w_load$} {:w_active$} {:w_sub$} {description}",
+            cut(&u.name, w_unit),
+            u.load_state,
+            u.active_state,
+            u.sub_state
+        )?;
+    }
+    if legend {
+        writeln!(out, "\n{} loaded units listed.", units.len())?;
+    }
+    out.flush()
 }
 
 /// The `watch --json` object of one change (docs/json.md, "watch").
@@ -1102,14 +1232,20 @@ async fn watch(m: &Manager, args: WatchArgs) -> anyhow::Result<ExitCode> {
                         None => anyhow::bail!("watching units failed: the connection to the bus was lost"),
                     }
                 };
+                let now = super::fmt::now_usec();
                 if args.json {
-                    writeln!(stdout, "{}", change_json(&c))?;
+                    let mut v = change_json(&c);
+                    v["time"] = super::fmt::rfc3339(now).into();
+                    writeln!(stdout, "{v}")?;
                 } else {
+                    let time = super::fmt::short_timestamp(now);
                     match (&c.active_state, &c.sub_state) {
-                        (Some(a), Some(s)) => writeln!(stdout, "{} {a} ({s})", c.unit)?,
-                        (Some(a), None) => writeln!(stdout, "{} {a}", c.unit)?,
-                        (None, Some(s)) => writeln!(stdout, "{} ({s})", c.unit)?,
-                        (None, None) => writeln!(stdout, "{} {}", c.unit, c.event.as_str())?,
+                        (Some(a), Some(s)) => writeln!(stdout, "{time} {} {a} ({s})", c.unit)?,
+                        (Some(a), None) => writeln!(stdout, "{time} {} {a}", c.unit)?,
+                        (None, Some(s)) => writeln!(stdout, "{time} {} ({s})", c.unit)?,
+                        (None, None) => {
+                            writeln!(stdout, "{time} {} {}", c.unit, c.event.as_str())?;
+                        }
                     }
                 }
                 stdout.flush()?;

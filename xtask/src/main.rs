@@ -104,23 +104,103 @@ fn man(dir: &Path) -> Result<()> {
         ]
         .map(str::to_owned),
     );
-    write(dir, "unitwright.1", &render(cmd.clone(), &see_also)?)?;
+    write(
+        dir,
+        "unitwright.1",
+        &with_examples(render(cmd.clone(), &see_also)?, "unitwright"),
+    )?;
     for sub in subs {
-        let name = format!("unitwright-{}", sub.get_name());
-        // The page shows the full invocation (`unitwright start`), with the global options.
-        let page = sub
-            .clone()
-            .name(name.clone())
-            .display_name(name.clone())
-            .bin_name(format!("unitwright {}", sub.get_name()))
-            .version(env!("CARGO_PKG_VERSION"));
-        write(
-            dir,
-            &format!("{name}.1"),
-            &render(page, &["unitwright(1)".to_owned()])?,
-        )?;
+        page_tree(dir, &sub, "unitwright", "unitwright")?;
     }
     Ok(())
+}
+
+/// Writes the page of `sub` (a subcommand of `parent`, whose page is `parent_page`) and, for
+/// a command with subcommands of its own (`instance`), a page for each of them too, so that
+/// every page a SEE ALSO names exists.
+fn page_tree(dir: &Path, sub: &clap::Command, parent: &str, parent_page: &str) -> Result<()> {
+    let name = format!("{parent_page}-{}", sub.get_name());
+    let invocation = format!("{parent} {}", sub.get_name());
+    let children: Vec<clap::Command> = sub
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .cloned()
+        .collect();
+    let mut see_also = vec![format!("{parent_page}(1)")];
+    see_also.extend(
+        children
+            .iter()
+            .map(|c| format!("{name}-{}(1)", c.get_name())),
+    );
+    if parent_page == "unitwright" {
+        see_also.push("systemctl(1)".to_owned());
+    }
+    // The page shows the full invocation (`unitwright start`), with the global options.
+    let page = sub
+        .clone()
+        .name(name.clone())
+        .display_name(name.clone())
+        .bin_name(invocation.clone())
+        .version(env!("CARGO_PKG_VERSION"));
+    write(
+        dir,
+        &format!("{name}.1"),
+        &with_examples(render(page, &see_also)?, &name),
+    )?;
+    for child in &children {
+        page_tree(dir, child, &invocation, &name)?;
+    }
+    Ok(())
+}
+
+/// Appends an EXAMPLES section to the page `name`, where there are examples for it.
+fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
+    let examples: &[(&str, &str)] = match name {
+        "unitwright" => &[
+            ("Start two units of the calling user and wait for them:", "unitwright --user start web db"),
+            ("What a unit is doing, with its last journal lines:", "unitwright status web"),
+            ("A unit's journal, following it:", "unitwright logs -f web"),
+        ],
+        "unitwright-status" => &[
+            ("Like systemctl status, with the last 20 journal lines:", "unitwright status -n 20 web.service"),
+            ("Memory, CPU and tasks for a script (null where not accounted):", "unitwright status --json web | jq '.[0].memory_current_bytes'"),
+            ("Exit status only: 0 active, 3 not active, 4 no such unit:", "unitwright status web >/dev/null; echo $?"),
+        ],
+        "unitwright-logs" => &[
+            ("The last 50 records of two units:", "unitwright logs -n 50 web db"),
+            ("Records of the last hour, then new ones as they come:", "unitwright logs --since -1h -f web"),
+            ("One JSON object per record (all fields):", "unitwright --user logs --json 'console@a\\x2db.service'"),
+        ],
+        "unitwright-start" => &[
+            ("Start and wait; a failure prints the unit's last output lines and what failed:", "unitwright start web"),
+            ("Queue only, then wait for the job later:", "job=$(unitwright start --no-block web) && unitwright wait \"$job\""),
+        ],
+        "unitwright-is-active" => &[
+            ("In a script:", "if unitwright -q is-active web; then echo up; fi"),
+        ],
+        "unitwright-show" => &[
+            ("Selected properties:", "unitwright show -p ActiveState,MainPID web"),
+            ("One value:", "unitwright show --value -p MemoryCurrent web"),
+        ],
+        "unitwright-enable" => &[
+            ("Enable and start in one go:", "unitwright enable --now web"),
+        ],
+        "unitwright-instance-start" => &[
+            ("An instance with its own settings and a free port:", "unitwright --user instance start console@.service node-7 --set APP=demo --set PORT=auto-port"),
+        ],
+        _ => &[],
+    };
+    if examples.is_empty() {
+        return page;
+    }
+    page.extend_from_slice(b".SH EXAMPLES\n");
+    for (what, cmd) in examples {
+        let cmd = cmd.replace('\\', "\\e").replace('-', "\\-");
+        page.extend_from_slice(
+            format!(".PP\n{what}\n.PP\n.RS 4\n.nf\n{cmd}\n.fi\n.RE\n").as_bytes(),
+        );
+    }
+    page
 }
 
 fn completions(dir: &Path) -> Result<()> {
@@ -133,7 +213,93 @@ fn completions(dir: &Path) -> Result<()> {
         let mut cmd = unitwright::cli::Cli::command();
         let mut out = Vec::new();
         clap_complete::generate(shell, &mut cmd, "unitwright", &mut out);
-        write(dir, file, &out)?;
+        let out = with_unit_names(shell, String::from_utf8(out)?);
+        write(dir, file, out.as_bytes())?;
     }
     Ok(())
+}
+
+/// The verbs whose operands are unit names.
+const UNIT_VERBS: &str = "start stop restart try-restart reload-or-restart reload daemon-reload \
+    kill reset-failed status enable disable logs is-active is-failed is-enabled cat show mask \
+    unmask wait";
+
+/// Adds unit-name completion to clap's script for `shell`: operands of the unit verbs complete
+/// to the units the manager has loaded (`unitwright [--user] list --no-legend`, asked of the
+/// same manager as the command line being completed: `--user` is looked for on it).
+#[allow(clippy::format_push_string)]
+fn with_unit_names(shell: Shell, mut script: String) -> String {
+    let verbs = UNIT_VERBS.split_whitespace().collect::<Vec<_>>().join(" ");
+    match shell {
+        Shell::Bash => {
+            // A wrapper: unit names for the operands of the unit verbs, clap's completion
+            // for everything else.
+            script.push_str(&format!(
+                r#"
+_unitwright_units() {{
+    local scope=
+    case " ${{COMP_WORDS[*]}} " in *" --user "*) scope=--user ;; esac
+    unitwright $scope list --no-legend 2>/dev/null | while read -r unit _; do printf '%s\n' "$unit"; done
+}}
+_unitwright_with_units() {{
+    local cur=${{COMP_WORDS[COMP_CWORD]}} verb= w
+    for w in "${{COMP_WORDS[@]:1:COMP_CWORD-1}}"; do
+        case $w in -*) ;; *) verb=$w; break ;; esac
+    done
+    case " {verbs} " in
+        *" $verb "*)
+            if [[ $cur != -* ]]; then
+                COMPREPLY=( $(compgen -W "$(_unitwright_units)" -- "$cur") )
+                return 0
+            fi ;;
+    esac
+    _unitwright "$@"
+}}
+complete -F _unitwright_with_units -o bashdefault -o default unitwright
+"#
+            ));
+        }
+        Shell::Zsh => {
+            script = script.replace(":_default' \\", ":_unitwright_units' \\");
+            // Only the unit operands: other positionals keep _default.
+            let mut fixed = String::new();
+            for line in script.lines() {
+                if line.contains(":_unitwright_units'")
+                    && !(line.contains("::units --") || line.contains("::targets --"))
+                {
+                    fixed.push_str(&line.replace(":_unitwright_units'", ":_default'"));
+                } else {
+                    fixed.push_str(line);
+                }
+                fixed.push('\n');
+            }
+            script = fixed.replacen(
+                "_unitwright() {",
+                r#"_unitwright_units() {
+    local scope=
+    (( ${words[(I)--user]} )) && scope=--user
+    local -a units
+    units=(${(f)"$(unitwright $scope list --no-legend 2>/dev/null | cut -d' ' -f1)"})
+    compadd -a units
+}
+
+_unitwright() {"#,
+                1,
+            );
+        }
+        Shell::Fish => {
+            script.push_str(&format!(
+                r#"
+function __unitwright_units
+    set -l scope
+    contains -- --user (commandline -opc); and set scope --user
+    unitwright $scope list --no-legend 2>/dev/null | string split -f1 ' '
+end
+complete -c unitwright -n "__fish_seen_subcommand_from {verbs}" -f -a "(__unitwright_units)"
+"#
+            ));
+        }
+        _ => {}
+    }
+    script
 }
