@@ -62,9 +62,12 @@ if [ "${1:-}" = __inside ]; then
 fi
 
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-# The generator as shipped (without the CLI's features), and the CLI.
-cargo build --release --locked --quiet -p unitwright-generator
-cargo build --release --locked --quiet --bin unitwright
+# The generator as shipped (without the CLI's features), and the CLI (UW_BENCH_NO_BUILD=1: use
+# what is built).
+if [ -z "${UW_BENCH_NO_BUILD:-}" ]; then
+  cargo build --release --locked --quiet -p unitwright-generator
+  cargo build --release --locked --quiet --bin unitwright
+fi
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
 work=$(mktemp -d /dev/shm/unitwright-qbench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -78,4 +81,4 @@ for i in $(seq 10); do container "app$i" $((N + i)) >"$work/app/app$i.container"
 export QUADLET_UNIT_DIRS="$work/quadlet" UNITWRIGHT="$bin/unitwright" GENERATOR="$bin/unitwright-generator" \
   UW_GENERATORS="$bin/unitwright-generator" N REPS work UNITWRIGHT_PODMAN_VERSION=off
 # Install the app once (one reload), then measure.
-tests/sandbox/user-manager.sh bash -c '"$UNITWRIGHT" --user quadlet install "$work/app" --app bench >/dev/null && bash "$0" __inside' "$0"
+tests/sandbox/user-manager.sh bash -c '"$UNITWRIGHT" --user quadlet install "$work/app" --app bench >/dev/null && bash "$0" __inside' "$(readlink -f "$0")"

@@ -334,6 +334,24 @@ fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
     assert_eq!(sb.is_active("web.service"), "active");
     assert_eq!(mode(&qdir.join("api.container")), 0o600);
 
+    // A change whose restart fails is rolled back: the old file is back and runs again.
+    let good = std::fs::read(qdir.join("web.container")).unwrap();
+    let missing = container("2").replace(IMAGE, "localhost/uw-life-missing:latest");
+    write(&app, "web.container", &missing);
+    let r = cli.json(&["apply", app_arg, "--app", "demo"], 1);
+    assert_eq!(r["rolled_back"], true, "{r}");
+    let u = units(&r);
+    assert_eq!(
+        (u[0].0.as_str(), u[0].1.as_str()),
+        ("web.service", "restart"),
+        "{r}"
+    );
+    assert_ne!(u[0].2, "done", "{r}");
+    assert_eq!(std::fs::read(qdir.join("web.container")).unwrap(), good);
+    assert_eq!(sb.is_active("web.service"), "active");
+    assert!(!qdir.join(".unitwright/txn").exists());
+    write(&app, "web.container", &container("2"));
+
     // A no-op apply: no write, no reload (the generator does not run).
     let generator_runs = runs(&count);
     let disk = tree(&qdir);
@@ -595,6 +613,19 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(tree(&qdir), disk);
+
+    // --prune: the app's file no longer given is stopped and removed.
+    std::fs::remove_file(app.join("c.volume")).unwrap();
+    let r = cli.json(&["apply", app_arg, "--app", "store", "--prune"], 0);
+    assert_eq!(
+        units(&r),
+        vec![("c-volume.service".into(), "stop".into(), "done".into())],
+        "{r}"
+    );
+    assert!(!qdir.join("c.volume").exists());
+    assert_eq!(show("c-volume.service", "LoadState"), "not-found");
+    assert_eq!(show("a-volume.service", "ActiveState"), "active");
+
     let r = cli.json(&["rm", "--app", "store"], 0);
     assert_eq!(r["reloaded"], true);
     assert!(

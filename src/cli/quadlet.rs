@@ -456,7 +456,7 @@ async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let m = connect(user).await?;
+    let m = engine::Lazy::new(user);
     let opts = engine::Options {
         user,
         app,
@@ -478,7 +478,7 @@ async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let (sources, _) = read_sources(&a.paths)?;
-    let m = connect(user).await?;
+    let m = engine::Lazy::new(user);
     let opts = engine::Options {
         user,
         app: Some(a.app),
@@ -495,7 +495,7 @@ async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn rm(user: bool, a: RmArgs) -> anyhow::Result<ExitCode> {
-    let m = connect(user).await?;
+    let m = engine::Lazy::new(user);
     let opts = engine::Options {
         user,
         app: a.app,

@@ -210,11 +210,11 @@ struct Reader<'o> {
 }
 
 impl Reader<'_> {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+    fn read(&self, path: &Path) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
         match self.overlay.get(path) {
-            Some(Some(data)) => Ok(data.clone()),
+            Some(Some(data)) => Ok(std::borrow::Cow::Borrowed(data)),
             Some(None) => Err(std::io::ErrorKind::NotFound.into()),
-            None => std::fs::read(path),
+            None => std::fs::read(path).map(std::borrow::Cow::Owned),
         }
     }
 
@@ -274,17 +274,21 @@ pub fn convert_all(user: bool, install_dir: &Path, overlay: &Overlay) -> Vec<Con
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
             let path = e.path();
-            let meta = std::fs::metadata(&path);
-            if meta.as_ref().is_ok_and(std::fs::Metadata::is_dir) {
+            // The entry's type from the directory itself; only symlinks cost a stat.
+            let (is_dir, is_file) = match e.file_type() {
+                Ok(t) if t.is_symlink() => {
+                    std::fs::metadata(&path).map_or((false, false), |m| (m.is_dir(), m.is_file()))
+                }
+                Ok(t) => (t.is_dir(), t.is_file()),
+                Err(_) => (false, false),
+            };
+            if is_dir {
                 if name.ends_with(".d") {
                     dropin_dirs.insert(path);
                 }
                 continue;
             }
-            if is_quadlet_name(name)
-                && meta.is_ok_and(|m| m.is_file())
-                && !matches!(overlay.get(&path), Some(None))
-            {
+            if is_file && is_quadlet_name(name) && !matches!(overlay.get(&path), Some(None)) {
                 names.push(name.to_owned());
             }
         }

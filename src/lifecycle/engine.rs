@@ -143,6 +143,35 @@ impl Report {
     }
 }
 
+/// The manager, connected on first use: a no-op apply never talks to it.
+#[derive(Debug)]
+pub struct Lazy {
+    scope: crate::bus::Scope,
+    cell: tokio::sync::OnceCell<Manager>,
+}
+
+impl Lazy {
+    /// The user manager (`user`) or the system manager.
+    pub fn new(user: bool) -> Self {
+        Lazy {
+            scope: if user {
+                crate::bus::Scope::User
+            } else {
+                crate::bus::Scope::System
+            },
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The connection, made now if needed.
+    pub async fn get(&self) -> Result<&Manager, Refused> {
+        self.cell
+            .get_or_try_init(|| Manager::connect(self.scope))
+            .await
+            .map_err(|e| Refused(e.to_string()))
+    }
+}
+
 /// The error of a command that could not run at all (exit 1 with a message).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -155,7 +184,7 @@ fn io(what: &str, e: &std::io::Error) -> Refused {
 /// Opens the scope's store (lock held) and completes an interrupted run; what was recovered is
 /// printed on stderr (`unitwright: recovered: ...`) at once, so that it is said even when the
 /// command then fails.
-pub async fn open(user: bool, m: Option<&Manager>) -> Result<Store, Refused> {
+pub async fn open(user: bool, m: Option<&Lazy>) -> Result<Store, Refused> {
     let mut notes = Vec::new();
     let st = open_inner(user, m, &mut notes).await;
     for n in notes {
@@ -170,7 +199,7 @@ pub async fn open(user: bool, m: Option<&Manager>) -> Result<Store, Refused> {
 
 async fn open_inner(
     user: bool,
-    m: Option<&Manager>,
+    m: Option<&Lazy>,
     notes: &mut Vec<String>,
 ) -> Result<Store, Refused> {
     let dir = store::install_dir(user).ok_or_else(|| {
@@ -192,7 +221,11 @@ async fn open_inner(
                 files.len()
             ));
             if let Some(m) = m {
-                m.reload().await.map_err(|e| Refused(e.to_string()))?;
+                m.get()
+                    .await?
+                    .reload()
+                    .await
+                    .map_err(|e| Refused(e.to_string()))?;
             }
         }
         Some(Recovery::Completed { restart, start }) => {
@@ -201,6 +234,7 @@ async fn open_inner(
                 restart.len() + start.len()
             ));
             if let Some(m) = m {
+                let m = m.get().await?;
                 m.reload().await.map_err(|e| Refused(e.to_string()))?;
                 let _ = m
                     .jobs(JobVerb::TryRestart, &restart, JobOptions::default())
@@ -263,13 +297,13 @@ fn job_result(r: &Result<JobOutcome, crate::bus::Error>) -> (bool, String) {
 
 /// `install` (with [`Verb::Install`]) and `apply` (with [`Verb::Apply`]).
 pub async fn apply(
-    m: &Manager,
+    lazy: &Lazy,
     verb: Verb,
     opts: &Options,
     sources: Vec<Source>,
 ) -> Result<Report, Refused> {
     let mut report = Report::default();
-    let st = open(opts.user, Some(m)).await?;
+    let st = open(opts.user, Some(lazy)).await?;
     let dir = st.dir.clone();
     let apps = st.apps();
     let owner_of =
@@ -380,6 +414,11 @@ pub async fn apply(
         }
     }
     let files_changed = report.files.iter().any(|f| f.action != "unchanged");
+    // A no-op writes nothing, reloads nothing and does not even connect to the manager: the
+    // files in place are exactly the given ones (verified when they were written).
+    if !files_changed && changes.is_empty() {
+        return Ok(report);
+    }
     // Verify: the whole scope before and after; errors in the given files, and files that
     // worked before and fail after, refuse the change.
     let before = adapter::convert_all(opts.user, &dir, &Overlay::new());
@@ -414,9 +453,7 @@ pub async fn apply(
         report.diffs.clear();
         return Ok(report);
     }
-    if !files_changed && changes.is_empty() {
-        return Ok(report);
-    }
+    let m = lazy.get().await?;
     // Units: stopped (gone), restarted (changed), started (new).
     let ub = units_of(&before);
     let ua = units_of(&after);
@@ -514,6 +551,12 @@ async fn run_change(
         let _ = m.start_many(stop).await;
         return Ok(());
     }
+    // Only the app record changed (files adopted as they are): nothing for the manager.
+    if report.files.iter().all(|f| f.action == "unchanged") {
+        txn.finish()
+            .map_err(|e| io("finishing the transaction", &e))?;
+        return Ok(());
+    }
     m.reload().await.map_err(|e| Refused(e.to_string()))?;
     report.reloaded = true;
     store::test_point("reloaded");
@@ -573,9 +616,10 @@ async fn run_change(
 }
 
 /// `rm NAME... | --app NAME`: stops the units, removes the files and the app record, one reload.
-pub async fn remove(m: &Manager, opts: &Options, names: &[String]) -> Result<Report, Refused> {
+pub async fn remove(lazy: &Lazy, opts: &Options, names: &[String]) -> Result<Report, Refused> {
     let mut report = Report::default();
-    let st = open(opts.user, Some(m)).await?;
+    let st = open(opts.user, Some(lazy)).await?;
+    let m = lazy.get().await?;
     let dir = st.dir.clone();
     let apps = st.apps();
     let mut rels: Vec<PathBuf> = Vec::new();

@@ -558,6 +558,29 @@ mod tests {
     }
 
     #[test]
+    fn the_scope_lock_keeps_a_second_command_waiting() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let d = tempfile::tempdir().unwrap();
+        let first = Store::open(d.path()).unwrap();
+        let got = Arc::new(AtomicBool::new(false));
+        let (dir, flag) = (d.path().to_owned(), Arc::clone(&got));
+        let second = std::thread::spawn(move || {
+            let s = Store::open(&dir).unwrap();
+            flag.store(true, Ordering::SeqCst);
+            drop(s);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !got.load(Ordering::SeqCst),
+            "the second open did not wait for the lock"
+        );
+        drop(first);
+        second.join().unwrap();
+        assert!(got.load(Ordering::SeqCst));
+    }
+
+    #[test]
     fn a_transaction_rolls_back_to_the_old_files() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::open(d.path()).unwrap();
