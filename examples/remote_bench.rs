@@ -5,8 +5,8 @@
 //! [UNITWRIGHT_BINARY]`). Needs root. The remote host is the one of `tests/remote.rs`
 //! (`tests/support/remote.rs`): real sshd and systemd in private namespaces, reached over the
 //! loopback of its own network namespace, so each ssh connection costs what it costs on a LAN
-//! minus the wire. Both clients use the same ssh client configuration (systemctl through
-//! `$SYSTEMD_SSH`, a wrapper adding `-F`), run from one shell loop in that network namespace,
+//! minus the wire. Both clients use the same ssh client configuration (systemctl through a
+//! wrapper named `ssh` first on its PATH, adding `-F`), run from one shell loop in that network namespace,
 //! and start `bench@N.target` instances (no process to fork, so the numbers are the clients'
 //! and the connections', not the manager's). `ROUNDS` rounds on fresh names, alternating which
 //! side goes first; medians and ranges are printed.
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use support::remote::RemoteHost;
 
 const N: usize = 100;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 3;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -53,11 +53,15 @@ fn main() {
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").to_owned() + "/target/release/unitwright");
     let host = RemoteHost::start(&[("bench@.target", "[Unit]\nDescription=bench %i\n")], &[])
         .expect("the remote host sandbox");
-    let wrapper = host.root.path().join("ssh-wrapper");
+    // systemd 252's sd-bus runs plain `ssh` from the PATH (no $SYSTEMD_SSH yet): a wrapper
+    // named ssh, first on systemctl's PATH, adds the sandbox's client configuration.
+    let bin = host.root.path().join("ssh-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("ssh");
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\nexec ssh {} \"$@\"\n",
+            "#!/bin/sh\nexec /usr/bin/ssh {} \"$@\"\n",
             host.ssh_options().join(" ")
         ),
     )
@@ -67,7 +71,11 @@ fn main() {
         .arg(&wrapper)
         .status()
         .unwrap();
-    let wrapper = wrapper.display().to_string();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let target = "root@127.0.0.1";
     let names = |round: usize, side: &str| -> Vec<String> {
         (0..N)
@@ -93,7 +101,7 @@ fn main() {
         };
         let run_theirs = |start: &mut Vec<Duration>, stop: &mut Vec<Duration>| {
             let units = names(round, "s").join(" ");
-            let env = [("SYSTEMD_SSH", wrapper.as_str())];
+            let env = [("PATH", path.as_str())];
             start.push(timed(
                 &host,
                 &format!("for u in {units}; do systemctl -H {target} start $u || exit 1; done"),
