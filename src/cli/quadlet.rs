@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::log::line;
 use crate::bus::{self, Manager, Options};
 use crate::lifecycle::engine::{self, Report, Source, Verb};
-use crate::lifecycle::{adapter, store, Diagnostic, Severity};
+use crate::lifecycle::{adapter, quadlets, store, Diagnostic, Severity};
 
 /// Examples and notes for `unitwright quadlet --help` and unitwright-quadlet(1).
 pub const EXAMPLES: &str = "\
@@ -256,71 +256,17 @@ pub fn read_sources(paths: &[PathBuf]) -> anyhow::Result<(Vec<Source>, Option<St
     Ok((out, app))
 }
 
-/// podman's `.quadlets` format: sections separated by lines `---`, each naming its file with a
-/// `# FileName=NAME` comment (the extension comes from the section's type group when NAME has
-/// none).
+/// A podman `.quadlets` file as sources ([`quadlets::split`]), errors located in `path`.
 fn split_quadlets(path: &Path, text: &str, mode: u32) -> anyhow::Result<Vec<Source>> {
-    let mut out = Vec::new();
-    let mut start_line = 1;
-    let mut section = String::new();
-    let mut flush = |section: &str, start: usize| -> anyhow::Result<()> {
-        if section.trim().is_empty() {
-            return Ok(());
-        }
-        let name = section
-            .lines()
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix('#')
-                    .map(str::trim)
-                    .and_then(|l| l.strip_prefix("FileName="))
-            })
-            .map(str::trim)
-            .with_context(|| {
-                format!(
-                    "{}:{start}: section without a \"# FileName=NAME\" line",
-                    path.display()
-                )
-            })?;
-        let name = if adapter::is_quadlet_name(name) {
-            name.to_owned()
-        } else {
-            let ext = section
-                .lines()
-                .find_map(|l| {
-                    let g = l.trim().strip_prefix('[')?.strip_suffix(']')?;
-                    ["Container", "Volume", "Network", "Kube", "Pod", "Image", "Build"]
-                        .contains(&g)
-                        .then(|| g.to_ascii_lowercase())
-                })
-                .with_context(|| format!("{}:{start}: cannot tell the kind of {name}: no [Container], [Volume], ... group", path.display()))?;
-            format!("{name}.{ext}")
-        };
-        if name.contains('/') {
-            anyhow::bail!(
-                "{}:{start}: FileName={name} must be a plain file name",
-                path.display()
-            );
-        }
-        out.push(Source {
-            rel: PathBuf::from(name),
-            data: section.as_bytes().to_vec(),
+    let sections = quadlets::split(text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    Ok(sections
+        .into_iter()
+        .map(|s| Source {
+            rel: PathBuf::from(s.name),
+            data: s.text.into_bytes(),
             mode,
-        });
-        Ok(())
-    };
-    for (i, line) in text.lines().enumerate() {
-        if line.trim() == "---" {
-            flush(&section, start_line)?;
-            section.clear();
-            start_line = i + 2;
-        } else {
-            section.push_str(line);
-            section.push('\n');
-        }
-    }
-    flush(&section, start_line)?;
-    Ok(out)
+        })
+        .collect())
 }
 
 fn print_diagnostics(diags: &[Diagnostic]) {

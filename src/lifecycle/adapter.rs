@@ -34,6 +34,14 @@ pub fn is_quadlet_name(name: &str) -> bool {
     Kind::from_file_name(name).is_some()
 }
 
+/// The extension of the kind whose type group is `group` (`Container` -> `container`).
+pub fn kind_of_group(group: &str) -> Option<&'static str> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.group() == group)
+        .map(Kind::extension)
+}
+
 /// The kind's extension of a Quadlet file name (`container`).
 pub fn kind_of(name: &str) -> Option<&'static str> {
     Kind::from_file_name(name).map(Kind::extension)

@@ -5,6 +5,7 @@
 //!
 //! * [`adapter`]: the only module that calls the Quadlet conversion ([`crate::quadlet`]).
 //! * [`lint`]: value checks Quadlet leaves to podman and systemd.
+//! * [`quadlets`]: splitting podman's multi-file `.quadlets` format.
 //! * [`store`]: the scope's Quadlet directory, app records, the scope lock and the crash-safe
 //!   transaction (journal, staged files, backups; replayed or rolled back by the next run).
 //! * [`engine`]: plans and runs install/apply/rm against the manager ([`crate::bus::Manager`]).
@@ -20,6 +21,7 @@ pub mod adapter;
 #[cfg(feature = "bus")]
 pub mod engine;
 pub mod lint;
+pub mod quadlets;
 pub mod store;
 
 use std::fmt;
