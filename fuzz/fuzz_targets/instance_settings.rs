@@ -37,12 +37,19 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Some(settings)) = store.read(UNIT) else {
         return;
     };
-    let command: Vec<OsString> = ["podman", "run", "--name=${UNITWRIGHT_CONTAINER_NAME}", "$PORT", "${PASSWORD}"]
-        .iter()
-        .map(OsString::from)
-        .collect();
+    let command: Vec<OsString> = [
+        "podman",
+        "run",
+        "--name=${UNITWRIGHT_CONTAINER_NAME}",
+        "$PORT",
+        "${PASSWORD}",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let dirs = [dir.to_path_buf()];
     let _ = prepare(&ExecRequest {
-        settings_dir: dir,
+        settings_dirs: &dirs,
         unit: OsStr::new(UNIT),
         required: &[],
         command: &command,

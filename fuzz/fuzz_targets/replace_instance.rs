@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         let (kind, got) = escape::to_instance(&name).unwrap();
         assert_eq!(kind, Kind::Instance);
         assert_eq!(got.unwrap().as_bytes(), instance);
-        assert_eq!(escape::template_of(&name).unwrap(), escape::template_of(template).unwrap());
+        assert_eq!(
+            escape::template_of(&name).unwrap(),
+            escape::template_of(template).unwrap()
+        );
     }
     if let Ok(template) = std::str::from_utf8(template) {
         if let Ok(name) = escape::escape_instance(template, instance) {

@@ -9,6 +9,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(u) = escape::unescape(data) {
         assert!(!u.contains(&0));
         let again = escape::escape(u.as_ref());
-        assert_eq!(escape::unescape(again.as_ref()).unwrap().as_ref(), u.as_ref());
+        assert_eq!(
+            escape::unescape(again.as_ref()).unwrap().as_ref(),
+            u.as_ref()
+        );
     }
 });

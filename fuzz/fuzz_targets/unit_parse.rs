@@ -34,7 +34,12 @@ fuzz_target!(|data: &[u8]| {
         let t3 = unit::parse_str(&t2, path).expect("parses").to_text();
         assert_eq!(t3, t2, "serialization is not a fixed point");
     }
-    for l in u.groups.iter().flat_map(|g| &g.lines).filter(|l| !l.comment) {
+    for l in u
+        .groups
+        .iter()
+        .flat_map(|g| &g.lines)
+        .filter(|l| !l.comment)
+    {
         assert!(!l.key.is_empty());
         if let Ok(words) = split::split_args(&l.value) {
             assert!(words.iter().all(|w| !w.is_empty()));
