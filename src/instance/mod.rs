@@ -766,11 +766,13 @@ impl Instances {
         state.map_or_else(Default::default, |s| (s.active_state, s.sub_state))
     }
 
-    /// A stop job of `unit`, waited for.
+    /// Stops `unit` and waits for the job, at most [`Instances::with_timeout`]'s limit.
     async fn stop_job(&self, unit: &str) -> Result<bus::JobOutcome, bus::Error> {
-        self.manager
-            .job(JobVerb::Stop, unit, JobOptions::default())
-            .await
+        let options = JobOptions {
+            timeout: self.timeout,
+            ..JobOptions::default()
+        };
+        self.manager.job(JobVerb::Stop, unit, options).await
     }
 
     /// Waits for `job` at most `limit` (or [`Instances::with_timeout`]'s limit, or without
@@ -830,22 +832,12 @@ impl Instances {
     ) -> Result<Vec<Stopped>, Error> {
         // At most STOP_CONCURRENCY jobs in flight: a hundred podman stops at once take longer
         // than a job's time limit on a small machine (measured: 2 cores, 100 consoles).
-        let outcomes: Vec<_> = futures_util::stream::iter(loaded.iter().map(|u| async move {
-            match self.timeout {
-                Some(after) => match tokio::time::timeout(after, self.stop_job(u)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(bus::Error::Timeout {
-                        what: format!("stop of {u}"),
-                        after,
-                        job: None,
-                    }),
-                },
-                None => self.stop_job(u).await,
-            }
-        }))
-        .buffered(STOP_CONCURRENCY)
-        .collect()
-        .await;
+        // The limit is the job's own (JobOptions::timeout), so that its expiry names the job,
+        // which keeps running in the manager.
+        let outcomes: Vec<_> = futures_util::stream::iter(loaded.iter().map(|u| self.stop_job(u)))
+            .buffered(STOP_CONCURRENCY)
+            .collect()
+            .await;
         let mut result = Vec::new();
         for (unit, outcome) in loaded.into_iter().zip(outcomes) {
             let removed_settings = self.forget(&unit)?;
