@@ -602,6 +602,30 @@ impl Instances {
             .store
             .instance_lock(&unit, false)?
             .ok_or_else(|| Error::Busy { unit: unit.clone() })?;
+        let result = self
+            .start_locked(template, id, &unit, target, settings, options)
+            .await;
+        // An instance that has no settings after this start (refused, or failed and cleaned
+        // up) is gone: its lock file goes too, so nothing is left in the settings directory.
+        if result.is_err() && matches!(self.read_any(&unit), Ok(None)) {
+            lock.remove();
+        } else {
+            drop(lock);
+        }
+        result
+    }
+
+    /// The part of [`Instances::start_with`] done under the instance's lock.
+    async fn start_locked(
+        &self,
+        template: &str,
+        id: &str,
+        unit: &str,
+        target: &Store,
+        settings: BTreeMap<String, String>,
+        options: StartOptions,
+    ) -> Result<Started, Error> {
+        let unit = unit.to_owned();
         let state = match self.manager.unit_status(&unit).await {
             Ok(state) => state,
             Err(bus::Error::NoSuchUnit { .. }) => {
@@ -696,14 +720,12 @@ impl Instances {
             let _ = self.manager.stop(&unit).await;
             let _ = target.remove(&unit);
             let _ = self.manager.reset_failed(Some(&unit)).await;
-            drop(lock);
             return Err(Error::StartFailed {
                 unit,
                 why,
                 user: self.manager.scope() == Scope::User,
             });
         }
-        drop(lock);
         let (active_state, sub_state) = self.states(&unit, outcome.ok()).await;
         Ok(Started {
             unit,
