@@ -673,9 +673,9 @@ impl SystemManager {
         // The manager's configuration goes to /run (the tmpfs), where system.conf.d is searched.
         let manager_conf = root.path().join("manager.conf");
         write_manager_conf(&manager_conf)?;
-        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d /run/systemd/system-generators\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nif [ -n \"$UW_GENERATOR\" ]; then ln -s \"$UW_GENERATOR\" /run/systemd/system-generators/; fi\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let cgroup = Cgroup::new(root.path(), false);
-        let mut cmd = cgroup.unshare(&["--cgroup"], script);
+        let script = format!("set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d /run/systemd/system-generators\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nif [ -n \"$UW_GENERATOR\" ]; then ln -s \"$UW_GENERATOR\" /run/systemd/system-generators/; fi\n{CGROUP_REMOUNT}exec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n");
+        let cgroup = Cgroup::new(root.path(), true);
+        let mut cmd = cgroup.unshare(&["--cgroup"], &script);
         if let Some(g) = generator {
             // Only this generator (not the host's), and its output in the unit path.
             cmd.env("UW_GENERATOR", g)
@@ -732,6 +732,34 @@ impl Drop for SystemManager {
         self.cgroup.remove();
     }
 }
+
+/// Shell lines (run as the init of a new cgroup namespace, with `/run` already a tmpfs) that
+/// mount every cgroup hierarchy the host has mounted afresh, so that each is rooted at the
+/// namespace's root, as on a host, where PID 1's cgroup is the root of what `/sys/fs/cgroup`
+/// shows. Without it the host's mounts stay, rooted at the host's root, while `/proc/PID/cgroup`
+/// is relative to the namespace: systemd then creates `system.slice` at the host's root (shared
+/// with every other sandbox), services see paths such as `/../system.slice/x.service`, and
+/// podman's `--cgroups=split` fails with `mkdir /sys/fs/cgroup/system.slice: read-only file
+/// system`. The same hierarchies as the host's (and `/sys/fs/cgroup` read-only as there).
+const CGROUP_REMOUNT: &str = r#"if [ -e /sys/fs/cgroup/cgroup.procs ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+else
+  grep -E '^[^ ]+ /sys/fs/cgroup/[^ ]+ cgroup2? ' /proc/self/mounts > /run/uw-cgroup-mounts
+  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+  while read -r _ dir type opts _; do
+    mkdir -p "$dir"
+    if [ "$type" = cgroup2 ]; then
+      mount -t cgroup2 cgroup2 "$dir"
+    else
+      o=$(printf '%s\n' "$opts" | tr , '\n' | grep -vxE 'rw|ro|relatime|nosuid|nodev|noexec' | paste -sd, -)
+      case $o in name=*) o="none,$o" ;; esac
+      mount -t cgroup -o "$o" cgroup "$dir"
+    fi
+  done < /run/uw-cgroup-mounts
+  rm /run/uw-cgroup-mounts
+  mount -o remount,ro /sys/fs/cgroup
+fi
+"#;
 
 /// A cgroup of its own for one sandbox, below the test's cgroup, in the hierarchies systemd
 /// tracks processes in (`name=systemd` and the unified one, or the single cgroup2 tree).
