@@ -172,7 +172,22 @@ pub enum Action {
     /// then `volume/network exists NAME`, so the unit succeeds exactly when the resource exists
     /// afterwards (what `--ignore` means) and fails otherwise.
     CreateThenCheckExists,
+    /// `run --sdnotify=healthy` (`Notify=healthy`: ready once the health check passes): run
+    /// with `--sdnotify=conmon` (ready when started) and add an `ExecStartPost=` that runs
+    /// `podman healthcheck run NAME` every health check interval until it passes
+    /// ([`WAIT_HEALTHY`]). systemd completes a start job only after `ExecStartPost=`, so the
+    /// start completes when the container is healthy; it fails when the container stops first
+    /// (`healthcheck run` exits 125) or when `TimeoutStartSec=` ends.
+    WaitHealthy,
 }
+
+/// The `ExecStartPost=` script of [`Action::WaitHealthy`], run as `/bin/sh -c SCRIPT
+/// wait-healthy PODMAN NAME`. The interval is the container's own (`HealthInterval=` or the
+/// image's), read when it runs; `podman healthcheck run` exits 0 when healthy, 1 when the check
+/// failed (still starting, or unhealthy), 125 when it cannot check (not running, no health
+/// check). No `${`, `$$` or word starting with `$`: neither systemd nor `unitwright instance
+/// exec` expands anything in it.
+pub const WAIT_HEALTHY: &str = "i=$(\"$1\" inspect --format '{{.Config.Healthcheck.Interval.Seconds}}' \"$2\") || { echo 'Notify=healthy: no health check interval (is HealthCmd= set?)' >&2; exit 1; }; [ \"$i\" != 0 ] || i=1; until \"$1\" healthcheck run \"$2\" >/dev/null; do [ $? = 1 ] || exit 1; sleep \"$i\"; done";
 
 /// How an option is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,13 +269,7 @@ pub const RULES: &[Rule] = &[
         "ContainersConfModule",
         "put the settings into a containers.conf file (CONTAINERS_CONF= in [Service] Environment=) instead",
     ),
-    refuse(
-        Cmd::Run,
-        Match::Word("--sdnotify=healthy"),
-        v(4, 7, 0),
-        "Notify",
-        "use Notify=true (the container reports readiness) or leave Notify out (ready when started)",
-    ),
+    translate(Cmd::Run, Match::Word("--sdnotify=healthy"), v(4, 7, 0), "Notify", Action::WaitHealthy),
     refuse(Cmd::Run, Match::FlagWithValue("--health-startup-cmd"), v(4, 4, 0), "HealthStartupCmd", REMOVE),
     refuse(Cmd::Run, Match::FlagWithValue("--health-startup-interval"), v(4, 4, 0), "HealthStartupInterval", REMOVE),
     refuse(Cmd::Run, Match::FlagWithValue("--health-startup-retries"), v(4, 4, 0), "HealthStartupRetries", REMOVE),
@@ -762,22 +771,32 @@ impl Compat {
                 }
             }
             let mut extra = None;
-            if !self.adapt_line(q, &mut cl, &mut extra, warnings)? {
+            let mut post = None;
+            if !self.adapt_line(q, &mut cl, &mut extra, &mut post, warnings)? {
                 continue;
             }
             let g = &mut service.groups[group];
             g.lines[i - 1].value =
                 format!("{}{}", cl.prefix, super::podman::escape_words(&cl.words));
+            let line = |key: String, prefix: &str, words: &[String]| Line {
+                key,
+                value: format!("{prefix}{}", super::podman::escape_words(words)),
+                comment: false,
+                origin: Origin::default(),
+            };
             if let Some((prefix, words)) = extra {
-                g.lines.insert(
-                    i,
-                    Line {
-                        key,
-                        value: format!("{prefix}{}", super::podman::escape_words(&words)),
-                        comment: false,
-                        origin: Origin::default(),
-                    },
-                );
+                g.lines.insert(i, line(key, &prefix, &words));
+                i += 1;
+            }
+            if let Some((prefix, words)) = post {
+                // Before any other ExecStartPost= (they may expect a ready service).
+                let at = g
+                    .lines
+                    .iter()
+                    .position(|l| !l.comment && l.key == "ExecStartPost")
+                    .map_or(i, |p| p.min(i));
+                g.lines
+                    .insert(at, line("ExecStartPost".to_owned(), &prefix, &words));
                 i += 1;
             }
         }
@@ -808,12 +827,13 @@ impl Compat {
     }
 
     /// Applies the rules to one command line. Returns whether it changed; `extra` receives a
-    /// command line to add after it.
+    /// command line to add after it (same key), `post` one for `ExecStartPost=`.
     fn adapt_line(
         &self,
         q: &Quadlet,
         cl: &mut CmdLine,
         extra: &mut Option<(String, Vec<String>)>,
+        post: &mut Option<(String, Vec<String>)>,
         warnings: &mut Vec<String>,
     ) -> Result<bool, ConvertError> {
         let mut changed = false;
@@ -852,6 +872,27 @@ impl Compat {
                     if !cl.prefix.contains('-') {
                         cl.prefix.insert(0, '-');
                     }
+                }
+                Action::WaitHealthy => {
+                    let name = Match::FlagWithValue("--name")
+                        .find(&cl.words, cl.options_start..cl.options_end)
+                        .and_then(|n| match cl.words[n.start].strip_prefix("--name=") {
+                            Some(v) => Some(v.to_owned()),
+                            None => cl.words.get(n.start + 1).cloned(),
+                        })
+                        .ok_or_else(|| refusal(q, rule, &option, installed))?;
+                    // The wrapper (`unitwright instance exec ... --`) stays in front, so a
+                    // name made from settings is expanded alike.
+                    let mut wait = cl.words[..cl.lead].to_vec();
+                    wait.extend(
+                        ["/bin/sh", "-c", WAIT_HEALTHY, "wait-healthy"]
+                            .map(str::to_owned),
+                    );
+                    wait.extend([cl.words[cl.lead].clone(), name]);
+                    *post = Some((cl.prefix.replace('-', ""), wait));
+                    "--sdnotify=conmon".clone_into(&mut cl.words[found.start]);
+                    changed = true;
+                    continue;
                 }
             }
             cl.words.drain(found.start..found.end);
@@ -999,18 +1040,73 @@ mod tests {
         assert_eq!(pre, ["-/bin/rm -f %t/%N.cid", "/bin/true"]);
     }
 
+    /// The rule of `--sdnotify=healthy` ([`Action::WaitHealthy`]).
     #[test]
-    fn notify_healthy_is_refused_with_file_line_and_key_on_podman_4_3() {
-        let e =
-            container("[Container]\nImage=localhost/bb\nNotify=healthy\n", "4.3.1").unwrap_err();
-        let text = e.to_string();
+    fn notify_healthy_below_4_7_waits_for_podman_healthcheck_run() {
+        let text = "[Container]\nImage=localhost/bb\nNotify=healthy\nHealthCmd=/bin/true\n\
+                    [Service]\nExecStartPost=/bin/echo started\n";
+        let (s, warnings) = container(text, "4.6.9").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let start = exec_start(&s);
         assert!(
-            text.contains("Notify= in [Container] needs podman 4.7.0"),
-            "{text}"
+            start.contains(" --sdnotify=conmon ") && !start.contains("healthy"),
+            "{start}"
         );
-        assert!(text.contains("--sdnotify=healthy"), "{text}");
-        assert!(text.contains("4.3.1"), "{text}");
-        assert_eq!(e.location.as_deref(), Some("line 3"));
+        let lines = service_lines(&s);
+        let posts: Vec<&str> = lines
+            .iter()
+            .filter(|(k, _)| k == "ExecStartPost")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        // The wait comes before the user's own ExecStartPost=, which may need a ready service.
+        assert_eq!(posts.len(), 2, "{lines:?}");
+        let words = crate::unit::split::split_args(posts[0]).unwrap();
+        assert_eq!(
+            words,
+            [
+                "/bin/sh",
+                "-c",
+                WAIT_HEALTHY,
+                "wait-healthy",
+                "/usr/bin/podman",
+                "systemd-%N"
+            ]
+        );
+        assert_eq!(posts[1], "/bin/echo started");
+        assert!(lines.contains(&("Type".to_owned(), "notify".to_owned())));
+        // From 4.7 on, podman's own --sdnotify=healthy.
+        let (s, _) = container(text, "4.7.0").unwrap();
+        assert!(exec_start(&s).contains("--sdnotify=healthy"));
+        assert!(!service_lines(&s)
+            .iter()
+            .any(|(_, v)| v.contains("healthcheck run")));
+    }
+
+    #[test]
+    fn notify_healthy_waits_behind_the_instance_exec_wrapper() {
+        let text = "[Container]\nImage=localhost/bb\nNotify=healthy\nContainerName=c-${N}\n\
+                    [X-Unitwright]\nInstanceSettings=yes\n";
+        let q = quadlet("web@.container", text);
+        let mut ctx = Context {
+            podman: "/usr/bin/podman".to_owned(),
+            ..Context::default()
+        };
+        let mut s = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
+        crate::quadlet::settings::apply(&q, &mut ctx, &mut s).unwrap();
+        let s = Compat::with_setting("/usr/bin/podman", Setting::Fixed(Version(4, 3, 1)))
+            .adapt(&q, s, &mut Vec::new())
+            .unwrap();
+        let lines = service_lines(&s);
+        let post = &lines.iter().find(|(k, _)| k == "ExecStartPost").unwrap().1;
+        let start = exec_start(&s);
+        // Same wrapper (and `:` prefix) as the podman run line, so ${N} is the instance's.
+        let wrapper = &start[..start.find(" -- ").unwrap() + 4];
+        assert!(wrapper.starts_with(":/"), "{start}");
+        assert!(post.starts_with(wrapper), "{post}");
+        assert!(
+            post.ends_with(" wait-healthy /usr/bin/podman c-${N}"),
+            "{post}"
+        );
     }
 
     #[test]
