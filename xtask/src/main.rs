@@ -168,7 +168,8 @@ fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
         ],
         "unitwright-logs" => &[
             ("The last 50 records of two units:", "unitwright logs -n 50 web db"),
-            ("Records of the last hour, then new ones as they come:", "unitwright logs --since -1h -f web"),
+            ("Records of the last hour, then new ones as they come (Ctrl-C ends it, exit 0):", "unitwright logs --since -1h -f web"),
+            ("Records between two times (UTC):", "unitwright logs --since '2026-12-06 20:00' --until '2026-12-06 21:00' web"),
             ("One JSON object per record (all fields):", "unitwright --user logs --json 'console@a\\x2db.service'"),
         ],
         "unitwright-start" => &[
@@ -226,7 +227,9 @@ const UNIT_VERBS: &str = "start stop restart try-restart reload-or-restart reloa
 
 /// Adds unit-name completion to clap's script for `shell`: operands of the unit verbs complete
 /// to the units the manager has loaded (`unitwright [--user] list --no-legend`, asked of the
-/// same manager as the command line being completed: `--user` is looked for on it).
+/// same manager as the command line being completed: `--user` is looked for on it; without
+/// `COLUMNS`, which `list` would fit long names into). Only the first word that is not a
+/// global option counts as the verb, so `instance start` does not complete unit names.
 #[allow(clippy::format_push_string)]
 fn with_unit_names(shell: Shell, mut script: String) -> String {
     let verbs = UNIT_VERBS.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -239,7 +242,7 @@ fn with_unit_names(shell: Shell, mut script: String) -> String {
 _unitwright_units() {{
     local scope=
     case " ${{COMP_WORDS[*]}} " in *" --user "*) scope=--user ;; esac
-    unitwright $scope list --no-legend 2>/dev/null | while read -r unit _; do printf '%s\n' "$unit"; done
+    env -u COLUMNS unitwright $scope list --no-legend 2>/dev/null | while read -r unit _; do printf '%s\n' "$unit"; done
 }}
 _unitwright_with_units() {{
     local cur=${{COMP_WORDS[COMP_CWORD]}} verb= w
@@ -277,9 +280,10 @@ complete -F _unitwright_with_units -o bashdefault -o default unitwright
                 "_unitwright() {",
                 r#"_unitwright_units() {
     local scope=
-    (( ${words[(I)--user]} )) && scope=--user
+    # The whole command line: _arguments has narrowed $words to the verb's operands.
+    (( ${${(z)BUFFER}[(I)--user]} )) && scope=--user
     local -a units
-    units=(${(f)"$(unitwright $scope list --no-legend 2>/dev/null | cut -d' ' -f1)"})
+    units=(${(f)"$(env -u COLUMNS unitwright $scope list --no-legend 2>/dev/null | cut -d' ' -f1)"})
     compadd -a units
 }
 
@@ -293,9 +297,9 @@ _unitwright() {"#,
 function __unitwright_units
     set -l scope
     contains -- --user (commandline -opc); and set scope --user
-    unitwright $scope list --no-legend 2>/dev/null | string split -f1 ' '
+    env -u COLUMNS unitwright $scope list --no-legend 2>/dev/null | string split -f1 ' '
 end
-complete -c unitwright -n "__fish_seen_subcommand_from {verbs}" -f -a "(__unitwright_units)"
+complete -c unitwright -n "__fish_unitwright_using_subcommand {verbs}" -f -a "(__unitwright_units)"
 "#
             ));
         }
