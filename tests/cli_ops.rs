@@ -469,6 +469,7 @@ const UNIT_VERBS: &[&str] = &[
     "mask",
     "unmask",
     "wait",
+    "set-property",
 ];
 
 /// A unit name longer than the exported `COLUMNS` of the completion tests: `list` would cut

@@ -272,11 +272,14 @@ complete -F _unitwright_with_units -o bashdefault -o default unitwright
         }
         Shell::Zsh => {
             script = script.replace(":_default' \\", ":_unitwright_units' \\");
-            // Only the unit operands: other positionals keep _default.
+            // Only the unit operands (`units`/`targets` of the unit verbs, set-property's
+            // `unit`; tests/cli_ops.rs checks each verb): other positionals keep _default.
             let mut fixed = String::new();
             for line in script.lines() {
                 if line.contains(":_unitwright_units'")
-                    && !(line.contains("::units --") || line.contains("::targets --"))
+                    && !(line.contains("::units --")
+                        || line.contains("::targets --")
+                        || line.starts_with("':unit -- The unit ("))
                 {
                     fixed.push_str(&line.replace(":_unitwright_units'", ":_default'"));
                 } else {
