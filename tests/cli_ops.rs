@@ -93,8 +93,10 @@ fn the_sandbox_journal_records_user_units_as_a_host_does() {
     assert!(!show.contains("TasksCurrent=[not set]"), "{show}");
 }
 
+/// `SourcePath=` is what a generator writes into a unit made from a Quadlet file.
 const HELLO: &str =
-    "[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/sh -c 'echo hello from the unit; exec sleep 600'\n";
+    "[Unit]\nDescription=Hello\nSourcePath=/etc/containers/systemd/hello.container\n\
+     [Service]\nExecStart=/bin/sh -c 'echo hello from the unit; exec sleep 600'\n";
 
 /// `unitwright --user ARGS` inside the sandbox (where the journal is at its standard path).
 fn unitwright(sb: &UserManager, args: &[&str]) -> Output {
@@ -121,6 +123,10 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     ]) else {
         return;
     };
+    let dropins = sb.unit_dir.join("hello.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::write(dropins.join("10-env.conf"), "[Service]\nEnvironment=A=1\n").unwrap();
+    assert!(unitwright(&sb, &["reload"]).status.success());
     let out = unitwright(&sb, &["start", "hello"]);
     assert!(out.status.success(), "{}", stderr(&out));
     eventually("the unit's and the manager's lines in the journal", || {
@@ -136,6 +142,18 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.starts_with("● hello.service - Hello\n"), "{text}");
     assert!(text.contains("Active: active (running) since "), "{text}");
+    // The Quadlet file it was made from and its drop-ins, as systemctl shows them.
+    assert!(
+        text.contains("     Source: /etc/containers/systemd/hello.container\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "    Drop-In: {}\n             └─10-env.conf\n",
+            dropins.display()
+        )),
+        "{text}"
+    );
     assert!(text.contains("Main PID: "), "{text}");
     assert!(text.contains("sleep 600"), "{text}");
     assert!(text.contains("     Memory: "), "{text}");
@@ -147,6 +165,27 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     );
     assert!(text.contains(": hello from the unit\n"), "{text}");
     assert!(!text.contains('\x1b'), "no colour in a pipe: {text}");
+    // On a terminal (script(1)'s pseudo-terminal): colour, the green dot first; with NO_COLOR
+    // none.
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let mut cmd = sb.command("script");
+        cmd.args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("'{}' --user status hello", env!("CARGO_BIN_EXE_unitwright")),
+            "/dev/null",
+        ])
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null());
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let tty = stdout(&cmd.output().unwrap());
+        assert!(tty.contains("hello.service - Hello"), "{tty:?}");
+        assert_eq!(tty.starts_with("\x1b["), coloured, "{tty:?}");
+        assert_eq!(tty.contains('\x1b'), coloured, "{tty:?}");
+    }
     // --json: the same numbers.
     let out = unitwright(&sb, &["status", "--json", "hello"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -3,7 +3,8 @@
 //! options. Run by `make` (see the top-level Makefile); not installed.
 //!
 //! * `xtask man DIR`: `unitwright.1` and `unitwright-<subcommand>.1` for every visible subcommand
-//!   (clap_mangen).
+//!   (clap_mangen); `docs/` in the help texts becomes `$UNITWRIGHT_DOCDIR/` (default
+//!   `/usr/share/doc/unitwright`), where `make install` puts those files.
 //! * `xtask completions DIR`: `unitwright.bash`, `_unitwright` (zsh), `unitwright.fish`
 //!   (clap_complete).
 //!
@@ -43,7 +44,13 @@ fn render(cmd: clap::Command, see_also: &[String]) -> Result<Vec<u8>> {
         .manual("unitwright")
         .source(format!("unitwright {}", env!("CARGO_PKG_VERSION")))
         .render(&mut out)?;
-    let mut out = ascii_punctuation(&String::from_utf8(out)?).into_bytes();
+    // The help texts name the JSON formats as the source tree has them (docs/json.md); a page
+    // names where `make install` puts them.
+    let docdir = std::env::var("UNITWRIGHT_DOCDIR")
+        .unwrap_or_else(|_| "/usr/share/doc/unitwright".to_owned());
+    let mut out = ascii_punctuation(&String::from_utf8(out)?)
+        .replace("docs/", &format!("{}/", docdir.trim_end_matches('/')))
+        .into_bytes();
     out.extend_from_slice(b".SH \"SEE ALSO\"\n");
     let refs: Vec<String> = see_also
         .iter()
