@@ -87,6 +87,7 @@
 //! run the real thing fails.
 #![allow(dead_code)]
 
+pub mod podman;
 pub mod remote;
 
 use std::ffi::OsString;
@@ -333,6 +334,17 @@ else
     esac
     hierarchies="$hierarchies /sys/fs/cgroup/$h"
   done
+  # With UW_ALL_CONTROLLERS=1, every other controller the kernel has enabled is mounted too, as
+  # on a booted host (systemd mounts them all; podman creates a pod's cgroup in each). Those
+  # the host has not mounted at all get a hierarchy of their own here.
+  if [ -n "${UW_ALL_CONTROLLERS:-}" ]; then
+    while read -r c _ _ enabled; do
+      case $c in '#'*) continue ;; esac
+      [ "$enabled" = 1 ] && [ ! -e "/sys/fs/cgroup/$c" ] || continue
+      mkdir "/sys/fs/cgroup/$c"
+      mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || rmdir "/sys/fs/cgroup/$c"
+    done < /proc/cgroups
+  fi
 fi
 uid=$(id -u)
 # Runs "$1..." in cgroup $0 of every hierarchy ($$ of sh -c is the process that execs).
@@ -356,6 +368,7 @@ pub struct UserManagerBuilder {
     generators: Vec<PathBuf>,
     units: Vec<(String, String)>,
     journal: bool,
+    all_controllers: bool,
 }
 
 impl UserManagerBuilder {
@@ -379,6 +392,16 @@ impl UserManagerBuilder {
     /// [`UserManager::journal_dir`].
     pub fn journal(mut self, on: bool) -> Self {
         self.journal = on;
+        self
+    }
+
+    /// With [`UserManagerBuilder::journal`]: mount every cgroup controller the kernel has
+    /// enabled in the sandbox, as a booted host has them (systemd mounts all v1 hierarchies),
+    /// not only those the manager accounts with. podman 4.3.1 creates a pod's cgroup in every
+    /// enabled controller and fails where one is not mounted; this machine enables `net_cls`,
+    /// `net_prio`, `perf_event` and `hugetlb` without mounting them.
+    pub fn all_controllers(mut self, on: bool) -> Self {
+        self.all_controllers = on;
         self
     }
 
@@ -469,6 +492,10 @@ impl UserManager {
             .env("UW_GENERATORS", generators.join("\n"))
             .env("UW_LOG_DIR", root.path().join("log"))
             .env("UW_HIERARCHIES", cgroup.hierarchy_names())
+            .env(
+                "UW_ALL_CONTROLLERS",
+                if b.all_controllers { "1" } else { "" },
+            )
             .env_remove("NOTIFY_SOCKET")
             .env_remove("MANAGERPID")
             .env_remove("JOURNAL_STREAM")
