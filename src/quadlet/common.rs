@@ -9,14 +9,15 @@
 //! let mut service = new_service(q, ctx);             // copy, rename groups, default deps
 //! add_source_path(&mut service, q);
 //! service.add(UNIT, "RequiresMountsFor", "%t/containers");
-//! let mut cmd = PodmanCmd::base(ctx, q);
-//! cmd.extend(["network", "create", "--ignore"]);
+//! let mut cmd = PodmanCmd::base(ctx, q).with_sub(&["network", "create"]);
+//! cmd.add("--ignore");
 //! add_networks(q, &mut service, ctx, &mut cmd)?;
-//! service.add(SERVICE, "ExecStart", cmd.to_exec_line());
+//! cmd.arg(name);                                     // final arguments after the options
+//! service.add_exec("ExecStart", cmd);                // typed until the unit is finished
 //! add_syslog_identifier(&mut service);
 //! ```
 
-use super::podman::{escape_words_as, PodmanCmd};
+use super::podman::{escape_words_as, PodmanCmd, Service};
 use super::{versions, Context, ConvertError, Kind, Quadlet};
 use crate::unit::file::{key_bit, parse_bool, Group};
 use crate::unit::UnitFile;
@@ -142,7 +143,7 @@ pub fn check_keys_by(q: &Quadlet, supported: impl Fn(&str) -> bool) -> Result<()
 ///
 /// From 5.5 on, Quadlet file names in the unit relationship keys of `[Unit]` are first replaced
 /// by their service names (`translate_dependencies`).
-pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError> {
+pub fn new_service<'a>(q: &Quadlet, ctx: &Context) -> Result<Service<'a>, ConvertError> {
     let mut s = q.unit.clone();
     // A file without any group (empty, or comments only) leaves an unnamed group: Quadlet
     // writes nothing for it but the empty line that separates it from `[Unit]`.
@@ -166,7 +167,7 @@ pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError>
     } else {
         s.ensure_group(UNIT);
     }
-    Ok(s)
+    Ok(s.into())
 }
 
 /// The `[Unit]` keys whose values name other units (5.5 `unitDependencyKeys`).
@@ -320,7 +321,7 @@ pub fn set_notify_type(service: &mut UnitFile) {
 
 /// Quadlet's `lookupAndAddString`: for each `(key, flag)` in order, `flag V` if the L value is
 /// non-empty. The order is the fixed "literal" order (5.4.2 iterated a Go map).
-pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+pub fn add_strings<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet, keys: &[(&str, &'static str)]) {
     for (g, key, flag) in present_keys(q, keys) {
         if let Some(v) = q.unit.lookup_in(g, key).filter(|v| !v.is_empty()) {
             cmd.add(flag);
@@ -332,7 +333,12 @@ pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
 /// Quadlet's `lookupAndAddKeyVals`: for each `(key, flag)`, `flag K=V` per key of the key-value
 /// list, sorted by key (the last value of a key wins); words without `=` are `flag K` from 5.6
 /// on ([`versions::ENV_FROM_HOST`]) and dropped before.
-pub fn add_key_vals(cmd: &mut PodmanCmd, q: &Quadlet, ctx: &Context, keys: &[(&str, &str)]) {
+pub fn add_key_vals<'q>(
+    cmd: &mut PodmanCmd<'q>,
+    q: &'q Quadlet,
+    ctx: &Context,
+    keys: &[(&str, &'static str)],
+) {
     let bare = ctx.writes(versions::ENV_FROM_HOST);
     for (key, flag) in keys {
         cmd.add_key_vals(flag, q.unit.lookup_all_key_vals(q.kind.group(), key, bare));
@@ -340,14 +346,14 @@ pub fn add_key_vals(cmd: &mut PodmanCmd, q: &Quadlet, ctx: &Context, keys: &[(&s
 }
 
 /// Quadlet's `lookupAndAddAllStrings`: for each `(key, flag)`, `flag V` per LA value.
-pub fn add_all_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+pub fn add_all_strings<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet, keys: &[(&str, &'static str)]) {
     for (g, key, flag) in present_keys(q, keys) {
         cmd.add_each(flag, g.lookup_all(key));
     }
 }
 
 /// Quadlet's `lookupAndAddBoolean`: for each present key, `flag` or `flag=false`.
-pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+pub fn add_bools<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet, keys: &[(&str, &'static str)]) {
     for (g, key, flag) in present_keys(q, keys) {
         if let Some(v) = q.unit.lookup_in(g, key) {
             cmd.add_bool(flag, parse_bool(v));
@@ -358,10 +364,10 @@ pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
 /// The `(key, flag)` pairs of `keys` that may be assigned in the type group of `q` (with the
 /// group): the group is found once and keys ruled out by its [`Group::key_mask`] are skipped
 /// (these tables are looked up for every unit, and most of their keys are absent).
-fn present_keys<'a>(
+fn present_keys<'a, 'k>(
     q: &'a Quadlet,
-    keys: &'a [(&'a str, &'a str)],
-) -> impl Iterator<Item = (&'a Group, &'a str, &'a str)> + 'a {
+    keys: &'k [(&'k str, &'static str)],
+) -> impl Iterator<Item = (&'a Group, &'k str, &'static str)> + use<'a, 'k> {
     let group = q.unit.group(q.kind.group());
     let mask = group.map_or(0, Group::key_mask);
     group.into_iter().flat_map(move |g| {
@@ -372,7 +378,7 @@ fn present_keys<'a>(
 }
 
 /// `--publish V` for each `PublishPort=` value, unchanged.
-pub fn add_publish_ports(cmd: &mut PodmanCmd, q: &Quadlet) {
+pub fn add_publish_ports<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet) {
     cmd.add_each(
         "--publish",
         q.unit.lookup_all(q.kind.group(), "PublishPort"),
@@ -451,14 +457,14 @@ pub fn lookup_u32(unit: &UnitFile, group: &str, key: &str) -> Option<u32> {
 /// The user-namespace options (quadlet-keys §3.8): `UserNS`, `UIDMap`, `GIDMap`, `SubUIDMap`,
 /// `SubGIDMap`, or the deprecated `RemapUsers`/`RemapUid`/`RemapGid`/`RemapUidSize`.
 /// `manual_ok` is false for `.kube` (`RemapUsers=manual is not supported`).
-pub fn add_user_mappings(
-    q: &Quadlet,
-    cmd: &mut PodmanCmd,
+pub fn add_user_mappings<'q>(
+    q: &'q Quadlet,
+    cmd: &mut PodmanCmd<'q>,
     manual_ok: bool,
 ) -> Result<(), ConvertError> {
     let group = q.kind.group();
     let u = &q.unit;
-    let start = cmd.args.len();
+    let start = cmd.options.len();
     if let Some(v) = u.lookup_nonempty(group, "UserNS") {
         cmd.add("--userns");
         cmd.add(v);
@@ -474,7 +480,7 @@ pub fn add_user_mappings(
         cmd.add(v);
     }
     let remap_keys = ["RemapUid", "RemapGid", "RemapUsers"];
-    if cmd.args.len() > start {
+    if cmd.options.len() > start {
         if let Some(k) = remap_keys.iter().find(|k| u.has_key(group, k)) {
             return Err(ConvertError::at_key(
                 q,
@@ -549,7 +555,7 @@ pub fn add_user_mappings(
 }
 
 /// `--userns MODE` or `--userns MODE:OPT,OPT...`.
-fn add_userns_mode(cmd: &mut PodmanCmd, mode: &str, opts: &[String]) {
+fn add_userns_mode(cmd: &mut PodmanCmd<'_>, mode: &'static str, opts: &[String]) {
     cmd.add("--userns");
     if opts.is_empty() {
         cmd.add(mode);
@@ -560,11 +566,11 @@ fn add_userns_mode(cmd: &mut PodmanCmd, mode: &str, opts: &[String]) {
 
 /// `Network=` values (quadlet-keys §3.5): `--network X` each; `x.network` and `x.container`
 /// references become resource names plus `Requires=`/`After=`.
-pub fn add_networks(
-    q: &Quadlet,
+pub fn add_networks<'q>(
+    q: &'q Quadlet,
     service: &mut UnitFile,
     ctx: &Context,
-    cmd: &mut PodmanCmd,
+    cmd: &mut PodmanCmd<'q>,
 ) -> Result<(), ConvertError> {
     let group = q.kind.group();
     let err = |msg: String| ConvertError::at_key(q, group, "Network", msg);
@@ -643,11 +649,11 @@ pub fn resolve_storage_source(
 
 /// `Volume=` values (quadlet-keys §3.4): `-v SRC:DEST[:OPTS]`, `-v DEST` for a single part or an
 /// empty source.
-pub fn add_volumes(
-    q: &Quadlet,
+pub fn add_volumes<'q>(
+    q: &'q Quadlet,
     service: &mut UnitFile,
     ctx: &Context,
-    cmd: &mut PodmanCmd,
+    cmd: &mut PodmanCmd<'q>,
 ) -> Result<(), ConvertError> {
     let group = q.kind.group();
     for v in q.unit.lookup_all(group, "Volume") {

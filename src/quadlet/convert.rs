@@ -203,9 +203,12 @@ impl<'u> Converter<'u> {
                 ));
             }
         }
+        // The kind's typed command lines are edited by the settings wrapper and the adaptation
+        // to older podman releases, and written once, here.
         let converted = (q.kind.converter())(q, ctx)
             .and_then(|mut s| super::settings::apply(q, ctx, &mut s).map(|()| s))
-            .and_then(|s| self.compat.adapt(q, s, &mut ctx.warnings));
+            .and_then(|mut s| self.compat.adapt(q, &mut s, &mut ctx.warnings).map(|()| s))
+            .map(|s| s.finish(ctx.writes(versions::ESCAPE_SPACE)));
         if ctx.writes(versions::ENV_FROM_HOST) {
             ctx.warnings
                 .extend(super::common::unsplittable_value_warnings(q));
