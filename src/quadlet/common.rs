@@ -201,14 +201,22 @@ fn translate_dependencies(
     let Some(group) = service.group(UNIT) else {
         return Ok(());
     };
-    if !group
+    // Only the keys with a value that may name a Quadlet file (`x.container`: a `.`) are looked
+    // up: the others keep their lines (most units have one or two of the fifteen keys).
+    let mask = group
         .lines
         .iter()
-        .any(|l| !l.comment && DEPENDENCY_KEYS.contains(&l.key.as_str()) && l.value.contains('.'))
-    {
+        .filter(|l| {
+            !l.comment && l.value.contains('.') && DEPENDENCY_KEYS.contains(&l.key.as_str())
+        })
+        .fold(0, |m, l| m | key_bit(&l.key));
+    if mask == 0 {
         return Ok(());
     }
     for key in DEPENDENCY_KEYS {
+        if mask & key_bit(key) == 0 {
+            continue;
+        }
         let deps = service.lookup_all_strv(UNIT, key);
         let mut translated = false;
         let mut out = Vec::with_capacity(deps.len());
@@ -753,7 +761,9 @@ pub fn unsplittable_value_warnings(q: &Quadlet) -> Vec<String> {
     };
     let mut out = Vec::new();
     for (i, l) in g.lines.iter().enumerate() {
-        if l.comment || !SPLIT_WARNED_KEYS.contains(&l.key.as_str()) {
+        // Exec-style splitting (relaxed: an open quote runs to the end) fails only on an
+        // invalid escape, so only a value with a backslash can fail.
+        if l.comment || !l.value.contains('\\') || !SPLIT_WARNED_KEYS.contains(&l.key.as_str()) {
             continue;
         }
         let last_only = matches!(l.key.as_str(), "Exec" | "ReloadCmd");

@@ -194,16 +194,43 @@ impl<'a> ExecLine<'a> {
     /// the first word; a space in a quoted word is `\x20` when `hex_space`
     /// ([`super::versions::ESCAPE_SPACE`]).
     pub fn to_text(&self, hex_space: bool) -> String {
+        // Plain loops over the parts: this runs for every command line of every unit.
+        let cmd = &self.cmd;
+        let len = |words: &[Arg<'_>]| words.iter().map(|w| w.len() + 3).sum::<usize>();
         let mut out = String::with_capacity(
-            self.prefix.len() + self.words().map(|w| w.len() + 3).sum::<usize>(),
+            self.prefix.len()
+                + len(&self.wrapper)
+                + cmd.program.len()
+                + len(&cmd.global)
+                + cmd.sub.iter().map(|w| w.len() + 1).sum::<usize>()
+                + len(&cmd.options)
+                + len(&cmd.args)
+                + 3,
         );
-        for (i, w) in self.words().enumerate() {
-            if i > 0 {
+        let (first, wrapper) = match self.wrapper.split_first() {
+            Some((first, rest)) => (first, rest),
+            None => (&cmd.program, &[][..]),
+        };
+        write_word(&mut out, &self.prefix, first, hex_space);
+        let rest = |out: &mut String, words: &[Arg<'_>]| {
+            for w in words {
                 out.push(' ');
+                write_word(out, "", w, hex_space);
             }
-            let prefix = if i == 0 { self.prefix.as_str() } else { "" };
-            write_word(&mut out, prefix, w, hex_space);
+        };
+        rest(&mut out, wrapper);
+        if !self.wrapper.is_empty() {
+            rest(&mut out, std::slice::from_ref(&cmd.program));
         }
+        rest(&mut out, &cmd.global);
+        for w in cmd.sub {
+            // The code's own sub-command words (`volume create`) never need quoting.
+            debug_assert!(!needs_quoting(w));
+            out.push(' ');
+            out.push_str(w);
+        }
+        rest(&mut out, &cmd.options);
+        rest(&mut out, &cmd.args);
         out
     }
 }
