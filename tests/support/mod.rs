@@ -87,6 +87,7 @@
 //! run the real thing fails.
 #![allow(dead_code)]
 
+pub mod podman;
 pub mod remote;
 
 use std::ffi::OsString;
@@ -333,6 +334,17 @@ else
     esac
     hierarchies="$hierarchies /sys/fs/cgroup/$h"
   done
+  # With UW_ALL_CONTROLLERS=1, every other controller the kernel has enabled is mounted too, as
+  # on a booted host (systemd mounts them all; podman creates a pod's cgroup in each). Those
+  # the host has not mounted at all get a hierarchy of their own here.
+  if [ -n "${UW_ALL_CONTROLLERS:-}" ]; then
+    while read -r c _ _ enabled; do
+      case $c in '#'*) continue ;; esac
+      [ "$enabled" = 1 ] && [ ! -e "/sys/fs/cgroup/$c" ] || continue
+      mkdir "/sys/fs/cgroup/$c"
+      mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || rmdir "/sys/fs/cgroup/$c"
+    done < /proc/cgroups
+  fi
 fi
 uid=$(id -u)
 # Runs "$1..." in cgroup $0 of every hierarchy ($$ of sh -c is the process that execs).
@@ -356,6 +368,7 @@ pub struct UserManagerBuilder {
     generators: Vec<PathBuf>,
     units: Vec<(String, String)>,
     journal: bool,
+    all_controllers: bool,
 }
 
 impl UserManagerBuilder {
@@ -379,6 +392,16 @@ impl UserManagerBuilder {
     /// [`UserManager::journal_dir`].
     pub fn journal(mut self, on: bool) -> Self {
         self.journal = on;
+        self
+    }
+
+    /// With [`UserManagerBuilder::journal`]: mount every cgroup controller the kernel has
+    /// enabled in the sandbox, as a booted host has them (systemd mounts all v1 hierarchies),
+    /// not only those the manager accounts with. podman 4.3.1 creates a pod's cgroup in every
+    /// enabled controller and fails where one is not mounted; this machine enables `net_cls`,
+    /// `net_prio`, `perf_event` and `hugetlb` without mounting them.
+    pub fn all_controllers(mut self, on: bool) -> Self {
+        self.all_controllers = on;
         self
     }
 
@@ -469,6 +492,10 @@ impl UserManager {
             .env("UW_GENERATORS", generators.join("\n"))
             .env("UW_LOG_DIR", root.path().join("log"))
             .env("UW_HIERARCHIES", cgroup.hierarchy_names())
+            .env(
+                "UW_ALL_CONTROLLERS",
+                if b.all_controllers { "1" } else { "" },
+            )
             .env_remove("NOTIFY_SOCKET")
             .env_remove("MANAGERPID")
             .env_remove("JOURNAL_STREAM")
@@ -646,9 +673,9 @@ impl SystemManager {
         // The manager's configuration goes to /run (the tmpfs), where system.conf.d is searched.
         let manager_conf = root.path().join("manager.conf");
         write_manager_conf(&manager_conf)?;
-        let script = "set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d /run/systemd/system-generators\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nif [ -n \"$UW_GENERATOR\" ]; then ln -s \"$UW_GENERATOR\" /run/systemd/system-generators/; fi\nexec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let cgroup = Cgroup::new(root.path(), false);
-        let mut cmd = cgroup.unshare(&["--cgroup"], script);
+        let script = format!("set -e\nmount -t tmpfs tmpfs /run\nmkdir -p /run/dbus /run/systemd/system.conf.d /run/systemd/system-generators\ncp \"$UW_MANAGER_CONF\" /run/systemd/system.conf.d/sandbox.conf\nif [ -n \"$UW_GENERATOR\" ]; then ln -s \"$UW_GENERATOR\" /run/systemd/system-generators/; fi\n{CGROUP_REMOUNT}exec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n");
+        let cgroup = Cgroup::new(root.path(), true);
+        let mut cmd = cgroup.unshare(&["--cgroup"], &script);
         if let Some(g) = generator {
             // Only this generator (not the host's), and its output in the unit path.
             cmd.env("UW_GENERATOR", g)
@@ -705,6 +732,34 @@ impl Drop for SystemManager {
         self.cgroup.remove();
     }
 }
+
+/// Shell lines (run as the init of a new cgroup namespace, with `/run` already a tmpfs) that
+/// mount every cgroup hierarchy the host has mounted afresh, so that each is rooted at the
+/// namespace's root, as on a host, where PID 1's cgroup is the root of what `/sys/fs/cgroup`
+/// shows. Without it the host's mounts stay, rooted at the host's root, while `/proc/PID/cgroup`
+/// is relative to the namespace: systemd then creates `system.slice` at the host's root (shared
+/// with every other sandbox), services see paths such as `/../system.slice/x.service`, and
+/// podman's `--cgroups=split` fails with `mkdir /sys/fs/cgroup/system.slice: read-only file
+/// system`. The same hierarchies as the host's (and `/sys/fs/cgroup` read-only as there).
+const CGROUP_REMOUNT: &str = r#"if [ -e /sys/fs/cgroup/cgroup.procs ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+else
+  grep -E '^[^ ]+ /sys/fs/cgroup/[^ ]+ cgroup2? ' /proc/self/mounts > /run/uw-cgroup-mounts
+  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+  while read -r _ dir type opts _; do
+    mkdir -p "$dir"
+    if [ "$type" = cgroup2 ]; then
+      mount -t cgroup2 cgroup2 "$dir"
+    else
+      o=$(printf '%s\n' "$opts" | tr , '\n' | grep -vxE 'rw|ro|relatime|nosuid|nodev|noexec' | paste -sd, -)
+      case $o in name=*) o="none,$o" ;; esac
+      mount -t cgroup -o "$o" cgroup "$dir"
+    fi
+  done < /run/uw-cgroup-mounts
+  rm /run/uw-cgroup-mounts
+  mount -o remount,ro /sys/fs/cgroup
+fi
+"#;
 
 /// A cgroup of its own for one sandbox, below the test's cgroup, in the hierarchies systemd
 /// tracks processes in (`name=systemd` and the unified one, or the single cgroup2 tree).
