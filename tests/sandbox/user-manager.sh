@@ -12,6 +12,8 @@
 #   SANDBOX_RUN                a command prefix running a program inside the namespaces
 # The manager inherits the caller's environment. UW_GENERATORS (newline-separated absolute
 # paths) are installed as user generators before it starts (they run at its start).
+# UW_ALL_CONTROLLERS=1 (with UW_JOURNAL=1) mounts every enabled cgroup controller in the
+# sandbox, as a booted host does: podman needs that to run containers there.
 # UW_JOURNAL=1 adds a real systemd-journald that records the manager's units as on a booted
 # host (_SYSTEMD_USER_UNIT=, invocation IDs; memory and tasks accounted): see "With a
 # journal" in tests/support/mod.rs, which this follows step by step. Its files are in
@@ -102,6 +104,16 @@ journal_script='
       esac
       hierarchies="$hierarchies /sys/fs/cgroup/$h"
     done
+    # UW_ALL_CONTROLLERS=1: every other controller the kernel has enabled too, as on a booted
+    # host (podman 4.3.1 creates its cgroups in each; see all_controllers in tests/support).
+    if [ -n "${UW_ALL_CONTROLLERS:-}" ]; then
+      while read -r c _ _ enabled; do
+        case $c in "#"*) continue ;; esac
+        [ "$enabled" = 1 ] && [ ! -e "/sys/fs/cgroup/$c" ] || continue
+        mkdir "/sys/fs/cgroup/$c"
+        mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || rmdir "/sys/fs/cgroup/$c"
+      done < /proc/cgroups
+    fi
   fi
   uid=$(id -u)
   in_cgroup='"'"'for h in $UW_MOUNTED; do mkdir -p "$h/$0"; echo $$ > "$h/$0/cgroup.procs"; done; exec "$@"'"'"'
