@@ -485,6 +485,53 @@ fn script_verbs_answer_like_systemctl() {
     assert_eq!(stdout(&outside(&sb, &["list-jobs"])), "No jobs running.\n");
 }
 
+#[test]
+fn wait_for_a_units_state_after_no_block() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "slow.service",
+            "[Service]\nExecStartPre=/bin/sleep 1\nExecStart=/bin/sleep 600\nExecStopPost=/bin/sleep 1\n",
+        )
+        .unit(
+            "never.service",
+            "[Service]\nExecStartPre=/bin/sh -c 'sleep 1; exit 3'\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let state = |unit: &str| stdout(&outside(&sb, &["is-active", unit]));
+    // --no-block returns with the job queued; `wait --for active` returns once it is active.
+    assert!(outside(&sb, &["start", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "active", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "active\n");
+    // --for inactive after a stop (ExecStopPost= keeps it deactivating for a while).
+    assert!(outside(&sb, &["stop", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "inactive", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "inactive\n");
+    // --for done (the default): no job left; here the start job's end.
+    assert!(outside(&sb, &["start", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "active\n");
+    // A unit that fails instead of becoming active: exit 1, saying so.
+    assert!(outside(&sb, &["start", "--no-block", "never"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "active", "never"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("never.service"), "{}", stderr(&out));
+    assert_eq!(state("never"), "failed\n");
+}
+
 /// The verbs whose operands complete to unit names (xtask's `UNIT_VERBS`).
 const UNIT_VERBS: &[&str] = &[
     "start",
