@@ -940,6 +940,27 @@ fn logs_follow_prints_new_lines_and_ends_cleanly_on_sigint_and_sigterm() {
     let until = messages(&["logs", "--until", &t2, "-n", "1", "talk"]);
     assert_eq!(until, ["after 1"], "until {t2}");
 
+    // -f with an --until that has passed: the records before it, then it ends by itself.
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "logs", "-f", "-n", "1", "--until", &t2, "talk"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(child.stdout.take().unwrap());
+    let mut status = None;
+    eventually("logs -f --until PAST to end", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    let shown: Vec<String> = lines
+        .iter()
+        .map(|l| String::from_utf8(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(message(&shown[0]), "after 1");
+
     // --json, ended by SIGTERM in the middle of a burst of records: one JSON object per line,
     // every line whole, and the records in order without a gap.
     let mut child = sb
