@@ -14,9 +14,10 @@
 # paths) are installed as user generators before it starts (they run at its start).
 # UW_JOURNAL=1 adds a real systemd-journald that records the manager's units as on a booted
 # host (_SYSTEMD_USER_UNIT=, invocation IDs; memory and tasks accounted): see "With a
-# journal" in tests/support/mod.rs, which this follows step by step. Its files are in
+# journal" in testkit/src/lib.rs, which this follows step by step. Its files are in
 # $SANDBOX_JOURNAL (journalctl -D), and at /run/log/journal for programs run with SANDBOX_RUN.
-# Same design as tests/support/mod.rs (UserManager). Needs root (for the namespaces).
+# Same design as the testkit's UserManager (testkit/src/user.rs); `unitwright sandbox` is the
+# supported form of this script. Needs root (for the namespaces).
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
 
@@ -31,7 +32,7 @@ mkdir -p "$root/log"
 export SANDBOX_JOURNAL="$root/log/journal"
 if [ -z "$journal" ]; then
   # No journald here: send units' output to /dev/null rather than have every spawned process
-  # warn on /dev/console that the journal socket is missing (same as tests/support/mod.rs).
+  # warn on /dev/console that the journal socket is missing (same as the testkit).
   printf '[Manager]\nDefaultStandardOutput=null\n' > "$root/config/systemd/user.conf"
 fi
 chmod 700 "$XDG_RUNTIME_DIR"
@@ -66,7 +67,7 @@ plain_script='
   set +e
   while :; do wait; done'
 
-# The same steps as JOURNAL_SCRIPT in tests/support/mod.rs.
+# The same steps as JOURNAL_SCRIPT in testkit/src/user.rs.
 journal_script='
   set -e
   mount -t tmpfs tmpfs /run/systemd
