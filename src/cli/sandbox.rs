@@ -146,7 +146,16 @@ impl Sandbox {
 fn write_shims(sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
     let bin = sandbox.root().join("bin");
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
-    let prefix = sandbox.nsenter_prefix().join(" ");
+    let prefix = sandbox.nsenter_prefix();
+    let target = prefix
+        .iter()
+        .skip_while(|a| *a != "-t")
+        .nth(1)
+        .context("no target PID for nsenter")?;
+    let mnt = fs::read_link(format!("/proc/{target}/ns/mnt"))
+        .with_context(|| format!("reading the mount namespace of process {target}"))?;
+    let mnt = mnt.display();
+    let prefix = prefix.join(" ");
     let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     for tool in ["systemctl", "journalctl"] {
         // The real one by its absolute path: the shims' directory is on PATH inside too.
@@ -157,8 +166,10 @@ fn write_shims(sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
             continue;
         };
         let path = bin.join(tool);
+        // Already inside (e.g. run through nsenter with this PATH): the real one directly.
         let script = format!(
             "#!/bin/sh\n# unitwright sandbox: the real {tool}, inside the sandbox's namespaces.\n\
+             [ \"$(readlink /proc/self/ns/mnt)\" = '{mnt}' ] && exec {real} \"$@\"\n\
              exec {prefix} --wd=\"$PWD\" -- {real} \"$@\"\n",
             real = real.display()
         );
@@ -227,6 +238,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--unit {}: cannot read it", u.display()))?;
         units.push((name, contents));
     }
+    // Orphans of COMMAND become our children (not init's, which may never reap them), so that
+    // after they were killed no zombie of the sandbox is left.
+    if let Some(one) = rustix::process::Pid::from_raw(1) {
+        let _ = rustix::process::set_child_subreaper(Some(one));
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -267,8 +283,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         let ended = run_command(&sandbox, &args, &mut int, &mut term, &mut hup).await;
         let dir = sandbox.root().to_owned();
-        // Tears everything down (see the module docs).
+        // Tears everything down (see the module docs), then reaps the orphans it killed.
         drop(sandbox);
+        reap_orphans();
         if args.keep {
             super::log::line(&format!(
                 "unitwright: sandbox directory kept: {}",
@@ -331,6 +348,20 @@ async fn run_command(
     // Whatever COMMAND left running is killed with the sandbox.
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     Ok(Ended::Signal(signo))
+}
+
+/// Waits for every child that is left (orphans of COMMAND that were re-parented to this
+/// subreaper and killed with the sandbox), for at most 5 s.
+fn reap_orphans() {
+    use rustix::process::{wait, WaitOptions};
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        match wait(WaitOptions::NOHANG) {
+            Ok(Some(_)) => {}
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) => return, // ECHILD: none left
+        }
+    }
 }
 
 /// Signal numbers (Linux), for the exit status 128+N.
