@@ -13,7 +13,10 @@
 # each kind, so the (N+1)th start of each way sees 2N running containers. Both use the unitwright
 # CLI over D-Bus (reload + start for Ironic's way), so the difference is the mechanism, not the
 # client. Each of the REPS measurements is undone (stop; for Ironic's way also delete the file and
-# reload) outside the timed part. Prints the medians and their ratio.
+# reload) outside the timed part. Prints the medians and their ratio, and for each way the part
+# that is podman's own: the manager's activation time of the unit (InactiveExitTimestamp to
+# ActiveEnterTimestamp: ExecStartPre, `podman run` until conmon reports it started), so what
+# each way adds on top of podman shows separately. Also prints the load average.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
@@ -29,8 +32,19 @@ render() { # Ironic's per-node file: NAME PORT (with the same podman 4.3.1 cidfi
     "$IMAGE" "$1" "$2" "$1" >"$QUADLET_UNIT_DIRS/$1.container"
 }
 
+# The manager's activation time of unit $1, in ms (monotonic timestamps, µs).
+activation_ms() {
+  local out
+  out=$(uw show -p InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic "$1")
+  awk -F= '/^InactiveExit/ {a=$2} /^ActiveEnter/ {b=$2} END {printf "%d\n", (b - a) / 1000}' <<<"$out"
+}
+
 inside() {
   uw() { "$UNITWRIGHT" --user "$@"; }
+  # Remove every container with podman inside the sandbox (where their network namespaces are
+  # mounted) before the manager goes, also on an error: otherwise their iptables rules and CNI
+  # addresses stay on the host.
+  trap '$SANDBOX_RUN podman rm --all --force --time 0 >/dev/null 2>&1' EXIT
   local i t0 t1
   echo "setting up $N consoles the Ironic way (one file each, one reload) ..."
   units=()
@@ -48,6 +62,9 @@ inside() {
   done
   echo "measuring the start of console $((N + 1)), $REPS times each way ..."
   : >"$work/ironic" && : >"$work/unitwright" && : >"$work/reload"
+  : >"$work/ironic-podman" && : >"$work/unitwright-podman"
+  local extra_unit
+  extra_unit=$("$UNITWRIGHT" escape --template=console@.service "node extra/x")
   for i in $(seq "$REPS"); do
     t0=$(now_ms)
     render ironic-extra 39999
@@ -56,6 +73,7 @@ inside() {
     uw start ironic-extra.service
     echo $(($(now_ms) - t0)) >>"$work/ironic"
     echo $((t1 - t0)) >>"$work/reload"
+    activation_ms ironic-extra.service >>"$work/ironic-podman"
     uw stop ironic-extra.service
     rm "$QUADLET_UNIT_DIRS/ironic-extra.container"
     uw reload
@@ -64,22 +82,28 @@ inside() {
     uw instance start console@.service "node extra/x" --set "IMAGE=$IMAGE" --set PORT=auto-port \
       --set "APP=node extra" >/dev/null
     echo $(($(now_ms) - t0)) >>"$work/unitwright"
+    activation_ms "$extra_unit" >>"$work/unitwright-podman"
     uw instance stop console@.service "node extra/x"
   done
-  local ironic ours reload
+  local ironic ours reload ironic_podman ours_podman
   ironic=$(median <"$work/ironic")
   reload=$(median <"$work/reload")
   ours=$(median <"$work/unitwright")
+  ironic_podman=$(median <"$work/ironic-podman")
+  ours_podman=$(median <"$work/unitwright-podman")
   echo
-  echo "start of console $((N + 1)) with $N + $N running (median of $REPS, ms):"
-  printf '  Ironic way (write file + daemon-reload + start): %s  (of which file + reload: %s)\n' "$ironic" "$reload"
-  printf '  unitwright instance start:                        %s\n' "$ours"
+  echo "start of console $((N + 1)) with $N + $N running (median of $REPS, ms; load average: $(cut -d' ' -f1-3 /proc/loadavg)):"
+  printf '  Ironic way (write file + daemon-reload + start): %s  (file + reload: %s; podman start in the unit: %s; the rest: %s)\n' \
+    "$ironic" "$reload" "$ironic_podman" "$((${ironic%.*} - ${reload%.*} - ${ironic_podman%.*}))"
+  printf '  unitwright instance start:                        %s  (podman start in the unit: %s; unitwright and the manager: %s)\n' \
+    "$ours" "$ours_podman" "$((${ours%.*} - ${ours_podman%.*}))"
   awk -v a="$ironic" -v b="$ours" 'BEGIN { printf "  ratio: %.2fx\n", a / b }'
   echo "  raw: ironic=[$(paste -sd' ' "$work/ironic")] unitwright=[$(paste -sd' ' "$work/unitwright")]"
+  echo "  raw podman: ironic=[$(paste -sd' ' "$work/ironic-podman")] unitwright=[$(paste -sd' ' "$work/unitwright-podman")]"
   t0=$(now_ms)
   uw instance stop-all console@.service
   echo "  instance stop-all of $N consoles: $(($(now_ms) - t0)) ms"
-  # The Ironic-way containers die with the sandbox; their podman records are removed on exit.
+  # The Ironic-way containers are removed by the EXIT trap, inside the sandbox.
 }
 
 if [ "${1:-}" = __inside ]; then

@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(
   systemd dbus dbus-user-session util-linux
   podman runc uidmap slirp4netns busybox-static
+  catatonit     # tests/kube_e2e.rs: podman kube play builds its pod infra (pause) image from it, no registry
   pkg-config
   openssh-client openssh-server   # tests/remote.rs: unitwright -H against a real sshd in a namespace
   python3-venv shellcheck         # ansible/: ansible-core from PyPI in a venv; ansible-test sanity

@@ -13,13 +13,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::podman::WithContainers;
 use support::UserManager;
 
 const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
@@ -160,12 +158,12 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// A manager whose generator has converted `units/console@.container` (at its start: the
 /// only generator run of the test).
-fn sandbox(podman: &Podman) -> Option<UserManager> {
+fn sandbox(podman: &Podman) -> Option<WithContainers> {
     sandbox_with(podman, &[])
 }
 
 /// [`sandbox`] with extra variables in the manager's environment.
-fn sandbox_with(podman: &Podman, env: &[(&str, &Path)]) -> Option<UserManager> {
+fn sandbox_with(podman: &Podman, env: &[(&str, &Path)]) -> Option<WithContainers> {
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("units/console@.container"),
         podman.quadlet_dir().join("console@.container"),
@@ -181,7 +179,7 @@ fn sandbox_with(podman: &Podman, env: &[(&str, &Path)]) -> Option<UserManager> {
     for (k, v) in env {
         b = b.env(k, v);
     }
-    b.start()
+    Some(WithContainers::new(b.start()?, podman.env()))
 }
 
 fn cli(m: &UserManager, args: &[&str]) -> Output {
@@ -221,27 +219,9 @@ fn ok_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The page served on 127.0.0.1:`port`, waiting for the server to listen (conmon reports the
-/// container ready before httpd has bound its port).
+/// The page served on 127.0.0.1:`port`.
 fn http_get(port: u16) -> String {
-    let start = Instant::now();
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            s.write_all(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            Ok(body)
-        })();
-        match attempt {
-            Ok(body) if body.contains("console for") => return body,
-            Ok(_) | Err(_) if start.elapsed() < Duration::from_secs(30) => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            other => panic!("no answer on 127.0.0.1:{port}: {other:?}"),
-        }
-    }
+    support::podman::http_get(port, "console for")
 }
 
 /// What the manager knows about `unit` and its log (for failure messages).
@@ -452,6 +432,10 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
         "{stderr}"
     );
     assert!(!settings_dir(&m).join(&unit).exists());
+    assert!(
+        !settings_dir(&m).join(".locks").join(&unit).exists(),
+        "the failed instance's lock file is left"
+    );
     assert_eq!(m.is_active(&unit), "inactive");
     let failed = m.systemctl(&["list-units", "--failed", "--plain", "--no-legend"]);
     assert_eq!(String::from_utf8_lossy(&failed.stdout).trim(), "");
@@ -467,8 +451,86 @@ fn a_failed_start_explains_itself_and_leaves_no_settings_and_no_failed_unit() {
         "{stderr}"
     );
     assert!(!settings_dir(&m).join(&unit).exists());
+    assert!(!settings_dir(&m).join(".locks").join(&unit).exists());
     assert_eq!(m.is_active(&unit), "inactive");
     assert_eq!(podman.containers(), "");
+}
+
+/// The host's network state that names container `id`: iptables NAT rules and CNI address
+/// reservations (the files of `/var/lib/cni/networks/*/` hold the container ID).
+fn host_network_state(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let rules = Command::new("iptables")
+        .args(["-t", "nat", "-S"])
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&rules.stdout).lines() {
+        if line.contains(id) {
+            found.push(line.to_owned());
+        }
+    }
+    for net in std::fs::read_dir("/var/lib/cni/networks")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for f in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if std::fs::read_to_string(f.path()).is_ok_and(|c| c.starts_with(id)) {
+                found.push(f.path().display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_test_that_ends_with_consoles_running_leaves_no_network_state_on_the_host() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let Some(m) = sandbox(&podman) else {
+        return;
+    };
+    let v = ok_json(&start(
+        &m,
+        "left-running",
+        &[&format!("IMAGE={IMAGE}"), "PORT=auto-port"],
+        true,
+    ));
+    assert_eq!(v["active_state"], "active", "{v}");
+    // Asked inside the sandbox, where the units' podman keeps its run-time state.
+    let out = m
+        .podman()
+        .args(["ps", "--no-trunc", "--format", "{{.ID}}"])
+        .output()
+        .unwrap();
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(id.len(), 64, "one running container expected, got {id:?}");
+    assert!(
+        !host_network_state(&id).is_empty(),
+        "the running console has no DNAT rule or address reservation: nothing to check"
+    );
+    let out = m
+        .command("podman")
+        .envs(podman.env())
+        .args([
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.SandboxKey}}",
+            &id,
+        ])
+        .output()
+        .unwrap();
+    let netns = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert!(netns.starts_with("/run/netns"), "{}", netns.display());
+    // What a failing assertion does: the sandbox is dropped with the console running.
+    drop(m);
+    assert_eq!(host_network_state(&id), Vec::<String>::new());
+    assert!(!netns.exists(), "{} is left", netns.display());
 }
 
 #[test]

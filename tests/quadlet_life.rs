@@ -474,25 +474,21 @@ fn volume(label: &str, podman: &Podman) -> String {
     format!("[Volume]\nLabel=v={label}\n\n[Service]\nEnvironment={}\n\n[Install]\nWantedBy=default.target\n", env.join(" "))
 }
 
-#[test]
-fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
-    let Some(podman) = Podman::setup() else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let qdir = work.path().join("quadlets");
+/// A system manager (systemd as PID 1 of private namespaces) whose only generator is the
+/// counting wrapper of the real one, reading the Quadlet directory `WORK/quadlets`; a CLI for
+/// it; that directory; the generator's run count file.
+fn system_sandbox(work: &Path) -> Option<(SystemManager, Cli, PathBuf, PathBuf)> {
+    let qdir = work.join("quadlets");
     std::fs::create_dir_all(&qdir).unwrap();
     let (gen, count) = counting_generator(
-        work.path(),
+        work,
         "uw-system-generator",
         &format!(
             "QUADLET_UNIT_DIRS={} UNITWRIGHT_PODMAN_VERSION=4.3.1",
             qdir.display()
         ),
     );
-    let Some(sb) = SystemManager::start_with_generator(&[], &gen) else {
-        return;
-    };
+    let sb = SystemManager::start_with_generator(&[], &gen)?;
     let cli = Cli {
         env: vec![
             ("DBUS_SYSTEM_BUS_ADDRESS".into(), sb.bus_address().into()),
@@ -500,6 +496,18 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
             ("UNITWRIGHT_PODMAN_VERSION".into(), "4.3.1".into()),
         ],
         scope: "--system",
+    };
+    Some((sb, cli, qdir, count))
+}
+
+#[test]
+fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let Some((sb, cli, qdir, count)) = system_sandbox(work.path()) else {
+        return;
     };
     let show = |unit: &str, prop: &str| {
         let out = sb.systemctl(&["show", "-p", prop, "--value", unit]);
@@ -719,4 +727,214 @@ fn quadlet_names_in_unit_verbs_enable_drop_ins_and_rejected_files_explained() {
             && t.contains("podman volume create"),
         "{t}"
     );
+}
+
+/// A `.container` for the system manager: podman's sandbox configuration goes in through
+/// `[Service] Environment=` (the manager gives services a clean environment).
+fn system_container(env: &str, podman: &Podman) -> String {
+    let conf: Vec<String> = podman
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.display()))
+        .collect();
+    format!(
+        "[Container]\nImage={IMAGE}\nNetwork=none\nEnvironment=V={env}\n\n[Service]\nEnvironment={}\n\n[Install]\nWantedBy=default.target\n",
+        conf.join(" ")
+    )
+}
+
+#[test]
+fn system_containers_run_restart_exactly_the_changed_one_and_rm_with_real_podman() {
+    let Some(podman) = Podman::setup() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let Some((sb, cli, qdir, count)) = system_sandbox(work.path()) else {
+        return;
+    };
+    let show = |unit: &str, prop: &str| {
+        let out = sb.systemctl(&["show", "-p", prop, "--value", unit]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let app = work.path().join("site");
+    write(&app, "front.container", &system_container("1", &podman));
+    write(&app, "back.container", &system_container("1", &podman));
+    let app_arg = app.to_str().unwrap();
+
+    // install --now: both containers run.
+    let r = cli.json(&["install", app_arg, "--now"], 0);
+    assert_eq!(r["reloaded"], true, "{r}");
+    let mut started = units(&r);
+    started.sort();
+    assert_eq!(
+        started,
+        vec![
+            ("back.service".into(), "start".into(), "done".into()),
+            ("front.service".into(), "start".into(), "done".into())
+        ],
+        "{r}"
+    );
+    for u in ["front.service", "back.service"] {
+        assert_eq!(show(u, "ActiveState"), "active", "{u}");
+        assert_eq!(show(u, "SubState"), "running", "{u}");
+    }
+    let ps = podman.ps();
+    assert!(
+        ps.contains("systemd-front") && ps.contains("systemd-back"),
+        "{ps}"
+    );
+
+    // A change of one container restarts exactly its unit.
+    let front = show("front.service", "InvocationID");
+    let back = show("back.service", "InvocationID");
+    assert!(!front.is_empty() && !back.is_empty());
+    write(&app, "front.container", &system_container("2", &podman));
+    let r = cli.json(&["apply", app_arg, "--app", "site"], 0);
+    assert_eq!(
+        units(&r),
+        vec![("front.service".into(), "restart".into(), "done".into())],
+        "{r}"
+    );
+    assert_ne!(show("front.service", "InvocationID"), front);
+    assert_eq!(show("back.service", "InvocationID"), back);
+    assert_eq!(show("front.service", "SubState"), "running");
+    assert!(show("front.service", "ExecStart").contains("V=2"));
+
+    // No-op: nothing written, no reload (the generator does not run).
+    let n = runs(&count);
+    let disk = tree(&qdir);
+    let r = cli.json(&["apply", app_arg, "--app", "site"], 0);
+    assert_eq!(
+        (r["changed"].clone(), r["reloaded"].clone()),
+        (Value::Bool(false), Value::Bool(false)),
+        "{r}"
+    );
+    assert!(units(&r).is_empty(), "{r}");
+    assert_eq!(runs(&count), n, "a no-op apply ran the generator");
+    assert_eq!(tree(&qdir), disk);
+
+    // rm: the containers stop, nothing is left.
+    let r = cli.json(&["rm", "--app", "site"], 0);
+    assert_eq!(r["reloaded"], true, "{r}");
+    assert!(
+        tree(&qdir).is_empty(),
+        "{:?}",
+        tree(&qdir).keys().collect::<Vec<_>>()
+    );
+    for u in ["front.service", "back.service"] {
+        assert_eq!(show(u, "LoadState"), "not-found", "{u}");
+    }
+    assert!(!podman.ps().contains("systemd-"), "{}", podman.ps());
+}
+
+/// `verify` reports every problem of a file, also the conversion's errors behind the first
+/// one, each with its line; the generator still stops at the first error of the file and
+/// writes nothing for it.
+#[test]
+fn verify_reports_every_problem_of_a_file_and_the_generator_still_stops_at_the_first() {
+    let work = tempfile::tempdir().unwrap();
+    let qdir = work.path().join("quadlets");
+    std::fs::create_dir_all(&qdir).unwrap();
+    let app = work.path().join("app");
+    let text = "[Container]\n\
+                Imag=localhost/x\n\
+                PublishPort=80:http\n\
+                ExposeHostPort=abc\n\
+                Network=missing.network\n\
+                Volume=gone.volume:/data\n\
+                \n\
+                [Service]\n\
+                Restart=sometimes\n";
+    write(&app, "bad.container", text);
+    write(&app, "good.volume", "[Volume]\n");
+    let cli = Cli {
+        env: vec![
+            ("QUADLET_UNIT_DIRS".into(), qdir.clone().into()),
+            ("UNITWRIGHT_PODMAN_VERSION".into(), "4.3.1".into()),
+        ],
+        scope: "--system",
+    };
+    let v = cli.json(&["verify", app.to_str().unwrap()], 1);
+    let got: Vec<(String, Option<u64>, String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["file"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+                d["line"].as_u64(),
+                d["key"].as_str().unwrap_or_default().to_owned(),
+                d["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let e = |line: Option<u64>, key: &str| {
+        (
+            "bad.container".to_owned(),
+            line,
+            key.to_owned(),
+            "error".to_owned(),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            e(Some(2), "Imag"),           // unknown key (with a hint)
+            e(Some(3), "PublishPort"),    // bad value (the value checks)
+            e(Some(4), "ExposeHostPort"), // bad value (the conversion)
+            e(Some(5), "Network"),        // a reference to a file that does not exist
+            e(Some(6), "Volume"),         // another one
+            e(Some(9), "Restart"),        // bad [Service] value
+            e(None, "Image"),             // missing Image=
+        ],
+        "{v:#}"
+    );
+    let by_key = |k: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_key("Imag")["hint"], "did you mean Image?", "{v:#}");
+    assert!(by_key("Network")["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing.network was not found"));
+    assert!(by_key("Image")["message"]
+        .as_str()
+        .unwrap()
+        .contains("no Image or Rootfs key specified"));
+
+    // The generator on the same files: the first error of bad.container only, no unit for it,
+    // the good file's unit written.
+    std::fs::copy(app.join("bad.container"), qdir.join("bad.container")).unwrap();
+    std::fs::copy(app.join("good.volume"), qdir.join("good.volume")).unwrap();
+    let out_dir = work.path().join("out");
+    let out = Command::new(support::generator_binary(UNITWRIGHT))
+        .args(["-no-kmsg-log", out_dir.to_str().unwrap()])
+        .env("QUADLET_UNIT_DIRS", &qdir)
+        .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("converting"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("unsupported key 'Imag' in group 'Container'"),
+        "{stderr}"
+    );
+    assert!(!out_dir.join("bad.service").exists());
+    assert!(out_dir.join("good-volume.service").exists());
 }

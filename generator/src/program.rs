@@ -19,10 +19,9 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use unitwright::quadlet::compat::{Setting, CONFIG_FILES, VERSION_ENV};
-use unitwright::quadlet::search::{self, SearchInputs};
+use unitwright::quadlet::search;
 use unitwright::quadlet::{
-    load, ConvertOptions, Converted, Converter, Diagnostic, Quadlet, Severity,
+    environment, load, ConvertOptions, Converted, Converter, Diagnostic, Quadlet, Severity,
 };
 
 use super::log::{Level, Logger, Record};
@@ -169,24 +168,7 @@ pub fn generator_status() -> u8 {
         );
         return 0;
     }
-    let podman = std::env::var("PODMAN")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/usr/bin/podman".to_owned());
-    // The detected podman version is cached on /run (tmpfs: gone at boot, kept across
-    // daemon-reloads); see `Compat::with_cache`.
-    let version_cache = if user {
-        env_nonempty("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("unitwright"))
-    } else {
-        Some(PathBuf::from(SYSTEM_VERSION_CACHE))
-    };
-    let options = ConvertOptions {
-        user,
-        podman,
-        podman_version: podman_version_setting(&log),
-        version_cache,
-        unitwright: std::env::var("UNITWRIGHT").unwrap_or_default(),
-    };
+    let options = environment::convert_options(user, &mut |w| log.warning(&w));
     let run = Run {
         log: &log,
         options,
@@ -205,23 +187,6 @@ struct Run<'a> {
     dryrun: bool,
     argv0: String,
     out_dir: Option<PathBuf>,
-}
-
-/// Reads an environment variable, treating an empty value as unset.
-fn env_nonempty(name: &str) -> Option<OsString> {
-    std::env::var_os(name).filter(|v| !v.is_empty())
-}
-
-/// What the search path depends on, from the environment.
-fn search_inputs(user: bool) -> SearchInputs {
-    SearchInputs {
-        user,
-        uid: rustix::process::getuid().as_raw(),
-        home: env_nonempty("HOME").map(PathBuf::from),
-        config_home: env_nonempty("XDG_CONFIG_HOME").map(PathBuf::from),
-        runtime_dir: env_nonempty("XDG_RUNTIME_DIR").map(PathBuf::from),
-        unit_dirs: env_nonempty("QUADLET_UNIT_DIRS").map(|l| std::env::split_paths(&l).collect()),
-    }
 }
 
 /// The number of Quadlet files in `scan` (for the choice of threads).
@@ -275,7 +240,8 @@ impl Run<'_> {
     }
 
     fn run(&self) -> bool {
-        let (roots, problems) = search::search_paths(&search_inputs(self.options.user));
+        let (roots, problems) =
+            search::search_paths(&environment::search_inputs(self.options.user));
         for p in &problems {
             report(self.log, p);
         }
@@ -473,59 +439,10 @@ struct Pending {
 /// units it hands over (see [`OutputDir::prepare`]), so that both threads share the kernel work.
 const HELP_BACKLOG: usize = 16;
 
-/// Where a system generator caches the detected podman version.
-const SYSTEM_VERSION_CACHE: &str = "/run/unitwright";
-
-/// The `PodmanVersion=` setting, first match wins: `$UNITWRIGHT_PODMAN_VERSION`, then
-/// `PodmanVersion=` in `[Generator]` of the first configuration file that sets it
-/// ([`CONFIG_FILES`]), else `auto`. Problems are logged as warnings.
-fn podman_version_setting(log: &Logger) -> Setting {
-    if let Ok(v) = std::env::var(VERSION_ENV) {
-        if let Some(s) = Setting::parse(&v) {
-            return s;
-        }
-        log.warning(&format!(
-            "{VERSION_ENV}={v:?} is not valid (expected auto, off or a version such as 4.3.1); ignored"
-        ));
-    }
-    for path in CONFIG_FILES {
-        if let Some(s) = setting_from_file(Path::new(path), log) {
-            return s;
-        }
-    }
-    Setting::Auto
-}
-
-/// The setting of one configuration file, `None` if it does not exist or says nothing.
-fn setting_from_file(path: &Path, log: &Logger) -> Option<Setting> {
-    if !path.exists() {
-        return None;
-    }
-    let unit = match unitwright::unit::parse_file(path) {
-        Ok(u) => u,
-        Err(e) => {
-            log.warning(&format!("ignoring {}: {e}", path.display()));
-            return None;
-        }
-    };
-    let line = unit.last_line("Generator", "PodmanVersion")?;
-    let parsed = Setting::parse(&line.value);
-    if parsed.is_none() {
-        log.warning(&format!(
-            "{}:{}: PodmanVersion={:?} is not valid (expected auto, off or a version such as 4.3.1); ignored",
-            path.display(),
-            line.origin.line,
-            line.value
-        ));
-    }
-    parsed
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use unitwright::quadlet::Version;
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
@@ -549,27 +466,5 @@ mod tests {
     fn unknown_flags_are_errors() {
         assert!(parse_args(&args(&["-frobnicate"])).is_err());
         assert!(parse_args(&args(&["-user=maybe"])).is_err());
-    }
-
-    #[test]
-    fn the_config_file_sets_the_version_and_bad_values_are_ignored() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("generator.conf");
-        std::fs::write(&f, "[Generator]\nPodmanVersion=4.3.1\n").unwrap();
-        assert_eq!(
-            setting_from_file(&f, &Logger::new("test", false)),
-            Some(Setting::Fixed(Version(4, 3, 1)))
-        );
-        std::fs::write(&f, "[Generator]\nPodmanVersion=auto\n").unwrap();
-        assert_eq!(
-            setting_from_file(&f, &Logger::new("test", false)),
-            Some(Setting::Auto)
-        );
-        std::fs::write(&f, "[Generator]\nPodmanVersion=soon\n").unwrap();
-        assert_eq!(setting_from_file(&f, &Logger::new("test", false)), None);
-        assert_eq!(
-            setting_from_file(&d.path().join("absent"), &Logger::new("test", false)),
-            None
-        );
     }
 }

@@ -66,6 +66,7 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 mod error;
 mod job;
+pub mod property;
 mod proxy;
 mod remote;
 mod unit;
@@ -799,6 +800,28 @@ impl Manager {
         let what = format!("kill of {unit}");
         let _permit = self.inner.pending.acquire().await;
         let call = self.inner.proxy.kill_unit(unit, whom.as_str(), signal);
+        timeout(self.inner.timeouts.query, &what, call)
+            .await?
+            .map_err(|e| Error::from_call(&what, Some(unit), e))
+    }
+
+    /// Changes properties of `unit` while it runs (`SetUnitProperties`, as `systemctl
+    /// set-property`): the manager applies them at once and keeps them as drop-ins, under the
+    /// runtime directory when `runtime` (gone at reboot), else under the configuration
+    /// directory. Parse the assignments with [`property::parse_all`] first.
+    pub async fn set_properties(
+        &self,
+        unit: &str,
+        runtime: bool,
+        assignments: &[property::Assignment],
+    ) -> Result<(), Error> {
+        let what = format!("set-property of {unit}");
+        let props: Vec<(&str, &zbus::zvariant::Value<'_>)> = assignments
+            .iter()
+            .map(|a| (a.property, &*a.value))
+            .collect();
+        let _permit = self.inner.pending.acquire().await;
+        let call = self.inner.proxy.set_unit_properties(unit, runtime, &props);
         timeout(self.inner.timeouts.query, &what, call)
             .await?
             .map_err(|e| Error::from_call(&what, Some(unit), e))

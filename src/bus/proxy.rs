@@ -55,6 +55,13 @@ pub trait Manager {
     fn reload_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     /// `KillUnit(s name, s whom, i signal)`.
     fn kill_unit(&self, name: &str, whom: &str, signal: i32) -> zbus::Result<()>;
+    /// `SetUnitProperties(s name, b runtime, a(sv) properties)`.
+    fn set_unit_properties(
+        &self,
+        name: &str,
+        runtime: bool,
+        properties: &[(&str, &zbus::zvariant::Value<'_>)],
+    ) -> zbus::Result<()>;
     /// `ResetFailedUnit(s name)`.
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     /// `ResetFailed()`.

@@ -48,7 +48,7 @@ pub enum Command {
     /// Start units and wait until they are started.
     Start(JobArgs),
     /// Stop units and wait until they are stopped.
-    Stop(JobArgs),
+    Stop(StopArgs),
     /// Restart units (starting those that are not running).
     Restart(JobArgs),
     /// Restart units that are running; leave the others alone.
@@ -90,6 +90,54 @@ pub enum Command {
     Unmask(super::query::UnitsArgs),
     /// Wait for jobs (a job path or number, as --no-block prints) or units.
     Wait(WaitArgs),
+    /// Change resource-control properties of a unit while it runs (no reload), and keep them
+    /// (as drop-ins the manager writes).
+    #[command(after_long_help = SET_PROPERTY_HELP)]
+    SetProperty(SetPropertyArgs),
+}
+
+const SET_PROPERTY_HELP: &str = "\
+Properties (unit-file syntax, as in systemd.resource-control(5)):
+  CPUQuota=20%            a percentage of one CPU (150% = one and a half); empty: none
+  CPUWeight=200           1-10000 or idle (also StartupCPUWeight); IOWeight=, StartupIOWeight=
+                          1-10000
+  MemoryMax=512M          bytes (K, M, G, T, P, E: 1024-based), 50% of RAM, or infinity;
+                          also MemoryHigh, MemoryLow, MemoryMin, MemorySwapMax, MemoryLimit
+  TasksMax=64             a number, a percentage of the system's limit, or infinity
+  AllowedCPUs=0-1         CPU numbers and ranges; AllowedMemoryNodes alike
+  CPUAccounting=yes       also MemoryAccounting, TasksAccounting, IOAccounting, IPAccounting
+  CPUQuotaPeriodSec=10ms, CPUShares=, BlockIOWeight=, DevicePolicy=auto|closed|strict,
+  Description=TEXT
+
+Examples:
+  unitwright --user set-property web MemoryMax=1G CPUQuota=50%
+  unitwright set-property --runtime 'console@a\\x2db.service' TasksMax=128";
+
+/// Options of `set-property`.
+#[derive(Debug, clap::Args)]
+pub struct SetPropertyArgs {
+    /// The unit (`web` means `web.service`).
+    #[arg(value_name = "UNIT")]
+    pub unit: String,
+    /// The properties to set, e.g. `MemoryMax=1G CPUQuota=50%` (see below).
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
+    /// Only until the next reboot: the manager keeps the change under its runtime
+    /// directory instead of its configuration directory.
+    #[arg(long)]
+    pub runtime: bool,
+}
+
+/// Units and options of `stop`.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// The units and job options.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// A unit that does not exist counts as stopped (said once on stderr, exit 0), instead
+    /// of an error (exit 5).
+    #[arg(long)]
+    pub ignore_missing: bool,
 }
 
 /// Options of `wait`.
@@ -383,7 +431,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 units: args.units,
                 job: args.job,
             };
-            run_jobs(global, JobVerb::Reload, job_args).await
+            run_jobs(global, JobVerb::Reload, job_args, false).await
         }
         Command::Reload(args) => {
             options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
@@ -405,11 +453,14 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Start(args) => run_jobs(global, JobVerb::Start, args).await,
-        Command::Stop(args) => run_jobs(global, JobVerb::Stop, args).await,
-        Command::Restart(args) => run_jobs(global, JobVerb::Restart, args).await,
-        Command::TryRestart(args) => run_jobs(global, JobVerb::TryRestart, args).await,
-        Command::ReloadOrRestart(args) => run_jobs(global, JobVerb::ReloadOrRestart, args).await,
+        Command::Start(args) => run_jobs(global, JobVerb::Start, args, false).await,
+        Command::Stop(args) => run_jobs(global, JobVerb::Stop, args.job, args.ignore_missing).await,
+        Command::SetProperty(args) => set_property(global, args).await,
+        Command::Restart(args) => run_jobs(global, JobVerb::Restart, args, false).await,
+        Command::TryRestart(args) => run_jobs(global, JobVerb::TryRestart, args, false).await,
+        Command::ReloadOrRestart(args) => {
+            run_jobs(global, JobVerb::ReloadOrRestart, args, false).await
+        }
         Command::Kill(args) => {
             let m = connect(global, options).await?;
             let units = mangle_all(&args.units);
@@ -547,7 +598,36 @@ async fn files(
     } else {
         JobVerb::Stop
     };
-    run_jobs(global, verb, job_args).await
+    run_jobs(global, verb, job_args, false).await
+}
+
+/// The exit status of `set-property` when an assignment cannot be parsed (a usage error:
+/// nothing was sent).
+const EXIT_USAGE: u8 = 2;
+
+/// `set-property UNIT KEY=VALUE... [--runtime]`: every assignment is parsed (and typed)
+/// before the manager is asked, in one `SetUnitProperties` call.
+async fn set_property(global: &super::Global, args: SetPropertyArgs) -> anyhow::Result<ExitCode> {
+    let assignments = match bus::property::parse_all(&args.assignments) {
+        Ok(a) => a,
+        Err(e) => {
+            line(&format!("unitwright: set-property: {e}"));
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let unit = mangle_all(std::slice::from_ref(&args.unit)).remove(0);
+    let m = connect(global, Options::default()).await?;
+    match m.set_properties(&unit, args.runtime, &assignments).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            line(&format!("unitwright: {e}"));
+            if matches!(e, bus::Error::NoSuchUnit { .. }) {
+                Ok(ExitCode::from(EXIT_NOT_FOUND))
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
 }
 
 /// The symlinks created or removed, like systemctl prints them (stderr; nothing with `-q`).
@@ -596,10 +676,13 @@ fn report_errors(results: Vec<Result<(), bus::Error>>) -> ExitCode {
     code
 }
 
+/// Runs `verb` on the units of `args`; with `ignore_missing` (`stop --ignore-missing`), a
+/// unit that does not exist is a success, said once.
 async fn run_jobs(
     global: &super::Global,
     verb: JobVerb,
     args: JobArgs,
+    ignore_missing: bool,
 ) -> anyhow::Result<ExitCode> {
     let deadline = Deadline::new(args.job.timeout)?;
     let m = match connect_within(global, deadline).await? {
@@ -632,6 +715,23 @@ async fn run_jobs(
     let mut stdout = std::io::stdout().lock();
     for (unit, result) in units.iter().zip(&results) {
         // The journal read is this machine's: no explanation from it for a remote host.
+        let missing = matches!(result, Err(bus::Error::NoSuchUnit { .. }));
+        if ignore_missing && missing {
+            if !global.quiet {
+                line(&format!(
+                    "unitwright: {unit} does not exist; nothing to {verb} (--ignore-missing)"
+                ));
+            }
+            if args.job.json {
+                let mut v = job_json(verb, unit, result);
+                v["success"] = true.into();
+                v["error"] = Value::Null;
+                v["failed_dependencies"] = json!([]);
+                v["output"] = Value::Null;
+                writeln!(stdout, "{v}")?;
+            }
+            continue;
+        }
         let why = if global.host.is_some() {
             Explanation::default()
         } else {
@@ -993,6 +1093,7 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
                 "exec_main_code": service.map(|s| s.exec_main_code),
                 "exec_main_status": service.map(|s| s.exec_main_status),
                 "timed_out": false,
+                "not_found": false,
                 "error": Value::Null,
             })
         }
@@ -1001,6 +1102,7 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
             "verb": verb.as_str(),
             "job": e.job(),
             "timed_out": e.is_timeout(),
+            "not_found": matches!(e, bus::Error::NoSuchUnit { .. }),
             "result": Value::Null,
             "success": false,
             "condition_failed": false,

@@ -602,6 +602,30 @@ impl Instances {
             .store
             .instance_lock(&unit, false)?
             .ok_or_else(|| Error::Busy { unit: unit.clone() })?;
+        let result = self
+            .start_locked(template, id, &unit, target, settings, options)
+            .await;
+        // An instance that has no settings after this start (refused, or failed and cleaned
+        // up) is gone: its lock file goes too, so nothing is left in the settings directory.
+        if result.is_err() && matches!(self.read_any(&unit), Ok(None)) {
+            lock.remove();
+        } else {
+            drop(lock);
+        }
+        result
+    }
+
+    /// The part of [`Instances::start_with`] done under the instance's lock.
+    async fn start_locked(
+        &self,
+        template: &str,
+        id: &str,
+        unit: &str,
+        target: &Store,
+        settings: BTreeMap<String, String>,
+        options: StartOptions,
+    ) -> Result<Started, Error> {
+        let unit = unit.to_owned();
         let state = match self.manager.unit_status(&unit).await {
             Ok(state) => state,
             Err(bus::Error::NoSuchUnit { .. }) => {
@@ -696,14 +720,12 @@ impl Instances {
             let _ = self.manager.stop(&unit).await;
             let _ = target.remove(&unit);
             let _ = self.manager.reset_failed(Some(&unit)).await;
-            drop(lock);
             return Err(Error::StartFailed {
                 unit,
                 why,
                 user: self.manager.scope() == Scope::User,
             });
         }
-        drop(lock);
         let (active_state, sub_state) = self.states(&unit, outcome.ok()).await;
         Ok(Started {
             unit,
@@ -766,11 +788,13 @@ impl Instances {
         state.map_or_else(Default::default, |s| (s.active_state, s.sub_state))
     }
 
-    /// A stop job of `unit`, waited for.
+    /// Stops `unit` and waits for the job, at most [`Instances::with_timeout`]'s limit.
     async fn stop_job(&self, unit: &str) -> Result<bus::JobOutcome, bus::Error> {
-        self.manager
-            .job(JobVerb::Stop, unit, JobOptions::default())
-            .await
+        let options = JobOptions {
+            timeout: self.timeout,
+            ..JobOptions::default()
+        };
+        self.manager.job(JobVerb::Stop, unit, options).await
     }
 
     /// Waits for `job` at most `limit` (or [`Instances::with_timeout`]'s limit, or without
@@ -830,22 +854,12 @@ impl Instances {
     ) -> Result<Vec<Stopped>, Error> {
         // At most STOP_CONCURRENCY jobs in flight: a hundred podman stops at once take longer
         // than a job's time limit on a small machine (measured: 2 cores, 100 consoles).
-        let outcomes: Vec<_> = futures_util::stream::iter(loaded.iter().map(|u| async move {
-            match self.timeout {
-                Some(after) => match tokio::time::timeout(after, self.stop_job(u)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(bus::Error::Timeout {
-                        what: format!("stop of {u}"),
-                        after,
-                        job: None,
-                    }),
-                },
-                None => self.stop_job(u).await,
-            }
-        }))
-        .buffered(STOP_CONCURRENCY)
-        .collect()
-        .await;
+        // The limit is the job's own (JobOptions::timeout), so that its expiry names the job,
+        // which keeps running in the manager.
+        let outcomes: Vec<_> = futures_util::stream::iter(loaded.iter().map(|u| self.stop_job(u)))
+            .buffered(STOP_CONCURRENCY)
+            .collect()
+            .await;
         let mut result = Vec::new();
         for (unit, outcome) in loaded.into_iter().zip(outcomes) {
             let removed_settings = self.forget(&unit)?;

@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{Diagnostic, Severity};
-use crate::quadlet::compat::{Setting, CONFIG_FILES, NEW_KEYS, VERSION_ENV};
-use crate::quadlet::search::{self, SearchInputs};
+use crate::quadlet::compat::NEW_KEYS;
+use crate::quadlet::environment;
+use crate::quadlet::search;
 use crate::quadlet::{self as q, ConvertOptions, Converter, Kind, Quadlet};
 use crate::unit::{self, dropin, UnitFile};
 
@@ -87,26 +88,10 @@ pub fn group_of(name: &str) -> Option<&'static str> {
     Kind::from_file_name(name).map(Kind::group)
 }
 
-fn env_nonempty(name: &str) -> Option<std::ffi::OsString> {
-    std::env::var_os(name).filter(|v| !v.is_empty())
-}
-
-/// What the search path depends on, from the environment (as the generator reads it).
-fn search_inputs(user: bool) -> SearchInputs {
-    SearchInputs {
-        user,
-        uid: rustix::process::getuid().as_raw(),
-        home: env_nonempty("HOME").map(PathBuf::from),
-        config_home: env_nonempty("XDG_CONFIG_HOME").map(PathBuf::from),
-        runtime_dir: env_nonempty("XDG_RUNTIME_DIR").map(PathBuf::from),
-        unit_dirs: env_nonempty("QUADLET_UNIT_DIRS").map(|l| std::env::split_paths(&l).collect()),
-    }
-}
-
 /// The search directories of the scope, highest priority first, as the generator walks them
 /// (`QUADLET_UNIT_DIRS`, `XDG_*` and `HOME` honoured), sub-directories included.
 pub fn search_dirs(user: bool) -> Vec<PathBuf> {
-    let (roots, _) = search::search_paths(&search_inputs(user));
+    let (roots, _) = search::search_paths(&environment::search_inputs(user));
     search::scan(&roots)
         .dirs
         .into_iter()
@@ -116,61 +101,25 @@ pub fn search_dirs(user: bool) -> Vec<PathBuf> {
 
 /// The roots of the search path of the scope, without walking them (for messages).
 pub fn search_roots(user: bool) -> Vec<PathBuf> {
-    search::search_paths(&search_inputs(user))
+    search::search_paths(&environment::search_inputs(user))
         .0
         .into_iter()
         .map(|r| r.path)
         .collect()
 }
 
-/// The conversion options the generator would use with this environment: `$PODMAN`,
-/// `$UNITWRIGHT`, and the podman version from `UNITWRIGHT_PODMAN_VERSION`, else
-/// `PodmanVersion=` of the first generator.conf that sets it, else `auto` (with the generator's
-/// cache of the detected version).
+/// The conversion options the generator would use with this environment
+/// ([`environment::convert_options`]; its warnings about invalid settings are the generator's
+/// to log).
 pub fn convert_options(user: bool) -> ConvertOptions {
-    ConvertOptions {
-        user,
-        podman: std::env::var("PODMAN")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/usr/bin/podman".to_owned()),
-        podman_version: podman_version_setting(),
-        version_cache: if user {
-            env_nonempty("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("unitwright"))
-        } else {
-            Some(PathBuf::from("/run/unitwright"))
-        },
-        unitwright: std::env::var("UNITWRIGHT").unwrap_or_default(),
-    }
-}
-
-fn podman_version_setting() -> Setting {
-    if let Some(s) = std::env::var(VERSION_ENV)
-        .ok()
-        .and_then(|v| Setting::parse(&v))
-    {
-        return s;
-    }
-    CONFIG_FILES
-        .iter()
-        .filter_map(|p| unit::parse_file(Path::new(p)).ok())
-        .find_map(|u| {
-            u.last_line("Generator", "PodmanVersion")
-                .and_then(|l| Setting::parse(&l.value))
-        })
-        .unwrap_or(Setting::Auto)
+    environment::convert_options(user, &mut |_| {})
 }
 
 /// `$XDG_CONFIG_HOME`, else `$HOME/.config`.
 pub fn user_config_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
+    environment::env_nonempty("XDG_CONFIG_HOME")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })
+        .or_else(|| environment::env_nonempty("HOME").map(|h| PathBuf::from(h).join(".config")))
 }
 
 /// `dir` with its symlinks resolved (as the generator's walk records it), or as given if it
@@ -424,7 +373,11 @@ fn convert_loaded(user: bool, out: &mut [Converted], mut loaded: Vec<(usize, Qua
     // Stable: within a priority, search order.
     loaded.sort_by_key(|(_, qd)| qd.kind.priority());
     let (sorted_idx, mut sorted): (Vec<usize>, Vec<Quadlet>) = loaded.into_iter().unzip();
-    let options = convert_options(user);
+    // Every error of a failing file, not only the first; the units are the generator's.
+    let options = ConvertOptions {
+        collect_errors: true,
+        ..convert_options(user)
+    };
     let mut conv = Converter::new(&mut sorted, &options);
     for (qd, &i) in sorted.iter().zip(&sorted_idx) {
         let r = conv.convert(qd);
@@ -448,6 +401,11 @@ fn convert_loaded(user: bool, out: &mut [Converted], mut loaded: Vec<(usize, Qua
             c.installs = !r.links.is_empty();
             c.text = Some(unit.to_text());
         }
+        // By file (the main file before its drop-ins), then line; problems without a line
+        // (a missing key) last.
+        c.diagnostics.sort_by(|a, b| {
+            (&a.file, a.line.is_none(), a.line).cmp(&(&b.file, b.line.is_none(), b.line))
+        });
     }
 }
 

@@ -593,63 +593,7 @@ fn podman_size(v: &str) -> bool {
 
 /// systemd's `parse_sec`: `infinity` or components `<number>[<unit>]`.
 fn time_span(v: &str) -> bool {
-    if v == "infinity" {
-        return true;
-    }
-    let mut rest = v.trim();
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        if n == 0 {
-            return false;
-        }
-        rest = rest[n..].trim_start();
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let unit_ok = matches!(
-            &rest[..u],
-            "" | "usec"
-                | "us"
-                | "µs"
-                | "μs"
-                | "msec"
-                | "ms"
-                | "seconds"
-                | "second"
-                | "sec"
-                | "s"
-                | "minutes"
-                | "minute"
-                | "min"
-                | "m"
-                | "hours"
-                | "hour"
-                | "hr"
-                | "h"
-                | "days"
-                | "day"
-                | "d"
-                | "weeks"
-                | "week"
-                | "w"
-                | "months"
-                | "month"
-                | "M"
-                | "years"
-                | "year"
-                | "y"
-        );
-        if !unit_ok {
-            return false;
-        }
-        rest = rest[u..].trim_start();
-    }
-    true
+    crate::unit::value::parse_timespan_usec(v).is_some()
 }
 
 /// systemd's size parsing for `Memory*=`: `infinity`, a percentage, or bytes with a suffix.
@@ -660,12 +604,7 @@ fn systemd_size(v: &str) -> bool {
     if let Some(p) = v.strip_suffix('%') {
         return p.parse::<f64>().is_ok_and(|p| (0.0..=100.0).contains(&p));
     }
-    let n = v
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(v.len());
-    n > 0
-        && v[..n].parse::<f64>().is_ok()
-        && matches!(&v[n..], "" | "K" | "M" | "G" | "T" | "P" | "E")
+    crate::unit::value::parse_size(v).is_some()
 }
 
 #[cfg(test)]

@@ -120,18 +120,49 @@ pub fn check_keys_by(q: &Quadlet, supported: impl Fn(&str) -> bool) -> Result<()
             }
         };
         if let Some(l) = g.lines.iter().find(|l| !l.comment && !known(&l.key)) {
-            return Err(ConvertError::at_origin(
-                q,
-                l.origin,
-                format!(
-                    "unsupported key '{}' in group '{group}' in {}",
-                    l.key,
-                    q.path.display()
-                ),
-            ));
+            return Err(unsupported_key(q, group, l));
         }
     }
     Ok(())
+}
+
+/// Every key [`check_keys_by`] refuses (not only the first), with its group, for a collecting
+/// conversion ([`super::Context::collecting`]).
+pub fn unsupported_keys(
+    q: &Quadlet,
+    supported: impl Fn(&str) -> bool,
+) -> Vec<(&'static str, ConvertError)> {
+    let mut out = Vec::new();
+    for group in [q.kind.group(), QUADLET] {
+        let Some(g) = q.unit.group(group) else {
+            continue;
+        };
+        for l in &g.lines {
+            let known = if group == QUADLET {
+                QUADLET_KEYS.contains(&l.key)
+            } else {
+                supported(&l.key)
+            };
+            if !l.comment && !known {
+                out.push((group, unsupported_key(q, group, l)));
+            }
+        }
+    }
+    out
+}
+
+/// `unsupported key 'K' in group 'G' in <path>` at the line `l`.
+fn unsupported_key(q: &Quadlet, group: &str, l: &crate::unit::Line) -> ConvertError {
+    ConvertError::at_origin(
+        q,
+        l.origin,
+        format!(
+            "unsupported key '{}' in group '{group}' in {}",
+            l.key,
+            q.path.display()
+        ),
+    )
+    .about_key(&l.key)
 }
 
 /// The service skeleton: a copy of the Quadlet file with the type group renamed `X-<Type>` and
@@ -221,12 +252,14 @@ fn translate_dependencies(
                 continue;
             }
             let Some(info) = ctx.units.get(&dep) else {
-                return Err(ConvertError::at_key(
+                ctx.recover(ConvertError::at_key(
                     q,
                     UNIT,
                     key,
                     format!("unable to translate dependency for {dep}"),
-                ));
+                ))?;
+                out.push(dep);
+                continue;
             };
             out.push(info.service_file_name());
             translated = true;
@@ -575,28 +608,31 @@ pub fn add_networks(
         };
         let is_net = name.ends_with(".network");
         let is_ctr = name.ends_with(".container");
-        let arg =
-            if is_net || is_ctr {
-                let info = ctx
-                    .units
-                    .get(name)
-                    .ok_or_else(|| err(format!("requested Quadlet unit {name} was not found")))?;
-                add_requires(service, &info.service_file_name());
-                if info.resource_name.is_empty() {
-                    return Err(err(format!("cannot get the resource name of {name}")));
-                }
-                match (opts, is_ctr) {
-                    (Some(_), true) => return Err(err(
+        let arg = if is_net || is_ctr {
+            let Some(info) = ctx.units.get(name) else {
+                ctx.recover(err(format!("requested Quadlet unit {name} was not found")))?;
+                continue;
+            };
+            add_requires(service, &info.service_file_name());
+            if info.resource_name.is_empty() {
+                ctx.recover(err(format!("cannot get the resource name of {name}")))?;
+                continue;
+            }
+            match (opts, is_ctr) {
+                (Some(_), true) => {
+                    ctx.recover(err(
                         "extra options are not supported when joining another container's network"
                             .into(),
-                    )),
-                    (Some(o), false) => format!("{}:{o}", info.resource_name),
-                    (None, true) => format!("container:{}", info.resource_name),
-                    (None, false) => info.resource_name.clone(),
+                    ))?;
+                    continue;
                 }
-            } else {
-                v.to_owned()
-            };
+                (Some(o), false) => format!("{}:{o}", info.resource_name),
+                (None, true) => format!("container:{}", info.resource_name),
+                (None, false) => info.resource_name.clone(),
+            }
+        } else {
+            v.to_owned()
+        };
         cmd.add("--network");
         cmd.add(arg);
     }
@@ -662,7 +698,13 @@ pub fn add_volumes(
         let source = if first.is_empty() {
             String::new()
         } else {
-            resolve_storage_source(q, service, ctx, first, false, "Volume")?
+            match resolve_storage_source(q, service, ctx, first, false, "Volume") {
+                Ok(s) => s,
+                Err(e) => {
+                    ctx.recover(e)?;
+                    continue;
+                }
+            }
         };
         cmd.add("-v");
         if source.is_empty() {

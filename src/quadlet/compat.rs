@@ -59,7 +59,7 @@ use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::Path;
 
-use super::common::{check_keys_by, check_supported_keys, KeySet};
+use super::common::{check_keys_by, check_supported_keys, unsupported_keys, KeySet};
 use super::{Context, ConvertError, Diagnostic, Kind, Quadlet, Severity};
 use crate::unit::split::split_args;
 use crate::unit::{Line, Origin, UnitFile};
@@ -371,6 +371,19 @@ pub fn check_keys(q: &Quadlet, ctx: &Context, supported: &KeySet) -> Result<(), 
         .map(|k| k.key)
         .collect();
     let allowed = |key: &str| supported.contains(key) || newer.contains(&key);
+    if ctx.collecting {
+        for (group, mut e) in unsupported_keys(q, allowed) {
+            let key = e.at.as_ref().and_then(|a| a.key.as_deref());
+            if let Some(new) = key
+                .filter(|_| group == q.kind.group())
+                .and_then(|k| new_key_of(q.kind, k))
+            {
+                e.hint = Some(new_key_hint(new, ctx.podman_version));
+            }
+            ctx.recover(e)?;
+        }
+        return Ok(());
+    }
     check_keys_by(q, allowed).map_err(|mut e| {
         // The key reported is the first one of the type group that is not allowed (the
         // `[Quadlet]` group is checked after it and has no new keys).

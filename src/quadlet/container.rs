@@ -23,7 +23,7 @@ use super::common::{
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
-use super::{versions, Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Container";
@@ -219,16 +219,22 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     let image = u.lookup_nonempty(GROUP, "Image");
     let rootfs = u.lookup_nonempty(GROUP, "Rootfs");
     let image = match (image, rootfs) {
-        (None, None) => return Err(ConvertError::new("no Image or Rootfs key specified")),
-        (Some(_), Some(_)) => {
-            return Err(ConvertError::at_key(
+        (None, None) => {
+            ctx.recover(ConvertError::new("no Image or Rootfs key specified").about_key("Image"))?;
+            None
+        }
+        (Some(img), Some(_)) => {
+            ctx.recover(ConvertError::at_key(
                 q,
                 GROUP,
                 "Rootfs",
                 "the Image And Rootfs keys conflict can not be specified together",
-            ))
+            ))?;
+            Some(img.to_owned())
         }
-        (Some(img), None) => Some(resolve_image_source(q, &mut service, ctx, img)?),
+        (Some(img), None) => {
+            Some(resolve_image_source(q, &mut service, ctx, img).or_collect(ctx, img.to_owned())?)
+        }
         (None, Some(_)) => None,
     };
     if !ctx.writes(versions::MOUNTS_AFTER_SOURCE_PATH) {
@@ -236,7 +242,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
 
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
-    check_kill_mode(q, &mut service)?;
+    check_kill_mode(q, &mut service).or_collect(ctx, ())?;
     let name = container_name(q);
     // Since 5.6 the stop and reload commands address the container by name. Templates with
     // instance settings keep the cid file: their container name comes from the settings, which
@@ -252,7 +258,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     let stop_post_line = stop.to_exec_line_ignoring_failure(&stop_line);
     service.add(SERVICE, "ExecStop", stop_line);
     service.add(SERVICE, "ExecStopPost", stop_post_line);
-    add_exec_reload(q, ctx, &mut service, target)?;
+    add_exec_reload(q, ctx, &mut service, target).or_collect(ctx, ())?;
     service.add(SERVICE, "Delegate", "yes");
 
     let mut cmd = base;
@@ -292,7 +298,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_networks(q, &mut service, ctx, &mut cmd)?;
 
-    if !check_service_type(q, &service)? {
+    if !check_service_type(q, &service).or_collect(ctx, false)? {
         let notify = u.lookup(GROUP, "Notify");
         if notify.is_some_and(|n| n.eq_ignore_ascii_case("healthy")) {
             cmd.add("--sdnotify=healthy");
@@ -306,8 +312,8 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
 
     add_security_options(q, &mut cmd);
-    add_user(q, &mut cmd)?;
-    add_user_mappings(q, &mut cmd, true)?;
+    add_user(q, &mut cmd).or_collect(ctx, ())?;
+    add_user_mappings(q, &mut cmd, true).or_collect(ctx, ())?;
     add_volumes(q, &mut service, ctx, &mut cmd)?;
 
     if let Some(v) = u.lookup_nonempty(GROUP, "AutoUpdate") {
@@ -317,12 +323,13 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     for v in u.lookup_all(GROUP, "ExposeHostPort") {
         let v = v.trim();
         if !valid_expose_port(v) {
-            return Err(ConvertError::at_key(
+            ctx.recover(ConvertError::at_key(
                 q,
                 GROUP,
                 "ExposeHostPort",
                 format!("invalid port format '{v}'"),
-            ));
+            ))?;
+            continue;
         }
         cmd.add("--expose");
         cmd.add(v);
@@ -352,12 +359,18 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     cmd.add_each("--secret", u.lookup_all_args(GROUP, "Secret"));
     for m in u.lookup_all_args(GROUP, "Mount") {
-        let m = resolve_mount(q, &mut service, ctx, &m)?;
+        let m = match resolve_mount(q, &mut service, ctx, &m) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.recover(e)?;
+                continue;
+            }
+        };
         cmd.add("--mount");
         cmd.add(m);
     }
     add_strings(&mut cmd, q, HEALTH_OPTIONS);
-    add_pod(q, &mut service, ctx, &mut cmd, by_name)?;
+    add_pod(q, &mut service, ctx, &mut cmd, by_name).or_collect(ctx, ())?;
     cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
     if let Some(img) = image {
         cmd.add(img);

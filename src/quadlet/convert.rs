@@ -33,6 +33,12 @@ pub struct ConvertOptions {
     /// The `unitwright` binary that wraps commands of templates with instance settings
     /// (absolute; empty means `/usr/bin/unitwright`; see [`super::settings`]).
     pub unitwright: String,
+    /// Report every error of a file that fails, not only the first (for `quadlet verify`):
+    /// after the conversion proper, a failed file is converted once more in collecting mode
+    /// ([`Context::collecting`]) on a copy of the run's state, and the further errors found
+    /// are added to its diagnostics. The conversion proper, its unit (none) and its effect on
+    /// the other files are those of the generator, which leaves this off.
+    pub collect_errors: bool,
 }
 
 impl Default for ConvertOptions {
@@ -43,6 +49,7 @@ impl Default for ConvertOptions {
             podman_version: Setting::Auto,
             version_cache: None,
             unitwright: String::new(),
+            collect_errors: false,
         }
     }
 }
@@ -115,6 +122,7 @@ pub struct Converter<'u> {
     compat: Compat,
     produced: FastMap<String, &'u str>,
     told_newer: bool,
+    collect_errors: bool,
 }
 
 impl<'u> Converter<'u> {
@@ -170,6 +178,7 @@ impl<'u> Converter<'u> {
                 std::hash::BuildHasherDefault::default(),
             ),
             told_newer: false,
+            collect_errors: options.collect_errors,
             ctx,
         }
     }
@@ -228,12 +237,12 @@ impl<'u> Converter<'u> {
         let service = match converted {
             Ok(s) => s,
             Err(e) => {
-                out.diagnostics.push(e.into_diagnostic(q));
+                self.fail(q, e, &mut out.diagnostics);
                 return out;
             }
         };
         if let Err(e) = check_loadable(q, &out.service_file_name, &service) {
-            out.diagnostics.push(e.into_diagnostic(q));
+            self.fail(q, e, &mut out.diagnostics);
             return out;
         }
         if let Some(prev) = self
@@ -271,6 +280,47 @@ impl<'u> Converter<'u> {
         out.private = is_private(q);
         out.unit = Some(service);
         out
+    }
+}
+
+impl Converter<'_> {
+    /// Records the error that ends the conversion of `q`, and with
+    /// [`ConvertOptions::collect_errors`] the others the file has.
+    fn fail(&self, q: &Quadlet, first: ConvertError, diagnostics: &mut Vec<Diagnostic>) {
+        let more = if self.collect_errors {
+            self.all_errors(q)
+        } else {
+            Vec::new()
+        };
+        // In the order found; the first error is normally among them.
+        for d in more
+            .into_iter()
+            .chain([first])
+            .map(|e| e.into_diagnostic(q))
+        {
+            if !diagnostics.contains(&d) {
+                diagnostics.push(d);
+            }
+        }
+    }
+
+    /// Every error of `q`: a collecting conversion ([`Context::collecting`]) on a copy of the
+    /// run's state, so that the run itself (the resource names and pod members the other files
+    /// see) stays the generator's.
+    fn all_errors(&self, q: &Quadlet) -> Vec<ConvertError> {
+        let mut ctx = self.ctx.clone();
+        ctx.warnings.clear();
+        ctx.collecting = true;
+        let mut ignored = Vec::new();
+        let last = (q.kind.converter())(q, &mut ctx)
+            .and_then(|mut s| super::settings::apply(q, &mut ctx, &mut s).map(|()| s))
+            .and_then(|s| self.compat.adapt(q, s, &mut ignored))
+            .and_then(|s| check_loadable(q, &q.service_file_name(), &s));
+        let mut errors = ctx.collected.into_inner();
+        if let Err(e) = last {
+            errors.push(e);
+        }
+        errors
     }
 }
 
@@ -404,4 +454,70 @@ pub fn install_links(file_name: &str, service: &UnitFile, upheld_by: bool) -> Ve
         }
     }
     links
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Line and key of each error.
+    type Errors = Vec<(Option<u32>, Option<String>)>;
+
+    fn errors(text: &str, collect_errors: bool) -> (Errors, bool) {
+        let q = Quadlet::from_text(Path::new("/q/web.container"), text).unwrap();
+        let vol = Quadlet::from_text(Path::new("/q/data.volume"), "[Volume]\n").unwrap();
+        let options = ConvertOptions {
+            podman_version: Setting::Off,
+            collect_errors,
+            ..ConvertOptions::default()
+        };
+        let mut units = vec![q, vol];
+        let results = convert_all(&mut units, &options);
+        let web = results
+            .iter()
+            .find(|c| c.source == "web.container")
+            .unwrap();
+        let errs = web
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| (d.line, d.key.clone()))
+            .collect();
+        (errs, web.ok())
+    }
+
+    #[test]
+    fn collecting_finds_every_error_and_still_produces_no_unit() {
+        let text = "[Container]\nImag=x\nExposeHostPort=abc\nNetwork=no.network\nVolume=data.volume:/d\nRemapUsers=bogus\n";
+        // The generator's way: the first error only.
+        let (first, ok) = errors(text, false);
+        assert!(!ok);
+        assert_eq!(first, vec![(Some(2), Some("Imag".to_owned()))]);
+        // Collecting: every one, the first among them; still no unit.
+        let (all, ok) = errors(text, true);
+        assert!(!ok);
+        for e in [
+            (Some(2), Some("Imag")),
+            (None, Some("Image")),
+            (Some(3), Some("ExposeHostPort")),
+            (Some(4), Some("Network")),
+            (Some(6), Some("RemapUsers")),
+        ] {
+            assert!(
+                all.contains(&(e.0, e.1.map(str::to_owned))),
+                "{e:?} not in {all:?}"
+            );
+        }
+        // data.volume converted (it is fine): the reference to it is no error.
+        assert!(
+            !all.iter().any(|e| e.1.as_deref() == Some("Volume")),
+            "{all:?}"
+        );
+        // A file without errors is the same either way.
+        let good = "[Container]\nImage=localhost/x\n";
+        assert_eq!(errors(good, true), errors(good, false));
+        assert!(errors(good, true).1);
+    }
 }

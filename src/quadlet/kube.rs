@@ -16,7 +16,7 @@ use super::common::{
     set_notify_type, KeySet, SERVICE, UNIT,
 };
 use super::podman::PodmanCmd;
-use super::{versions, Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Kube";
@@ -60,7 +60,7 @@ fn auto_update_annotation(word: &str) -> String {
 
 /// Converts a `.kube` file into its service unit (see [`super::ConvertFn`]).
 pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    check_supported_keys(q, &SUPPORTED_KEYS)?;
+    check_supported_keys(q, &SUPPORTED_KEYS).or_collect(ctx, ())?;
     let u = &q.unit;
     let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
@@ -88,9 +88,9 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         service.add(UNIT, "RequiresMountsFor", "%t/containers");
     }
 
-    check_kill_mode(q, &mut service)?;
+    check_kill_mode(q, &mut service).or_collect(ctx, ())?;
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
-    if !check_service_type(q, &service)? {
+    if !check_service_type(q, &service).or_collect(ctx, false)? {
         set_notify_type(&mut service);
     }
     add_syslog_identifier(&mut service);
@@ -105,7 +105,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         play.add(d);
     }
     play.add_each("--log-opt", u.lookup_all_strv(GROUP, "LogOpt"));
-    add_user_mappings(q, &mut play, false)?;
+    add_user_mappings(q, &mut play, false).or_collect(ctx, ())?;
     add_networks(q, &mut service, ctx, &mut play)?;
     for w in u.lookup_all_strv(GROUP, "AutoUpdate") {
         play.add(auto_update_annotation(&w));

@@ -4,10 +4,11 @@
 //! by [`compat`]).
 //!
 //! # API for in-process callers
-//! This module converts; it reads no environment variable and no configuration file, runs no
-//! process except `podman --version` when asked to detect the version
-//! ([`compat::Setting::Auto`]), and logs nothing: problems come back as [`Diagnostic`]s with
-//! file, line and key. The generator program (flags, environment, output directory, kmsg,
+//! This module converts; apart from [`environment`] (the generator's inputs from the
+//! environment and `generator.conf`, for callers that must convert as the installed generator
+//! does) it reads no environment variable and no configuration file, runs no process except
+//! `podman --version` when asked to detect the version ([`compat::Setting::Auto`]), and logs
+//! nothing: problems come back as [`Diagnostic`]s with file, line and key. The generator program (flags, environment, output directory, kmsg,
 //! threads, coexistence with podman's generator) is the `unitwright-generator` crate
 //! (`generator/`), a caller of this API like `unitwright quadlet ...`.
 //!
@@ -113,6 +114,7 @@ pub mod common;
 pub mod compat;
 pub mod container;
 pub mod convert;
+pub mod environment;
 #[doc(hidden)]
 pub mod fasthash;
 pub mod image;
@@ -128,6 +130,7 @@ pub mod settings;
 pub mod versions;
 pub mod volume;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -401,7 +404,7 @@ impl UnitInfo {
 }
 
 /// State shared by all conversions of one generator run.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Context {
     /// True in user (rootless) mode.
     pub user: bool,
@@ -419,12 +422,47 @@ pub struct Context {
     /// a version podman did not tell, or a file that uses none of them, for which podman is not
     /// asked). Set by the framework before each conversion.
     pub podman_version: Option<compat::Version>,
+    /// True in a collecting conversion ([`ConvertOptions::collect_errors`], run by
+    /// [`Converter`] only for a file that failed): errors that the rest of the conversion can
+    /// do without are recorded in [`Self::collected`] ([`Context::recover`]) and the
+    /// conversion goes on, so that every problem of the file is found, not only the first.
+    pub collecting: bool,
+    /// The errors recorded by a collecting conversion, in the order found.
+    pub collected: RefCell<Vec<ConvertError>>,
 }
 
 impl Context {
     /// Records a warning (logged at warning level by the framework).
     pub fn warn(&mut self, msg: impl Into<String>) {
         self.warnings.push(msg.into());
+    }
+
+    /// An error the conversion can go on past: in a collecting conversion it is recorded and
+    /// `Ok` returned (the caller goes on as if the offending value were absent); otherwise it
+    /// is returned, ending the conversion with it as the generator does.
+    pub fn recover(&self, e: ConvertError) -> Result<(), ConvertError> {
+        if self.collecting {
+            self.collected.borrow_mut().push(e);
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+}
+
+/// [`Context::recover`] for a result: in a collecting conversion an error is recorded and
+/// `fallback` used in place of the value.
+pub trait OrCollect<T> {
+    /// The value, or `fallback` after recording the error (collecting), or the error.
+    fn or_collect(self, ctx: &Context, fallback: T) -> Result<T, ConvertError>;
+}
+
+impl<T> OrCollect<T> for Result<T, ConvertError> {
+    fn or_collect(self, ctx: &Context, fallback: T) -> Result<T, ConvertError> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => ctx.recover(e).map(|()| fallback),
+        }
     }
 }
 
@@ -469,6 +507,14 @@ impl ConvertError {
             hint: None,
             at: None,
         }
+    }
+
+    /// The same error, about `key` (e.g. one that is missing), without a location: the
+    /// message stays as it is.
+    #[must_use]
+    pub fn about_key(mut self, key: &str) -> Self {
+        self.at.get_or_insert_with(Box::default).key = Some(key.to_owned());
+        self
     }
 
     /// The diagnostic for this error while converting `q` (the generator's

@@ -38,7 +38,7 @@ use super::common::{
 };
 use super::compat::check_keys;
 use super::podman::PodmanCmd;
-use super::{versions, Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Pod";
@@ -133,7 +133,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
             None => create.extend(["--exit-policy=stop", "--replace"]),
         }
     }
-    add_user_mappings(q, &mut create, true)?;
+    add_user_mappings(q, &mut create, true).or_collect(ctx, ())?;
     add_publish_ports(&mut create, q);
     add_key_vals(&mut create, q, ctx, &[("Label", "--label")]);
     add_networks(q, &mut service, ctx, &mut create)?;

@@ -12,7 +12,7 @@ use super::common::{
 };
 use super::podman::PodmanCmd;
 use super::resource::{begin, finish, name_or_default};
-use super::{versions, Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Volume";
@@ -46,20 +46,23 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         cmd.add(d);
     }
     if driver == Some("image") {
-        let Some(image) = u.lookup_nonempty(GROUP, "Image") else {
-            return Err(ConvertError::at_key(
+        match u.lookup_nonempty(GROUP, "Image") {
+            Some(image) => {
+                // User, Group, Copy, Device, Type and Options do not apply to image volumes.
+                let image = resolve_image_source(q, &mut service, ctx, image)
+                    .or_collect(ctx, image.to_owned())?;
+                cmd.add("--opt");
+                cmd.add(format!("image={image}"));
+            }
+            None => ctx.recover(ConvertError::at_key(
                 q,
                 GROUP,
                 "Driver",
                 "the key Image is mandatory when using the image driver",
-            ));
-        };
-        // User, Group, Copy, Device, Type and Options do not apply to image volumes.
-        let image = resolve_image_source(q, &mut service, ctx, image)?;
-        cmd.add("--opt");
-        cmd.add(format!("image={image}"));
+            ))?,
+        }
     } else {
-        add_device_options(q, ctx, &mut service, &mut cmd)?;
+        add_device_options(q, ctx, &mut service, &mut cmd).or_collect(ctx, ())?;
     }
     add_key_vals(&mut cmd, q, ctx, &[("Label", "--label")]);
     let name = name_or_default(q, ctx, "VolumeName");

@@ -9,8 +9,7 @@ use crate::Error;
 
 /// The cgroup subtree of one sandbox, `<our cgroup>/<sandbox name>/`, in the hierarchies systemd
 /// tracks processes in (`name=systemd` and the unified one, or the single cgroup2 tree) and,
-/// for managers that account resources, in the v1 hierarchies of the controllers they account
-/// with (memory, pids, cpu, cpuacct).
+/// for managers that account resources, in every other mounted v1 hierarchy but cpuset.
 ///
 /// * `manager/` holds the namespace's init and everything in its namespaces; for sandboxes
 ///   with a cgroup namespace it is that namespace's root, so a manager creates its slices and
@@ -27,6 +26,8 @@ use crate::Error;
 pub(crate) struct Cgroup {
     /// The sandbox's directory in each hierarchy.
     pub(crate) dirs: Vec<PathBuf>,
+    /// How many of `dirs` (the first ones) must be joined: those systemd tracks processes in.
+    required: usize,
 }
 
 /// Whether the host has the single cgroup2 tree (no v1 hierarchies).
@@ -38,8 +39,9 @@ impl Cgroup {
     /// Creates the sandbox's subtree (named `name`, with `manager/` and `command/`) below this
     /// process's cgroups. The hierarchies systemd tracks processes in must be writable: a clear
     /// error otherwise (a container whose cgroup file system is read-only). With
-    /// `with_controllers` the memory, pids, cpu and cpuacct v1 hierarchies are added where they
-    /// can be (best effort: a manager without them only accounts less).
+    /// `with_controllers` every other mounted v1 hierarchy but cpuset is added where it can be
+    /// (best effort: a manager without them only accounts less), so that whatever the manager
+    /// and its services create there is inside the subtree too.
     pub(crate) fn create(name: &str, with_controllers: bool) -> Result<Cgroup, Error> {
         let own = fs::read_to_string("/proc/self/cgroup").map_err(|e| {
             Error::new(format!(
@@ -47,6 +49,7 @@ impl Cgroup {
             ))
         })?;
         let mut dirs = Vec::new();
+        let mut tracked = 0;
         for line in own.lines() {
             let mut parts = line.splitn(3, ':');
             let (Some(_), Some(controllers), Some(path)) =
@@ -58,8 +61,10 @@ impl Cgroup {
                 "" if pure_v2() => (PathBuf::from("/sys/fs/cgroup"), true),
                 "" => (PathBuf::from("/sys/fs/cgroup/unified"), true),
                 "name=systemd" => (PathBuf::from("/sys/fs/cgroup/systemd"), true),
-                c @ ("memory" | "pids" | "cpu" | "cpuacct")
-                    if with_controllers && Path::new("/sys/fs/cgroup").join(c).is_dir() =>
+                // cpuset: a new cpuset cgroup has no CPUs until they are written to it.
+                c if with_controllers
+                    && !c.split(',').any(|c| c == "cpuset")
+                    && Path::new("/sys/fs/cgroup").join(c).is_dir() =>
                 {
                     (Path::new("/sys/fs/cgroup").join(c), false)
                 }
@@ -78,9 +83,13 @@ impl Cgroup {
             let made = fs::create_dir_all(dir.join("manager"))
                 .and_then(|()| fs::create_dir_all(dir.join("command")));
             match made {
+                Ok(()) if required => dirs.insert(tracked, dir),
                 Ok(()) => dirs.push(dir),
                 Err(e) if required => {
-                    let cg = Cgroup { dirs };
+                    let cg = Cgroup {
+                        dirs,
+                        required: tracked,
+                    };
                     cg.remove();
                     let hint = if e.raw_os_error() == Some(30) {
                         " (the cgroup file system is mounted read-only: in a container, run it \
@@ -98,6 +107,9 @@ impl Cgroup {
                     let _ = fs::remove_dir(&dir);
                 }
             }
+            if required {
+                tracked += 1;
+            }
         }
         if dirs.is_empty() {
             return Err(Error::new(
@@ -105,7 +117,10 @@ impl Cgroup {
                  name=systemd nor the unified hierarchy)",
             ));
         }
-        Ok(Cgroup { dirs })
+        Ok(Cgroup {
+            dirs,
+            required: tracked,
+        })
     }
 
     /// The names of the hierarchies, for the scripts that mount them in a cgroup namespace:
@@ -129,9 +144,10 @@ impl Cgroup {
         names.join(" ")
     }
 
-    fn sub(&self, name: &str) -> String {
-        let dirs: Vec<String> = self
-            .dirs
+    /// `<dir>/<name>` of the required (`true`) or the other hierarchies, space-separated.
+    fn sub(&self, name: &str, required: bool) -> String {
+        let (req, opt) = self.dirs.split_at(self.required);
+        let dirs: Vec<String> = (if required { req } else { opt })
             .iter()
             .map(|d| d.join(name).display().to_string())
             .collect();
@@ -139,16 +155,17 @@ impl Cgroup {
     }
 
     /// `program`, started by a shell that first moves itself into `<subtree>/<which>` of every
-    /// hierarchy (and fails, exit 125, when it cannot).
+    /// hierarchy (and fails, exit 125, when it cannot join one systemd tracks processes in).
     fn command_in(&self, which: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("/bin/sh");
         cmd.args([
             "-c",
-            r#"for d in $UW_CGROUPS; do echo $$ > "$d/cgroup.procs" || { echo "unitwright sandbox: cannot join the cgroup $d" >&2; exit 125; }; done; unset UW_CGROUPS; exec "$@""#,
+            r#"for d in $UW_CGROUPS; do echo $$ > "$d/cgroup.procs" || { echo "unitwright sandbox: cannot join the cgroup $d" >&2; exit 125; }; done; for d in $UW_CGROUPS_MORE; do echo $$ > "$d/cgroup.procs" 2>/dev/null; done; unset UW_CGROUPS UW_CGROUPS_MORE; exec "$@""#,
             "sh",
         ])
         .arg(program)
-        .env("UW_CGROUPS", self.sub(which));
+        .env("UW_CGROUPS", self.sub(which, true))
+        .env("UW_CGROUPS_MORE", self.sub(which, false));
         cmd
     }
 

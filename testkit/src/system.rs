@@ -6,16 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use crate::cgroup::Cgroup;
-use crate::user::mount_cgroups;
 use crate::{
     check_host, sandbox_dir, sandbox_name, sh, skip_or_fail, start_manager, stop_namespace,
     system_bus_address, with_log, write_manager_conf, Error,
 };
 
 /// The namespace's init: a private `/run` (where the bus socket, the manager's configuration
-/// and the generators go), the cgroup hierarchies mounted afresh so that the cgroup namespace
-/// (rooted at the sandbox's own cgroup) shows its root there (otherwise systemd would create
-/// its `init.scope` and `system.slice` at the top of the host's tree), then systemd as PID 1.
+/// and the generators go), every cgroup hierarchy the host has mounted mounted afresh, so that
+/// each is rooted at the namespace's root (the sandbox's own cgroup), as on a host where PID 1's
+/// cgroup is the root of what `/sys/fs/cgroup` shows, then systemd as PID 1. Without the
+/// remount the host's mounts stay, rooted at the host's root, while `/proc/PID/cgroup` is
+/// relative to the namespace: systemd then created `system.slice` at the host's root (shared
+/// with every other sandbox), services saw paths such as `/../system.slice/x.service`, and
+/// podman's `--cgroups=split` failed with `mkdir /sys/fs/cgroup/system.slice: read-only file
+/// system`. The same hierarchies as the host's (and `/sys/fs/cgroup` read-only as there).
 const SCRIPT: &str = concat!(
     r#"set -e
 mount -t tmpfs -o mode=755 tmpfs /run
@@ -29,8 +33,25 @@ if [ -n "$UW_JOURNAL" ]; then
   mount --bind "$UW_LOG_DIR" /run/log
 fi
 "#,
-    mount_cgroups!(),
-    r#"unset UW_MANAGER_CONF UW_GENERATORS UW_JOURNAL UW_LOG_DIR UW_HIERARCHIES
+    r#"if [ -e /sys/fs/cgroup/cgroup.procs ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+else
+  grep -E '^[^ ]+ /sys/fs/cgroup/[^ ]+ cgroup2? ' /proc/self/mounts > /run/uw-cgroup-mounts
+  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+  while read -r _ dir type opts _; do
+    mkdir -p "$dir"
+    if [ "$type" = cgroup2 ]; then
+      mount -t cgroup2 cgroup2 "$dir"
+    else
+      o=$(printf '%s\n' "$opts" | tr , '\n' | grep -vxE 'rw|ro|relatime|nosuid|nodev|noexec' | paste -sd, -)
+      case $o in name=*) o="none,$o" ;; esac
+      mount -t cgroup -o "$o" cgroup "$dir"
+    fi
+  done < /run/uw-cgroup-mounts
+  rm /run/uw-cgroup-mounts
+  mount -o remount,ro /sys/fs/cgroup
+fi
+unset UW_MANAGER_CONF UW_GENERATORS UW_JOURNAL UW_LOG_DIR UW_HIERARCHIES
 exec env container=unitwright-sandbox /lib/systemd/systemd --system </dev/null
 "#
 );

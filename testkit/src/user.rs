@@ -13,7 +13,7 @@ use crate::{
 
 /// Mounts the cgroup hierarchies named in `$UW_HIERARCHIES` (see `Cgroup::hierarchy_names`)
 /// afresh on `/sys/fs/cgroup`, as the cgroup namespace of the calling shell sees them, and
-/// sets `hierarchies` to their mount points. A shell fragment shared by the scripts.
+/// sets `hierarchies` to their mount points.
 macro_rules! mount_cgroups {
     () => {
         r#"if [ "$UW_HIERARCHIES" = cgroup2 ]; then
@@ -31,11 +31,21 @@ else
     esac
     hierarchies="$hierarchies /sys/fs/cgroup/$h"
   done
+  # With UW_ALL_CONTROLLERS=1, every other controller the kernel has enabled is mounted too, as
+  # on a booted host (systemd mounts them all; podman creates a pod's cgroup in each). Those
+  # the host has not mounted at all get a hierarchy of their own here.
+  if [ -n "${UW_ALL_CONTROLLERS:-}" ]; then
+    while read -r c _ _ enabled; do
+      case $c in '#'*) continue ;; esac
+      [ "$enabled" = 1 ] && [ ! -e "/sys/fs/cgroup/$c" ] || continue
+      mkdir "/sys/fs/cgroup/$c"
+      mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || rmdir "/sys/fs/cgroup/$c"
+    done < /proc/cgroups
+  fi
 fi
 "#
     };
 }
-pub(crate) use mount_cgroups;
 
 /// The namespace's init without a journal: mount the tmpfs, start the bus at exactly
 /// `$XDG_RUNTIME_DIR/bus` (the manager registers there whatever `DBUS_SESSION_BUS_ADDRESS`
@@ -96,10 +106,22 @@ pub struct UserManagerBuilder {
     generators: Vec<PathBuf>,
     units: Vec<(String, Vec<u8>)>,
     journal: bool,
+    all_controllers: bool,
 }
 
 impl UserManagerBuilder {
     crate::builder_methods!("/run/systemd/user-generators/");
+
+    /// With [`UserManagerBuilder::journal`]: mount every cgroup controller the kernel has
+    /// enabled in the sandbox, as a booted host has them (systemd mounts all v1 hierarchies),
+    /// not only those the manager accounts with. podman 4.3.1 creates a pod's cgroup in every
+    /// enabled controller and fails where one is not mounted; this machine enables `net_cls`,
+    /// `net_prio`, `perf_event` and `hugetlb` without mounting them.
+    #[must_use]
+    pub fn all_controllers(mut self, on: bool) -> Self {
+        self.all_controllers = on;
+        self
+    }
 
     /// Starts the manager. `None` (after a loud message on stderr) if the sandbox cannot be
     /// set up; a panic instead when `CI=true`.
@@ -188,6 +210,10 @@ impl UserManager {
             .env("UW_GENERATORS", generators.join("\n"))
             .env("UW_LOG_DIR", root.path().join("log"))
             .env("UW_HIERARCHIES", cgroup.hierarchy_names())
+            .env(
+                "UW_ALL_CONTROLLERS",
+                if b.all_controllers { "1" } else { "" },
+            )
             .env_remove("NOTIFY_SOCKET")
             .env_remove("MANAGERPID")
             .env_remove("JOURNAL_STREAM")

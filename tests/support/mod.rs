@@ -10,6 +10,8 @@
 
 pub use unitwright_testkit::*;
 
+pub mod podman;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -175,6 +175,14 @@ fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
             ("Start and wait; a failure prints the unit's last output lines and what failed:", "unitwright start web"),
             ("Queue only, then wait for the job later:", "job=$(unitwright start --no-block web) && unitwright wait \"$job\""),
         ],
+        "unitwright-stop" => &[
+            ("In a script that must not fail on a unit that was never installed:", "unitwright stop --ignore-missing web old-web"),
+        ],
+        "unitwright-set-property" => &[
+            ("Limit a running unit's memory and CPU, kept across reboots:", "unitwright set-property web MemoryMax=1G CPUQuota=50%"),
+            ("Until the next reboot only, on an instance:", "unitwright --user set-property --runtime 'console@a\\x2db.service' TasksMax=128"),
+            ("Back to no limit:", "unitwright set-property web MemoryMax=infinity CPUQuota="),
+        ],
         "unitwright-is-active" => &[
             ("In a script:", "if unitwright -q is-active web; then echo up; fi"),
         ],
@@ -228,7 +236,7 @@ fn completions(dir: &Path) -> Result<()> {
 /// The verbs whose operands are unit names.
 const UNIT_VERBS: &str = "start stop restart try-restart reload-or-restart reload daemon-reload \
     kill reset-failed status enable disable logs is-active is-failed is-enabled cat show mask \
-    unmask wait";
+    unmask wait set-property";
 
 /// Adds unit-name completion to clap's script for `shell`: operands of the unit verbs complete
 /// to the units the manager has loaded (`unitwright [--user] list --no-legend`, asked of the
