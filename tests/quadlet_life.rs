@@ -174,17 +174,30 @@ impl Cli {
 }
 
 fn units(report: &Value) -> Vec<(String, String, String)> {
-    report["units"]
+    triples(&report["units"], ["unit", "action", "result"])
+}
+
+/// `install PATH --now`: one reload, and exactly `started` (sorted) started successfully.
+fn install_now_starts(cli: &Cli, path: &str, started: &[&str]) {
+    let r = cli.json(&["install", path, "--now"], 0);
+    assert_eq!(r["reloaded"], true, "{r}");
+    let mut got = units(&r);
+    got.sort();
+    let want: Vec<(String, String, String)> = started
+        .iter()
+        .map(|u| ((*u).to_owned(), "start".to_owned(), "done".to_owned()))
+        .collect();
+    assert_eq!(got, want, "{r}");
+}
+
+/// Three string fields of each object of a JSON array.
+fn triples(items: &Value, names: [&str; 3]) -> Vec<(String, String, String)> {
+    let field = |o: &Value, n: &str| o[n].as_str().unwrap().to_owned();
+    items
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| {
-            (
-                u["unit"].as_str().unwrap().to_owned(),
-                u["action"].as_str().unwrap().to_owned(),
-                u["result"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|o| (field(o, names[0]), field(o, names[1]), field(o, names[2])))
         .collect()
 }
 
@@ -235,16 +248,46 @@ fn user_sandbox(podman: &Podman, work: &Path) -> Option<(UserManager, Cli, PathB
     ))
 }
 
+/// Real podman, a work directory, a user manager with the counting generator and a CLI for it,
+/// and the Quadlet directory it installs into. Dropped in reverse: manager, then files, then
+/// podman's containers.
+struct UserSetup {
+    podman: Podman,
+    work: tempfile::TempDir,
+    sb: UserManager,
+    cli: Cli,
+    count: PathBuf,
+    qdir: PathBuf,
+}
+
+fn user_setup() -> Option<UserSetup> {
+    let podman = Podman::setup()?;
+    let work = tempfile::tempdir().unwrap();
+    let (sb, cli, count) = user_sandbox(&podman, work.path())?;
+    let qdir = sb.root.path().join("config/containers/systemd");
+    Some(UserSetup {
+        podman,
+        work,
+        sb,
+        cli,
+        count,
+        qdir,
+    })
+}
+
 #[test]
 fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
-    let Some(podman) = Podman::setup() else {
+    let Some(UserSetup {
+        podman,
+        work,
+        sb,
+        cli,
+        count,
+        qdir,
+    }) = user_setup()
+    else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let Some((sb, cli, count)) = user_sandbox(&podman, work.path()) else {
-        return;
-    };
-    let qdir = sb.root.path().join("config/containers/systemd");
 
     // The app: two containers and a volume; one container holds a secret (0600).
     let app = work.path().join("demo");
@@ -442,6 +485,13 @@ fn user_apps_install_change_noop_broken_and_rm_with_real_podman() {
 
 /// Runs `apply` paused at `step` (UNITWRIGHT_TEST_PAUSE_AT), kills it with SIGKILL there.
 fn apply_killed_at(cli: &Cli, work: &Path, args: &[&str], step: &str) {
+    let mut child = apply_paused_at(cli, work, args, step);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Runs `apply` until it pauses at `step` (UNITWRIGHT_TEST_PAUSE_AT), holding the scope lock.
+fn apply_paused_at(cli: &Cli, work: &Path, args: &[&str], step: &str) -> std::process::Child {
     let pause = work.join(format!("paused-{step}"));
     let mut child = cli
         .cmd(args)
@@ -460,8 +510,7 @@ fn apply_killed_at(cli: &Cli, work: &Path, args: &[&str], step: &str) {
         assert!(Instant::now() < deadline, "apply never reached {step}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child
 }
 
 fn volume(label: &str, podman: &Podman) -> String {
@@ -646,14 +695,17 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
 
 #[test]
 fn quadlet_names_in_unit_verbs_enable_drop_ins_and_rejected_files_explained() {
-    let Some(podman) = Podman::setup() else {
+    let Some(UserSetup {
+        podman: _podman,
+        work: _work,
+        sb,
+        cli,
+        count: _count,
+        qdir,
+    }) = user_setup()
+    else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let Some((sb, cli, _)) = user_sandbox(&podman, work.path()) else {
-        return;
-    };
-    let qdir = sb.root.path().join("config/containers/systemd");
     // Copied by hand, as users do: one good volume, one with ServiceName=, one broken container.
     write(&qdir, "data.volume", "[Volume]\n");
     write(&qdir, "named.volume", "[Volume]\nServiceName=custom-vol\n");
@@ -762,18 +814,7 @@ fn system_containers_run_restart_exactly_the_changed_one_and_rm_with_real_podman
     let app_arg = app.to_str().unwrap();
 
     // install --now: both containers run.
-    let r = cli.json(&["install", app_arg, "--now"], 0);
-    assert_eq!(r["reloaded"], true, "{r}");
-    let mut started = units(&r);
-    started.sort();
-    assert_eq!(
-        started,
-        vec![
-            ("back.service".into(), "start".into(), "done".into()),
-            ("front.service".into(), "start".into(), "done".into())
-        ],
-        "{r}"
-    );
+    install_now_starts(&cli, app_arg, &["back.service", "front.service"]);
     for u in ["front.service", "back.service"] {
         assert_eq!(show(u, "ActiveState"), "active", "{u}");
         assert_eq!(show(u, "SubState"), "running", "{u}");
@@ -937,4 +978,199 @@ fn verify_reports_every_problem_of_a_file_and_the_generator_still_stops_at_the_f
     );
     assert!(!out_dir.join("bad.service").exists());
     assert!(out_dir.join("good-volume.service").exists());
+}
+
+/// A podman `.quadlets` file (sections split by `---`, each named by `# FileName=`) installed
+/// against a real user manager: its files land in the Quadlet directory as one app named after
+/// it, `--now` starts them, `list` shows the app, `rm --app` removes everything.
+#[test]
+fn a_quadlets_file_installs_as_one_app_starts_lists_and_is_removed() {
+    let Some(setup) = user_setup() else {
+        return;
+    };
+    let UserSetup {
+        podman,
+        work,
+        sb,
+        cli,
+        qdir,
+        ..
+    } = &setup;
+    let bundle = work.path().join("stack.quadlets");
+    // The first section is named without its extension (the type group gives it).
+    std::fs::write(
+        &bundle,
+        format!(
+            "# FileName=front\n{}---\n# FileName=cache.volume\n[Volume]\nLabel=app=stack\n---\n# FileName=back.container\n{}",
+            container("f"),
+            container("b")
+        ),
+    )
+    .unwrap();
+
+    install_now_starts(
+        cli,
+        bundle.to_str().unwrap(),
+        &["back.service", "cache-volume.service", "front.service"],
+    );
+    for f in ["front.container", "cache.volume", "back.container"] {
+        assert!(qdir.join(f).is_file(), "{f} not installed");
+    }
+    assert!(std::fs::read_to_string(qdir.join("front.container"))
+        .unwrap()
+        .contains("Environment=V=f"));
+    assert!(qdir.join(".unitwright/apps/stack.json").is_file());
+    for u in ["front.service", "back.service", "cache-volume.service"] {
+        assert_eq!(sb.is_active(u), "active", "{u}");
+    }
+    let ps = podman.ps();
+    assert!(
+        ps.contains("systemd-front") && ps.contains("systemd-back"),
+        "{ps}"
+    );
+
+    let list = cli.json(&["list", "--app", "stack"], 0);
+    let mut rows = triples(&list, ["unit", "app", "active"]);
+    rows.sort();
+    let row = |u: &str| (u.to_owned(), "stack".to_owned(), "active".to_owned());
+    assert_eq!(
+        rows,
+        vec![
+            row("back.service"),
+            row("cache-volume.service"),
+            row("front.service")
+        ],
+        "{list}"
+    );
+
+    // Another app does not take a file of this one silently; `install --replace` moves it
+    // (both records change in the same transaction).
+    let single = work.path().join("cache.volume");
+    std::fs::write(&single, "[Volume]\nLabel=app=other\n").unwrap();
+    let single = single.to_str().unwrap();
+    let out = cli.run(&["install", single, "--app", "other"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("belongs to app stack") && stderr.contains("install --replace"),
+        "{stderr}"
+    );
+    let out = cli.run(&["install", single, "--app", "other", "--replace", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cache.volume moved from app stack to app other"),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["changed"], true, "{r}");
+    let app_of = |file: &str| {
+        let list = cli.json(&["list"], 0);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"].as_str().unwrap().ends_with(file))
+            .map(|f| f["app"].clone())
+    };
+    assert_eq!(app_of("/cache.volume"), Some(Value::from("other")));
+    assert_eq!(app_of("/front.container"), Some(Value::from("stack")));
+    assert!(
+        !std::fs::read_to_string(qdir.join(".unitwright/apps/stack.json"))
+            .unwrap()
+            .contains("cache.volume")
+    );
+
+    let r = cli.json(&["rm", "--app", "stack"], 0);
+    assert_eq!(r["reloaded"], true, "{r}");
+    for u in ["front.service", "back.service"] {
+        assert_ne!(sb.is_active(u), "active", "{u}");
+    }
+    assert!(qdir.join("cache.volume").is_file(), "app other's file went");
+    cli.json(&["rm", "--app", "other"], 0);
+    assert_ne!(sb.is_active("cache-volume.service"), "active");
+    let left: Vec<PathBuf> = tree(qdir).into_keys().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!podman.ps().contains("systemd-"), "{}", podman.ps());
+    assert!(cli.json(&["list"], 0).as_array().unwrap().is_empty());
+}
+
+/// `list` takes no lock: while an apply holds the scope lock in the middle of its renames, it
+/// returns, and shows the committed state (the apply's half-made change is not seen).
+#[test]
+fn list_reads_the_committed_state_while_an_apply_holds_the_scope_lock() {
+    let Some(setup) = user_setup() else {
+        return;
+    };
+    let (cli, work, qdir) = (&setup.cli, setup.work.path(), &setup.qdir);
+    let app = work.join("kv");
+    write(&app, "a.volume", "[Volume]\n");
+    write(&app, "b.volume", "[Volume]\n");
+    let app_arg = app.to_str().unwrap();
+    cli.json(&["install", app_arg], 0);
+
+    // The apply renames a.volume (first), then stops while holding the lock.
+    write(&app, "a.volume", "[Volume]\nServiceName=alpha\n");
+    write(&app, "b.volume", "[Volume]\nServiceName=beta\n");
+    write(&app, "c.volume", "[Volume]\n");
+    let mut apply = apply_paused_at(cli, work, &["apply", app_arg, "--app", "kv"], "committing");
+    let lock = qdir.join(".unitwright/lock");
+    let held = Command::new("flock")
+        .args(["-n", lock.to_str().unwrap(), "true"])
+        .status()
+        .unwrap();
+    assert!(
+        !held.success(),
+        "the paused apply does not hold the scope lock"
+    );
+    assert!(
+        std::fs::read_to_string(qdir.join("a.volume"))
+            .unwrap()
+            .contains("alpha"),
+        "the apply had not replaced a.volume yet"
+    );
+
+    let mut list = cli
+        .cmd(&["list", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while list.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            list.kill().unwrap();
+            apply.kill().unwrap();
+            panic!("list waits for the scope lock");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = list.wait_with_output().unwrap();
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rows: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["unit"].as_str().unwrap_or("-").to_owned(),
+                f["app"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("a-volume.service".to_owned(), "kv".to_owned()),
+            ("b-volume.service".to_owned(), "kv".to_owned())
+        ],
+        "{v:#}"
+    );
 }

@@ -87,7 +87,7 @@ pub struct InstallArgs {
     /// The app the files form (default: the directory's or .quadlets file's name).
     #[arg(long, value_name = "NAME")]
     pub app: Option<String>,
-    /// Overwrite files that exist.
+    /// Overwrite files that exist; a file of another app moves to this one.
     #[arg(long)]
     pub replace: bool,
     /// Start the new units and wait for their jobs.
@@ -474,14 +474,11 @@ async fn list(user: bool, a: ListArgs) -> anyhow::Result<ExitCode> {
     let dir = store::install_dir(user)
         .map(|d| adapter::resolve_dir(&d))
         .unwrap_or_default();
-    let conv = adapter::convert_all(user, &dir, &adapter::Overlay::new());
-    let apps = if dir.join(store::STATE_DIR).is_dir() {
-        store::Store::open(&dir)
-            .map(|s| s.apps())
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    // The committed state, without the scope lock: an apply in progress does not make `list`
+    // wait, and its half-made changes are not shown.
+    let (committed, conv) =
+        store::read_committed(&dir, |c| adapter::convert_all(user, &dir, &c.overlay));
+    let apps = committed.apps;
     let app_of = |p: &Path| -> Option<String> {
         let rel = p.strip_prefix(&dir).ok()?;
         apps.iter()

@@ -315,6 +315,8 @@ pub async fn apply(
         .cloned();
     // Refusals that need no conversion: names, conflicts.
     let mut seen = BTreeSet::new();
+    // Files of other apps that `install --replace` takes over, by their app.
+    let mut taken: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
     for s in &sources {
         if !seen.insert(s.rel.clone()) {
             return Err(Refused(format!("{} is given twice", s.rel.display())));
@@ -324,8 +326,19 @@ pub async fn apply(
         let mine = owner.is_some() && owner == opts.app.as_deref();
         if !mine {
             if let Some(other) = owner {
+                // Another app's file changes hands only when asked for: `install --replace`
+                // (an explicit overwrite). `apply` states one app's content and never takes
+                // files from another app (two apps' applies would take a file back and forth).
+                if verb == Verb::Install && opts.replace {
+                    taken.entry(other).or_default().push(&s.rel);
+                    continue;
+                }
+                let to = opts
+                    .app
+                    .as_deref()
+                    .map_or_else(String::new, |a| format!(" --app {a}"));
                 return Err(Refused(format!(
-                    "{} belongs to app {other}; remove it there first (unitwright quadlet rm --app {other})",
+                    "{} belongs to app {other}; remove it there first (unitwright quadlet rm --app {other}), or move it with unitwright quadlet install --replace{to}",
                     target.display()
                 )));
             }
@@ -403,6 +416,31 @@ pub async fn apply(
     }
     record_files.sort();
     record_files.dedup();
+    // The apps that lose files to `install --replace` (same transaction; an app left without
+    // files loses its record).
+    for (other, files) in &taken {
+        if let Some(old) = apps.iter().find(|a| a.name == *other) {
+            let rec = App {
+                name: old.name.clone(),
+                files: old
+                    .files
+                    .iter()
+                    .filter(|f| !files.contains(&f.as_path()))
+                    .cloned()
+                    .collect(),
+            };
+            changes.push(st.app_op(&rec));
+            for f in files {
+                report.notes.push(format!(
+                    "{} moved from app {other}{}",
+                    dir.join(f).display(),
+                    opts.app
+                        .as_deref()
+                        .map_or_else(String::new, |a| format!(" to app {a}"))
+                ));
+            }
+        }
+    }
     // The app record changes with the files (one transaction).
     if let Some(app) = &opts.app {
         let rec = App {

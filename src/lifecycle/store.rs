@@ -37,6 +37,8 @@ use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use super::adapter::Overlay;
+
 /// The name of the state directory inside the Quadlet directory.
 pub const STATE_DIR: &str = ".unitwright";
 
@@ -165,29 +167,12 @@ impl Store {
 
     /// The record of app `name`, if any.
     pub fn app(&self, name: &str) -> Option<App> {
-        let data = fs::read(self.app_path(name)).ok()?;
-        let v: serde_like::Record = serde_like::parse(&data)?;
-        Some(App {
-            name: v.app,
-            files: v.files.into_iter().map(PathBuf::from).collect(),
-        })
+        parse_app(&fs::read(self.app_path(name)).ok()?)
     }
 
     /// Every app record, by name.
     pub fn apps(&self) -> Vec<App> {
-        let mut names: Vec<String> = fs::read_dir(self.state().join("apps"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .map(str::to_owned)
-            })
-            .collect();
-        names.sort();
-        names.iter().filter_map(|n| self.app(n)).collect()
+        read_apps(&self.state(), &Overlay::new())
     }
 
     /// The transaction operation that writes (or, with no files, removes) the record of `app`.
@@ -301,6 +286,139 @@ impl Store {
         t.write_journal("commit")?;
         Ok(t)
     }
+}
+
+fn parse_app(data: &[u8]) -> Option<App> {
+    let v: serde_like::Record = serde_like::parse(data)?;
+    Some(App {
+        name: v.app,
+        files: v.files.into_iter().map(PathBuf::from).collect(),
+    })
+}
+
+/// The app records under `state` (the state directory), by name, with `overlay` applied.
+fn read_apps(state: &Path, overlay: &Overlay) -> Vec<App> {
+    let apps = state.join("apps");
+    let mut paths: Vec<PathBuf> = fs::read_dir(&apps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .chain(
+            overlay
+                .keys()
+                .filter(|p| p.parent() == Some(&apps))
+                .cloned(),
+        )
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .iter()
+        .filter_map(|p| match overlay.get(p) {
+            Some(Some(data)) => parse_app(data),
+            Some(None) => None,
+            None => parse_app(&fs::read(p).ok()?),
+        })
+        .collect()
+}
+
+/// The committed state of a scope's Quadlet directory, read without the scope lock (for
+/// `quadlet list`, which must not wait while an apply runs; see [`read_committed`]).
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// The resolved Quadlet directory.
+    pub dir: PathBuf,
+    /// The files of a transaction in progress (not yet `done`) as they were before it: old
+    /// content, or `None` for a file it adds. Empty when no transaction is in progress.
+    pub overlay: Overlay,
+    /// The app records, by name, as committed.
+    pub apps: Vec<App>,
+}
+
+/// What changes with every transaction step: the state directory's and the transaction
+/// directory's modification times (a transaction creates and removes `txn/`; every journal
+/// phase is a rename in it) and the journal.
+type Stamp = (Option<(i64, i64)>, Option<(i64, i64)>, Option<Vec<u8>>);
+
+fn stamp(state: &Path) -> Stamp {
+    let mtime = |p: &Path| fs::metadata(p).ok().map(|m| (m.mtime(), m.mtime_nsec()));
+    (
+        mtime(state),
+        mtime(&state.join("txn")),
+        fs::read(state.join("txn/journal")).ok(),
+    )
+}
+
+/// Reads the committed state once; `None` when a transaction moved under it.
+fn read_committed_once(dir: &Path) -> Option<Committed> {
+    let state = dir.join(STATE_DIR);
+    let txn = state.join("txn");
+    let mut overlay = Overlay::new();
+    if let Some(j) = fs::read(txn.join("journal"))
+        .ok()
+        .and_then(|d| serde_like::parse_journal(&d))
+    {
+        if j.phase != "done" {
+            // Committing or rolling back: what was there before counts (what a recovery would
+            // restore). A backup renamed back during a rollback is its target again.
+            for (i, (target, _, backup)) in j.ops.iter().enumerate() {
+                let target = PathBuf::from(target);
+                let old = if *backup {
+                    match fs::read(txn.join("bak").join(i.to_string())) {
+                        Ok(d) => Some(d),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            Some(fs::read(&target).ok()?)
+                        }
+                        Err(_) => return None,
+                    }
+                } else {
+                    None
+                };
+                overlay.insert(target, old);
+            }
+        }
+    }
+    let apps = read_apps(&state, &overlay);
+    Some(Committed {
+        dir: dir.to_owned(),
+        overlay,
+        apps,
+    })
+}
+
+/// The committed state of the Quadlet directory `dir` (resolved), without the scope lock, and
+/// what `read` makes of it (it reads the other files from disk, e.g. a conversion with the
+/// overlay). Always consistent: app records and Quadlet files are only ever replaced by
+/// rename (whole, old or new), a transaction in progress is seen as not yet made (its files'
+/// old contents from the backups), and when a transaction step happened during the reading
+/// ([`Stamp`]), it is read again.
+pub fn read_committed<T>(dir: &Path, mut read: impl FnMut(&Committed) -> T) -> (Committed, T) {
+    let state = dir.join(STATE_DIR);
+    let mut last = None;
+    for _ in 0..100 {
+        let before = stamp(&state);
+        let Some(c) = read_committed_once(dir) else {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
+        };
+        let t = read(&c);
+        if stamp(&state) == before {
+            return (c, t);
+        }
+        last = Some((c, t));
+    }
+    // Transactions without end (not seen in practice): the last reading.
+    last.unwrap_or_else(|| {
+        let c = Committed {
+            dir: dir.to_owned(),
+            apps: read_apps(&state, &Overlay::new()),
+            ..Committed::default()
+        };
+        let t = read(&c);
+        (c, t)
+    })
 }
 
 fn sync_dir(dir: &Path) {
@@ -580,13 +698,10 @@ mod tests {
         assert!(got.load(Ordering::SeqCst));
     }
 
-    #[test]
-    fn a_transaction_rolls_back_to_the_old_files() {
-        let d = tempfile::tempdir().unwrap();
-        let store = Store::open(d.path()).unwrap();
+    /// `a.container` ("old") to be replaced by "new", `b.container` to be added.
+    fn replace_a_add_b(store: &Store) -> (PathBuf, PathBuf, Vec<Op>) {
         let a = store.dir.join("a.container");
         fs::write(&a, "old").unwrap();
-        fs::set_permissions(&a, fs::Permissions::from_mode(0o600)).unwrap();
         let b = store.dir.join("b.container");
         let ops = vec![
             Op {
@@ -598,6 +713,50 @@ mod tests {
                 new: Some((b"b".to_vec(), 0o644)),
             },
         ];
+        (a, b, ops)
+    }
+
+    #[test]
+    fn the_committed_state_is_the_old_one_until_the_transaction_is_done() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let (a, new_b, mut ops) = replace_a_add_b(&store);
+        let rec = App {
+            name: "x".into(),
+            files: vec!["a.container".into(), "b.container".into()],
+        };
+        ops.push(store.app_op(&rec));
+        let txn = store.begin(ops, &[], &[]).unwrap();
+        // Half-way through the renames (phase `commit`): a is new on disk, b and the record
+        // are not there yet; the committed state is the old one. The lock is held meanwhile.
+        fs::rename(store.state().join("txn/new/0"), &a).unwrap();
+        let (c, n) = read_committed(&store.dir, |c| c.overlay.len());
+        assert_eq!(n, 3);
+        assert_eq!(c.overlay[&a].as_deref(), Some(&b"old"[..]));
+        assert_eq!(c.overlay[&new_b], None);
+        assert!(c.apps.is_empty());
+        // Done: the new state, no overlay.
+        fs::rename(&a, store.state().join("txn/new/0")).unwrap();
+        txn.commit().unwrap();
+        let (c, ()) = read_committed(&store.dir, |_| ());
+        assert!(c.overlay.is_empty());
+        assert_eq!(c.apps, vec![rec.clone()]);
+        // Rolling back (phase `rollback`, a backup already renamed back): the old state.
+        txn.rollback().unwrap();
+        let (c, ()) = read_committed(&store.dir, |_| ());
+        assert_eq!(c.overlay[&a].as_deref(), Some(&b"old"[..]));
+        assert!(c.apps.is_empty());
+        txn.finish().unwrap();
+        let (c, ()) = read_committed(&store.dir, |_| ());
+        assert!(c.overlay.is_empty() && c.apps.is_empty());
+    }
+
+    #[test]
+    fn a_transaction_rolls_back_to_the_old_files() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let (a, b, ops) = replace_a_add_b(&store);
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o600)).unwrap();
         let t = store.begin(ops, &[], &[]).unwrap();
         t.commit().unwrap();
         assert_eq!(fs::read_to_string(&a).unwrap(), "new");
