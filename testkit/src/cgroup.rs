@@ -71,7 +71,8 @@ impl Cgroup {
                 _ => continue,
             };
             if !base.join("cgroup.procs").exists() {
-                if required {
+                // A container may lack the unified hierarchy (podman's cgroup v1 has none).
+                if required && (controllers == "name=systemd" || pure_v2()) {
                     return Err(Error::new(format!(
                         "the cgroup hierarchy {} is not mounted (systemd needs it to track processes)",
                         base.display()
@@ -79,7 +80,13 @@ impl Cgroup {
                 }
                 continue;
             }
-            let dir = base.join(path.trim_start_matches('/')).join(name);
+            // Without a cgroup namespace a container shows the host's path, but has its own
+            // cgroup mounted as the root of the hierarchy.
+            let mut own_dir = base.join(path.trim_start_matches('/'));
+            if !own_dir.is_dir() {
+                own_dir.clone_from(&base);
+            }
+            let dir = own_dir.join(name);
             let made = fs::create_dir_all(dir.join("manager"))
                 .and_then(|()| fs::create_dir_all(dir.join("command")));
             match made {

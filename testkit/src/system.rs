@@ -29,7 +29,7 @@ if [ -n "$UW_GENERATORS" ]; then
   printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/system-generators/; done
 fi
 if [ -n "$UW_JOURNAL" ]; then
-  printf '[Journal]\nStorage=volatile\nReadKMSG=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
+  printf '[Journal]\nStorage=volatile\nReadKMsg=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
   mount --bind "$UW_LOG_DIR" /run/log
 fi
 "#,

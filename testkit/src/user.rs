@@ -51,6 +51,7 @@ fi
 /// `$XDG_RUNTIME_DIR/bus` (the manager registers there whatever `DBUS_SESSION_BUS_ADDRESS`
 /// says), then the manager.
 const PLAIN_SCRIPT: &str = r#"set -e
+mkdir -p /run/systemd # a container may have none (its /run is bare)
 mount -t tmpfs tmpfs /run/systemd
 mkdir -p /run/systemd/system /run/systemd/user-generators
 if [ -n "$UW_GENERATORS" ]; then
@@ -70,12 +71,13 @@ while :; do wait; done
 /// where PID 1 would, and starts journald before the bus and the manager.
 const JOURNAL_SCRIPT: &str = concat!(
     r#"set -e
+mkdir -p /run/systemd # a container may have none (its /run is bare)
 mount -t tmpfs tmpfs /run/systemd
 mkdir -p /run/systemd/system /run/systemd/user-generators /run/systemd/journal /run/systemd/units /run/systemd/journald.conf.d
 if [ -n "$UW_GENERATORS" ]; then
   printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
 fi
-printf '[Journal]\nStorage=volatile\nReadKMSG=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
+printf '[Journal]\nStorage=volatile\nReadKMsg=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
 mkdir -p /run/log /run/user
 mount --bind "$UW_LOG_DIR" /run/log
 mount -t tmpfs -o mode=755 tmpfs /run/user

@@ -5,7 +5,8 @@
 #
 #   tests/sandbox/user-manager.sh COMMAND [ARGS...]
 #
-# The binary is $UNITWRIGHT or $UW_BIN (else target/debug/unitwright, built if missing).
+# The binary is $UNITWRIGHT or $UW_BIN (else target/debug/unitwright, else unitwright on PATH,
+# else target/debug/unitwright is built).
 # COMMAND runs outside the namespaces, with:
 #   XDG_RUNTIME_DIR            the manager's runtime dir; unit files go to $XDG_RUNTIME_DIR/systemd/user/
 #   DBUS_SESSION_BUS_ADDRESS   unix:path=$XDG_RUNTIME_DIR/bus (so `unitwright --user` talks to it)
@@ -23,7 +24,10 @@ bin=${UNITWRIGHT:-${UW_BIN:-}}
 if [ -z "$bin" ]; then
   here=$(cd "$(dirname "$0")/../.." && pwd)
   bin=$here/${CARGO_TARGET_DIR:-target}/debug/unitwright
-  [ -x "$bin" ] || (cd "$here" && cargo build --quiet --bin unitwright)
+  if [ ! -x "$bin" ]; then
+    if command -v unitwright >/dev/null; then bin=$(command -v unitwright)
+    else (cd "$here" && cargo build --quiet --bin unitwright); fi
+  fi
 fi
 set -- "$@"
 opts=
