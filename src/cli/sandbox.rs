@@ -143,8 +143,26 @@ impl Sandbox {
 /// Writes `bin/systemctl` and `bin/journalctl` into the sandbox's directory: each runs the real
 /// program inside the sandbox's namespaces (in the caller's working directory), where it sees
 /// the sandbox's manager and journal as on a booted host.
-fn write_shims(sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
-    let bin = sandbox.root().join("bin");
+///
+/// Where the sandbox's directory is on a `noexec` file system (`/dev/shm` in a podman
+/// container), they go to a directory of their own in `$TMPDIR` (returned, removed on drop):
+/// a shim that cannot be executed would silently leave the host's `systemctl` on `PATH`.
+fn write_shims(sandbox: &Sandbox) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let noexec = rustix::fs::statvfs(sandbox.root())
+        .is_ok_and(|v| v.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC));
+    let own = if noexec {
+        Some(
+            tempfile::Builder::new()
+                .prefix("unitwright-sandbox-bin-")
+                .tempdir()
+                .context("creating a directory for the systemctl and journalctl shims")?,
+        )
+    } else {
+        None
+    };
+    let bin = own
+        .as_ref()
+        .map_or_else(|| sandbox.root().join("bin"), |d| d.path().to_owned());
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
     let prefix = sandbox.nsenter_prefix();
     let target = prefix
@@ -177,7 +195,7 @@ fn write_shims(sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
             .with_context(|| format!("making {} executable", path.display()))?;
     }
-    Ok(bin)
+    Ok((bin, own))
 }
 
 /// Checks the files given with `--unit` and `--generator` before anything starts.
@@ -308,7 +326,7 @@ async fn run_command(
     term: &mut tokio::signal::unix::Signal,
     hup: &mut tokio::signal::unix::Signal,
 ) -> anyhow::Result<Ended> {
-    let bin = write_shims(sandbox)?;
+    let (bin, _own_bin) = write_shims(sandbox)?;
     let (description, units, journal) = sandbox.description(args.journal);
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))?;

@@ -30,6 +30,29 @@ pub(crate) struct Cgroup {
     required: usize,
 }
 
+/// Which v1 controller hierarchies a sandbox joins besides those systemd tracks processes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Controllers {
+    /// None.
+    None,
+    /// Those a user manager accounts with: memory, pids, cpu, cpuacct.
+    Accounting,
+    /// Every mounted one but cpuset (a new cpuset cgroup has no CPUs until they are written).
+    All,
+}
+
+impl Controllers {
+    fn wants(self, controllers: &str) -> bool {
+        match self {
+            Controllers::None => false,
+            Controllers::Accounting => {
+                matches!(controllers, "memory" | "pids" | "cpu" | "cpuacct")
+            }
+            Controllers::All => !controllers.split(',').any(|c| c == "cpuset"),
+        }
+    }
+}
+
 /// Whether the host has the single cgroup2 tree (no v1 hierarchies).
 fn pure_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.procs").exists()
@@ -39,10 +62,11 @@ impl Cgroup {
     /// Creates the sandbox's subtree (named `name`, with `manager/` and `command/`) below this
     /// process's cgroups. The hierarchies systemd tracks processes in must be writable: a clear
     /// error otherwise (a container whose cgroup file system is read-only). With
-    /// `with_controllers` every other mounted v1 hierarchy but cpuset is added where it can be
-    /// (best effort: a manager without them only accounts less), so that whatever the manager
-    /// and its services create there is inside the subtree too.
-    pub(crate) fn create(name: &str, with_controllers: bool) -> Result<Cgroup, Error> {
+    /// [`Controllers::Accounting`] the memory, pids, cpu and cpuacct v1 hierarchies are added,
+    /// with [`Controllers::All`] every mounted v1 hierarchy but cpuset, where they can be (best
+    /// effort: a manager without them only accounts less), so that whatever the manager and its
+    /// services create there is inside the subtree too.
+    pub(crate) fn create(name: &str, controllers_wanted: Controllers) -> Result<Cgroup, Error> {
         let own = fs::read_to_string("/proc/self/cgroup").map_err(|e| {
             Error::new(format!(
                 "reading /proc/self/cgroup: {e} (is /proc mounted?)"
@@ -61,9 +85,7 @@ impl Cgroup {
                 "" if pure_v2() => (PathBuf::from("/sys/fs/cgroup"), true),
                 "" => (PathBuf::from("/sys/fs/cgroup/unified"), true),
                 "name=systemd" => (PathBuf::from("/sys/fs/cgroup/systemd"), true),
-                // cpuset: a new cpuset cgroup has no CPUs until they are written to it.
-                c if with_controllers
-                    && !c.split(',').any(|c| c == "cpuset")
+                c if controllers_wanted.wants(c)
                     && Path::new("/sys/fs/cgroup").join(c).is_dir() =>
                 {
                     (Path::new("/sys/fs/cgroup").join(c), false)

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, Controllers};
 use crate::{
     log_file, read_log, sandbox_dir, sandbox_name, skip_or_fail, start_manager, stop_namespace,
     system_bus_address, write_manager_conf, Error,
@@ -249,7 +249,7 @@ impl RemoteHost {
               mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified\n\
             fi\n\
             exec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let cgroup = Cgroup::create(&sandbox_name(r), false)?;
+        let cgroup = Cgroup::create(&sandbox_name(r), Controllers::None)?;
         let unshare = cgroup
             .unshare(&["--cgroup", "--net"], script)
             .env("SYSTEMD_UNIT_PATH", &unit_dir)

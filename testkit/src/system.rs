@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, Controllers};
 use crate::{
     check_host, sandbox_dir, sandbox_name, sh, skip_or_fail, start_manager, stop_namespace,
     system_bus_address, with_log, write_manager_conf, Error,
@@ -183,7 +183,7 @@ impl SystemManager {
         } else {
             write_manager_conf(&manager_conf)?;
         }
-        let cgroup = Cgroup::create(&sandbox_name(root.path()), true)?;
+        let cgroup = Cgroup::create(&sandbox_name(root.path()), Controllers::All)?;
         let generators: Vec<String> = b
             .generators
             .iter()

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, Controllers};
 use crate::{
     check_host, children, comm, sandbox_dir, sandbox_name, sh, skip_or_fail, start_manager,
     stop_namespace, with_log, write_manager_conf, Error,
@@ -199,7 +199,14 @@ impl UserManager {
             .map(|g| g.display().to_string())
             .collect();
         let address = format!("unix:path={}/bus", runtime_dir.display());
-        let cgroup = Cgroup::create(&sandbox_name(root.path()), b.journal)?;
+        let cgroup = Cgroup::create(
+            &sandbox_name(root.path()),
+            if b.journal {
+                Controllers::Accounting
+            } else {
+                Controllers::None
+            },
+        )?;
         let mut cmd = if b.journal {
             cgroup.unshare(&["--cgroup"], JOURNAL_SCRIPT)
         } else {
