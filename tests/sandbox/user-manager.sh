@@ -48,6 +48,11 @@ while IFS=: read -r _ ctl path; do
     memory|pids|cpu|cpuacct) [ -n "$journal" ] && [ -d "/sys/fs/cgroup/$ctl" ] || continue; base=/sys/fs/cgroup/$ctl ;;
     *) continue ;;
   esac
+  # Only a mounted hierarchy (a container may lack one, e.g. podman's cgroup v1 has no unified).
+  [ -f "$base/cgroup.procs" ] || continue
+  # Without a cgroup namespace, a container shows the host's path but has its own cgroup
+  # mounted as the root of the hierarchy.
+  [ -d "$base$path" ] || path=/
   UW_CGROUPS="$UW_CGROUPS $base${path%/}/$cg"
   UW_HIERARCHIES="$UW_HIERARCHIES ${base#/sys/fs/cgroup/}"
 done </proc/self/cgroup
@@ -56,6 +61,7 @@ export UW_CGROUPS UW_HIERARCHIES UW_LOG_DIR="$root/log"
 
 plain_script='
   set -e
+  mkdir -p /run/systemd   # a container may have none (its /run is bare)
   mount -t tmpfs tmpfs /run/systemd
   mkdir -p /run/systemd/system /run/systemd/user-generators
   if [ -n "${UW_GENERATORS:-}" ]; then
@@ -69,6 +75,7 @@ plain_script='
 # The same steps as JOURNAL_SCRIPT in tests/support/mod.rs.
 journal_script='
   set -e
+  mkdir -p /run/systemd   # a container may have none (its /run is bare)
   mount -t tmpfs tmpfs /run/systemd
   mkdir -p /run/systemd/system /run/systemd/user-generators /run/systemd/journal /run/systemd/units /run/systemd/journald.conf.d
   if [ -n "${UW_GENERATORS:-}" ]; then
