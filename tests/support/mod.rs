@@ -313,7 +313,7 @@ mkdir -p /run/systemd/system /run/systemd/user-generators /run/systemd/journal /
 if [ -n "$UW_GENERATORS" ]; then
   printf '%s\n' "$UW_GENERATORS" | while read -r g; do ln -s "$g" /run/systemd/user-generators/; done
 fi
-printf '[Journal]\nStorage=volatile\nReadKMSG=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
+printf '[Journal]\nStorage=volatile\nReadKMsg=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
 mkdir -p /run/log /run/user
 mount --bind "$UW_LOG_DIR" /run/log
 mount -t tmpfs -o mode=755 tmpfs /run/user
