@@ -66,6 +66,10 @@ for p in "${pages[@]}"; do
 done
 subpages=$(find "$root$mandir/man1" -name 'unitwright-*.1' | wc -l)
 [ "$subpages" -ge 3 ] || bad "only $subpages subcommand man pages in man1"
+# The pages of the everyday verbs have examples.
+for n in unitwright unitwright-status unitwright-logs unitwright-start unitwright-instance-start; do
+  grep -q '^\.SH EXAMPLES' "$root$mandir/man1/$n.1" 2>/dev/null || bad "$mandir/man1/$n.1 has no EXAMPLES"
+done
 # Every page a page refers to (.BR name (section)) and every documentation file it names is
 # installed; no page names a path of the source tree (docs/...).
 for p in "$root$mandir"/man*/*; do

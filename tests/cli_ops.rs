@@ -485,6 +485,53 @@ fn script_verbs_answer_like_systemctl() {
     assert_eq!(stdout(&outside(&sb, &["list-jobs"])), "No jobs running.\n");
 }
 
+#[test]
+fn wait_for_a_units_state_after_no_block() {
+    let Some(sb) = UserManager::builder()
+        .unit(
+            "slow.service",
+            "[Service]\nExecStartPre=/bin/sleep 1\nExecStart=/bin/sleep 600\nExecStopPost=/bin/sleep 1\n",
+        )
+        .unit(
+            "never.service",
+            "[Service]\nExecStartPre=/bin/sh -c 'sleep 1; exit 3'\nExecStart=/bin/sleep 600\n",
+        )
+        .start()
+    else {
+        return;
+    };
+    let state = |unit: &str| stdout(&outside(&sb, &["is-active", unit]));
+    // --no-block returns with the job queued; `wait --for active` returns once it is active.
+    assert!(outside(&sb, &["start", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "active", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "active\n");
+    // --for inactive after a stop (ExecStopPost= keeps it deactivating for a while).
+    assert!(outside(&sb, &["stop", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "inactive", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "inactive\n");
+    // --for done (the default): no job left; here the start job's end.
+    assert!(outside(&sb, &["start", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "active\n");
+    // A unit that fails instead of becoming active: exit 1, saying so.
+    assert!(outside(&sb, &["start", "--no-block", "never"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "active", "never"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("never.service"), "{}", stderr(&out));
+    assert_eq!(state("never"), "failed\n");
+}
+
 /// The verbs whose operands complete to unit names (xtask's `UNIT_VERBS`).
 const UNIT_VERBS: &[&str] = &[
     "start",
@@ -892,6 +939,27 @@ fn logs_follow_prints_new_lines_and_ends_cleanly_on_sigint_and_sigterm() {
     // With -n: the last N of those before --until.
     let until = messages(&["logs", "--until", &t2, "-n", "1", "talk"]);
     assert_eq!(until, ["after 1"], "until {t2}");
+
+    // -f with an --until that has passed: the records before it, then it ends by itself.
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "logs", "-f", "-n", "1", "--until", &t2, "talk"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(child.stdout.take().unwrap());
+    let mut status = None;
+    eventually("logs -f --until PAST to end", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    let shown: Vec<String> = lines
+        .iter()
+        .map(|l| String::from_utf8(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(message(&shown[0]), "after 1");
 
     // --json, ended by SIGTERM in the middle of a burst of records: one JSON object per line,
     // every line whole, and the records in order without a gap.

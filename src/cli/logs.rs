@@ -143,7 +143,8 @@ pub fn run(global: &super::Global, args: &LogsArgs) -> anyhow::Result<ExitCode> 
         None => j.seek_tail(),
     }
     .context("reading the journal")?;
-    runtime.block_on(follow(&mut j, changes, until, |e| {
+    let since = args.since.unwrap_or(0);
+    runtime.block_on(follow(&mut j, changes, since..until, |e| {
         emit(&mut out, e, args.json, colour)
     }))
 }
@@ -159,20 +160,24 @@ fn reader_gone() -> bool {
 
 /// `-f`: prints the records that arrive (through `emit`, which says `false` when the reader
 /// is gone) until SIGINT or SIGTERM, the reader of standard output closing it (`| head -1`,
-/// noticed within a second also when no record arrives), or `until`. All of these end with
+/// noticed within a second also when no record arrives), or the end of `times` (records
+/// before its start, e.g. a `--since` in the future, are skipped). All of these end with
 /// exit 0, between two records, as `journalctl -f` does since systemd 258 (252 dies of the
 /// signal), and as `unitwright watch` ends on an interrupt.
 async fn follow(
     j: &mut Journal,
     changes: Changes,
-    until: u64,
+    times: std::ops::Range<u64>,
     mut emit: impl FnMut(&Entry) -> std::io::Result<bool>,
 ) -> anyhow::Result<ExitCode> {
     let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
     loop {
         while let Some(e) = j.next_entry().context("reading the journal")? {
-            if e.realtime_usec >= until || !emit(&e)? {
+            if e.realtime_usec >= times.end {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if e.realtime_usec >= times.start && !emit(&e)? {
                 return Ok(ExitCode::SUCCESS);
             }
             // A signal that came while records were printed ends it here, between records.
@@ -182,7 +187,7 @@ async fn follow(
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        if super::fmt::now_usec() >= until || reader_gone() {
+        if super::fmt::now_usec() >= times.end || reader_gone() {
             return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
