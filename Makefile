@@ -67,7 +67,7 @@ build:
 	$(CARGO) build $(CARGO_FLAGS) $(PROFILE_FLAG) -p xtask
 
 man: build
-	$(OUT)/xtask man $(BUILD)/man
+	UNITWRIGHT_DOCDIR=$(DOCDIR) $(OUT)/xtask man $(BUILD)/man
 	cp $(HAND_MAN) $(BUILD)/man/
 
 completions: build

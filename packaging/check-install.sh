@@ -66,6 +66,22 @@ for p in "${pages[@]}"; do
 done
 subpages=$(find "$root$mandir/man1" -name 'unitwright-*.1' | wc -l)
 [ "$subpages" -ge 3 ] || bad "only $subpages subcommand man pages in man1"
+# The pages of the everyday verbs have examples.
+for n in unitwright unitwright-status unitwright-logs unitwright-start unitwright-instance-start; do
+  grep -q '^\.SH EXAMPLES' "$root$mandir/man1/$n.1" 2>/dev/null || bad "$mandir/man1/$n.1 has no EXAMPLES"
+done
+# Every page a page refers to (.BR name (section)) and every documentation file it names is
+# installed; no page names a path of the source tree (docs/...).
+for p in "$root$mandir"/man*/*; do
+  while read -r name sec; do
+    sec=${sec//[()]/}
+    [ -f "$root$mandir/man$sec/$name.$sec" ] || bad "${p#"$root"} refers to $name($sec), not installed"
+  done < <(grep -o '^\.BR unitwright[^ ]* ([1-8])' "$p" | sed 's/^\.BR //; s/\\-/-/g' | sort -u)
+  while read -r f; do
+    [ -e "$root$f" ] || bad "${p#"$root"} names $f, not installed"
+  done < <(grep -o "$docdir/[A-Za-z0-9._/-]*" "$p" | sed 's/[.]$//' | sort -u)
+  ! grep -q 'docs/' "$p" || bad "${p#"$root"} names a source path (docs/...)"
+done
 if command -v man >/dev/null; then
   for p in "$root$mandir"/man*/*; do
     # The C locale (as in package builds) uses the ASCII device: no typographic characters.

@@ -15,6 +15,7 @@ pkgs=(
   make man-db   # tests/install.rs: make install, man -l renders the pages
   g++           # fuzz/run-all.sh (CI): libfuzzer-sys builds libFuzzer from C++ source
   strace        # tests/cli.rs: each stderr line is one write(2)
+  zsh fish      # tests/cli_ops.rs: the generated zsh and fish completions load and complete
   mmdebstrap    # tests/container.rs: a Debian image for podman from Debian's packages (no registry)
 )
 . "$(dirname "$0")/apt-install-missing.sh"

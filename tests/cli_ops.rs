@@ -83,6 +83,9 @@ fn the_sandbox_journal_records_user_units_as_a_host_does() {
     });
     let manager = journalctl(&sb, &["-o", "export", "USER_UNIT=hello.service"]);
     assert!(manager.contains("USER_INVOCATION_ID="), "{manager}");
+    // journald reads no kernel messages (`ReadKMsg=no`): the host's kmsg holds thousands of
+    // records, among them what other sandboxes' generators and managers wrote there.
+    assert_eq!(journalctl(&sb, &["-q", "_TRANSPORT=kernel"]), "");
     // And the manager accounts the unit's memory and tasks.
     let show =
         stdout(&sb.systemctl(&["show", "-p", "MemoryCurrent,TasksCurrent", "hello.service"]));
@@ -90,8 +93,10 @@ fn the_sandbox_journal_records_user_units_as_a_host_does() {
     assert!(!show.contains("TasksCurrent=[not set]"), "{show}");
 }
 
+/// `SourcePath=` is what a generator writes into a unit made from a Quadlet file.
 const HELLO: &str =
-    "[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/sh -c 'echo hello from the unit; exec sleep 600'\n";
+    "[Unit]\nDescription=Hello\nSourcePath=/etc/containers/systemd/hello.container\n\
+     [Service]\nExecStart=/bin/sh -c 'echo hello from the unit; exec sleep 600'\n";
 
 /// `unitwright --user ARGS` inside the sandbox (where the journal is at its standard path).
 fn unitwright(sb: &UserManager, args: &[&str]) -> Output {
@@ -118,6 +123,10 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     ]) else {
         return;
     };
+    let dropins = sb.unit_dir.join("hello.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::write(dropins.join("10-env.conf"), "[Service]\nEnvironment=A=1\n").unwrap();
+    assert!(unitwright(&sb, &["reload"]).status.success());
     let out = unitwright(&sb, &["start", "hello"]);
     assert!(out.status.success(), "{}", stderr(&out));
     eventually("the unit's and the manager's lines in the journal", || {
@@ -133,6 +142,18 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.starts_with("● hello.service - Hello\n"), "{text}");
     assert!(text.contains("Active: active (running) since "), "{text}");
+    // The Quadlet file it was made from and its drop-ins, as systemctl shows them.
+    assert!(
+        text.contains("     Source: /etc/containers/systemd/hello.container\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "    Drop-In: {}\n             └─10-env.conf\n",
+            dropins.display()
+        )),
+        "{text}"
+    );
     assert!(text.contains("Main PID: "), "{text}");
     assert!(text.contains("sleep 600"), "{text}");
     assert!(text.contains("     Memory: "), "{text}");
@@ -144,6 +165,27 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     );
     assert!(text.contains(": hello from the unit\n"), "{text}");
     assert!(!text.contains('\x1b'), "no colour in a pipe: {text}");
+    // On a terminal (script(1)'s pseudo-terminal): colour, the green dot first; with NO_COLOR
+    // none.
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let mut cmd = sb.command("script");
+        cmd.args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("'{}' --user status hello", env!("CARGO_BIN_EXE_unitwright")),
+            "/dev/null",
+        ])
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null());
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let tty = stdout(&cmd.output().unwrap());
+        assert!(tty.contains("hello.service - Hello"), "{tty:?}");
+        assert_eq!(tty.starts_with("\x1b["), coloured, "{tty:?}");
+        assert_eq!(tty.contains('\x1b'), coloured, "{tty:?}");
+    }
     // --json: the same numbers.
     let out = unitwright(&sb, &["status", "--json", "hello"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -444,14 +486,207 @@ fn script_verbs_answer_like_systemctl() {
 }
 
 #[test]
-fn bash_completes_unit_names_of_the_manager_on_the_command_line() {
+fn wait_for_a_units_state_after_no_block() {
     let Some(sb) = UserManager::builder()
-        .unit("web.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .unit(
+            "slow.service",
+            "[Service]\nExecStartPre=/bin/sleep 1\nExecStart=/bin/sleep 600\nExecStopPost=/bin/sleep 1\n",
+        )
+        .unit(
+            "never.service",
+            "[Service]\nExecStartPre=/bin/sh -c 'sleep 1; exit 3'\nExecStart=/bin/sleep 600\n",
+        )
         .start()
     else {
         return;
     };
-    assert!(outside(&sb, &["start", "web"]).status.success());
+    let state = |unit: &str| stdout(&outside(&sb, &["is-active", unit]));
+    // --no-block returns with the job queued; `wait --for active` returns once it is active.
+    assert!(outside(&sb, &["start", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "active", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "active\n");
+    // --for inactive after a stop (ExecStopPost= keeps it deactivating for a while).
+    assert!(outside(&sb, &["stop", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "inactive", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "inactive\n");
+    // --for done (the default): no job left; here the start job's end.
+    assert!(outside(&sb, &["start", "--no-block", "slow"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "slow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state("slow"), "active\n");
+    // A unit that fails instead of becoming active: exit 1, saying so.
+    assert!(outside(&sb, &["start", "--no-block", "never"])
+        .status
+        .success());
+    let out = outside(&sb, &["wait", "--for", "active", "never"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("never.service"), "{}", stderr(&out));
+    assert_eq!(state("never"), "failed\n");
+}
+
+/// The verbs whose operands complete to unit names (xtask's `UNIT_VERBS`).
+const UNIT_VERBS: &[&str] = &[
+    "start",
+    "stop",
+    "restart",
+    "try-restart",
+    "reload-or-restart",
+    "reload",
+    "daemon-reload",
+    "kill",
+    "reset-failed",
+    "status",
+    "enable",
+    "disable",
+    "logs",
+    "is-active",
+    "is-failed",
+    "is-enabled",
+    "cat",
+    "show",
+    "mask",
+    "unmask",
+    "wait",
+    "set-property",
+];
+
+/// A unit name longer than the exported `COLUMNS` of the completion tests: `list` would cut
+/// it there, and completion must not.
+const LONG_UNIT: &str = "a-rather-long-unit-name-for-completion.service";
+
+/// Drives an interactive `zsh -f` in a pseudo-terminal (zsh/zpty): loads compinit with the
+/// completion directory `$1` in `fpath` (as the installed `_unitwright` is found), wraps
+/// `compadd` to print every match it is given as a `HIT ...` line, then types each further
+/// argument followed by TAB (at a prompt), and prints `CASE i` and what the terminal showed
+/// for each.
+const ZSH_DRIVER: &str = r#"
+zmodload zsh/zpty || exit 97
+zpty -b z zsh -f -i
+# The prompt shows "uw-42> " (not in the text typed): each line is typed only once zle waits
+# for it, never while the terminal is still in cooked mode, where ^U would erase the line.
+zpty -w z "setopt prompt_subst; PS1='uw-\$((6*7))> '; RPROMPT=''; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w z 'compadd() { local -a __h; builtin compadd -O __h "$@"; (( ${#__h} )) && print -rn -- $'"'"'\n'"'"'"HIT ${(j: :)__h}"$'"'"'\n'"'"'; builtin compadd "$@"; }'
+zpty -w z "print ready-\$((1+1))"
+zpty -r -m z out '*ready-2*uw-42> *' || exit 98
+i=0
+for line in "${@[2,-1]}"; do
+  i=$((i+1))
+  zpty -w -n z "$line"$'\t'
+  zpty -w -n z $'\C-u'
+  zpty -w z "print end-\$(($i+1000))"
+  zpty -r -m z out "*end-$((i+1000))*uw-42> *" || exit 99
+  print -r -- "CASE $i"
+  print -r -- "$out"
+done
+zpty -d z
+"#;
+
+/// What each shell completes for each command line (in order): the candidates, one list per
+/// line given.
+fn complete(
+    shell: &str,
+    dir: &std::path::Path,
+    sb: &UserManager,
+    lines: &[String],
+) -> Vec<Vec<String>> {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd
+            .envs(sb.client_env())
+            .env("PATH", &path)
+            .env("COLUMNS", "30")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "{shell}");
+        stdout(&out)
+    };
+    match shell {
+        "bash" => lines
+            .iter()
+            .map(|line| {
+                let words: Vec<&str> = line.split(' ').collect();
+                let script = format!(
+                    "source {}/unitwright.bash; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE={line:?}; \
+                     COMP_POINT=${{#COMP_LINE}}; _unitwright_with_units unitwright; \
+                     printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                    dir.display(),
+                    words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" "),
+                    words.len() - 1,
+                );
+                run(std::process::Command::new("bash").args(["-c", &script]))
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(ToOwned::to_owned)
+                    .collect()
+            })
+            .collect(),
+        "fish" => lines
+            .iter()
+            .map(|line| {
+                let script = format!(
+                    "source {}/unitwright.fish; complete -C {}",
+                    dir.display(),
+                    serde_json::Value::String(line.clone())
+                );
+                run(std::process::Command::new("fish").args(["--no-config", "-c", &script]))
+                    .lines()
+                    .map(|l| l.split('\t').next().unwrap().to_owned())
+                    .collect()
+            })
+            .collect(),
+        "zsh" => {
+            let driver = dir.join("driver.zsh");
+            std::fs::write(&driver, ZSH_DRIVER).unwrap();
+            let out = run(std::process::Command::new("zsh")
+                .arg("-f")
+                .arg(&driver)
+                .arg(dir)
+                .args(lines));
+            let out = out.replace('\r', "");
+            let mut cases: Vec<Vec<String>> = Vec::new();
+            for l in out.lines() {
+                if l.starts_with("CASE ") {
+                    cases.push(Vec::new());
+                } else if let (Some((_, hits)), Some(case)) = (l.split_once("HIT "), cases.last_mut()) {
+                    case.extend(hits.split(' ').map(ToOwned::to_owned));
+                }
+            }
+            // Shown when an assertion fails (the harness captures it otherwise).
+            eprintln!("zsh's terminal:\n{out}");
+            assert_eq!(cases.len(), lines.len(), "{out}");
+            cases
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn bash_zsh_and_fish_complete_verbs_and_unit_names_of_the_manager_on_the_command_line() {
+    let Some(sb) = UserManager::builder()
+        .unit("web.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .unit(LONG_UNIT, "[Service]\nExecStart=/bin/sleep 600\n")
+        .start()
+    else {
+        return;
+    };
+    assert!(outside(&sb, &["start", "web", LONG_UNIT]).status.success());
     let dir = tempfile::tempdir().unwrap();
     let xtask = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
         .parent()
@@ -468,23 +703,332 @@ fn bash_completes_unit_names_of_the_manager_on_the_command_line() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_unitwright"))
-        .parent()
-        .unwrap();
-    let script = format!(
-        "_init_completion() {{ :; }}; source {}/unitwright.bash; \
-         COMP_WORDS=(unitwright --user status we); COMP_CWORD=3; \
-         _unitwright_with_units; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
-        dir.path().display()
+    // Each script loads without a word on stderr.
+    for (shell, args) in [
+        (
+            "bash",
+            vec![
+                "-c".to_owned(),
+                format!("source {}/unitwright.bash", dir.path().display()),
+            ],
+        ),
+        (
+            "zsh",
+            vec![
+                "-f".to_owned(),
+                "-c".to_owned(),
+                format!(
+                    "autoload -Uz compinit && compinit -u -D && source {}/_unitwright",
+                    dir.path().display()
+                ),
+            ],
+        ),
+        (
+            "fish",
+            vec![
+                "--no-config".to_owned(),
+                "-n".to_owned(),
+                dir.path().join("unitwright.fish").display().to_string(),
+            ],
+        ),
+        (
+            "fish",
+            vec![
+                "--no-config".to_owned(),
+                "-c".to_owned(),
+                format!("source {}/unitwright.fish", dir.path().display()),
+            ],
+        ),
+    ] {
+        let out = std::process::Command::new(shell)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{shell} {args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let mut lines = vec![
+        // verbs
+        "unitwright --user sta".to_owned(),
+        // unit names of the manager the line names, whole (COLUMNS=30 is exported)
+        "unitwright --user status we".to_owned(),
+        "unitwright --user status a-r".to_owned(),
+        // not for the operands of other verbs that happen to be named like unit verbs
+        "unitwright --user instance start we".to_owned(),
+    ];
+    lines.extend(
+        UNIT_VERBS
+            .iter()
+            .map(|v| format!("unitwright --user {v} we")),
     );
-    let out = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .envs(sb.client_env())
-        .env(
-            "PATH",
-            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
-        )
-        .output()
+    for shell in ["bash", "zsh", "fish"] {
+        let got = complete(shell, dir.path(), &sb, &lines);
+        let has = |i: usize, word: &str| got[i].iter().any(|w| w == word);
+        assert!(has(0, "start") && has(0, "status"), "{shell}: {:?}", got[0]);
+        assert!(!has(0, "web.service"), "{shell}: {:?}", got[0]);
+        assert!(has(1, "web.service"), "{shell}: {:?}", got[1]);
+        assert!(has(2, LONG_UNIT), "{shell}: {:?}", got[2]);
+        assert!(!has(3, "web.service"), "{shell}: {:?}", got[3]);
+        for (i, verb) in UNIT_VERBS.iter().enumerate() {
+            assert!(
+                has(4 + i, "web.service"),
+                "{shell} {verb}: {:?}",
+                got[4 + i]
+            );
+        }
+    }
+}
+
+/// The PID of `program` started by `nsenter` (which forks it into the sandbox's PID namespace
+/// and forwards no signal to it), as seen from here.
+fn nsentered(nsenter: u32, program: &str) -> u32 {
+    let mut found = None;
+    eventually("the program under nsenter", || {
+        let children = std::fs::read_to_string(format!("/proc/{nsenter}/task/{nsenter}/children"))
+            .unwrap_or_default();
+        found = children.split_whitespace().find_map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (comm.trim_end() == program).then(|| pid.parse().unwrap())
+        });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// The lines a child writes on stdout, as they come (raw bytes, each with its `\n`; a last
+/// piece without one is sent as it is, then the channel closes).
+fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut r = std::io::BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 || tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next_line(rx: &std::sync::mpsc::Receiver<Vec<u8>>) -> String {
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a line within 20 s");
+    String::from_utf8(line).unwrap()
+}
+
+/// The message of a `logs` text line (`Dec 06 20:47:03 host sh[34]: message\n`).
+fn message(line: &str) -> &str {
+    assert!(line.ends_with('\n'), "a whole line: {line:?}");
+    line.trim_end_matches('\n').split_once("]: ").unwrap().1
+}
+
+/// Writes one line into the FIFO the unit reads (it holds the FIFO open, so this never
+/// blocks), for the unit to log.
+fn say(fifo: &std::path::Path, text: &str) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn logs_follow_prints_new_lines_and_ends_cleanly_on_sigint_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("say");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // A unit that logs three lines, then each line written into the FIFO, on demand.
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo before 1; echo before 2; echo before 3; \
+         exec 3<>{0}; while read -r l <&3; do echo \"$l\"; done'\n",
+        fifo.display()
+    );
+    let Some(sb) = journal_sandbox(&[("talk.service", &unit)]) else {
+        return;
+    };
+    let out = unitwright(&sb, &["start", "talk"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    eventually("the unit's and the manager's lines in the journal", || {
+        let j = journalctl(&sb, &["--user-unit", "talk.service"]);
+        j.contains("before 3") && j.contains("Started")
+    });
+    let last_two = journalctl(
+        &sb,
+        &["--user-unit", "talk.service", "-n", "2", "-o", "cat"],
+    );
+    let last_two: Vec<&str> = last_two.lines().collect();
+
+    // Text, ended by SIGINT while idle.
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "logs", "-f", "-n", "2", "talk"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(stdout(&out), "web.service\n", "{}", stderr(&out));
+    let lines = line_reader(child.stdout.take().unwrap());
+    // -n 2: the last two records before it started, the same as journalctl's.
+    let before = [next_line(&lines), next_line(&lines)];
+    assert_eq!(
+        before.iter().map(|l| message(l)).collect::<Vec<_>>(),
+        last_two,
+        "{before:?}"
+    );
+    // Then what is written after it started, one after the other: it keeps following.
+    say(&fifo, "after 1\n");
+    assert_eq!(message(&next_line(&lines)), "after 1");
+    say(&fifo, "after 2\n");
+    assert_eq!(message(&next_line(&lines)), "after 2");
+    let pid = nsentered(child.id(), "unitwright");
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    let err = {
+        use std::io::Read as _;
+        let mut s = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    // Ends like journalctl -f (systemd 258) and `watch`: exit 0, nothing on stderr, no line
+    // after the last whole one.
+    assert_eq!(status.code(), Some(0), "{status} {err}");
+    assert_eq!(err, "");
+    assert!(lines.recv().is_err(), "nothing more");
+
+    // --since and --until select by the record's time: "after 2" came strictly later than
+    // "after 1" (it was written only once "after 1" had been shown).
+    let out = unitwright(&sb, &["logs", "--json", "talk"]);
+    let at = |msg: &str| -> u64 {
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["MESSAGE"] == msg)
+            .unwrap()["__REALTIME_TIMESTAMP"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let t2 = at("after 2");
+    assert!(at("after 1") < t2);
+    let t2 = format!("@{}.{:06}", t2 / 1_000_000, t2 % 1_000_000);
+    let messages = |args: &[&str]| -> Vec<String> {
+        let out = unitwright(&sb, args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| message(&format!("{l}\n")).to_owned())
+            .collect()
+    };
+    let since = messages(&["logs", "--since", &t2, "talk"]);
+    assert_eq!(since, ["after 2"], "since {t2}");
+    let until = messages(&["logs", "--until", &t2, "talk"]);
+    assert_eq!(until.last().unwrap(), "after 1", "until {t2}: {until:?}");
+    assert!(until.contains(&"before 1".to_owned()), "{until:?}");
+    // With -n: the last N of those before --until.
+    let until = messages(&["logs", "--until", &t2, "-n", "1", "talk"]);
+    assert_eq!(until, ["after 1"], "until {t2}");
+
+    // -f with an --until that has passed: the records before it, then it ends by itself.
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "logs", "-f", "-n", "1", "--until", &t2, "talk"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(child.stdout.take().unwrap());
+    let mut status = None;
+    eventually("logs -f --until PAST to end", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    let shown: Vec<String> = lines
+        .iter()
+        .map(|l| String::from_utf8(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(message(&shown[0]), "after 1");
+
+    // --json, ended by SIGTERM in the middle of a burst of records: one JSON object per line,
+    // every line whole, and the records in order without a gap.
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "logs", "-f", "--json", "-n", "1", "talk"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(child.stdout.take().unwrap());
+    let first: serde_json::Value = serde_json::from_str(&next_line(&lines)).unwrap();
+    assert_eq!(first["MESSAGE"], "after 2", "{first}");
+    say(&fifo, "after 3\n");
+    let v: serde_json::Value = serde_json::from_str(&next_line(&lines)).unwrap();
+    assert_eq!(v["MESSAGE"], "after 3", "{v}");
+    assert_eq!(v["_SYSTEMD_USER_UNIT"], "talk.service", "{v}");
+    let burst: Vec<String> = (1..=300).map(|i| format!("burst {i}\n")).collect();
+    let burst = burst.concat();
+    say(&fifo, &burst);
+    // Stop it once the burst is flowing.
+    let v: serde_json::Value = serde_json::from_str(&next_line(&lines)).unwrap();
+    assert_eq!(v["MESSAGE"], "burst 1", "{v}");
+    let pid = nsentered(child.id(), "unitwright");
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    let mut n = 1;
+    for line in &lines {
+        let line = String::from_utf8(line).unwrap();
+        assert!(line.ends_with('\n'), "a whole line: {line:?}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        n += 1;
+        assert_eq!(v["MESSAGE"], format!("burst {n}"), "{v}");
+    }
+
+    // The reader closes the pipe (`| head -1`): it stops, exit 0, also with nothing new.
+    eventually("the whole burst in the journal", || {
+        journalctl(
+            &sb,
+            &["--user-unit", "talk.service", "-n", "1", "-o", "cat"],
+        ) == "burst 300\n"
+    });
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "logs", "-f", "-n", "1", "talk"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert!(line.ends_with(": burst 300\n"), "{line}");
+    drop(stdout);
+    let mut status = None;
+    eventually("logs -f to end when its reader is gone", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let err = {
+        use std::io::Read as _;
+        let mut s = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    assert_eq!(status.unwrap().code(), Some(0), "{err}");
+    assert_eq!(err, "");
 }

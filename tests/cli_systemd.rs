@@ -417,6 +417,12 @@ fn watch_prints_one_line_per_change_until_interrupted() {
             "only matching units are reported"
         );
         assert!(["new", "changed", "removed"].contains(&v["event"].as_str().unwrap()));
+        // Each change carries the time it was seen (RFC 3339, UTC).
+        let time = v["time"].as_str().unwrap();
+        assert!(
+            time.len() >= 20 && time.ends_with('Z') && time.contains('T'),
+            "{v}"
+        );
         if v["event"] == "changed" && v["active_state"] == "active" {
             assert_eq!(v["sub_state"], "running");
             break;

@@ -455,7 +455,7 @@ fn load_container(sb: &UserManager, client: &Client, service_name: &str, text: &
         )]),
         ..Context::default()
     };
-    let service = container::convert(&q, &mut ctx).unwrap().to_text();
+    let service = container::convert(&q, &mut ctx).unwrap().to_text(false);
     let service_file = format!("{service_name}.service");
     sb.write_unit(&service_file, &service);
     let got = client.load(&service_file);

@@ -18,6 +18,7 @@
 //! equivalent (`proc_cmdline_key_streq`), and a word may be quoted with `"` or `'`. Only the level
 //! is taken from the command line: the sink is fixed by the generator's own rules.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
@@ -226,6 +227,9 @@ impl Logger {
             Sink::Kmsg(f) => Some(f),
             Sink::Stderr => None,
         };
+        // What goes to stderr is written with one write(2) per message, so that messages of
+        // processes sharing the stream never interleave (`writeln!` writes each piece).
+        let mut to_stderr = String::new();
         for line in msg.split('\n') {
             if let Some(f) = kmsg.as_deref_mut() {
                 let rec = format!(
@@ -240,7 +244,10 @@ impl Logger {
                     continue;
                 }
             }
-            let _ = writeln!(std::io::stderr(), "{}[{}]: {}", self.name, self.pid, line);
+            let _ = writeln!(to_stderr, "{}[{}]: {}", self.name, self.pid, line);
+        }
+        if !to_stderr.is_empty() {
+            write_stderr(&to_stderr);
         }
     }
 
@@ -260,6 +267,12 @@ impl Logger {
             self.log(Level::Debug, &msg());
         }
     }
+}
+
+/// Writes `text` to stderr with one write(2) (`eprint!` writes each formatted piece
+/// separately, so the output of processes sharing the stream could interleave).
+pub fn write_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use unitwright::quadlet::{
     environment, load, ConvertOptions, Converted, Converter, Diagnostic, Quadlet, Severity,
 };
 
-use super::log::{Level, Logger, Record};
+use super::log::{write_stderr, Level, Logger, Record};
 use super::output::{OutputDir, Unnamed};
 use super::parallel::{self, Threads};
 
@@ -124,12 +124,12 @@ pub fn generator_status() -> u8 {
     let opts = match parse_args(argv.get(1..).unwrap_or_default()) {
         Ok(o) => o,
         Err(e) => {
-            eprint!("{e}\n{}", usage(&argv0));
+            write_stderr(&format!("{e}\n{}", usage(&argv0)));
             return 2;
         }
     };
     if opts.help {
-        eprint!("{}", usage(&argv0));
+        write_stderr(&usage(&argv0));
         return 0;
     }
     if opts.version {

@@ -203,3 +203,62 @@ fn relative_quadlet_unit_dirs_entry_stops_the_list() {
     assert!(err.contains("relative/dir not a valid file path"), "{err}");
     assert!(o.stdout.is_empty());
 }
+
+/// The writes to fd 2 of the generator run with `args` under strace (None: strace cannot run
+/// and CI is not set).
+fn stderr_writes(dir: &Path, args: &[&str]) -> Option<(Output, usize)> {
+    let t = tempfile::tempdir().unwrap();
+    let trace = t.path().join("trace");
+    let run = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=write", "-o"])
+        .arg(&trace)
+        .arg(GEN)
+        .args(args)
+        .env_clear()
+        .env("QUADLET_UNIT_DIRS", dir)
+        .env("UNITWRIGHT_PODMAN_VERSION", "off")
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true and strace cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("!!! SKIPPING: strace cannot run: {e} (with CI=true this test would fail)");
+            return None;
+        }
+    };
+    let writes = fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("write(2,"))
+        .count();
+    Some((out, writes))
+}
+
+/// The usage text and every log message reach stderr in one write(2) each (issue 14.5), so
+/// that messages of processes sharing the stream never interleave.
+#[test]
+fn usage_and_each_message_are_written_at_once() {
+    let d = quadlet_dir(&[
+        ("a.container", "[Container]\nFrobnicate=1\n"),
+        ("b.container", "[Container]\nImage=x\n"),
+    ]);
+    let Some((out, writes)) = stderr_writes(d.path(), &["-bogus"]) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.lines().count() > 5, "{text}");
+    assert_eq!(writes, 1, "{text}");
+    let o = tempfile::tempdir().unwrap();
+    let Some((out, writes)) =
+        stderr_writes(d.path(), &["-no-kmsg-log", o.path().to_str().unwrap()])
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    // An error about a.container and a warning about b.container's short image name.
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert_eq!(writes, 2, "{text}");
+}

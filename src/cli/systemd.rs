@@ -1190,18 +1190,21 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
         m.unit_processes(&s.name).await.unwrap_or_default()
     }))
     .await;
-    let scope = journal_scope(m);
+    // The journal lines of all units, from one opened journal.
+    let names: Vec<&str> = shown.iter().map(|s| s.name.as_str()).collect();
+    let mut journals = match args.lines {
+        0 => Ok(Vec::new()),
+        n => crate::journal::last_lines_each(&names, journal_scope(m), n, None),
+    }
+    .map(Vec::into_iter);
     let views: Vec<status::UnitView> = shown
         .into_iter()
         .zip(processes)
         .map(|(state, processes)| {
-            let (journal, journal_error) = if args.lines == 0 {
-                (None, None)
-            } else {
-                match crate::journal::last_lines(&[&state.name], scope, args.lines, None) {
-                    Ok(lines) => (Some(lines), None),
-                    Err(e) => (None, Some(e.to_string())),
-                }
+            let (journal, journal_error) = match &mut journals {
+                _ if args.lines == 0 => (None, None),
+                Ok(lines) => (lines.next(), None),
+                Err(e) => (None, Some(e.to_string())),
             };
             status::UnitView {
                 state,

@@ -213,13 +213,14 @@ pub enum Error {
         user: bool,
     },
     /// The restart job failed; the settings were kept.
-    #[error("restarting {unit} failed: {why} (its settings were kept; see `journalctl{} -u {unit}`)", if *.user { " --user" } else { "" })]
+    #[error("restarting {unit} failed: {why} (its settings were kept; see `unitwright{} logs {}`)", if *.user { " --user" } else { "" }, crate::escape::shell_quote(unit))]
     RestartFailed {
         /// The unit.
         unit: String,
         /// The job result and exit status.
         why: String,
-        /// Whether it is a unit of the user manager.
+        /// Whether it is a unit of the user manager (for the shell-quoted `unitwright logs`
+        /// hint, as for a failed start).
         user: bool,
     },
     /// A D-Bus failure.
@@ -1018,6 +1019,35 @@ impl Instances {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_hints_quote_the_unit_for_the_shell() {
+        // Pasted unquoted, `console@a\x2db.service` would lose its backslash and name
+        // another unit.
+        let unit = r"console@a\x2db.service".to_owned();
+        let start = Error::StartFailed {
+            unit: unit.clone(),
+            why: "result exit-code".into(),
+            user: true,
+        };
+        assert!(
+            start
+                .to_string()
+                .ends_with(r"see `unitwright --user logs 'console@a\x2db.service'`)"),
+            "{start}"
+        );
+        let restart = Error::RestartFailed {
+            unit,
+            why: "result exit-code".into(),
+            user: false,
+        };
+        assert!(
+            restart
+                .to_string()
+                .ends_with(r"see `unitwright logs 'console@a\x2db.service'`)"),
+            "{restart}"
+        );
+    }
 
     #[test]
     fn unit_names_are_systemd_escape_template() {

@@ -136,6 +136,21 @@ impl Entry {
     }
 }
 
+/// What [`Journal::watch`] returns: a wait for changes of the journal.
+#[derive(Debug)]
+pub struct Changes {
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Changes {
+    /// Waits until the journal changed (new records, new or rotated files); then call
+    /// [`Journal::process`] before reading on. Cancel-safe.
+    pub async fn changed(&self) -> std::io::Result<()> {
+        self.fd.readable().await?.clear_ready();
+        Ok(())
+    }
+}
+
 /// An open journal (all local journal files, or one directory's).
 #[derive(Debug)]
 pub struct Journal {
@@ -180,6 +195,12 @@ impl Journal {
         // SAFETY: pointer and length of a live buffer.
         let r = unsafe { ffi::sd_journal_add_match(self.j, m.as_ptr().cast(), m.len()) };
         check("sd_journal_add_match", r).map(drop)
+    }
+
+    /// Removes every match: what follows matches anew.
+    pub fn flush_matches(&mut self) {
+        // SAFETY: `j` is open.
+        unsafe { ffi::sd_journal_flush_matches(self.j) }
     }
 
     /// Ends the current group of matches; the next group is ORed with it.
@@ -345,6 +366,45 @@ impl Journal {
         .map(drop)
     }
 
+    /// Watches the journal for changes in tokio's reactor (`sd_journal_get_fd`), to wait for
+    /// them together with other things: after [`Changes::changed`], call
+    /// [`Journal::process`]. Call it right after opening, before reading, so that no change in
+    /// between is missed. Needs a tokio runtime with I/O enabled.
+    pub fn watch(&mut self) -> Result<Changes, Error> {
+        // SAFETY: `j` is open.
+        let fd = check("sd_journal_get_fd", unsafe {
+            ffi::sd_journal_get_fd(self.j)
+        })?;
+        // SAFETY: `fd` is the journal's inotify descriptor, open while `self` is; it is only
+        // borrowed here to duplicate it.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let own = rustix::io::fcntl_dupfd_cloexec(borrowed, 0).map_err(|e| Error {
+            call: "fcntl(F_DUPFD_CLOEXEC)",
+            errno: e.raw_os_error(),
+        })?;
+        // The duplicate shares the inotify instance, so it becomes readable when the journal's
+        // descriptor does; sd_journal_process reads the events.
+        // SAFETY: `own` is owned by the AsyncFd and stays open until the AsyncFd drops it.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(own, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| Error {
+            call: "registering the journal's descriptor",
+            errno: e.into_parts().1.raw_os_error().unwrap_or(5),
+        })?;
+        Ok(Changes { fd })
+    }
+
+    /// Takes in the changes the [`Journal::fd`] signalled: new records, new or rotated files
+    /// (`sd_journal_process`).
+    pub fn process(&mut self) -> Result<(), Error> {
+        // SAFETY: `j` is open.
+        check("sd_journal_process", unsafe {
+            ffi::sd_journal_process(self.j)
+        })
+        .map(drop)
+    }
+
     /// The record at the current position.
     fn entry(&mut self) -> Result<Entry, Error> {
         let mut usec = 0u64;
@@ -407,6 +467,27 @@ pub fn last_lines<S: AsRef<str>>(
     j.match_units(units, scope)?;
     j.match_this_boot()?;
     j.last(n)
+}
+
+/// The last `n` records in this boot of each unit of `units` on its own, oldest first, in the
+/// order of `units`: what `status` shows under each unit. The journal is opened once for all
+/// (opening maps every journal file; that is most of the cost for a few lines).
+pub fn last_lines_each<S: AsRef<str>>(
+    units: &[S],
+    scope: Scope,
+    n: usize,
+    directory: Option<&Path>,
+) -> Result<Vec<Vec<Entry>>, Error> {
+    let mut j = Journal::open(directory)?;
+    units
+        .iter()
+        .map(|unit| {
+            j.flush_matches();
+            j.match_units(std::slice::from_ref(unit), scope)?;
+            j.match_this_boot()?;
+            j.last(n)
+        })
+        .collect()
 }
 
 /// What the processes of `unit` wrote since `since` (µs since the epoch): its last `n`
@@ -515,6 +596,7 @@ mod ffi {
         pub fn sd_journal_close(j: *mut SdJournal);
         pub fn sd_journal_add_match(j: *mut SdJournal, data: *const c_void, size: usize) -> c_int;
         pub fn sd_journal_add_disjunction(j: *mut SdJournal) -> c_int;
+        pub fn sd_journal_flush_matches(j: *mut SdJournal);
         pub fn sd_journal_add_conjunction(j: *mut SdJournal) -> c_int;
         pub fn sd_journal_seek_head(j: *mut SdJournal) -> c_int;
         pub fn sd_journal_seek_tail(j: *mut SdJournal) -> c_int;
@@ -531,6 +613,8 @@ mod ffi {
             length: *mut usize,
         ) -> c_int;
         pub fn sd_journal_wait(j: *mut SdJournal, timeout_usec: u64) -> c_int;
+        pub fn sd_journal_get_fd(j: *mut SdJournal) -> c_int;
+        pub fn sd_journal_process(j: *mut SdJournal) -> c_int;
         pub fn sd_id128_get_boot(ret: *mut u8) -> c_int;
     }
 

@@ -11,9 +11,9 @@
 //! containers use is the `Artifact=` value.
 
 use super::common::{add_bools, add_strings, KeySet};
+use super::podman::Service;
 use super::resource::{begin, finish};
 use super::{versions, Context, ConvertError, Quadlet};
-use crate::unit::UnitFile;
 
 const GROUP: &str = "Artifact";
 
@@ -46,7 +46,7 @@ const STRING_OPTIONS: &[(&str, &str)] = &[
 const BOOL_OPTIONS: &[(&str, &str)] = &[("Quiet", "--quiet"), ("TLSVerify", "--tls-verify")];
 
 /// Converts a `.artifact` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     if !ctx.writes(versions::ARTIFACT) {
         let mut e = ConvertError::new("unsupported file type .artifact");
         e.hint = Some(super::compat::needs_release_hint(

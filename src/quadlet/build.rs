@@ -41,7 +41,7 @@ use super::common::{
     add_volumes, dir_of, new_service, resolve_path, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
-use super::podman::PodmanCmd;
+use super::podman::{PodmanCmd, Service};
 use super::resource::add_oneshot_service;
 use super::{versions, Context, ConvertError, Quadlet};
 use crate::unit::UnitFile;
@@ -118,7 +118,7 @@ fn is_absolute_file(f: &str) -> bool {
 }
 
 /// Converts a `.build` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     let u = &q.unit;
     if u.lookup_all(GROUP, "ImageTag").is_empty() {
         return Err(ConvertError::at_key(
@@ -139,8 +139,7 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         add_source_path(&mut service, q);
     }
 
-    let mut cmd = PodmanCmd::base(ctx, q);
-    cmd.add("build");
+    let mut cmd = PodmanCmd::base(ctx, q).with_sub(&["build"]);
     if let Some(pull) = u.lookup_nonempty(GROUP, "Pull") {
         cmd.add(format!("--pull={pull}"));
     }
@@ -169,10 +168,10 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
     if let Some(c) = place.context {
-        cmd.add(c);
+        cmd.arg(c);
     }
 
-    add_oneshot_service(&mut service, &cmd, false);
+    add_oneshot_service(&mut service, cmd, false);
     Ok(service)
 }
 

@@ -9,14 +9,15 @@
 //! let mut service = new_service(q, ctx);             // copy, rename groups, default deps
 //! add_source_path(&mut service, q);
 //! service.add(UNIT, "RequiresMountsFor", "%t/containers");
-//! let mut cmd = PodmanCmd::base(ctx, q);
-//! cmd.extend(["network", "create", "--ignore"]);
+//! let mut cmd = PodmanCmd::base(ctx, q).with_sub(&["network", "create"]);
+//! cmd.add("--ignore");
 //! add_networks(q, &mut service, ctx, &mut cmd)?;
-//! service.add(SERVICE, "ExecStart", cmd.to_exec_line());
+//! cmd.arg(name);                                     // final arguments after the options
+//! service.add_exec("ExecStart", cmd);                // typed until the unit is finished
 //! add_syslog_identifier(&mut service);
 //! ```
 
-use super::podman::{escape_words_as, PodmanCmd};
+use super::podman::{escape_words_as, PodmanCmd, Service};
 use super::{versions, Context, ConvertError, Kind, Quadlet};
 use crate::unit::file::{key_bit, parse_bool, Group};
 use crate::unit::UnitFile;
@@ -173,7 +174,7 @@ fn unsupported_key(q: &Quadlet, group: &str, l: &crate::unit::Line) -> ConvertEr
 ///
 /// From 5.5 on, Quadlet file names in the unit relationship keys of `[Unit]` are first replaced
 /// by their service names (`translate_dependencies`).
-pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError> {
+pub fn new_service<'a>(q: &Quadlet, ctx: &Context) -> Result<Service<'a>, ConvertError> {
     let mut s = q.unit.clone();
     // A file without any group (empty, or comments only) leaves an unnamed group: Quadlet
     // writes nothing for it but the empty line that separates it from `[Unit]`.
@@ -197,7 +198,7 @@ pub fn new_service(q: &Quadlet, ctx: &Context) -> Result<UnitFile, ConvertError>
     } else {
         s.ensure_group(UNIT);
     }
-    Ok(s)
+    Ok(s.into())
 }
 
 /// The `[Unit]` keys whose values name other units (5.5 `unitDependencyKeys`).
@@ -231,14 +232,22 @@ fn translate_dependencies(
     let Some(group) = service.group(UNIT) else {
         return Ok(());
     };
-    if !group
+    // Only the keys with a value that may name a Quadlet file (`x.container`: a `.`) are looked
+    // up: the others keep their lines (most units have one or two of the fifteen keys).
+    let mask = group
         .lines
         .iter()
-        .any(|l| !l.comment && DEPENDENCY_KEYS.contains(&l.key.as_str()) && l.value.contains('.'))
-    {
+        .filter(|l| {
+            !l.comment && l.value.contains('.') && DEPENDENCY_KEYS.contains(&l.key.as_str())
+        })
+        .fold(0, |m, l| m | key_bit(&l.key));
+    if mask == 0 {
         return Ok(());
     }
     for key in DEPENDENCY_KEYS {
+        if mask & key_bit(key) == 0 {
+            continue;
+        }
         let deps = service.lookup_all_strv(UNIT, key);
         let mut translated = false;
         let mut out = Vec::with_capacity(deps.len());
@@ -353,7 +362,7 @@ pub fn set_notify_type(service: &mut UnitFile) {
 
 /// Quadlet's `lookupAndAddString`: for each `(key, flag)` in order, `flag V` if the L value is
 /// non-empty. The order is the fixed "literal" order (5.4.2 iterated a Go map).
-pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+pub fn add_strings<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet, keys: &[(&str, &'static str)]) {
     for (g, key, flag) in present_keys(q, keys) {
         if let Some(v) = q.unit.lookup_in(g, key).filter(|v| !v.is_empty()) {
             cmd.add(flag);
@@ -365,7 +374,12 @@ pub fn add_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
 /// Quadlet's `lookupAndAddKeyVals`: for each `(key, flag)`, `flag K=V` per key of the key-value
 /// list, sorted by key (the last value of a key wins); words without `=` are `flag K` from 5.6
 /// on ([`versions::ENV_FROM_HOST`]) and dropped before.
-pub fn add_key_vals(cmd: &mut PodmanCmd, q: &Quadlet, ctx: &Context, keys: &[(&str, &str)]) {
+pub fn add_key_vals<'q>(
+    cmd: &mut PodmanCmd<'q>,
+    q: &'q Quadlet,
+    ctx: &Context,
+    keys: &[(&str, &'static str)],
+) {
     let bare = ctx.writes(versions::ENV_FROM_HOST);
     for (key, flag) in keys {
         cmd.add_key_vals(flag, q.unit.lookup_all_key_vals(q.kind.group(), key, bare));
@@ -373,14 +387,14 @@ pub fn add_key_vals(cmd: &mut PodmanCmd, q: &Quadlet, ctx: &Context, keys: &[(&s
 }
 
 /// Quadlet's `lookupAndAddAllStrings`: for each `(key, flag)`, `flag V` per LA value.
-pub fn add_all_strings(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+pub fn add_all_strings<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet, keys: &[(&str, &'static str)]) {
     for (g, key, flag) in present_keys(q, keys) {
         cmd.add_each(flag, g.lookup_all(key));
     }
 }
 
 /// Quadlet's `lookupAndAddBoolean`: for each present key, `flag` or `flag=false`.
-pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
+pub fn add_bools<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet, keys: &[(&str, &'static str)]) {
     for (g, key, flag) in present_keys(q, keys) {
         if let Some(v) = q.unit.lookup_in(g, key) {
             cmd.add_bool(flag, parse_bool(v));
@@ -391,10 +405,10 @@ pub fn add_bools(cmd: &mut PodmanCmd, q: &Quadlet, keys: &[(&str, &str)]) {
 /// The `(key, flag)` pairs of `keys` that may be assigned in the type group of `q` (with the
 /// group): the group is found once and keys ruled out by its [`Group::key_mask`] are skipped
 /// (these tables are looked up for every unit, and most of their keys are absent).
-fn present_keys<'a>(
+fn present_keys<'a, 'k>(
     q: &'a Quadlet,
-    keys: &'a [(&'a str, &'a str)],
-) -> impl Iterator<Item = (&'a Group, &'a str, &'a str)> + 'a {
+    keys: &'k [(&'k str, &'static str)],
+) -> impl Iterator<Item = (&'a Group, &'k str, &'static str)> + use<'a, 'k> {
     let group = q.unit.group(q.kind.group());
     let mask = group.map_or(0, Group::key_mask);
     group.into_iter().flat_map(move |g| {
@@ -405,7 +419,7 @@ fn present_keys<'a>(
 }
 
 /// `--publish V` for each `PublishPort=` value, unchanged.
-pub fn add_publish_ports(cmd: &mut PodmanCmd, q: &Quadlet) {
+pub fn add_publish_ports<'q>(cmd: &mut PodmanCmd<'q>, q: &'q Quadlet) {
     cmd.add_each(
         "--publish",
         q.unit.lookup_all(q.kind.group(), "PublishPort"),
@@ -484,14 +498,14 @@ pub fn lookup_u32(unit: &UnitFile, group: &str, key: &str) -> Option<u32> {
 /// The user-namespace options (quadlet-keys §3.8): `UserNS`, `UIDMap`, `GIDMap`, `SubUIDMap`,
 /// `SubGIDMap`, or the deprecated `RemapUsers`/`RemapUid`/`RemapGid`/`RemapUidSize`.
 /// `manual_ok` is false for `.kube` (`RemapUsers=manual is not supported`).
-pub fn add_user_mappings(
-    q: &Quadlet,
-    cmd: &mut PodmanCmd,
+pub fn add_user_mappings<'q>(
+    q: &'q Quadlet,
+    cmd: &mut PodmanCmd<'q>,
     manual_ok: bool,
 ) -> Result<(), ConvertError> {
     let group = q.kind.group();
     let u = &q.unit;
-    let start = cmd.args.len();
+    let start = cmd.options.len();
     if let Some(v) = u.lookup_nonempty(group, "UserNS") {
         cmd.add("--userns");
         cmd.add(v);
@@ -507,7 +521,7 @@ pub fn add_user_mappings(
         cmd.add(v);
     }
     let remap_keys = ["RemapUid", "RemapGid", "RemapUsers"];
-    if cmd.args.len() > start {
+    if cmd.options.len() > start {
         if let Some(k) = remap_keys.iter().find(|k| u.has_key(group, k)) {
             return Err(ConvertError::at_key(
                 q,
@@ -582,7 +596,7 @@ pub fn add_user_mappings(
 }
 
 /// `--userns MODE` or `--userns MODE:OPT,OPT...`.
-fn add_userns_mode(cmd: &mut PodmanCmd, mode: &str, opts: &[String]) {
+fn add_userns_mode(cmd: &mut PodmanCmd<'_>, mode: &'static str, opts: &[String]) {
     cmd.add("--userns");
     if opts.is_empty() {
         cmd.add(mode);
@@ -593,11 +607,11 @@ fn add_userns_mode(cmd: &mut PodmanCmd, mode: &str, opts: &[String]) {
 
 /// `Network=` values (quadlet-keys §3.5): `--network X` each; `x.network` and `x.container`
 /// references become resource names plus `Requires=`/`After=`.
-pub fn add_networks(
-    q: &Quadlet,
+pub fn add_networks<'q>(
+    q: &'q Quadlet,
     service: &mut UnitFile,
     ctx: &Context,
-    cmd: &mut PodmanCmd,
+    cmd: &mut PodmanCmd<'q>,
 ) -> Result<(), ConvertError> {
     let group = q.kind.group();
     let err = |msg: String| ConvertError::at_key(q, group, "Network", msg);
@@ -679,11 +693,11 @@ pub fn resolve_storage_source(
 
 /// `Volume=` values (quadlet-keys §3.4): `-v SRC:DEST[:OPTS]`, `-v DEST` for a single part or an
 /// empty source.
-pub fn add_volumes(
-    q: &Quadlet,
+pub fn add_volumes<'q>(
+    q: &'q Quadlet,
     service: &mut UnitFile,
     ctx: &Context,
-    cmd: &mut PodmanCmd,
+    cmd: &mut PodmanCmd<'q>,
 ) -> Result<(), ConvertError> {
     let group = q.kind.group();
     for v in q.unit.lookup_all(group, "Volume") {
@@ -789,7 +803,9 @@ pub fn unsplittable_value_warnings(q: &Quadlet) -> Vec<String> {
     };
     let mut out = Vec::new();
     for (i, l) in g.lines.iter().enumerate() {
-        if l.comment || !SPLIT_WARNED_KEYS.contains(&l.key.as_str()) {
+        // Exec-style splitting (relaxed: an open quote runs to the end) fails only on an
+        // invalid escape, so only a value with a backslash can fail.
+        if l.comment || !l.value.contains('\\') || !SPLIT_WARNED_KEYS.contains(&l.key.as_str()) {
             continue;
         }
         let last_only = matches!(l.key.as_str(), "Exec" | "ReloadCmd");

@@ -3,8 +3,10 @@
 //! The kinds produce what Quadlet 5.4.2 produces. Older podman releases do not know some of those
 //! options: Debian 12 ships podman 4.3.1, which has no Quadlet of its own and rejects, among
 //! others, `--module`, `--sdnotify=healthy`, the `--health-startup-*` options and
-//! `volume create --ignore`. This module looks at the podman command lines the generator wrote
-//! (never at lines the user wrote in `[Service]`) and, for every option the installed podman is
+//! `volume create --ignore`. This module edits the typed podman command lines the kinds made
+//! ([`super::podman::ExecLine`]: it finds options among a command's global options or its
+//! sub-command's options, never among its final arguments such as the `Exec=` words, and never
+//! looks at lines the user wrote in `[Service]`) and, for every option the installed podman is
 //! too old for, either translates it into something equivalent or refuses the Quadlet key that
 //! produced it, naming file, line and key (the unit is then not written; the others are).
 //!
@@ -59,10 +61,9 @@ use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::Path;
 
-use super::common::{check_keys_by, check_supported_keys, unsupported_keys, KeySet};
+use super::common::{check_keys_by, check_supported_keys, unsupported_keys, KeySet, SERVICE};
+use super::podman::{Arg, ExecLine, PodmanCmd, Service};
 use super::{Context, ConvertError, Diagnostic, Kind, Quadlet, Severity};
-use crate::unit::split::split_args;
-use crate::unit::{Line, Origin, UnitFile};
 
 /// Configuration files read for `PodmanVersion=`, highest priority first.
 pub const CONFIG_FILES: [&str; 4] = [
@@ -422,7 +423,7 @@ pub fn needs_release_hint(what: &str, since: Version, version: Option<Version>) 
 /// documentation, "Behaviour").
 pub const CIDFILE_REMOVED_SINCE: Version = Version(4, 4, 0);
 
-/// A found option: its words `[start, end)` in the command line.
+/// A found option: its words `[start, end)` in the option list.
 #[derive(Debug, Clone, Copy)]
 struct Found {
     start: usize,
@@ -430,14 +431,14 @@ struct Found {
 }
 
 impl Match {
-    /// Finds the option in `words[range]`.
-    fn find(self, words: &[String], range: std::ops::Range<usize>) -> Option<Found> {
-        let mut i = range.start;
-        while i < range.end {
-            let w = words[i].as_str();
+    /// Finds the option in `words` (the global options or the sub-command's options of a typed
+    /// command line).
+    fn find(self, words: &[Arg<'_>]) -> Option<Found> {
+        for (i, w) in words.iter().enumerate() {
+            let w: &str = w;
             let with_value = |flag: &str| -> Option<(usize, Option<&str>)> {
                 if w == flag {
-                    Some((2, words.get(i + 1).map(String::as_str)))
+                    Some((2, words.get(i + 1).map(|v| &**v)))
                 } else {
                     w.strip_prefix(flag)
                         .and_then(|r| r.strip_prefix('='))
@@ -457,101 +458,29 @@ impl Match {
             if let Some(n) = hit {
                 return Some(Found {
                     start: i,
-                    end: (i + n).min(range.end),
+                    end: (i + n).min(words.len()),
                 });
             }
-            i += 1;
         }
         None
     }
 }
 
-/// A podman command line of the generated unit, split into words.
-#[derive(Debug)]
-struct CmdLine {
-    /// The `Exec*=` prefix characters (`-` of `ExecStopPost=-/usr/bin/podman`).
-    prefix: String,
-    words: Vec<String>,
-    cmd: Cmd,
-    /// Index of the first word after the sub-command.
-    options_start: usize,
-    /// Index after the last option (positional words follow).
-    options_end: usize,
-    /// Index of the word after the sub-command's base (podman, `--module=`, GlobalArgs): the
-    /// first word of the sub-command.
-    base_end: usize,
-    /// Index of the podman word (0, or after the `--` of an `unitwright instance exec` wrapper).
-    lead: usize,
-}
-
-/// Reads a generated `Exec*=` value as a podman command line of a known kind.
-fn read_cmd_line(value: &str, podman: &str, q: &Quadlet) -> Option<CmdLine> {
-    let mut words = split_args(value).ok()?;
-    let first = words.first()?;
-    let cut = first.len() - first.trim_start_matches(['-', '@', ':', '+', '!']).len();
-    let prefix: String = words[0].drain(..cut).collect();
-    // `unitwright instance exec ... -- podman ...` (templates with [X-Unitwright]) wraps the
-    // podman command; the wrapper words stay in front.
-    let lead = if words[0] == podman {
-        0
-    } else {
-        words
-            .iter()
-            .position(|w| w == "--")
-            .filter(|&i| words.get(i + 1).is_some_and(|w| w == podman))?
-            + 1
-    };
-    let group = q.kind.group();
-    let base_end = lead
-        + 1
-        + q.unit.lookup_all(group, "ContainersConfModule").len()
-        + q.unit.lookup_all_args(group, "GlobalArgs").len();
-    let rest = words.get(base_end..)?;
-    let cmd = [
-        Cmd::Run,
-        Cmd::VolumeCreate,
-        Cmd::NetworkCreate,
-        Cmd::KubePlay,
-        Cmd::KubeDown,
-        Cmd::ImagePull,
-    ]
-    .into_iter()
-    .find(|c| {
-        rest.starts_with(
-            &c.words()
-                .iter()
-                .map(|w| (*w).to_owned())
-                .collect::<Vec<_>>(),
-        )
-    })?;
-    let options_start = base_end + cmd.words().len();
-    // The positional words at the end: the image (or `--rootfs R`) and the Exec words of a
-    // container; the name, YAML path or image of the others.
-    let positional = match cmd {
-        Cmd::Run => {
-            let exec = q
-                .unit
-                .lookup_last_args(group, "Exec")
-                .map_or(0, |w| w.len());
-            let image = if q.unit.lookup_nonempty(group, "Rootfs").is_some() {
-                2
-            } else {
-                1
-            };
-            exec + image
-        }
-        _ => 1,
-    };
-    let options_end = words.len().checked_sub(positional)?.max(options_start);
-    Some(CmdLine {
-        prefix,
-        words,
-        cmd,
-        options_start,
-        options_end,
-        base_end,
-        lead,
-    })
+impl Cmd {
+    /// The command whose sub-command words are `sub` (none for `Global`, which every command
+    /// has, or for a sub-command without rules).
+    fn of(sub: &[&str]) -> Option<Cmd> {
+        [
+            Cmd::Run,
+            Cmd::VolumeCreate,
+            Cmd::NetworkCreate,
+            Cmd::KubePlay,
+            Cmd::KubeDown,
+            Cmd::ImagePull,
+        ]
+        .into_iter()
+        .find(|c| c.words() == sub)
+    }
 }
 
 /// Adapts generated units to the installed podman; see the module documentation.
@@ -722,119 +651,104 @@ impl Compat {
         std::mem::take(&mut *self.notes.borrow_mut())
     }
 
-    /// Adapts the generated `service` of `q`: translations are applied, warnings pushed to
-    /// `warnings`; a refused key is the error.
+    /// Adapts the generated `service` of `q`: translations are applied to its typed podman
+    /// command lines (the lines the user wrote are left alone), warnings pushed to `warnings`;
+    /// a refused key is the error.
     pub fn adapt(
         &self,
         q: &Quadlet,
-        mut service: UnitFile,
+        service: &mut Service<'_>,
         warnings: &mut Vec<String>,
-    ) -> Result<UnitFile, ConvertError> {
+    ) -> Result<(), ConvertError> {
         if self.setting == Setting::Off {
-            return Ok(service);
+            return Ok(());
         }
         // A podman that has every option of the table (4.4 and later for the cid file, 5.3 for
-        // the newest option): nothing to adapt, and no command line to read.
+        // the newest option): nothing to adapt.
         if self
             .version()
             .is_some_and(|v| v >= CIDFILE_REMOVED_SINCE && RULES.iter().all(|r| v >= r.since))
         {
-            return Ok(service);
+            return Ok(());
         }
-        let Some(group) = service.groups.iter().position(|g| g.name == "Service") else {
-            return Ok(service);
-        };
         let mut i = 0;
-        while i < service.groups[group].lines.len() {
-            let line = &service.groups[group].lines[i];
-            i += 1;
-            if line.comment || line.origin.line != 0 || !line.key.starts_with("Exec") {
-                continue;
-            }
-            let Some(mut cl) = read_cmd_line(&line.value, &self.podman, q) else {
+        while let Some(line) = service.group(SERVICE).and_then(|g| g.lines.get(i)) {
+            let is_start = line.key == "ExecStart";
+            let key = line.key.clone();
+            let Some(exec) = service.exec_at_mut(i) else {
+                i += 1;
                 continue;
             };
-            let key = line.key.clone();
-            if key == "ExecStart" && cl.cmd == Cmd::Run {
-                if let Some(rm) = self.stale_cidfile_removal(&cl) {
-                    service.groups[group].lines.insert(i - 1, rm);
-                    i += 1;
-                }
-            }
-            let mut extra = None;
-            if !self.adapt_line(q, &mut cl, &mut extra, warnings)? {
+            let Some(cmd) = Cmd::of(exec.cmd.sub) else {
+                i += 1;
                 continue;
-            }
-            let g = &mut service.groups[group];
-            g.lines[i - 1].value =
-                format!("{}{}", cl.prefix, super::podman::escape_words(&cl.words));
-            if let Some((prefix, words)) = extra {
-                g.lines.insert(
-                    i,
-                    Line {
-                        key,
-                        value: format!("{prefix}{}", super::podman::escape_words(&words)),
-                        comment: false,
-                        origin: Origin::default(),
-                    },
-                );
+            };
+            let removal = if is_start && cmd == Cmd::Run {
+                self.stale_cidfile_removal(&exec.cmd)
+            } else {
+                None
+            };
+            let extra = self.adapt_line(q, cmd, exec, warnings)?;
+            if let Some(rm) = removal {
+                service.insert_exec(i, "ExecStartPre", rm);
                 i += 1;
             }
+            if let Some(extra) = extra {
+                service.insert_exec(i + 1, &key, extra);
+                i += 1;
+            }
+            i += 1;
         }
-        Ok(service)
+        Ok(())
     }
 
     /// For a podman older than [`CIDFILE_REMOVED_SINCE`], an `ExecStartPre=` that removes the
-    /// `--cidfile` of the container's `podman run` line `cl` left behind by the previous run (see
-    /// the module documentation, "Behaviour").
-    fn stale_cidfile_removal(&self, cl: &CmdLine) -> Option<Line> {
-        let found =
-            Match::FlagWithValue("--cidfile").find(&cl.words, cl.options_start..cl.options_end)?;
-        let word = &cl.words[found.start];
-        let path = match word.strip_prefix("--cidfile=") {
-            Some(p) => p,
-            None => cl.words.get(found.start + 1)?,
+    /// `--cidfile` of the container's `podman run` command `run` left behind by the previous run
+    /// (see the module documentation, "Behaviour").
+    fn stale_cidfile_removal<'a>(&self, run: &PodmanCmd<'a>) -> Option<ExecLine<'a>> {
+        let found = Match::FlagWithValue("--cidfile").find(&run.options)?;
+        let path = match run.options[found.start].strip_prefix("--cidfile=") {
+            Some(p) => Arg::Owned(p.to_owned()),
+            None => run.options.get(found.start + 1)?.clone(),
         };
         if self.version()? >= CIDFILE_REMOVED_SINCE {
             return None;
         }
-        let words = ["/bin/rm", "-f", path].map(str::to_owned);
-        Some(Line {
-            key: "ExecStartPre".to_owned(),
-            value: format!("-{}", super::podman::escape_words(&words)),
-            comment: false,
-            origin: Origin::default(),
-        })
+        let mut rm = PodmanCmd::program("/bin/rm");
+        rm.add("-f");
+        rm.arg(path);
+        Some(ExecLine::ignoring_failure(rm))
     }
 
-    /// Applies the rules to one command line. Returns whether it changed; `extra` receives a
-    /// command line to add after it.
-    fn adapt_line(
+    /// Applies the rules to one command line `line` of the sub-command `cmd`. Returns a command
+    /// line to add after it, if any.
+    fn adapt_line<'a>(
         &self,
         q: &Quadlet,
-        cl: &mut CmdLine,
-        extra: &mut Option<(String, Vec<String>)>,
+        cmd: Cmd,
+        line: &mut ExecLine<'a>,
         warnings: &mut Vec<String>,
-    ) -> Result<bool, ConvertError> {
-        let mut changed = false;
+    ) -> Result<Option<ExecLine<'a>>, ConvertError> {
+        let mut extra = None;
         for rule in RULES {
-            let range = if rule.cmd == Cmd::Global {
-                cl.lead + 1..cl.base_end
-            } else if rule.cmd == cl.cmd {
-                cl.options_start..cl.options_end
+            let words = if rule.cmd == Cmd::Global {
+                &mut line.cmd.global
+            } else if rule.cmd == cmd {
+                &mut line.cmd.options
             } else {
                 continue;
             };
-            let Some(found) = rule.matches.find(&cl.words, range) else {
+            let Some(found) = rule.matches.find(words) else {
                 continue;
             };
             let Some(installed) = self.version() else {
-                return Ok(changed);
+                return Ok(extra);
             };
             if installed >= rule.since {
                 continue;
             }
-            let option = cl.words[found.start..found.end].join(" ");
+            let option = words[found.start..found.end].join(" ");
+            words.drain(found.start..found.end);
             match rule.action {
                 Action::Refuse => return Err(refusal(q, rule, &option, installed)),
                 Action::DropWithWarning => warnings.push(format!(
@@ -843,22 +757,30 @@ impl Compat {
                 )),
                 Action::DropDefault => {}
                 Action::CreateThenCheckExists => {
-                    let noun = cl.words[cl.base_end].clone();
-                    let name = cl.words.last().cloned().unwrap_or_default();
-                    let mut check = cl.words[..cl.base_end].to_vec();
-                    check.extend([noun, "exists".to_owned(), name]);
-                    // The check keeps the line's other prefixes (`:` of the wrapper).
-                    *extra = Some((cl.prefix.replace('-', ""), check));
-                    if !cl.prefix.contains('-') {
-                        cl.prefix.insert(0, '-');
+                    let sub: &'static [&'static str] = match cmd {
+                        Cmd::NetworkCreate => &["network", "exists"],
+                        _ => &["volume", "exists"],
+                    };
+                    let check = PodmanCmd {
+                        program: line.cmd.program.clone(),
+                        global: line.cmd.global.clone(),
+                        sub,
+                        options: Vec::new(),
+                        args: line.cmd.args.last().cloned().into_iter().collect(),
+                    };
+                    // The check keeps the line's wrapper and other prefixes (`:` of the wrapper).
+                    extra = Some(ExecLine {
+                        prefix: line.prefix.replace('-', ""),
+                        wrapper: line.wrapper.clone(),
+                        cmd: check,
+                    });
+                    if !line.prefix.contains('-') {
+                        line.prefix.insert(0, '-');
                     }
                 }
             }
-            cl.words.drain(found.start..found.end);
-            cl.options_end -= found.end - found.start;
-            changed = true;
         }
-        Ok(changed)
+        Ok(extra)
     }
 }
 
@@ -886,6 +808,7 @@ fn refusal(q: &Quadlet, rule: &Rule, option: &str, installed: Version) -> Conver
 mod tests {
     use super::*;
     use crate::quadlet::{Context, Kind, Quadlet};
+    use crate::unit::UnitFile;
     use std::path::Path;
     use std::path::PathBuf;
 
@@ -909,15 +832,15 @@ mod tests {
             podman: "/usr/bin/podman".to_owned(),
             ..Context::default()
         };
-        let service = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
+        let mut service = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
         let compat = Compat::with_setting(
             "/usr/bin/podman",
             Setting::Fixed(Version::parse(version).unwrap()),
         );
         let mut warnings = Vec::new();
         compat
-            .adapt(&q, service, &mut warnings)
-            .map(|s| (s, warnings))
+            .adapt(&q, &mut service, &mut warnings)
+            .map(|()| (service.finish(false), warnings))
     }
 
     fn exec_start(service: &UnitFile) -> &str {
@@ -948,6 +871,7 @@ mod tests {
             },
         )
         .unwrap()
+        .finish(false)
     }
 
     fn service_lines(service: &UnitFile) -> Vec<(String, String)> {
@@ -1094,21 +1018,51 @@ mod tests {
         assert!(w[0].contains("HealthMaxLogCount= is left out"), "{w:?}");
     }
 
+    /// The typed command line a kind would have made for `line`, whose sub-command is `sub`
+    /// (an optional wrapper up to `--`, podman, global options, `sub`, options, a final word).
+    fn typed(line: &str, sub: &'static [&'static str]) -> ExecLine<'static> {
+        let mut words = crate::unit::split::split_args(line).unwrap();
+        let cut = words[0].len() - words[0].trim_start_matches([':', '-']).len();
+        let prefix: String = words[0].drain(..cut).collect();
+        let mut wrapper: Vec<Arg<'static>> = Vec::new();
+        if let Some(end) = words.iter().position(|w| w == "--") {
+            wrapper = words.drain(..=end).map(Arg::Owned).collect();
+        }
+        let at = (1..words.len())
+            .find(|&i| words[i..].iter().take(sub.len()).eq(sub.iter().copied()))
+            .unwrap();
+        let mut cmd = PodmanCmd::program(words[0].clone()).with_sub(sub);
+        cmd.global = words[1..at].iter().cloned().map(Arg::Owned).collect();
+        let last = words.len() - 1;
+        cmd.options = words[at + sub.len()..last]
+            .iter()
+            .cloned()
+            .map(Arg::Owned)
+            .collect();
+        cmd.arg(words[last].clone());
+        ExecLine {
+            prefix,
+            wrapper,
+            cmd,
+        }
+    }
+
     fn oneshot(
         name: &str,
         text: &str,
-        exec: &str,
+        exec: ExecLine<'static>,
         version: &str,
     ) -> Result<UnitFile, ConvertError> {
         let q = quadlet(name, text);
-        let mut service = UnitFile::new();
+        let mut service = Service::from(UnitFile::new());
         service.add("Service", "Type", "oneshot");
-        service.add("Service", "ExecStart", exec);
+        service.add_exec("ExecStart", exec);
         Compat::with_setting(
             "/usr/bin/podman",
             Setting::Fixed(Version::parse(version).unwrap()),
         )
-        .adapt(&q, service, &mut Vec::new())
+        .adapt(&q, &mut service, &mut Vec::new())
+        .map(|()| service.finish(false))
     }
 
     #[test]
@@ -1116,7 +1070,10 @@ mod tests {
         let s = oneshot(
             "data.volume",
             "[Volume]\nGlobalArgs=--log-level=debug\n",
-            "/usr/bin/podman --log-level=debug volume create --ignore --driver local systemd-data",
+            typed(
+                "/usr/bin/podman --log-level=debug volume create --ignore --driver local systemd-data",
+                &["volume", "create"],
+            ),
             "4.3.1",
         )
         .unwrap();
@@ -1130,7 +1087,10 @@ mod tests {
         let s = oneshot(
             "n.network",
             "[Network]\n",
-            "/usr/bin/podman network create --ignore systemd-n",
+            typed(
+                "/usr/bin/podman network create --ignore systemd-n",
+                &["network", "create"],
+            ),
             "4.3.1",
         )
         .unwrap();
@@ -1144,7 +1104,10 @@ mod tests {
         let s = oneshot(
             "n.network",
             "[Network]\n",
-            "/usr/bin/podman network create --ignore systemd-n",
+            typed(
+                "/usr/bin/podman network create --ignore systemd-n",
+                &["network", "create"],
+            ),
             "4.4.0",
         )
         .unwrap();
@@ -1156,7 +1119,10 @@ mod tests {
         let s = oneshot(
             "data@.volume",
             "[Volume]\n",
-            ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create --ignore ${NAME}",
+            typed(
+                ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create --ignore ${NAME}",
+                &["volume", "create"],
+            ),
             "4.3.1",
         )
         .unwrap();
@@ -1174,7 +1140,10 @@ mod tests {
         let s = oneshot(
             "k.kube",
             "[Kube]\nYaml=/k.yml\nKubeDownForce=false\n",
-            "/usr/bin/podman kube down --force=false /k.yml",
+            typed(
+                "/usr/bin/podman kube down --force=false /k.yml",
+                &["kube", "down"],
+            ),
             "4.3.1",
         )
         .unwrap();
@@ -1185,7 +1154,10 @@ mod tests {
         let e = oneshot(
             "k.kube",
             "[Kube]\nYaml=/k.yml\nKubeDownForce=true\n",
-            "/usr/bin/podman kube down --force /k.yml",
+            typed(
+                "/usr/bin/podman kube down --force /k.yml",
+                &["kube", "down"],
+            ),
             "4.3.1",
         )
         .unwrap_err();
@@ -1200,10 +1172,11 @@ mod tests {
             Path::new("/q/web.container"),
         )
         .unwrap();
-        let out = Compat::with_setting("/usr/bin/podman", Setting::Fixed(Version(4, 3, 1)))
-            .adapt(&q, service.clone(), &mut Vec::new())
+        let mut out = Service::from(service.clone());
+        Compat::with_setting("/usr/bin/podman", Setting::Fixed(Version(4, 3, 1)))
+            .adapt(&q, &mut out, &mut Vec::new())
             .unwrap();
-        assert_eq!(out, service);
+        assert_eq!(out.finish(false), service);
     }
 
     #[test]
@@ -1214,10 +1187,11 @@ mod tests {
             ..Context::default()
         };
         let s = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
-        let out = Compat::with_setting("/usr/bin/podman", Setting::Off)
-            .adapt(&q, s.clone(), &mut Vec::new())
+        let mut out = s.clone();
+        Compat::with_setting("/usr/bin/podman", Setting::Off)
+            .adapt(&q, &mut out, &mut Vec::new())
             .unwrap();
-        assert_eq!(out, s);
+        assert_eq!(out.finish(false), s.finish(false));
     }
 
     /// A file of `kind` with the keys it needs to convert, then `extra`.
@@ -1249,7 +1223,7 @@ mod tests {
                 containers_to_start: Vec::new(),
             },
         );
-        (q.kind.converter())(q, &mut ctx)
+        (q.kind.converter())(q, &mut ctx).map(|s| s.finish(false))
     }
 
     /// The release just before `v` (`5.5.0` → `5.4.99`).

@@ -22,7 +22,7 @@ use super::common::{
     set_notify_type, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
-use super::podman::PodmanCmd;
+use super::podman::{ExecLine, PodmanCmd, Service};
 use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
@@ -207,7 +207,7 @@ fn valid_expose_port(v: &str) -> bool {
 }
 
 /// Converts a `.container` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let u = &q.unit;
     let mut service = new_service(q, ctx)?;
@@ -250,19 +250,18 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     let by_name = ctx.writes(versions::BY_NAME) && !super::settings::enabled(q);
     let target = if by_name { name.as_str() } else { CIDFILE };
     let base = PodmanCmd::base(ctx, q);
-    let mut stop = base.clone();
-    stop.extend(["rm", "-v", "-f", "-i", target]);
-    let stop_line = stop.to_exec_line();
+    let mut stop = base.clone().with_sub(&["rm"]);
+    stop.extend(["-v", "-f", "-i"]);
+    stop.arg(target.to_owned());
     // ExecStopPost also runs when conmon was killed and ExecStop did not run; the `-` ignores the
     // failure when ExecStop already removed the container.
-    let stop_post_line = stop.to_exec_line_ignoring_failure(&stop_line);
-    service.add(SERVICE, "ExecStop", stop_line);
-    service.add(SERVICE, "ExecStopPost", stop_post_line);
+    service.add_exec("ExecStop", stop.clone());
+    service.add_exec("ExecStopPost", ExecLine::ignoring_failure(stop));
     add_exec_reload(q, ctx, &mut service, target).or_collect(ctx, ())?;
     service.add(SERVICE, "Delegate", "yes");
 
-    let mut cmd = base;
-    cmd.extend(["run", "--name"]);
+    let mut cmd = base.with_sub(&["run"]);
+    cmd.add("--name");
     cmd.add(name);
     if !by_name {
         cmd.add(CIDFILE);
@@ -373,17 +372,17 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     add_pod(q, &mut service, ctx, &mut cmd, by_name).or_collect(ctx, ())?;
     cmd.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
     if let Some(img) = image {
-        cmd.add(img);
+        cmd.arg(img);
     } else {
-        cmd.add("--rootfs");
-        cmd.add(rootfs.unwrap_or_default());
+        cmd.arg("--rootfs");
+        cmd.arg(rootfs.unwrap_or_default());
     }
     if let Some(words) = u.lookup_last_args(GROUP, "Exec") {
-        cmd.extend(words);
+        cmd.extend_args(words);
     }
 
     add_syslog_identifier(&mut service);
-    service.add(SERVICE, "ExecStart", cmd.to_exec_line());
+    service.add_exec("ExecStart", cmd);
     Ok(service)
 }
 
@@ -400,10 +399,10 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
 /// `${UNITWRIGHT_CONTAINER_NAME}`, which only the instance-settings wrapper can expand (see
 /// [`super::settings`]). Podman 5.5.x's own Quadlet writes these forms, so its `exec` and
 /// `kill` take `--cidfile`; the keys are only accepted for podman 5.5.0 and newer.
-fn add_exec_reload(
-    q: &Quadlet,
+fn add_exec_reload<'q>(
+    q: &'q Quadlet,
     ctx: &Context,
-    service: &mut UnitFile,
+    service: &mut Service<'q>,
     target: &str,
 ) -> Result<(), ConvertError> {
     let words = q
@@ -411,7 +410,9 @@ fn add_exec_reload(
         .lookup_last_args(GROUP, "ReloadCmd")
         .filter(|w| !w.is_empty());
     let signal = q.unit.lookup_nonempty(GROUP, "ReloadSignal");
-    let words: Vec<String> = match (words, signal) {
+    let reload = PodmanCmd::base(ctx, q);
+    let target = target.to_owned();
+    let reload = match (words, signal) {
         (None, None) => return Ok(()),
         (Some(_), Some(_)) => {
             return Err(ConvertError::at_key(
@@ -421,27 +422,30 @@ fn add_exec_reload(
                 "ReloadCmd and ReloadSignal are mutually exclusive but both are set",
             ))
         }
-        (Some(words), None) => ["exec", target]
-            .into_iter()
-            .map(str::to_owned)
-            .chain(words)
-            .collect(),
+        (Some(words), None) => {
+            let mut exec = reload.with_sub(&["exec"]);
+            exec.arg(target);
+            exec.extend_args(words);
+            exec
+        }
         // 5.6 writes `kill --signal S NAME`; 5.5 wrote the cid file before the signal.
-        (None, Some(signal)) if target == CIDFILE => ["kill", CIDFILE, "--signal", signal]
-            .map(str::to_owned)
-            .to_vec(),
-        (None, Some(signal)) => ["kill", "--signal", signal, target]
-            .map(str::to_owned)
-            .to_vec(),
+        (None, Some(signal)) => {
+            let mut kill = reload.with_sub(&["kill"]);
+            if target == CIDFILE {
+                kill.extend([CIDFILE, "--signal", signal]);
+            } else {
+                kill.extend(["--signal", signal]);
+                kill.arg(target);
+            }
+            kill
+        }
     };
-    let mut reload = PodmanCmd::base(ctx, q);
-    reload.extend(words);
-    service.add(SERVICE, "ExecReload", reload.to_exec_line());
+    service.add_exec("ExecReload", reload);
     Ok(())
 }
 
 /// C14–C26: security options, devices, capabilities, sysctls, read-only.
-fn add_security_options(q: &Quadlet, cmd: &mut PodmanCmd) {
+fn add_security_options<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) {
     let u = &q.unit;
     if u.lookup_bool_or(GROUP, "NoNewPrivileges", false) {
         cmd.add("--security-opt=no-new-privileges");
@@ -475,7 +479,7 @@ fn add_security_options(q: &Quadlet, cmd: &mut PodmanCmd) {
                 continue;
             }
             cmd.add("--device");
-            cmd.add(optional);
+            cmd.add(optional.to_owned());
         } else {
             cmd.add("--device");
             cmd.add(dev);
@@ -504,7 +508,7 @@ fn add_security_options(q: &Quadlet, cmd: &mut PodmanCmd) {
 }
 
 /// C27: `--user U` or `--user U:G`; a group without a user is an error.
-fn add_user(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertError> {
+fn add_user<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) -> Result<(), ConvertError> {
     let user = q.unit.lookup_nonempty(GROUP, "User");
     let group = q.unit.lookup_nonempty(GROUP, "Group");
     match (user, group) {
@@ -530,11 +534,11 @@ fn add_user(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertError> {
 
 /// C42: `Pod=x.pod` joins the pod: `BindsTo=`/`After=` and `--pod-id-file`; unless
 /// `StartWithPod=false` the pod will `Wants=`/`Before=` this service.
-fn add_pod(
-    q: &Quadlet,
+fn add_pod<'q>(
+    q: &'q Quadlet,
     service: &mut UnitFile,
     ctx: &mut Context,
-    cmd: &mut PodmanCmd,
+    cmd: &mut PodmanCmd<'q>,
     by_name: bool,
 ) -> Result<(), ConvertError> {
     let Some(pod) = q.unit.lookup_nonempty(GROUP, "Pod") else {
@@ -561,7 +565,7 @@ fn add_pod(
     service.add(UNIT, "After", pod_service.as_str());
     if by_name {
         cmd.add("--pod");
-        cmd.add(info.resource_name.as_str());
+        cmd.add(info.resource_name.clone());
     } else {
         cmd.add("--pod-id-file");
         cmd.add(format!("%t/{}.pod-id", info.service_name));

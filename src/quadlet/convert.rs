@@ -212,9 +212,7 @@ impl<'u> Converter<'u> {
                 ));
             }
         }
-        let converted = (q.kind.converter())(q, ctx)
-            .and_then(|mut s| super::settings::apply(q, ctx, &mut s).map(|()| s))
-            .and_then(|s| self.compat.adapt(q, s, &mut ctx.warnings));
+        let converted = convert_unit(&self.compat, q, ctx);
         if ctx.writes(versions::ENV_FROM_HOST) {
             ctx.warnings
                 .extend(super::common::unsplittable_value_warnings(q));
@@ -311,10 +309,7 @@ impl Converter<'_> {
         let mut ctx = self.ctx.clone();
         ctx.warnings.clear();
         ctx.collecting = true;
-        let mut ignored = Vec::new();
-        let last = (q.kind.converter())(q, &mut ctx)
-            .and_then(|mut s| super::settings::apply(q, &mut ctx, &mut s).map(|()| s))
-            .and_then(|s| self.compat.adapt(q, s, &mut ignored))
+        let last = convert_unit(&self.compat, q, &mut ctx)
             .and_then(|s| check_loadable(q, &q.service_file_name(), &s));
         let mut errors = ctx.collected.into_inner();
         if let Err(e) = last {
@@ -322,6 +317,15 @@ impl Converter<'_> {
         }
         errors
     }
+}
+
+/// The unit of `q`: the kind's conversion, whose typed command lines the settings wrapper and the
+/// adaptation to older podman releases (`compat`) edit, written once, here.
+fn convert_unit(compat: &Compat, q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+    let mut service = (q.kind.converter())(q, ctx)?;
+    super::settings::apply(q, ctx, &mut service)?;
+    compat.adapt(q, &mut service, &mut ctx.warnings)?;
+    Ok(service.finish(ctx.writes(versions::ESCAPE_SPACE)))
 }
 
 /// systemd's `LONG_LINE_MAX` (1 MiB): the longest line its unit file parser reads.

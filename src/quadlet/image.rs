@@ -11,9 +11,9 @@
 //! before `--variant`, `Retry=` and `RetryDelay=` (5.5.0) last.
 
 use super::common::{add_bools, add_strings, KeySet};
+use super::podman::Service;
 use super::resource::{begin, finish};
 use super::{Context, ConvertError, Quadlet};
-use crate::unit::UnitFile;
 
 const GROUP: &str = "Image";
 
@@ -55,7 +55,7 @@ const STRING_OPTIONS: &[(&str, &str)] = &[
 const BOOL_OPTIONS: &[(&str, &str)] = &[("AllTags", "--all-tags"), ("TLSVerify", "--tls-verify")];
 
 /// Converts a `.image` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     let (service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["image", "pull"])?;
     let u = &q.unit;
     let Some(image) = u.lookup_nonempty(GROUP, "Image") else {

@@ -15,7 +15,7 @@ use super::common::{
     check_kill_mode, check_service_type, check_supported_keys, dir_of, new_service, resolve_path,
     set_notify_type, KeySet, SERVICE, UNIT,
 };
-use super::podman::PodmanCmd;
+use super::podman::{PodmanCmd, Service};
 use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
@@ -59,7 +59,7 @@ fn auto_update_annotation(word: &str) -> String {
 }
 
 /// Converts a `.kube` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     check_supported_keys(q, &SUPPORTED_KEYS).or_collect(ctx, ())?;
     let u = &q.unit;
     let mut service = new_service(q, ctx)?;
@@ -95,8 +95,8 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     add_syslog_identifier(&mut service);
 
-    let mut play = PodmanCmd::base(ctx, q);
-    play.extend(["kube", "play", "--replace", "--service-container=true"]);
+    let mut play = PodmanCmd::base(ctx, q).with_sub(&["kube", "play"]);
+    play.extend(["--replace", "--service-container=true"]);
     if let Some(v) = u.lookup_nonempty(GROUP, "ExitCodePropagation") {
         play.add(format!("--service-exit-code-propagation={v}"));
     }
@@ -116,16 +116,15 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     }
     add_publish_ports(&mut play, q);
     play.extend(u.lookup_all_args(GROUP, "PodmanArgs"));
-    play.extend(yamls.iter().map(String::as_str));
-    service.add(SERVICE, "ExecStart", play.to_exec_line());
+    play.extend_args(yamls.iter().cloned());
+    service.add_exec("ExecStart", play);
 
-    let mut down = PodmanCmd::base(ctx, q);
-    down.extend(["kube", "down"]);
+    let mut down = PodmanCmd::base(ctx, q).with_sub(&["kube", "down"]);
     if let Some(force) = u.lookup_bool(GROUP, "KubeDownForce") {
         down.add_bool("--force", force);
     }
-    down.extend(yamls.iter().map(String::as_str));
-    service.add(SERVICE, "ExecStopPost", down.to_exec_line());
+    down.extend_args(yamls.iter().cloned());
+    service.add_exec("ExecStopPost", down);
 
     if let Some(dir) = working_directory(q, &service, &yamls)? {
         service.add(SERVICE, "WorkingDirectory", dir);

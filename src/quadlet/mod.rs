@@ -57,8 +57,8 @@
 //! * [`search`]: search paths and the directory walk; [`load`](mod@load): loading with drop-ins;
 //!   [`convert`]: the conversion of a set of files; [`compat`]: the podman version targeted.
 //! * [`common`]: helpers shared by the kinds (service skeleton, networks, volumes, user
-//!   namespaces, image sources, `[Service]` rules); [`podman`]: podman command lines and their
-//!   serialization (`escapeWords`).
+//!   namespaces, image sources, `[Service]` rules); [`podman`]: typed podman command lines and
+//!   their serialization (`escapeWords`).
 //! * One file per kind: [`container`], [`volume`], [`network`], [`kube`], [`pod`], [`image`],
 //!   [`build`]; [`resource`]: what the one-shot resource kinds (volume, network, image, build)
 //!   share.
@@ -67,7 +67,7 @@
 //! Every kind exposes one function with the [`ConvertFn`] signature:
 //!
 //! ```ignore
-//! pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
+//! pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError>
 //! ```
 //!
 //! * `q` is the loaded file (drop-ins already merged): [`Quadlet::unit`] for look-ups,
@@ -77,10 +77,14 @@
 //!   ([`Context::units`], keyed by file name) used to resolve references. A kind that defines a
 //!   resource (volume, network, image) stores its resource name in its own [`UnitInfo`]; a pod
 //!   reads [`UnitInfo::containers_to_start`] (filled by containers converted before it).
-//! * The result is the service unit *without* the generator header; [`Converter`] names it
-//!   `<service name>.service` and lists the `[Install]` symlinks; the generator writes them.
+//! * The result is the service unit *without* the generator header, its podman command lines
+//!   still typed ([`Service`], a [`UnitFile`] plus [`ExecLine`]s at their places in
+//!   `[Service]`); [`Converter`] lets [`settings`] and [`compat`] edit those commands, writes
+//!   them ([`Service::finish`]), names the unit `<service name>.service` and lists the
+//!   `[Install]` symlinks; the generator writes them.
 //! * Start with [`common::check_supported_keys`] and [`common::new_service`], build command lines
-//!   with [`podman::PodmanCmd::base`], and return errors made with [`ConvertError::new`] or
+//!   with [`podman::PodmanCmd::base`] (`with_sub`, `add` for options, `arg` for the final
+//!   arguments) and add them with [`Service::add_exec`]; return errors made with [`ConvertError::new`] or
 //!   [`ConvertError::at_key`] (which adds the file and line of the key). The framework prints
 //!   them as `converting "<file>": <message>`.
 //!
@@ -140,6 +144,7 @@ pub use compat::{Setting as PodmanVersionSetting, Version};
 pub use convert::{convert_all, ConvertOptions, Converted, Converter};
 pub use load::{load, LoadedFile};
 pub use parallel::Threads;
+pub use podman::{ExecLine, PodmanCmd, Service};
 pub use search::{scan, search_paths, SearchInputs};
 
 /// How serious a [`Diagnostic`] is (syslog levels).
@@ -573,4 +578,4 @@ fn describe_location(unit: &UnitFile, origin: Origin) -> String {
 }
 
 /// The signature of every kind's conversion function; see the module documentation.
-pub type ConvertFn = fn(&Quadlet, &mut Context) -> Result<UnitFile, ConvertError>;
+pub type ConvertFn = for<'q> fn(&'q Quadlet, &mut Context) -> Result<Service<'q>, ConvertError>;

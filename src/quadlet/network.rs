@@ -11,11 +11,10 @@
 //! in N2; `NetworkDeleteOnStop=true` (5.5.0) adds `ExecStopPost=podman network rm <name>`
 //! before `ExecStart=`.
 
-use super::common::{add_all_strings, add_bools, add_key_vals, add_strings, KeySet, SERVICE};
-use super::podman::PodmanCmd;
+use super::common::{add_all_strings, add_bools, add_key_vals, add_strings, KeySet};
+use super::podman::{PodmanCmd, Service};
 use super::resource::{begin, finish, name_or_default};
 use super::{Context, ConvertError, Quadlet};
-use crate::unit::UnitFile;
 
 const GROUP: &str = "Network";
 
@@ -55,9 +54,9 @@ const STRING_OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// Converts a `.network` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (mut service, mut cmd) =
-        begin(q, ctx, &SUPPORTED_KEYS, &["network", "create", "--ignore"])?;
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
+    let (mut service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["network", "create"])?;
+    cmd.add("--ignore");
     let u = &q.unit;
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_strings(&mut cmd, q, STRING_OPTIONS);
@@ -71,16 +70,16 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     );
     let name = name_or_default(q, ctx, "NetworkName");
     if u.lookup_bool_or(GROUP, "NetworkDeleteOnStop", false) {
-        let mut rm = PodmanCmd::base(ctx, q);
-        rm.extend(["network", "rm", name.as_str()]);
-        service.add(SERVICE, "ExecStopPost", rm.to_exec_line());
+        let mut rm = PodmanCmd::base(ctx, q).with_sub(&["network", "rm"]);
+        rm.arg(name.clone());
+        service.add_exec("ExecStopPost", rm);
     }
     Ok(finish(q, ctx, service, cmd, &name, &name))
 }
 
 /// N4: `--subnet S` per subnet, each followed by the gateway and the IP range of the same index
 /// (`Subnet=`, `Gateway=` and `IPRange=` values pair up in file order).
-fn add_subnets(q: &Quadlet, cmd: &mut PodmanCmd) -> Result<(), ConvertError> {
+fn add_subnets<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) -> Result<(), ConvertError> {
     let u = &q.unit;
     let subnets = u.lookup_all(GROUP, "Subnet");
     let gateways = u.lookup_all(GROUP, "Gateway");

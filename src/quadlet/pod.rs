@@ -37,9 +37,8 @@ use super::common::{
     new_service, KeySet, SERVICE, UNIT,
 };
 use super::compat::check_keys;
-use super::podman::PodmanCmd;
+use super::podman::{PodmanCmd, Service};
 use super::{versions, Context, ConvertError, OrCollect, Quadlet};
-use crate::unit::UnitFile;
 
 const GROUP: &str = "Pod";
 
@@ -99,7 +98,7 @@ pub fn pod_name(q: &Quadlet) -> String {
 }
 
 /// Converts a `.pod` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
@@ -116,8 +115,8 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     // Since 5.6 every command addresses the pod by name (versions::BY_NAME).
     let by_name = ctx.writes(versions::BY_NAME);
     let name = pod_name(q);
-    let mut create = PodmanCmd::base(ctx, q);
-    create.extend(["pod", "create", "--infra-conmon-pidfile=%t/%N.pid"]);
+    let mut create = PodmanCmd::base(ctx, q).with_sub(&["pod", "create"]);
+    create.add("--infra-conmon-pidfile=%t/%N.pid");
     if !by_name {
         create.add(POD_ID_FILE);
     }
@@ -143,25 +142,24 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
     create.add("--infra-name");
     create.add(format!("{name}-infra"));
     create.add("--name");
-    create.add(name.as_str());
+    create.add(name.clone());
     create.extend(q.unit.lookup_all_args(GROUP, "PodmanArgs"));
 
     add_syslog_identifier(&mut service);
     // `pod VERB [--pod-id-file=…] OPTIONS [NAME]`: the pod is found through the id file
     // (5.4.2) or by its name (5.6 and later).
-    let pod_command = |verb: &str, options: &[&str]| {
-        let mut cmd = PodmanCmd::base(ctx, q);
-        cmd.extend(["pod", verb]);
+    let pod_command = |sub: &'static [&'static str], options: Vec<String>| {
+        let mut cmd = PodmanCmd::base(ctx, q).with_sub(sub);
         if !by_name {
             cmd.add(POD_ID_FILE);
         }
-        cmd.extend(options.iter().copied());
+        cmd.extend(options);
         if by_name {
-            cmd.add(name.as_str());
+            cmd.arg(name.clone());
         }
-        cmd.to_exec_line()
+        cmd
     };
-    service.add(SERVICE, "ExecStart", pod_command("start", &[]));
+    service.add_exec("ExecStart", pod_command(&["pod", "start"], Vec::new()));
     // StopTimeout (5.7.0) is L. 5.8.2 writes `--time=` for an empty value, which podman
     // rejects when the pod stops; here an empty value resets to the default.
     let time = q
@@ -169,17 +167,18 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
         .lookup(GROUP, "StopTimeout")
         .filter(|t| !t.is_empty())
         .map_or_else(|| "--time=10".to_owned(), |t| format!("--time={t}"));
-    service.add(
-        SERVICE,
+    service.add_exec(
         "ExecStop",
-        pod_command("stop", &["--ignore", &time]),
+        pod_command(&["pod", "stop"], vec!["--ignore".to_owned(), time]),
     );
-    service.add(
-        SERVICE,
+    service.add_exec(
         "ExecStopPost",
-        pod_command("rm", &["--ignore", "--force"]),
+        pod_command(
+            &["pod", "rm"],
+            vec!["--ignore".to_owned(), "--force".to_owned()],
+        ),
     );
-    service.add(SERVICE, "ExecStartPre", create.to_exec_line());
+    service.add_exec("ExecStartPre", create);
 
     service.add(SERVICE, "Environment", "PODMAN_SYSTEMD_UNIT=%n");
     service.set(SERVICE, "Type", "forking");

@@ -12,45 +12,43 @@
 //! own name (see [`own_unit_specifiers`]); 5.4.2 left them for the referring unit to expand.
 
 use super::common::{
-    add_service_default, add_source_path, add_syslog_identifier, new_service, KeySet, SERVICE, UNIT,
+    add_service_default, add_source_path, add_syslog_identifier, new_service, KeySet, UNIT,
 };
 use super::compat::check_keys;
-use super::podman::PodmanCmd;
+use super::podman::{PodmanCmd, Service};
 use super::{versions, Context, ConvertError, Quadlet};
-use crate::unit::UnitFile;
 
 /// The start of a volume, network or image conversion: checks the keys of the type group
 /// against `supported` (and the later keys the podman version allows, see [`check_keys`]), makes the service skeleton with `SourcePath=` and
 /// `RequiresMountsFor=%t/containers`, and the base podman command followed by `subcommand`.
-pub fn begin(
-    q: &Quadlet,
+pub fn begin<'q>(
+    q: &'q Quadlet,
     ctx: &Context,
     supported: &KeySet,
-    subcommand: &[&str],
-) -> Result<(UnitFile, PodmanCmd), ConvertError> {
+    subcommand: &'static [&'static str],
+) -> Result<(Service<'q>, PodmanCmd<'q>), ConvertError> {
     check_keys(q, ctx, supported)?;
     let mut service = new_service(q, ctx)?;
     add_source_path(&mut service, q);
     service.add(UNIT, "RequiresMountsFor", "%t/containers");
-    let mut cmd = PodmanCmd::base(ctx, q);
-    cmd.extend(subcommand.iter().copied());
+    let cmd = PodmanCmd::base(ctx, q).with_sub(subcommand);
     Ok((service, cmd))
 }
 
 /// The end of a volume, network or image conversion: appends the `PodmanArgs=` words and the
 /// final `target` word (volume, network or image name) to `cmd`, adds the `[Service]` lines of
 /// a one-shot that stays active, and publishes `resource_name` for the units that refer to `q`.
-pub fn finish(
-    q: &Quadlet,
+pub fn finish<'q>(
+    q: &'q Quadlet,
     ctx: &mut Context,
-    mut service: UnitFile,
-    mut cmd: PodmanCmd,
+    mut service: Service<'q>,
+    mut cmd: PodmanCmd<'q>,
     target: &str,
     resource_name: &str,
-) -> UnitFile {
+) -> Service<'q> {
     cmd.extend(q.unit.lookup_all_args(q.kind.group(), "PodmanArgs"));
-    cmd.add(target);
-    add_oneshot_service(&mut service, &cmd, true);
+    cmd.arg(target.to_owned());
+    add_oneshot_service(&mut service, cmd, true);
     // Only a converted unit publishes its name, so a reference to one that failed sees none.
     if let Some(info) = ctx.units.get_mut(&q.name) {
         info.resource_name = own_unit_specifiers(resource_name, &q.service_name);
@@ -109,8 +107,12 @@ pub fn name_or_default(q: &Quadlet, ctx: &Context, key: &str) -> String {
 /// The `[Service]` lines of a one-shot resource unit, in 5.4.2's order: `ExecStart=`, then
 /// `SyslogIdentifier=%N`, `Type=oneshot` and (when `remain_after_exit`) `RemainAfterExit=yes`,
 /// each only if the user did not set that key. A user `Type=` is kept as is.
-pub fn add_oneshot_service(service: &mut UnitFile, cmd: &PodmanCmd, remain_after_exit: bool) {
-    service.add(SERVICE, "ExecStart", cmd.to_exec_line());
+pub fn add_oneshot_service<'q>(
+    service: &mut Service<'q>,
+    cmd: PodmanCmd<'q>,
+    remain_after_exit: bool,
+) {
+    service.add_exec("ExecStart", cmd);
     add_syslog_identifier(service);
     add_service_default(service, "Type", "oneshot");
     if remain_after_exit {

@@ -17,8 +17,9 @@
 //! by the instance unit name under `%t/unitwright/instances/` (see `crate::instance`), so that
 //! no daemon-reload is needed per instance.
 //!
-//! After a unit is converted, [`apply`] rewrites every `Exec*=` line of `[Service]` whose words
-//! contain a `$` into
+//! After a unit is converted, [`apply`] wraps every `Exec*=` line of `[Service]` whose words
+//! contain a `$` (the kinds' typed podman commands, edited as such, and the lines the user
+//! wrote, read once here) so that it is written as
 //!
 //! ```text
 //! ExecStart=:/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances --settings-dir=%S/unitwright/instances|--user-state [--require=KEY]... %n -- /usr/bin/podman run ...
@@ -49,11 +50,10 @@
 use super::common::SERVICE;
 #[cfg(test)]
 use super::podman::escape_words;
-use super::podman::escape_words_as;
-use super::{versions, Context, ConvertError, Kind, Quadlet};
+use super::podman::{Arg, ExecLine, PodmanCmd, Service};
+use super::{Context, ConvertError, Kind, Quadlet};
 use crate::unit::quote::is_valid_env_name;
 use crate::unit::split::split_args;
-use crate::unit::UnitFile;
 
 /// The extension group.
 pub const GROUP: &str = "X-Unitwright";
@@ -107,7 +107,11 @@ pub fn image_from_settings(q: &Quadlet) -> bool {
 
 /// Applies `[X-Unitwright]` of `q` to its converted `service` (see the module docs). Does
 /// nothing when the group is absent or `InstanceSettings=` is not true.
-pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(), ConvertError> {
+pub fn apply(
+    q: &Quadlet,
+    ctx: &mut Context,
+    service: &mut Service<'_>,
+) -> Result<(), ConvertError> {
     let Some(group) = q.unit.group(GROUP) else {
         return Ok(());
     };
@@ -164,57 +168,74 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
             .lookup_nonempty(Kind::Container.group(), "ContainerName")
             .is_none())
     .then(|| super::container::container_name(q));
-    let Some(svc) = service.group_mut(SERVICE) else {
-        return Ok(());
-    };
+    let mut instance_exec: Vec<Arg<'static>> = vec![
+        Arg::Owned(unitwright),
+        Arg::Borrowed("instance"),
+        Arg::Borrowed("exec"),
+        Arg::Owned(format!("--settings-dir={SETTINGS_DIR}")),
+        if ctx.user {
+            Arg::Borrowed(USER_STATE_FLAG)
+        } else {
+            Arg::Owned(format!("--settings-dir={PERSISTENT_SETTINGS_DIR}"))
+        },
+    ];
+    instance_exec.extend(
+        required
+            .iter()
+            .map(|k| Arg::Owned(format!("--require={k}"))),
+    );
+    instance_exec.extend([Arg::Borrowed("%n"), Arg::Borrowed("--")]);
     let mut wrapped = 0;
-    let hex_space = ctx.writes(versions::ESCAPE_SPACE);
-    for line in &mut svc.lines {
+    let mut i = 0;
+    while let Some(line) = service.group(SERVICE).and_then(|g| g.lines.get(i)) {
+        i += 1;
         if line.comment || !EXEC_KEYS.contains(&line.key.as_str()) {
             continue;
         }
-        let mut words = split_args(&line.value)
-            .map_err(|e| ConvertError::new(format!("{}={}: {e}", line.key, line.value)))?;
-        if words.is_empty() {
+        let key = line.key.clone();
+        // The podman commands the kinds made are typed; a line the user wrote is read here.
+        let as_written = if service.exec_of(line).is_some() {
+            None
+        } else {
+            let words = split_args(&line.value)
+                .map_err(|e| ConvertError::new(format!("{}={}: {e}", line.key, line.value)))?;
+            let Some((first, rest)) = words.split_first() else {
+                continue;
+            };
+            let prefix_len = first
+                .find(|c| !matches!(c, '-' | '@' | ':' | '+' | '!'))
+                .unwrap_or(first.len());
+            let mut cmd = PodmanCmd::program(first[prefix_len..].to_owned());
+            cmd.extend_args(rest.iter().cloned());
+            Some(ExecLine {
+                prefix: first[..prefix_len].to_owned(),
+                ..ExecLine::from(cmd)
+            })
+        };
+        let mut own = as_written;
+        let Some(exec) = own.as_mut().or(service.exec_at_mut(i - 1)) else {
             continue;
-        }
-        if line.key == "ExecStart" {
+        };
+        if key == "ExecStart" {
             if let Some(default) = &default_name {
-                rename_default_container(&mut words, default);
+                rename_default_container(&mut exec.cmd, default);
             }
         }
-        if !words.iter().any(|w| w.contains('$')) {
+        if !exec.words().any(|w| w.contains('$')) {
             continue;
         }
-        let exe = &words[0];
-        let prefix_len = exe
-            .find(|c| !matches!(c, '-' | '@' | ':' | '+' | '!'))
-            .unwrap_or(exe.len());
-        let prefix = exe[..prefix_len].to_owned();
-        if prefix.contains(':') || prefix.contains('@') {
+        if exec.prefix.contains(':') || exec.prefix.contains('@') {
             ctx.warn(format!(
-                "{}: {}= has the '{prefix}' prefix; settings are not expanded in it",
-                q.name, line.key
+                "{}: {key}= has the '{}' prefix; settings are not expanded in it",
+                q.name, exec.prefix
             ));
             continue;
         }
-        let bare = exe[prefix_len..].to_owned();
-        words[0] = bare;
-        let mut new = vec![
-            format!("{prefix}:{unitwright}"),
-            "instance".to_owned(),
-            "exec".to_owned(),
-            format!("--settings-dir={SETTINGS_DIR}"),
-            if ctx.user {
-                USER_STATE_FLAG.to_owned()
-            } else {
-                format!("--settings-dir={PERSISTENT_SETTINGS_DIR}")
-            },
-        ];
-        new.extend(required.iter().map(|k| format!("--require={k}")));
-        new.extend(["%n".to_owned(), "--".to_owned()]);
-        new.extend(words);
-        line.value = escape_words_as(&new, hex_space);
+        exec.prefix.push(':');
+        exec.wrapper.clone_from(&instance_exec);
+        if let Some(own) = own {
+            service.replace_with_exec(i - 1, own);
+        }
         wrapped += 1;
     }
     if wrapped == 0 {
@@ -227,10 +248,16 @@ pub fn apply(q: &Quadlet, ctx: &mut Context, service: &mut UnitFile) -> Result<(
 }
 
 /// Replaces the value of `--name` in a podman command when it is the generated default.
-fn rename_default_container(words: &mut [String], default: &str) {
-    if let Some(i) = words.iter().position(|w| w == "--name") {
-        if words.get(i + 1).is_some_and(|n| n == default) {
-            words[i + 1] = format!("${{{CONTAINER_NAME_VAR}}}");
+fn rename_default_container(cmd: &mut PodmanCmd<'_>, default: &str) {
+    let mut words: Vec<&mut Arg<'_>> = cmd
+        .global
+        .iter_mut()
+        .chain(cmd.options.iter_mut())
+        .chain(cmd.args.iter_mut())
+        .collect();
+    if let Some(i) = words.iter().position(|w| *w == "--name") {
+        if words.get(i + 1).is_some_and(|n| **n == default) {
+            *words[i + 1] = Arg::Owned(format!("${{{CONTAINER_NAME_VAR}}}"));
         }
     }
 }
@@ -296,17 +323,15 @@ mod tests {
 
     #[test]
     fn only_the_default_name_is_replaced() {
-        let mut w: Vec<String> = ["run", "--name", "systemd-%p_%i", "img"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        rename_default_container(&mut w, "systemd-%p_%i");
-        assert_eq!(w[2], "${UNITWRIGHT_CONTAINER_NAME}");
-        let mut w: Vec<String> = ["run", "--name", "mine", "img"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        rename_default_container(&mut w, "systemd-%p_%i");
-        assert_eq!(w[2], "mine");
+        for (name, expected) in [
+            ("systemd-%p_%i", "${UNITWRIGHT_CONTAINER_NAME}"),
+            ("mine", "mine"),
+        ] {
+            let mut cmd = PodmanCmd::program("/usr/bin/podman").with_sub(&["run"]);
+            cmd.extend(["--name", name]);
+            cmd.arg("img");
+            rename_default_container(&mut cmd, "systemd-%p_%i");
+            assert_eq!(cmd.options[1], expected);
+        }
     }
 }

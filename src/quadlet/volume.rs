@@ -10,7 +10,7 @@
 use super::common::{
     add_key_vals, add_requires_mounts_for, lookup_u32, resolve_image_source, KeySet,
 };
-use super::podman::PodmanCmd;
+use super::podman::{PodmanCmd, Service};
 use super::resource::{begin, finish, name_or_default};
 use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
@@ -36,8 +36,9 @@ pub const SUPPORTED_KEYS: KeySet = KeySet::new(&[
 ]);
 
 /// Converts a `.volume` file into its service unit (see [`super::ConvertFn`]).
-pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
-    let (mut service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["volume", "create", "--ignore"])?;
+pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
+    let (mut service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["volume", "create"])?;
+    cmd.add("--ignore");
     let u = &q.unit;
     let driver = u.lookup(GROUP, "Driver");
     if let Some(d) = driver {
@@ -74,11 +75,11 @@ pub fn convert(q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError>
 /// `Options=`. `Type=` and `Options=` need `Device=`.
 /// From 5.6 on a `Type=bind` volume also requires its device path to be mounted
 /// ([`versions::BIND_VOLUME_MOUNTS`]).
-fn add_device_options(
-    q: &Quadlet,
+fn add_device_options<'q>(
+    q: &'q Quadlet,
     ctx: &Context,
     service: &mut UnitFile,
-    cmd: &mut PodmanCmd,
+    cmd: &mut PodmanCmd<'q>,
 ) -> Result<(), ConvertError> {
     let u = &q.unit;
     if let Some(copy) = u.lookup_bool(GROUP, "Copy") {

@@ -400,6 +400,16 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Exec-style splitting fails only on a backslash (callers skip values without one).
+        #[test]
+        fn args_fail_only_on_a_backslash(v in "[a-z \"'\\\\\t$%=]{0,16}") {
+            if !v.contains('\\') {
+                proptest::prop_assert!(split_args(&v).is_ok(), "{:?}", v);
+            }
+        }
+    }
+
     #[test]
     fn args_reject_unknown_and_nul_escapes() {
         assert_eq!(split_args(r"a \$HOME"), Err(SplitError::BadEscape));

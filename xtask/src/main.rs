@@ -3,7 +3,8 @@
 //! options. Run by `make` (see the top-level Makefile); not installed.
 //!
 //! * `xtask man DIR`: `unitwright.1` and `unitwright-<subcommand>.1` for every visible subcommand
-//!   (clap_mangen).
+//!   (clap_mangen); `docs/` in the help texts becomes `$UNITWRIGHT_DOCDIR/` (default
+//!   `/usr/share/doc/unitwright`), where `make install` puts those files.
 //! * `xtask completions DIR`: `unitwright.bash`, `_unitwright` (zsh), `unitwright.fish`
 //!   (clap_complete).
 //!
@@ -43,7 +44,13 @@ fn render(cmd: clap::Command, see_also: &[String]) -> Result<Vec<u8>> {
         .manual("unitwright")
         .source(format!("unitwright {}", env!("CARGO_PKG_VERSION")))
         .render(&mut out)?;
-    let mut out = ascii_punctuation(&String::from_utf8(out)?).into_bytes();
+    // The help texts name the JSON formats as the source tree has them (docs/json.md); a page
+    // names where `make install` puts them.
+    let docdir = std::env::var("UNITWRIGHT_DOCDIR")
+        .unwrap_or_else(|_| "/usr/share/doc/unitwright".to_owned());
+    let mut out = ascii_punctuation(&String::from_utf8(out)?)
+        .replace("docs/", &format!("{}/", docdir.trim_end_matches('/')))
+        .into_bytes();
     out.extend_from_slice(b".SH \"SEE ALSO\"\n");
     let refs: Vec<String> = see_also
         .iter()
@@ -168,7 +175,8 @@ fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
         ],
         "unitwright-logs" => &[
             ("The last 50 records of two units:", "unitwright logs -n 50 web db"),
-            ("Records of the last hour, then new ones as they come:", "unitwright logs --since -1h -f web"),
+            ("Records of the last hour, then new ones as they come (Ctrl-C ends it, exit 0):", "unitwright logs --since -1h -f web"),
+            ("Records between two times (UTC):", "unitwright logs --since '2026-12-06 20:00' --until '2026-12-06 21:00' web"),
             ("One JSON object per record (all fields):", "unitwright --user logs --json 'console@a\\x2db.service'"),
         ],
         "unitwright-start" => &[
@@ -192,6 +200,12 @@ fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
         ],
         "unitwright-enable" => &[
             ("Enable and start in one go:", "unitwright enable --now web"),
+        ],
+        "unitwright-sandbox" => &[
+            ("A user manager with one unit; unitwright and systemctl in COMMAND talk to it:", "unitwright sandbox --unit ./web.service -- sh -c 'unitwright --user start web && systemctl --user status web'"),
+            ("The system manager as PID 1 of private namespaces, with journald and the Quadlet generator:", "unitwright sandbox --system --journal --generator /usr/lib/systemd/system-generators/unitwright-generator -- ./ci-tests.sh"),
+            ("A test suite whose D-Bus tests connect to DBUS_SESSION_BUS_ADDRESS:", "unitwright sandbox -- cargo test"),
+            ("Keep the journal for later (its path is printed at the end):", "unitwright sandbox --journal --keep -- ./ci-tests.sh"),
         ],
         "unitwright-instance-start" => &[
             ("An instance with its own settings and a free port:", "unitwright --user instance start console@.service node-7 --set APP=demo --set PORT=auto-port"),
@@ -234,7 +248,9 @@ const UNIT_VERBS: &str = "start stop restart try-restart reload-or-restart reloa
 
 /// Adds unit-name completion to clap's script for `shell`: operands of the unit verbs complete
 /// to the units the manager has loaded (`unitwright [--user] list --no-legend`, asked of the
-/// same manager as the command line being completed: `--user` is looked for on it).
+/// same manager as the command line being completed: `--user` is looked for on it; without
+/// `COLUMNS`, which `list` would fit long names into). Only the first word that is not a
+/// global option counts as the verb, so `instance start` does not complete unit names.
 #[allow(clippy::format_push_string)]
 fn with_unit_names(shell: Shell, mut script: String) -> String {
     let verbs = UNIT_VERBS.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -247,7 +263,7 @@ fn with_unit_names(shell: Shell, mut script: String) -> String {
 _unitwright_units() {{
     local scope=
     case " ${{COMP_WORDS[*]}} " in *" --user "*) scope=--user ;; esac
-    unitwright $scope list --no-legend 2>/dev/null | while read -r unit _; do printf '%s\n' "$unit"; done
+    env -u COLUMNS unitwright $scope list --no-legend 2>/dev/null | while read -r unit _; do printf '%s\n' "$unit"; done
 }}
 _unitwright_with_units() {{
     local cur=${{COMP_WORDS[COMP_CWORD]}} verb= w
@@ -269,11 +285,14 @@ complete -F _unitwright_with_units -o bashdefault -o default unitwright
         }
         Shell::Zsh => {
             script = script.replace(":_default' \\", ":_unitwright_units' \\");
-            // Only the unit operands: other positionals keep _default.
+            // Only the unit operands (`units`/`targets` of the unit verbs, set-property's
+            // `unit`; tests/cli_ops.rs checks each verb): other positionals keep _default.
             let mut fixed = String::new();
             for line in script.lines() {
                 if line.contains(":_unitwright_units'")
-                    && !(line.contains("::units --") || line.contains("::targets --"))
+                    && !(line.contains("::units --")
+                        || line.contains("::targets --")
+                        || line.starts_with("':unit -- The unit ("))
                 {
                     fixed.push_str(&line.replace(":_unitwright_units'", ":_default'"));
                 } else {
@@ -285,9 +304,10 @@ complete -F _unitwright_with_units -o bashdefault -o default unitwright
                 "_unitwright() {",
                 r#"_unitwright_units() {
     local scope=
-    (( ${words[(I)--user]} )) && scope=--user
+    # The whole command line: _arguments has narrowed $words to the verb's operands.
+    (( ${${(z)BUFFER}[(I)--user]} )) && scope=--user
     local -a units
-    units=(${(f)"$(unitwright $scope list --no-legend 2>/dev/null | cut -d' ' -f1)"})
+    units=(${(f)"$(env -u COLUMNS unitwright $scope list --no-legend 2>/dev/null | cut -d' ' -f1)"})
     compadd -a units
 }
 
@@ -301,9 +321,9 @@ _unitwright() {"#,
 function __unitwright_units
     set -l scope
     contains -- --user (commandline -opc); and set scope --user
-    unitwright $scope list --no-legend 2>/dev/null | string split -f1 ' '
+    env -u COLUMNS unitwright $scope list --no-legend 2>/dev/null | string split -f1 ' '
 end
-complete -c unitwright -n "__fish_seen_subcommand_from {verbs}" -f -a "(__unitwright_units)"
+complete -c unitwright -n "__fish_unitwright_using_subcommand {verbs}" -f -a "(__unitwright_units)"
 "#
             ));
         }
