@@ -1239,6 +1239,56 @@ mod tests {
         );
     }
 
+    /// The whole typed path: the kinds' commands, wrapped by the settings wrapper, then adapted
+    /// to podman 4.3 behind the wrapper, written once.
+    #[test]
+    fn templates_with_settings_are_wrapped_then_adapted_to_podman_4_3() {
+        let files = [
+            (
+                "v@.volume",
+                "[Volume]\nVolumeName=v-${X}\nGlobalArgs=--log-level=debug\n[X-Unitwright]\nInstanceSettings=yes\n",
+            ),
+            (
+                "t@.container",
+                "[Container]\nImage=localhost/bb\nExec=/bin/echo ${GREETING}\n[X-Unitwright]\nInstanceSettings=yes\n",
+            ),
+        ];
+        let mut units: Vec<Quadlet> = files.iter().map(|(n, t)| quadlet(n, t)).collect();
+        let options = crate::quadlet::ConvertOptions {
+            podman_version: Setting::Fixed(Version(4, 3, 1)),
+            ..crate::quadlet::ConvertOptions::default()
+        };
+        let out = crate::quadlet::convert_all(&mut units, &options);
+        let unit = |source: &str| {
+            let c = out.iter().find(|c| c.source == source).unwrap();
+            c.unit
+                .clone()
+                .unwrap_or_else(|| panic!("{:?}", c.diagnostics))
+        };
+        let wrapper = ":/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances --settings-dir=%S/unitwright/instances %n --";
+        assert_eq!(
+            unit("v@.volume").lookup_all("Service", "ExecStart"),
+            [
+                format!("-{wrapper} /usr/bin/podman --log-level=debug volume create v-${{X}}"),
+                format!("{wrapper} /usr/bin/podman --log-level=debug volume exists v-${{X}}"),
+            ]
+        );
+        let t = unit("t@.container");
+        assert_eq!(
+            service_lines(&t)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("Exec"))
+                .collect::<Vec<_>>(),
+            [
+                ("ExecStop", "/usr/bin/podman rm -v -f -i --cidfile=%t/%N.cid".to_owned()),
+                ("ExecStopPost", "-/usr/bin/podman rm -v -f -i --cidfile=%t/%N.cid".to_owned()),
+                ("ExecStartPre", "-/bin/rm -f %t/%N.cid".to_owned()),
+                ("ExecStart", format!("{wrapper} /usr/bin/podman run --name ${{UNITWRIGHT_CONTAINER_NAME}} --cidfile=%t/%N.cid --replace --rm --cgroups=split --sdnotify=conmon -d localhost/bb /bin/echo ${{GREETING}}")),
+            ]
+            .map(|(k, v)| (k.to_owned(), v))
+        );
+    }
+
     #[test]
     fn kube_down_force_false_is_dropped_and_force_refused() {
         let s = oneshot(
