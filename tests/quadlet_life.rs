@@ -600,6 +600,12 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
     );
     assert_eq!(runs(&count), n);
 
+    // The Quadlet files of a tree, without the state directory.
+    let sources = |t: BTreeMap<PathBuf, (Vec<u8>, u32)>| -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+        t.into_iter()
+            .filter(|(p, _)| !p.starts_with(qdir.join(".unitwright")))
+            .collect()
+    };
     // Killed after the first of three files was replaced: the next run rolls back to the old
     // files (all three), says so, and then applies.
     let old = tree(&qdir);
@@ -623,16 +629,7 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
         stderr.contains("recovered: an interrupted run was rolled back"),
         "{stderr}"
     );
-    let now = tree(&qdir);
-    assert_eq!(
-        now.into_iter()
-            .filter(|(p, _)| !p.starts_with(qdir.join(".unitwright")))
-            .collect::<BTreeMap<_, _>>(),
-        old.clone()
-            .into_iter()
-            .filter(|(p, _)| !p.starts_with(qdir.join(".unitwright")))
-            .collect::<BTreeMap<_, _>>()
-    );
+    assert_eq!(sources(tree(&qdir)), sources(old));
 
     // Killed after every file was replaced, before the reload: the next run completes it.
     apply_killed_at(
@@ -658,6 +655,44 @@ fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
             "{v} not reloaded"
         );
     }
+
+    // Killed after staging, before anything visible changed: the next run discards it.
+    let before = sources(tree(&qdir));
+    write(&app, "a.volume", &volume("5", &podman));
+    apply_killed_at(
+        &cli,
+        work.path(),
+        &["apply", app_arg, "--app", "store"],
+        "staged",
+    );
+    assert_eq!(sources(tree(&qdir)), before);
+    let out = cli.run(&["rm", "nothing.volume"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recovered: an interrupted run had changed nothing"),
+        "{stderr}"
+    );
+    assert!(!qdir.join(".unitwright/txn").exists());
+
+    // Killed after the reload, before the restart: the next run restarts the unit.
+    let id = show("a-volume.service", "InvocationID");
+    apply_killed_at(
+        &cli,
+        work.path(),
+        &["apply", app_arg, "--app", "store"],
+        "reloaded",
+    );
+    let out = cli.run(&["apply", app_arg, "--app", "store", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recovered: an interrupted run had written all its files"),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["changed"], false, "{r}");
+    assert!(show("a-volume.service", "ExecStart").contains("v=5"));
+    assert_ne!(show("a-volume.service", "InvocationID"), id);
+    assert_eq!(show("a-volume.service", "ActiveState"), "active");
 
     // A broken file is refused; rm leaves nothing.
     let disk = tree(&qdir);

@@ -25,6 +25,7 @@ pub mod quadlet;
 pub mod query;
 pub mod remote;
 pub mod render;
+pub mod sandbox;
 pub mod status;
 pub mod systemd;
 
@@ -106,6 +107,10 @@ pub enum Command {
     Quadlet(quadlet::Command),
     /// Render a unit file from a tera template, escaping each value for its context.
     Render(render::Args),
+    /// Run COMMAND against a real systemd (user manager, or --system as PID 1 of private
+    /// namespaces) with its own bus, then remove every trace of it.
+    #[command(long_about = sandbox::ABOUT, after_long_help = sandbox::EXAMPLES)]
+    Sandbox(sandbox::Args),
     #[command(flatten)]
     Systemd(systemd::Command),
 }
@@ -168,10 +173,10 @@ where
             let (paths, json) = cmd.remote_parts();
             remote::run_quadlet(host, bus_scope(cli.global.scope()), &args, &paths, json)
         }
-        (Some(_), Command::Render(_) | Command::Escape(_)) => {
+        (Some(_), Command::Render(_) | Command::Escape(_) | Command::Sandbox(_)) => {
             // Never act locally when a remote host was asked for.
             log::line(
-                "unitwright: -H/--host does not apply to render and escape (they work locally)",
+                "unitwright: -H/--host does not apply to render, escape and sandbox (they work locally)",
             );
             return ExitCode::from(2);
         }
@@ -200,6 +205,7 @@ fn dispatch(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
         Command::Instance(cmd) => instance::run(global, cmd),
         Command::Quadlet(cmd) => quadlet::run(global, cmd),
         Command::Render(args) => render::run(global, args),
+        Command::Sandbox(args) => sandbox::run(global, args),
         Command::Systemd(cmd) => systemd::run(global, cmd),
     }
 }

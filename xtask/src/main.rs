@@ -201,6 +201,12 @@ fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
         "unitwright-enable" => &[
             ("Enable and start in one go:", "unitwright enable --now web"),
         ],
+        "unitwright-sandbox" => &[
+            ("A user manager with one unit; unitwright and systemctl in COMMAND talk to it:", "unitwright sandbox --unit ./web.service -- sh -c 'unitwright --user start web && systemctl --user status web'"),
+            ("The system manager as PID 1 of private namespaces, with journald and the Quadlet generator:", "unitwright sandbox --system --journal --generator /usr/lib/systemd/system-generators/unitwright-generator -- ./ci-tests.sh"),
+            ("A test suite whose D-Bus tests connect to DBUS_SESSION_BUS_ADDRESS:", "unitwright sandbox -- cargo test"),
+            ("Keep the journal for later (its path is printed at the end):", "unitwright sandbox --journal --keep -- ./ci-tests.sh"),
+        ],
         "unitwright-instance-start" => &[
             ("An instance with its own settings and a free port:", "unitwright --user instance start console@.service node-7 --set APP=demo --set PORT=auto-port"),
         ],

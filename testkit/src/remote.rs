@@ -2,7 +2,7 @@
 //!
 //! [`RemoteHost`] is systemd as PID 1 of private PID, mount, cgroup *and network* namespaces
 //! (so it has a loopback of its own and no traffic can leave it), with:
-//! * a system bus (`dbus.socket`/`dbus.service`, as [`super::SystemManager`]);
+//! * a system bus (`dbus.socket`/`dbus.service`, as [`crate::SystemManager`]);
 //! * `sshd.service`: OpenSSH's sshd on `127.0.0.1:22` of that namespace, key authentication
 //!   only, with its own host key and `AuthorizedKeysFile` in the sandbox; port 2222 is the same
 //!   server with a `PATH` of only a shell, `env` and `id` (a host without systemd-stdio-bridge);
@@ -17,16 +17,16 @@
 //! namespace only (`nsenter --net`), everything else is the host's, and ssh uses a client
 //! configuration of the sandbox (`UNITWRIGHT_SSH=ssh -F <config>`: key, known hosts), never the
 //! real `~/.ssh`.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{
-    log_file, read_log, sandbox_base, skip_or_fail, start_manager, stop_namespace,
-    system_bus_address, write_manager_conf, Cgroup,
+use crate::cgroup::{Cgroup, Controllers};
+use crate::{
+    log_file, read_log, sandbox_dir, sandbox_name, skip_or_fail, start_manager, stop_namespace,
+    system_bus_address, write_manager_conf, Error,
 };
 
 /// The uid (and gid) of the test user on the remote side.
@@ -75,17 +75,14 @@ impl RemoteHost {
         skip_or_fail("remote host (sshd)", Self::try_start(units, user_units))
     }
 
-    fn try_start(
-        units: &[(&str, &str)],
-        user_units: &[(&str, &str)],
-    ) -> Result<RemoteHost, String> {
+    fn try_start(units: &[(&str, &str)], user_units: &[(&str, &str)]) -> Result<RemoteHost, Error> {
+        crate::check_host(false)?;
         if !Path::new("/usr/sbin/sshd").exists() {
-            return Err("/usr/sbin/sshd is missing (packaging/install-build-deps.sh installs openssh-server)".into());
+            return Err(Error::new(
+                "/usr/sbin/sshd is missing (Debian: apt-get install openssh-server)",
+            ));
         }
-        let root = tempfile::Builder::new()
-            .prefix("unitwright-remote-")
-            .tempdir_in(sandbox_base())
-            .map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let root = sandbox_dir("remote")?;
         let r = root.path();
         // The test user must be able to reach its home inside.
         run(Command::new("chmod").arg("755").arg(r))?;
@@ -252,7 +249,7 @@ impl RemoteHost {
               mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified\n\
             fi\n\
             exec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
-        let cgroup = Cgroup::new(r, false);
+        let cgroup = Cgroup::create(&sandbox_name(r), Controllers::None)?;
         let unshare = cgroup
             .unshare(&["--cgroup", "--net"], script)
             .env("SYSTEMD_UNIT_PATH", &unit_dir)
@@ -406,6 +403,7 @@ impl RemoteHost {
 impl Drop for RemoteHost {
     fn drop(&mut self) {
         stop_namespace(&mut self.unshare, self.pid);
+        self.cgroup.kill_commands();
         self.cgroup.remove();
     }
 }

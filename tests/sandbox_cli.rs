@@ -1,0 +1,436 @@
+#![allow(clippy::unwrap_used)]
+//! `unitwright sandbox` end to end: real user and system managers, `unitwright` verbs and
+//! `systemctl` inside COMMAND, COMMAND's exit status, teardown after SIGKILL of COMMAND and
+//! after SIGTERM of the sandbox (processes, mounts, cgroups and the directory checked by
+//! scanning `/proc`, `/proc/self/mountinfo`, the cgroup file system and the file system), and
+//! sandboxes in parallel that do not see each other's units.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
+
+/// `unitwright sandbox ARGS`, with `UW` naming the binary for COMMAND's scripts.
+fn sandbox(args: &[&str]) -> Command {
+    let mut cmd = Command::new(UNITWRIGHT);
+    cmd.arg("sandbox").args(args).env("UW", UNITWRIGHT);
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `false` (after a loud message) when sandboxes cannot run here and `CI` is not `true`.
+fn can_run() -> bool {
+    let out = sandbox(&["--", "true"]).output().unwrap();
+    if out.status.code() == Some(125) {
+        assert!(
+            !support::ci(),
+            "CI=true and unitwright sandbox cannot start: {}",
+            text(&out.stderr)
+        );
+        eprintln!(
+            "\n!!! SKIPPING: unitwright sandbox cannot start here: {}",
+            text(&out.stderr)
+        );
+        return false;
+    }
+    assert!(out.status.success(), "{out:?}");
+    true
+}
+
+fn unit_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, contents).unwrap();
+    path
+}
+
+/// The value of `key=` in a `UNITWRIGHT_SANDBOX` description.
+fn field<'a>(description: &'a str, key: &str) -> &'a str {
+    description
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {description:?}"))
+}
+
+/// Every directory under `/sys/fs/cgroup` (all hierarchies, a few levels deep) named `name`.
+fn cgroups_named(name: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, name: &str, depth: u32, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            // Not through the symlinks (cpu -> cpu,cpuacct): each hierarchy once.
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name().to_string_lossy().contains(name) {
+                found.push(path.clone());
+            }
+            if depth > 0 {
+                walk(&path, name, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), name, 5, &mut found);
+    found
+}
+
+/// Processes whose cgroup (in any hierarchy) lies in the sandbox `name`'s subtree.
+fn processes_of(name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cgroup = fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        if cgroup.contains(name) {
+            let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+            found.push(format!("{pid}: {}", text(&cmdline).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// Nothing of the sandbox described by `description` is left: no process, no mount, no
+/// cgroup, no directory; also none of the host PIDs in `pids` runs in its cgroups.
+fn assert_nothing_left(description: &str, pids: &[u32]) {
+    let dir = PathBuf::from(field(description, "dir"));
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("unitwright-"), "{name}");
+    assert!(!dir.exists(), "{} is left", dir.display());
+    let procs = processes_of(&name);
+    assert!(procs.is_empty(), "processes left: {procs:#?}");
+    for pid in pids {
+        let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        assert!(!cgroup.contains(&name), "process {pid} is left");
+    }
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&name)).collect();
+    assert!(left.is_empty(), "mounts left: {left:#?}");
+    let cgroups = cgroups_named(&name);
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:#?}");
+}
+
+/// Waits until `path` exists (COMMAND writes it when it is ready) or the sandbox exited.
+fn wait_for_file(path: &Path, child: &mut Child) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = fs::read_to_string(path) {
+            if s.ends_with('\n') {
+                return s;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the sandbox exited with {status} before {} appeared",
+                path.display()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_with_output(child: Child) -> Output {
+    child.wait_with_output().unwrap()
+}
+
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn a_user_sandbox_runs_unitwright_and_systemctl_and_returns_the_status() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = unit_file(tmp.path(), "web.service", support::SLEEP_SERVICE);
+    let script = r#"
+        "$UW" --user start web.service || exit 90
+        "$UW" --user is-active web.service || exit 91
+        systemctl --user is-active web.service || exit 92
+        "$UW" --user stop web.service || exit 93
+        systemctl --user is-active web.service && exit 94
+        printf '%s\n' "$UNITWRIGHT_SANDBOX" "$XDG_RUNTIME_DIR" "$DBUS_SESSION_BUS_ADDRESS"
+        exit 42"#;
+    let out = sandbox(&["--unit", unit.to_str().unwrap(), "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(42), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().take(3).collect::<Vec<_>>(),
+        ["active", "active", "inactive"],
+        "{out:?}"
+    );
+    let mut lines = stdout.lines().skip(3);
+    let description = lines.next().unwrap();
+    assert_eq!(field(description, "scope"), "user");
+    let dir = field(description, "dir");
+    assert_eq!(lines.next().unwrap(), format!("{dir}/run"));
+    assert_eq!(lines.next().unwrap(), format!("unix:path={dir}/run/bus"));
+    assert_nothing_left(description, &[]);
+
+    // A COMMAND that fails is reported with its own status.
+    let out = sandbox(&["--", "sh", "-c", "exit 3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+#[test]
+fn a_system_sandbox_with_a_journal_runs_unitwright_and_systemctl() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = unit_file(
+        tmp.path(),
+        "hello.service",
+        "[Service]\nExecStart=/bin/sh -c 'echo hello from the system sandbox; exec sleep 600'\n",
+    );
+    let script = r#"
+        "$UW" start hello.service || exit 90
+        "$UW" is-active hello.service || exit 91
+        systemctl is-active hello.service || exit 92
+        systemctl show -p ControlGroup --value hello.service
+        sleep 0.5 # journald writes asynchronously
+        "$UW" logs -D "$UNITWRIGHT_SANDBOX_JOURNAL" hello.service | grep -c 'hello from the system sandbox'
+        journalctl -u hello.service --no-pager -o cat | grep 'hello from'
+        printf '%s\n' "$UNITWRIGHT_SANDBOX"
+        exit 0"#;
+    let out = sandbox(&[
+        "--system",
+        "--journal",
+        "--unit",
+        unit.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            "active",
+            "active",
+            // The manager's own cgroup namespace: its tree starts at its root.
+            "/system.slice/hello.service",
+            "1",
+            "hello from the system sandbox",
+            lines[5]
+        ],
+        "{out:?}"
+    );
+    assert_eq!(field(lines[5], "scope"), "system");
+    assert_nothing_left(lines[5], &[]);
+
+    let out = sandbox(&["--system", "--", "sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+}
+
+/// A sandbox whose COMMAND started a service and left a process of its own running; returns
+/// it with its description and the host PIDs of COMMAND, that process and the service.
+fn busy_sandbox(system: bool, journal: bool, tmp: &Path) -> (Child, String, Vec<u32>) {
+    let unit = unit_file(tmp, "svc.service", support::SLEEP_SERVICE);
+    let ready = tmp.join("ready");
+    let script = format!(
+        r#""$UW" {scope} start svc.service || exit 90
+        sleep 600 &
+        pid=$(systemctl {scope} show -p MainPID --value svc.service)
+        printf '%s\n%s\n' "$UNITWRIGHT_SANDBOX" "$$ $! $pid" > {ready}.tmp
+        mv {ready}.tmp {ready}
+        wait"#,
+        scope = if system { "" } else { "--user" },
+        ready = ready.display()
+    );
+    let mut args = vec!["--unit", unit.to_str().unwrap()];
+    if system {
+        args.push("--system");
+    }
+    if journal {
+        args.push("--journal");
+    }
+    args.extend(["--", "sh", "-c", &script]);
+    let mut child = sandbox(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let info = wait_for_file(&ready, &mut child);
+    let lines: Vec<&str> = info.lines().collect();
+    let description = lines[0].to_owned();
+    let name = Path::new(field(&description, "dir"))
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    // Before: COMMAND, its process, unshare, the init, the manager, the bus and the service
+    // run in the sandbox's cgroups (the service's MainPID is a PID of the namespace).
+    assert!(processes_of(&name).len() >= 6, "{:?}", processes_of(&name));
+    let pids = lines[1]
+        .split_whitespace()
+        .take(2)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    (child, description, pids)
+}
+
+#[test]
+fn nothing_is_left_after_command_is_killed_with_sigkill() {
+    if !can_run() {
+        return;
+    }
+    for system in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (child, description, pids) = busy_sandbox(system, false, tmp.path());
+        kill("KILL", pids[0]);
+        let out = wait_with_output(child);
+        assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+        assert_nothing_left(&description, &pids);
+    }
+}
+
+#[test]
+fn nothing_is_left_after_sigterm_to_the_sandbox() {
+    if !can_run() {
+        return;
+    }
+    for system in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (child, description, pids) = busy_sandbox(system, true, tmp.path());
+        kill("TERM", child.id());
+        let out = wait_with_output(child);
+        assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+        assert_nothing_left(&description, &pids);
+    }
+}
+
+/// COMMAND of one of the parallel sandboxes: starts `same.service` (every sandbox has one) and
+/// its own `only-$i.service`; when all have, lists `only-*` units with unitwright and
+/// systemctl; the odd ones stop their `same.service`; when all are there, each says whether
+/// its `same.service` is still active.
+const PARALLEL: &str = r#"
+i=$1 dir=$2 n=$3 scope=$4
+barrier() {
+    touch "$dir/$1-$i"
+    t=0
+    while [ "$(ls "$dir" | grep -c "^$1-")" -lt "$n" ]; do
+        sleep 0.05; t=$((t + 1)); [ $t -gt 3000 ] && exit 80
+    done
+}
+"$UW" $scope start same.service "only-$i.service" || exit 90
+barrier started
+uw=$("$UW" $scope list 'only-*' --no-legend | awk '{print $1}' | tr '\n' ' ')
+sc=$(systemctl $scope list-units 'only-*' --no-legend --plain | awk '{print $1}' | tr '\n' ' ')
+if [ $((i % 2)) -eq 1 ]; then "$UW" $scope stop same.service || exit 91; fi
+barrier stopped
+state=$(systemctl $scope is-active same.service)
+printf '%s|%s|%s\n' "$uw" "$sc" "$state" > "$dir/out-$i"
+"#;
+
+#[test]
+fn ten_sandboxes_in_parallel_do_not_see_each_others_units() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let units = tmp.path().join("units");
+    let sync = tmp.path().join("sync");
+    fs::create_dir_all(&units).unwrap();
+    fs::create_dir_all(&sync).unwrap();
+    let same = unit_file(&units, "same.service", support::SLEEP_SERVICE);
+    let n = 10;
+    let children: Vec<(usize, Child)> = (0..n)
+        .map(|i| {
+            let only = unit_file(&units, &format!("only-{i}.service"), support::SLEEP_SERVICE);
+            // Half of them user managers, half system managers (same-named system units used
+            // to share the host's top-level cgroups).
+            let system = i >= n / 2;
+            let mut args = vec![
+                "--unit".to_owned(),
+                same.display().to_string(),
+                "--unit".to_owned(),
+                only.display().to_string(),
+            ];
+            if system {
+                args.push("--system".to_owned());
+            }
+            args.extend(
+                [
+                    "--",
+                    "sh",
+                    "-c",
+                    PARALLEL,
+                    "sh",
+                    &i.to_string(),
+                    sync.to_str().unwrap(),
+                    &n.to_string(),
+                    if system { "" } else { "--user" },
+                ]
+                .map(str::to_owned),
+            );
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            (i, sandbox(&args).spawn().unwrap())
+        })
+        .collect();
+    for (i, child) in children {
+        let out = wait_with_output(child);
+        assert!(out.status.success(), "sandbox {i}: {out:?}");
+        let result = fs::read_to_string(sync.join(format!("out-{i}"))).unwrap();
+        let own = format!("only-{i}.service ");
+        let expected_state = if i % 2 == 1 { "inactive" } else { "active" };
+        assert_eq!(
+            result,
+            format!("{own}|{own}|{expected_state}\n"),
+            "sandbox {i}"
+        );
+    }
+}
+
+#[test]
+fn clear_errors_for_bad_input() {
+    let out = sandbox(&["--unit", "/nonexistent/x.service", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("--unit /nonexistent/x.service: cannot read it"),
+        "{out:?}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = unit_file(tmp.path(), "plain", "not a program\n");
+    let out = sandbox(&["--generator", plain.to_str().unwrap(), "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "--generator {}: not an executable file",
+            plain.display()
+        )),
+        "{out:?}"
+    );
+    // No COMMAND: a usage error.
+    let out = sandbox(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
