@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: starting one more console when N are already running, two ways.
 #
-#   bench/instances.sh            (as root; N=100 REPS=5 by default: N=20 REPS=3 bench/instances.sh)
+#   bench/instances.sh            (as root; N=100 REPS=5 by default: N=20 REPS=3 bench/instances.sh;
+#                                  BIN_DIR=target/release skips the build)
 #
 # * Ironic's way: render a .container file for the node (settings baked in), daemon-reload (the
 #   generator reconverts every file and the manager reloads every unit), start the service.
@@ -112,8 +113,11 @@ if [ "${1:-}" = __inside ]; then
 fi
 
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-cargo build --release --workspace --locked --quiet
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
+# BIN_DIR=DIR uses the unitwright and unitwright-generator already built there.
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --release --workspace --locked --quiet
+fi
+bin="${BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/release}"
 work=$(mktemp -d /tmp/unitwright-bench.XXXXXX)
 . tests/sandbox/podman.sh
 trap 'set +e; podman_sandbox_cleanup; rm -rf "$work"' EXIT

@@ -2,7 +2,8 @@
 //! The sandbox inside a container, as a CI job runs it: `podman run --privileged` of a Debian
 //! image built locally from Debian's packages (`tests/container/build-image.sh`, no registry),
 //! whose PID 1 is the job's command, not systemd. The unitwright binary of this build is
-//! bind-mounted into it (`tests/container/run.sh`).
+//! bind-mounted into it (`tests/container/run.sh`). `unitwright sandbox` (user, system, with a
+//! journal) and the shell rig over it (`tests/sandbox/user-manager.sh`) run there.
 //!
 //! Each test runs one script in a fresh container and checks its exit status: the script ends
 //! with `exit 7` only when every step before it passed (`set -e`), so 7 proves both that the
@@ -117,4 +118,47 @@ exit 7"#,
         return;
     };
     assert_passed(&out, &["Active: active (running)", "journal-has-the-line"]);
+}
+
+/// What COMMAND of `unitwright sandbox` runs in both scopes: a unit written to the sandbox's
+/// unit directory, started with unitwright (over the sandbox's bus) and checked with the
+/// systemctl on COMMAND's PATH (which runs inside the sandbox's namespaces).
+const SANDBOX_SCRIPT: &str = r#"set -e
+printf '[Service]\nExecStart=/bin/sleep 600\n' > "$UNITWRIGHT_SANDBOX_UNITS/uw-hello.service"
+systemctl "$SCOPE" daemon-reload
+unitwright "$SCOPE" start uw-hello.service
+unitwright "$SCOPE" status uw-hello.service
+systemctl "$SCOPE" is-active uw-hello.service
+test "$(cat /proc/1/comm)" != systemd
+echo "pid1=$(cat /proc/1/comm)"
+exit 7
+"#;
+
+fn sandbox_in_container(scope: &str, extra: &[&str]) {
+    let mut command = vec!["unitwright", "sandbox", scope];
+    command.extend_from_slice(extra);
+    command.extend_from_slice(&["--", "sh", "-c", SANDBOX_SCRIPT]);
+    let opts = format!("-e SCOPE={scope}");
+    let Some(out) = in_container(&[("UW_PODMAN_OPTS", &opts)], &command) else {
+        return;
+    };
+    assert_passed(
+        &out,
+        &["Active: active (running)", "\nactive\n", "pid1=unitwright"],
+    );
+}
+
+#[test]
+fn unitwright_sandbox_user_runs_unitwright_and_systemctl_in_a_privileged_container() {
+    sandbox_in_container("--user", &[]);
+}
+
+#[test]
+fn unitwright_sandbox_system_runs_unitwright_and_systemctl_in_a_privileged_container() {
+    sandbox_in_container("--system", &[]);
+}
+
+#[test]
+fn unitwright_sandbox_user_with_journal_in_a_privileged_container() {
+    sandbox_in_container("--user", &["--journal"]);
 }

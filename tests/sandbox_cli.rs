@@ -434,3 +434,40 @@ fn clear_errors_for_bad_input() {
     let out = sandbox(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn clear_errors_without_root_or_without_cap_sys_admin() {
+    // As nobody, and as root without CAP_SYS_ADMIN (what root in an unprivileged container
+    // has): exit 125 and what is missing, before anything is started. The binary is copied
+    // where nobody can run it (the checkout's directories may be closed to other users).
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = tmp.path().join("unitwright");
+    fs::copy(UNITWRIGHT, &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    for (setpriv, says) in [
+        (
+            &["--reuid=65534", "--regid=65534", "--clear-groups"][..],
+            "needs root",
+        ),
+        (
+            &["--bounding-set=-sys_admin"][..],
+            "root without CAP_SYS_ADMIN",
+        ),
+    ] {
+        let out = Command::new("setpriv")
+            .args(setpriv)
+            .arg("--")
+            .arg(&bin)
+            .args(["sandbox", "--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        assert!(
+            text(&out.stderr).starts_with("unitwright: cannot start the sandbox: ")
+                && text(&out.stderr).contains(says),
+            "{out:?}"
+        );
+    }
+}

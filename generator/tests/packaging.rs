@@ -168,8 +168,8 @@ fn on_the_installed_podman_4_3_unsupported_keys_are_refused_and_the_rest_generat
     let q = quadlets(&[
         WEB,
         (
-            "healthy.container",
-            "[Container]\nImage=quay.io/x/web\nNotify=healthy\nHealthCmd=/bin/true\n",
+            "startup.container",
+            "[Container]\nImage=quay.io/x/web\nHealthStartupCmd=/bin/true\nHealthCmd=/bin/true\n",
         ),
     ]);
     let out = tempfile::tempdir().unwrap();
@@ -185,13 +185,14 @@ fn on_the_installed_podman_4_3_unsupported_keys_are_refused_and_the_rest_generat
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("converting \"healthy.container\": Notify= in [Container] needs podman")
-            && err.contains("the installed podman is 4.3.")
+        err.contains(
+            "converting \"startup.container\": HealthStartupCmd= in [Container] needs podman"
+        ) && err.contains("the installed podman is 4.3.")
             && err.contains("(line 3)"),
         "{err}"
     );
     assert!(out.path().join("web.service").exists());
-    assert!(!out.path().join("healthy.service").exists());
+    assert!(!out.path().join("startup.service").exists());
     // With the compat layer off the output is Quadlet 5.4.2's.
     let out = tempfile::tempdir().unwrap();
     let o = run(
@@ -201,8 +202,8 @@ fn on_the_installed_podman_4_3_unsupported_keys_are_refused_and_the_rest_generat
         &[("UNITWRIGHT_PODMAN_VERSION", "off")],
     );
     assert_eq!(o.status.code(), Some(0));
-    let unit = fs::read_to_string(out.path().join("healthy.service")).unwrap();
-    assert!(unit.contains("--sdnotify=healthy"));
+    let unit = fs::read_to_string(out.path().join("startup.service")).unwrap();
+    assert!(unit.contains("--health-startup-cmd"));
 }
 
 #[test]

@@ -80,22 +80,32 @@ fn podman_sandbox(dir: &Path) -> Result<Vec<(String, String)>, String> {
     Ok(env)
 }
 
-#[test]
-fn a_container_in_podman_5_6_form_runs_on_podman_4_3() {
+/// A temporary directory with podman set up in it and a `quadlets/` directory; `None` (a
+/// skip, or a failure with `CI=true`) when podman cannot be used here.
+fn setup(prefix: &str) -> Option<(tempfile::TempDir, Vec<(String, String)>)> {
     let tmp = tempfile::Builder::new()
-        .prefix("uwv")
+        .prefix(prefix)
         .tempdir_in("/tmp")
         .unwrap();
-    let env = match podman_sandbox(tmp.path()) {
-        Ok(env) => env,
+    match podman_sandbox(tmp.path()) {
+        Ok(env) => {
+            fs::create_dir_all(tmp.path().join("quadlets")).unwrap();
+            Some((tmp, env))
+        }
         Err(e) => {
             assert!(!support::ci(), "CI=true and podman cannot be set up: {e}");
             eprintln!("\n!!! SKIPPING: podman cannot be set up: {e}\n");
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn a_container_in_podman_5_6_form_runs_on_podman_4_3() {
+    let Some((tmp, env)) = setup("uwv") else {
+        return;
     };
     let quadlets = tmp.path().join("quadlets");
-    fs::create_dir_all(&quadlets).unwrap();
     fs::write(
         quadlets.join("web.container"),
         format!(
@@ -172,4 +182,116 @@ fn a_container_in_podman_5_6_form_runs_on_podman_4_3() {
             assert_eq!(podman_names(), "systemd-web", "{step}: {}", why());
         }
     }
+}
+
+/// `Notify=healthy` on podman 4.3.1, which has no `--sdnotify=healthy`: the start completes
+/// only once `podman healthcheck run` passes (compat rule `Action::WaitHealthy`).
+#[test]
+fn notify_healthy_on_podman_4_3_starts_when_the_health_check_passes() {
+    let Some((tmp, env)) = setup("uwh") else {
+        return;
+    };
+    let quadlets = tmp.path().join("quadlets");
+    // Healthy a few seconds after it started: /ready appears after 3 s.
+    fs::write(
+        quadlets.join("web.container"),
+        format!(
+            "[Container]\nImage={IMAGE}\nNotify=healthy\nHealthCmd=test -e /ready\nHealthInterval=1s\n\
+             Exec=/bin/sh -c \"sleep 3; : > /ready; trap 'exit 0' TERM; sleep 600 & wait\"\n"
+        ),
+    )
+    .unwrap();
+    // Never healthy: the start fails when the unit's start timeout ends.
+    fs::write(
+        quadlets.join("sick.container"),
+        format!(
+            "[Container]\nImage={IMAGE}\nNotify=healthy\nHealthCmd=test -e /never\nHealthInterval=1s\n\
+             Exec=/bin/sh -c \"trap 'exit 0' TERM; sleep 600 & wait\"\n[Service]\nTimeoutStartSec=6\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(GEN)
+        .env_clear()
+        .env("QUADLET_UNIT_DIRS", &quadlets)
+        .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1")
+        .arg("-dryrun")
+        .output()
+        .unwrap();
+    let unit = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !unit.contains("--sdnotify=healthy")
+            && unit.contains("--sdnotify=conmon")
+            && unit.contains("ExecStartPost=")
+            && unit.contains("healthcheck run"),
+        "{unit}"
+    );
+
+    let mut b = support::UserManager::builder()
+        .generator(GEN)
+        .env("QUADLET_UNIT_DIRS", &quadlets);
+    for (k, v) in &env {
+        b = b.env(k, v);
+    }
+    let Some(m) = b.start() else { return };
+    let podman = |args: &[&str]| {
+        let o = m
+            .command("podman")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    let why = |unit: &str| {
+        String::from_utf8_lossy(
+            &m.systemctl(&["status", "--no-pager", "--full", unit])
+                .stdout,
+        )
+        .into_owned()
+    };
+    let o = m.systemctl(&["start", "web.service"]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        why("web.service")
+    );
+    // The start returned only after a health check passed, which needs /ready (3 s after the
+    // container started): the container is healthy now, not "starting".
+    assert_eq!(
+        podman(&[
+            "inspect",
+            "--format",
+            "{{.State.Health.Status}}",
+            "systemd-web"
+        ]),
+        "healthy",
+        "{}",
+        why("web.service")
+    );
+    assert_eq!(m.is_active("web.service"), "active");
+
+    let o = m.systemctl(&["start", "sick.service"]);
+    assert!(!o.status.success(), "a never-healthy container started");
+    assert_eq!(
+        m.is_active("sick.service"),
+        "failed",
+        "{}",
+        why("sick.service")
+    );
+    assert_eq!(
+        podman(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            "name=systemd-sick"
+        ]),
+        "",
+        "the unhealthy container is left"
+    );
+    let o = m.systemctl(&["stop", "web.service"]);
+    assert!(o.status.success());
 }

@@ -59,6 +59,10 @@ pub struct Args {
     /// Run a systemd-journald that records the units as on a booted host.
     #[arg(long)]
     pub journal: bool,
+    /// With --journal (user manager): mount every cgroup controller the kernel has enabled
+    /// in the sandbox, as a booted host has them; podman needs it to run containers there.
+    #[arg(long, requires = "journal")]
+    pub all_controllers: bool,
     /// Install this generator (user generator, or system generator with --system); it runs at
     /// the manager's start and at every daemon-reload. May be repeated.
     #[arg(long, value_name = "PATH")]
@@ -284,10 +288,20 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                     .map($kind)
             }};
         }
+        if global.system && args.all_controllers {
+            super::log::line(
+                "unitwright: --all-controllers is for the user manager's sandbox; the system \
+                 manager's mounts the host's hierarchies already",
+            );
+            return Ok(ExitCode::from(2));
+        }
         let started = if global.system {
             start!(SystemManager::builder(), Sandbox::System)
         } else {
-            start!(UserManager::builder(), Sandbox::User)
+            start!(
+                UserManager::builder().all_controllers(args.all_controllers),
+                Sandbox::User
+            )
         };
         let mut sandbox = match started {
             Ok(s) => s,

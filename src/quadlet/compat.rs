@@ -173,7 +173,22 @@ pub enum Action {
     /// then `volume/network exists NAME`, so the unit succeeds exactly when the resource exists
     /// afterwards (what `--ignore` means) and fails otherwise.
     CreateThenCheckExists,
+    /// `run --sdnotify=healthy` (`Notify=healthy`: ready once the health check passes): run
+    /// with `--sdnotify=conmon` (ready when started) and add an `ExecStartPost=` that runs
+    /// `podman healthcheck run NAME` every health check interval until it passes
+    /// ([`WAIT_HEALTHY`]). systemd completes a start job only after `ExecStartPost=`, so the
+    /// start completes when the container is healthy; it fails when the container stops first
+    /// (`healthcheck run` exits 125) or when `TimeoutStartSec=` ends.
+    WaitHealthy,
 }
+
+/// The `ExecStartPost=` script of [`Action::WaitHealthy`], run as `/bin/sh -c SCRIPT
+/// wait-healthy PODMAN NAME`. The interval is the container's own (`HealthInterval=` or the
+/// image's), read when it runs; `podman healthcheck run` exits 0 when healthy, 1 when the check
+/// failed (still starting, or unhealthy), 125 when it cannot check (not running, no health
+/// check). No `${`, `$$` or word starting with `$`: neither systemd nor `unitwright instance
+/// exec` expands anything in it.
+pub const WAIT_HEALTHY: &str = "i=$(\"$1\" inspect --format '{{.Config.Healthcheck.Interval.Seconds}}' \"$2\") || { echo 'Notify=healthy: no health check interval (is HealthCmd= set?)' >&2; exit 1; }; [ \"$i\" != 0 ] || i=1; until \"$1\" healthcheck run \"$2\" >/dev/null; do [ $? = 1 ] || exit 1; sleep \"$i\"; done";
 
 /// How an option is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,13 +270,7 @@ pub const RULES: &[Rule] = &[
         "ContainersConfModule",
         "put the settings into a containers.conf file (CONTAINERS_CONF= in [Service] Environment=) instead",
     ),
-    refuse(
-        Cmd::Run,
-        Match::Word("--sdnotify=healthy"),
-        v(4, 7, 0),
-        "Notify",
-        "use Notify=true (the container reports readiness) or leave Notify out (ready when started)",
-    ),
+    translate(Cmd::Run, Match::Word("--sdnotify=healthy"), v(4, 7, 0), "Notify", Action::WaitHealthy),
     refuse(Cmd::Run, Match::FlagWithValue("--health-startup-cmd"), v(4, 4, 0), "HealthStartupCmd", REMOVE),
     refuse(Cmd::Run, Match::FlagWithValue("--health-startup-interval"), v(4, 4, 0), "HealthStartupInterval", REMOVE),
     refuse(Cmd::Run, Match::FlagWithValue("--health-startup-retries"), v(4, 4, 0), "HealthStartupRetries", REMOVE),
@@ -688,13 +697,27 @@ impl Compat {
             } else {
                 None
             };
-            let extra = self.adapt_line(q, cmd, exec, warnings)?;
+            let mut post = None;
+            let extra = self.adapt_line(q, cmd, exec, &mut post, warnings)?;
             if let Some(rm) = removal {
                 service.insert_exec(i, "ExecStartPre", rm);
                 i += 1;
             }
             if let Some(extra) = extra {
                 service.insert_exec(i + 1, &key, extra);
+                i += 1;
+            }
+            if let Some(post) = post {
+                // Before any other ExecStartPost= (they may expect a ready service).
+                let at = service
+                    .group(SERVICE)
+                    .and_then(|g| {
+                        g.lines
+                            .iter()
+                            .position(|l| !l.comment && l.key == "ExecStartPost")
+                    })
+                    .map_or(i + 1, |p| p.min(i + 1));
+                service.insert_exec(at, "ExecStartPost", post);
                 i += 1;
             }
             i += 1;
@@ -721,12 +744,13 @@ impl Compat {
     }
 
     /// Applies the rules to one command line `line` of the sub-command `cmd`. Returns a command
-    /// line to add after it, if any.
+    /// line to add after it, if any; `post` receives one for `ExecStartPost=`.
     fn adapt_line<'a>(
         &self,
         q: &Quadlet,
         cmd: Cmd,
         line: &mut ExecLine<'a>,
+        post: &mut Option<ExecLine<'a>>,
         warnings: &mut Vec<String>,
     ) -> Result<Option<ExecLine<'a>>, ConvertError> {
         let mut extra = None;
@@ -777,6 +801,30 @@ impl Compat {
                     if !line.prefix.contains('-') {
                         line.prefix.insert(0, '-');
                     }
+                }
+                Action::WaitHealthy => {
+                    words.insert(found.start, Arg::Borrowed("--sdnotify=conmon"));
+                    let options = &line.cmd.options;
+                    let name = Match::FlagWithValue("--name")
+                        .find(options)
+                        .and_then(|n| match options[n.start].strip_prefix("--name=") {
+                            Some(v) => Some(Arg::Owned(v.to_owned())),
+                            None => options.get(n.start + 1).cloned(),
+                        })
+                        .ok_or_else(|| refusal(q, rule, &option, installed))?;
+                    let mut wait = PodmanCmd::program("/bin/sh");
+                    wait.add("-c");
+                    wait.add(WAIT_HEALTHY);
+                    wait.add("wait-healthy");
+                    wait.arg(line.cmd.program.clone());
+                    wait.arg(name);
+                    // The wrapper (`unitwright instance exec ... --`) and its `:` stay in
+                    // front, so a name made from settings is expanded alike.
+                    *post = Some(ExecLine {
+                        prefix: line.prefix.replace('-', ""),
+                        wrapper: line.wrapper.clone(),
+                        cmd: wait,
+                    });
                 }
             }
         }
@@ -923,18 +971,74 @@ mod tests {
         assert_eq!(pre, ["-/bin/rm -f %t/%N.cid", "/bin/true"]);
     }
 
+    /// The rule of `--sdnotify=healthy` ([`Action::WaitHealthy`]).
     #[test]
-    fn notify_healthy_is_refused_with_file_line_and_key_on_podman_4_3() {
-        let e =
-            container("[Container]\nImage=localhost/bb\nNotify=healthy\n", "4.3.1").unwrap_err();
-        let text = e.to_string();
+    fn notify_healthy_below_4_7_waits_for_podman_healthcheck_run() {
+        let text = "[Container]\nImage=localhost/bb\nNotify=healthy\nHealthCmd=/bin/true\n\
+                    [Service]\nExecStartPost=/bin/echo started\n";
+        let (s, warnings) = container(text, "4.6.9").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let start = exec_start(&s);
         assert!(
-            text.contains("Notify= in [Container] needs podman 4.7.0"),
-            "{text}"
+            start.contains(" --sdnotify=conmon ") && !start.contains("healthy"),
+            "{start}"
         );
-        assert!(text.contains("--sdnotify=healthy"), "{text}");
-        assert!(text.contains("4.3.1"), "{text}");
-        assert_eq!(e.location.as_deref(), Some("line 3"));
+        let lines = service_lines(&s);
+        let posts: Vec<&str> = lines
+            .iter()
+            .filter(|(k, _)| k == "ExecStartPost")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        // The wait comes before the user's own ExecStartPost=, which may need a ready service.
+        assert_eq!(posts.len(), 2, "{lines:?}");
+        let words = crate::unit::split::split_args(posts[0]).unwrap();
+        assert_eq!(
+            words,
+            [
+                "/bin/sh",
+                "-c",
+                WAIT_HEALTHY,
+                "wait-healthy",
+                "/usr/bin/podman",
+                "systemd-%N"
+            ]
+        );
+        assert_eq!(posts[1], "/bin/echo started");
+        assert!(lines.contains(&("Type".to_owned(), "notify".to_owned())));
+        // From 4.7 on, podman's own --sdnotify=healthy.
+        let (s, _) = container(text, "4.7.0").unwrap();
+        assert!(exec_start(&s).contains("--sdnotify=healthy"));
+        assert!(!service_lines(&s)
+            .iter()
+            .any(|(_, v)| v.contains("healthcheck run")));
+    }
+
+    #[test]
+    fn notify_healthy_waits_behind_the_instance_exec_wrapper() {
+        let text = "[Container]\nImage=localhost/bb\nNotify=healthy\nContainerName=c-${N}\n\
+                    [X-Unitwright]\nInstanceSettings=yes\n";
+        let q = quadlet("web@.container", text);
+        let mut ctx = Context {
+            podman: "/usr/bin/podman".to_owned(),
+            ..Context::default()
+        };
+        let mut s = crate::quadlet::container::convert(&q, &mut ctx).unwrap();
+        crate::quadlet::settings::apply(&q, &mut ctx, &mut s).unwrap();
+        Compat::with_setting("/usr/bin/podman", Setting::Fixed(Version(4, 3, 1)))
+            .adapt(&q, &mut s, &mut Vec::new())
+            .unwrap();
+        let s = s.finish(false);
+        let lines = service_lines(&s);
+        let post = &lines.iter().find(|(k, _)| k == "ExecStartPost").unwrap().1;
+        let start = exec_start(&s);
+        // Same wrapper (and `:` prefix) as the podman run line, so ${N} is the instance's.
+        let wrapper = &start[..start.find(" -- ").unwrap() + 4];
+        assert!(wrapper.starts_with(":/"), "{start}");
+        assert!(post.starts_with(wrapper), "{post}");
+        assert!(
+            post.ends_with(" wait-healthy /usr/bin/podman c-${N}"),
+            "{post}"
+        );
     }
 
     #[test]
@@ -1132,6 +1236,56 @@ mod tests {
                 "-:/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume create ${NAME}",
                 ":/usr/bin/unitwright instance exec %n -- /usr/bin/podman volume exists ${NAME}",
             ]
+        );
+    }
+
+    /// The whole typed path: the kinds' commands, wrapped by the settings wrapper, then adapted
+    /// to podman 4.3 behind the wrapper, written once.
+    #[test]
+    fn templates_with_settings_are_wrapped_then_adapted_to_podman_4_3() {
+        let files = [
+            (
+                "v@.volume",
+                "[Volume]\nVolumeName=v-${X}\nGlobalArgs=--log-level=debug\n[X-Unitwright]\nInstanceSettings=yes\n",
+            ),
+            (
+                "t@.container",
+                "[Container]\nImage=localhost/bb\nExec=/bin/echo ${GREETING}\n[X-Unitwright]\nInstanceSettings=yes\n",
+            ),
+        ];
+        let mut units: Vec<Quadlet> = files.iter().map(|(n, t)| quadlet(n, t)).collect();
+        let options = crate::quadlet::ConvertOptions {
+            podman_version: Setting::Fixed(Version(4, 3, 1)),
+            ..crate::quadlet::ConvertOptions::default()
+        };
+        let out = crate::quadlet::convert_all(&mut units, &options);
+        let unit = |source: &str| {
+            let c = out.iter().find(|c| c.source == source).unwrap();
+            c.unit
+                .clone()
+                .unwrap_or_else(|| panic!("{:?}", c.diagnostics))
+        };
+        let wrapper = ":/usr/bin/unitwright instance exec --settings-dir=%t/unitwright/instances --settings-dir=%S/unitwright/instances %n --";
+        assert_eq!(
+            unit("v@.volume").lookup_all("Service", "ExecStart"),
+            [
+                format!("-{wrapper} /usr/bin/podman --log-level=debug volume create v-${{X}}"),
+                format!("{wrapper} /usr/bin/podman --log-level=debug volume exists v-${{X}}"),
+            ]
+        );
+        let t = unit("t@.container");
+        assert_eq!(
+            service_lines(&t)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("Exec"))
+                .collect::<Vec<_>>(),
+            [
+                ("ExecStop", "/usr/bin/podman rm -v -f -i --cidfile=%t/%N.cid".to_owned()),
+                ("ExecStopPost", "-/usr/bin/podman rm -v -f -i --cidfile=%t/%N.cid".to_owned()),
+                ("ExecStartPre", "-/bin/rm -f %t/%N.cid".to_owned()),
+                ("ExecStart", format!("{wrapper} /usr/bin/podman run --name ${{UNITWRIGHT_CONTAINER_NAME}} --cidfile=%t/%N.cid --replace --rm --cgroups=split --sdnotify=conmon -d localhost/bb /bin/echo ${{GREETING}}")),
+            ]
+            .map(|(k, v)| (k.to_owned(), v))
         );
     }
 

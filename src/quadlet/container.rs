@@ -24,6 +24,7 @@ use super::common::{
 use super::compat::check_keys;
 use super::podman::{ExecLine, PodmanCmd, Service};
 use super::{versions, Context, ConvertError, OrCollect, Quadlet};
+use crate::unit::file::{key_bit, parse_bool, Group};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Container";
@@ -447,13 +448,25 @@ fn add_exec_reload<'q>(
 /// C14–C26: security options, devices, capabilities, sysctls, read-only.
 fn add_security_options<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) {
     let u = &q.unit;
-    if u.lookup_bool_or(GROUP, "NoNewPrivileges", false) {
+    // Most of these keys are absent from a given file: one pass over the group's keys rules
+    // them out without a look-up each.
+    let mask = u.group(GROUP).map_or(0, Group::key_mask);
+    let present = |key: &str| mask & key_bit(key) != 0;
+    let look = |key: &str| {
+        if present(key) {
+            u.lookup(GROUP, key)
+        } else {
+            None
+        }
+    };
+    let look_bool = |key: &str| look(key).is_some_and(parse_bool);
+    if look_bool("NoNewPrivileges") {
         cmd.add("--security-opt=no-new-privileges");
     }
-    if u.lookup_bool_or(GROUP, "SecurityLabelDisable", false) {
+    if look_bool("SecurityLabelDisable") {
         cmd.extend(["--security-opt", "label=disable"]);
     }
-    if u.lookup_bool_or(GROUP, "SecurityLabelNested", false) {
+    if look_bool("SecurityLabelNested") {
         cmd.extend(["--security-opt", "label=nested"]);
     }
     for (key, prefix) in [
@@ -461,13 +474,13 @@ fn add_security_options<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) {
         ("SecurityLabelFileType", "label=filetype:"),
         ("SecurityLabelLevel", "label=level:"),
     ] {
-        if let Some(v) = u.lookup_nonempty(GROUP, key) {
+        if let Some(v) = look(key).filter(|v| !v.is_empty()) {
             cmd.add("--security-opt");
             cmd.add(format!("{prefix}{v}"));
         }
     }
     // 5.8.0: after the SELinux labels, before the devices.
-    if let Some(p) = u.lookup_nonempty(GROUP, "AppArmor") {
+    if let Some(p) = look("AppArmor").filter(|v| !v.is_empty()) {
         cmd.add("--security-opt");
         cmd.add(format!("apparmor={p}"));
     }
@@ -485,7 +498,7 @@ fn add_security_options<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) {
             cmd.add(dev);
         }
     }
-    if let Some(p) = u.lookup(GROUP, "SeccompProfile") {
+    if let Some(p) = look("SeccompProfile") {
         cmd.add("--security-opt");
         cmd.add(format!("seccomp={p}"));
     }
@@ -498,11 +511,11 @@ fn add_security_options<'q>(q: &'q Quadlet, cmd: &mut PodmanCmd<'q>) {
         cmd.add(c.to_lowercase());
     }
     cmd.add_each("--sysctl", u.lookup_all_strv(GROUP, "Sysctl"));
-    let read_only = u.lookup_bool(GROUP, "ReadOnly");
+    let read_only = look("ReadOnly").map(parse_bool);
     if let Some(ro) = read_only {
         cmd.add_bool("--read-only", ro);
     }
-    if read_only != Some(true) && u.lookup_bool_or(GROUP, "VolatileTmp", false) {
+    if read_only != Some(true) && look_bool("VolatileTmp") {
         cmd.extend(["--tmpfs", "/tmp:rw,size=512M,mode=1777"]);
     }
 }

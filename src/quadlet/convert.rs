@@ -257,12 +257,19 @@ impl<'u> Converter<'u> {
             d.file = Some(q.path.clone());
             out.diagnostics.push(d);
         }
-        out.links = install_links(
-            &out.service_file_name,
-            &service,
-            ctx.writes(versions::UPHELD_BY),
-        );
-        for key in ["WantedBy", "RequiredBy", "UpheldBy"] {
+        // Most units have no [Install] group: no links and nothing to check.
+        let install = service.has_group("Install");
+        if install {
+            out.links = install_links(
+                &out.service_file_name,
+                &service,
+                ctx.writes(versions::UPHELD_BY),
+            );
+        }
+        for key in ["WantedBy", "RequiredBy", "UpheldBy"]
+            .into_iter()
+            .filter(|_| install)
+        {
             for t in service.lookup_all_strv("Install", key) {
                 if t.contains('/') {
                     let mut d = Diagnostic::new(

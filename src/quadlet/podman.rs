@@ -241,9 +241,9 @@ impl<'a> ExecLine<'a> {
 /// them.
 #[derive(Debug, Clone, Default)]
 pub struct Service<'a> {
-    /// The unit; each typed command line has its place in `[Service]` as a line whose
-    /// [`Origin::source`] is [`EXEC_SLOT`] and whose [`Origin::line`] indexes
-    /// [`Self::execs`].
+    /// The unit; each typed command line has its place in `[Service]` as a placeholder line
+    /// (its [`Origin::source`] is `EXEC_SLOT`, its [`Origin::line`] the index of the command
+    /// line) whose value is written by [`Service::finish`].
     pub unit: UnitFile,
     execs: Vec<ExecLine<'a>>,
 }
@@ -462,7 +462,7 @@ pub fn escape_words<S: AsRef<str>>(words: &[S]) -> String {
 }
 
 /// [`escape_words`], writing a space inside a quoted word as `\x20` when `hex_space` (Quadlet
-/// 5.6 and later, [`versions::ESCAPE_SPACE`]); systemd reads both forms as the same word.
+/// 5.6 and later, [`super::versions::ESCAPE_SPACE`]); systemd reads both forms as the same word.
 pub fn escape_words_as<S: AsRef<str>>(words: &[S], hex_space: bool) -> String {
     let mut out = String::with_capacity(words.iter().map(|w| w.as_ref().len() + 3).sum::<usize>());
     for (i, w) in words.iter().enumerate() {

@@ -32,6 +32,9 @@ fi
 set -- "$@"
 opts=
 [ -n "${UW_JOURNAL:-}" ] && opts=--journal
+# UW_ALL_CONTROLLERS=1 (with UW_JOURNAL=1): every enabled cgroup controller mounted in the
+# sandbox, as on a booted host; podman needs it to run containers there.
+[ -n "${UW_ALL_CONTROLLERS:-}" ] && opts="$opts --all-controllers"
 # One --generator per line of UW_GENERATORS (paths without newlines).
 old_ifs=$IFS
 IFS='
