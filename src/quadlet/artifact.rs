@@ -13,7 +13,7 @@
 use super::common::{add_bools, add_strings, KeySet};
 use super::podman::Service;
 use super::resource::{begin, finish};
-use super::{versions, Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 
 const GROUP: &str = "Artifact";
 
@@ -57,14 +57,11 @@ pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, Con
         return Err(e);
     }
     let (service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["artifact", "pull"])?;
-    let Some(artifact) = q.unit.lookup_nonempty(GROUP, "Artifact") else {
-        return Err(ConvertError::at_key(
-            q,
-            GROUP,
-            "Artifact",
-            "no Artifact key specified",
-        ));
-    };
+    let artifact = q
+        .unit
+        .lookup_nonempty(GROUP, "Artifact")
+        .ok_or_else(|| ConvertError::at_key(q, GROUP, "Artifact", "no Artifact key specified"))
+        .or_collect(ctx, "")?;
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     Ok(finish(q, ctx, service, cmd, artifact, artifact))

@@ -43,7 +43,7 @@ use super::common::{
 use super::compat::check_keys;
 use super::podman::{PodmanCmd, Service};
 use super::resource::add_oneshot_service;
-use super::{versions, Context, ConvertError, Quadlet};
+use super::{versions, Context, ConvertError, OrCollect, Quadlet};
 use crate::unit::UnitFile;
 
 const GROUP: &str = "Build";
@@ -121,12 +121,12 @@ fn is_absolute_file(f: &str) -> bool {
 pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     let u = &q.unit;
     if u.lookup_all(GROUP, "ImageTag").is_empty() {
-        return Err(ConvertError::at_key(
+        ctx.recover(ConvertError::at_key(
             q,
             GROUP,
             "ImageTag",
             "no ImageTag key specified",
-        ));
+        ))?;
     }
     check_keys(q, ctx, &SUPPORTED_KEYS)?;
     let mut service = new_service(q, ctx)?;
@@ -161,7 +161,13 @@ pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, Con
     cmd.add_each("--secret", u.lookup_all_args(GROUP, "Secret"));
     add_volumes(q, &mut service, ctx, &mut cmd)?;
 
-    let place = build_place(q, &mut service)?;
+    let place = build_place(q, &mut service).or_collect(
+        ctx,
+        Place {
+            file: None,
+            context: None,
+        },
+    )?;
     if let Some(f) = place.file {
         cmd.add("--file");
         cmd.add(f);

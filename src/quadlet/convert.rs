@@ -477,7 +477,12 @@ mod tests {
     type Errors = Vec<(Option<u32>, Option<String>)>;
 
     fn errors(text: &str, collect_errors: bool) -> (Errors, bool) {
-        let q = Quadlet::from_text(Path::new("/q/web.container"), text).unwrap();
+        errors_of("web.container", text, collect_errors)
+    }
+
+    /// The errors of the file `name` (with `text`) converted beside a good `data.volume`.
+    fn errors_of(name: &str, text: &str, collect_errors: bool) -> (Errors, bool) {
+        let q = Quadlet::from_text(&Path::new("/q").join(name), text).unwrap();
         let vol = Quadlet::from_text(Path::new("/q/data.volume"), "[Volume]\n").unwrap();
         let options = ConvertOptions {
             podman_version: Setting::Off,
@@ -486,10 +491,7 @@ mod tests {
         };
         let mut units = vec![q, vol];
         let results = convert_all(&mut units, &options);
-        let web = results
-            .iter()
-            .find(|c| c.source == "web.container")
-            .unwrap();
+        let web = results.iter().find(|c| c.source == name).unwrap();
         let errs = web
             .diagnostics
             .iter()
@@ -530,5 +532,57 @@ mod tests {
         let good = "[Container]\nImage=localhost/x\n";
         assert_eq!(errors(good, true), errors(good, false));
         assert!(errors(good, true).1);
+    }
+
+    #[test]
+    fn collecting_goes_past_the_first_error_in_every_kind() {
+        type Want = &'static [(Option<u32>, Option<&'static str>)];
+        let cases: [(&str, &str, Want); 4] = [
+            (
+                "app.build",
+                "[Build]\nImagTag=x\nSetWorkingDirectory=yaml\n",
+                &[
+                    (Some(2), Some("ImagTag")),
+                    (None, Some("ImageTag")),
+                    (Some(3), Some("SetWorkingDirectory")),
+                ],
+            ),
+            (
+                "pull.image",
+                "[Image]\nImag=x\n",
+                &[(Some(2), Some("Imag")), (None, Some("Image"))],
+            ),
+            (
+                "net.network",
+                "[Network]\nSubnt=10.0.0.0/24\nGateway=10.0.0.1\n",
+                &[(Some(2), Some("Subnt")), (Some(3), Some("Gateway"))],
+            ),
+            (
+                "app.kube",
+                "[Kube]\nYml=a.yaml\nSetWorkingDirectory=file\n",
+                &[
+                    (Some(2), Some("Yml")),
+                    (None, None),
+                    (Some(3), Some("SetWorkingDirectory")),
+                ],
+            ),
+        ];
+        for (name, text, want) in cases {
+            let (first, ok) = errors_of(name, text, false);
+            assert!(!ok, "{name}");
+            assert_eq!(
+                first.len(),
+                1,
+                "{name}: the generator's way has one: {first:?}"
+            );
+            let (all, ok) = errors_of(name, text, true);
+            assert!(!ok, "{name}");
+            for e in want {
+                assert!(
+                    all.contains(&(e.0, e.1.map(str::to_owned))),
+                    "{name}: {e:?} not in {all:?}"
+                );
+            }
+        }
     }
 }

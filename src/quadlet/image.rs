@@ -13,7 +13,7 @@
 use super::common::{add_bools, add_strings, KeySet};
 use super::podman::Service;
 use super::resource::{begin, finish};
-use super::{Context, ConvertError, Quadlet};
+use super::{Context, ConvertError, OrCollect, Quadlet};
 
 const GROUP: &str = "Image";
 
@@ -58,14 +58,10 @@ const BOOL_OPTIONS: &[(&str, &str)] = &[("AllTags", "--all-tags"), ("TLSVerify",
 pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, ConvertError> {
     let (service, mut cmd) = begin(q, ctx, &SUPPORTED_KEYS, &["image", "pull"])?;
     let u = &q.unit;
-    let Some(image) = u.lookup_nonempty(GROUP, "Image") else {
-        return Err(ConvertError::at_key(
-            q,
-            GROUP,
-            "Image",
-            "no Image key specified",
-        ));
-    };
+    let image = u
+        .lookup_nonempty(GROUP, "Image")
+        .ok_or_else(|| ConvertError::at_key(q, GROUP, "Image", "no Image key specified"))
+        .or_collect(ctx, "")?;
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     let name = u.lookup_nonempty(GROUP, "ImageTag").unwrap_or(image);

@@ -79,9 +79,9 @@ pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, Con
             .collect()
     };
     if yamls.is_empty() {
-        return Err(ConvertError::new(
+        ctx.recover(ConvertError::new(
             "no Yaml key specified (Yaml= names the Kubernetes YAML file to play)",
-        ));
+        ))?;
     }
     let yamls: Vec<String> = yamls.iter().map(|y| resolve_path(q, y)).collect();
     if !early_mounts {
@@ -126,7 +126,7 @@ pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, Con
     down.extend_args(yamls.iter().cloned());
     service.add_exec("ExecStopPost", down);
 
-    if let Some(dir) = working_directory(q, &service, &yamls)? {
+    if let Some(dir) = working_directory(q, &service, &yamls).or_collect(ctx, None)? {
         service.add(SERVICE, "WorkingDirectory", dir);
     }
     Ok(service)

@@ -14,7 +14,7 @@
 use super::common::{add_all_strings, add_bools, add_key_vals, add_strings, KeySet};
 use super::podman::{PodmanCmd, Service};
 use super::resource::{begin, finish, name_or_default};
-use super::{Context, ConvertError, Quadlet};
+use super::{Context, ConvertError, OrCollect, Quadlet};
 
 const GROUP: &str = "Network";
 
@@ -61,7 +61,7 @@ pub fn convert<'q>(q: &'q Quadlet, ctx: &mut Context) -> Result<Service<'q>, Con
     add_bools(&mut cmd, q, BOOL_OPTIONS);
     add_strings(&mut cmd, q, STRING_OPTIONS);
     add_all_strings(&mut cmd, q, &[("DNS", "--dns")]);
-    add_subnets(q, &mut cmd)?;
+    add_subnets(q, &mut cmd).or_collect(ctx, ())?;
     add_key_vals(
         &mut cmd,
         q,
