@@ -669,6 +669,19 @@ impl Compat {
         service: &mut Service<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<(), ConvertError> {
+        self.adapt_with(q, service, warnings, &Err)
+    }
+
+    /// [`Self::adapt`], where `refused` decides about each refused key: `Err` ends the
+    /// adaptation with it (the generator's way), `Ok` goes on without the option, so that a
+    /// collecting conversion ([`super::Context::recover`]) reports every refused key.
+    pub fn adapt_with(
+        &self,
+        q: &Quadlet,
+        service: &mut Service<'_>,
+        warnings: &mut Vec<String>,
+        refused: &dyn Fn(ConvertError) -> Result<(), ConvertError>,
+    ) -> Result<(), ConvertError> {
         if self.setting == Setting::Off {
             return Ok(());
         }
@@ -698,7 +711,7 @@ impl Compat {
                 None
             };
             let mut post = None;
-            let extra = self.adapt_line(q, cmd, exec, &mut post, warnings)?;
+            let extra = self.adapt_line(q, cmd, exec, &mut post, warnings, refused)?;
             if let Some(rm) = removal {
                 service.insert_exec(i, "ExecStartPre", rm);
                 i += 1;
@@ -752,6 +765,7 @@ impl Compat {
         line: &mut ExecLine<'a>,
         post: &mut Option<ExecLine<'a>>,
         warnings: &mut Vec<String>,
+        refused: &dyn Fn(ConvertError) -> Result<(), ConvertError>,
     ) -> Result<Option<ExecLine<'a>>, ConvertError> {
         let mut extra = None;
         for rule in RULES {
@@ -774,7 +788,7 @@ impl Compat {
             let option = words[found.start..found.end].join(" ");
             words.drain(found.start..found.end);
             match rule.action {
-                Action::Refuse => return Err(refusal(q, rule, &option, installed)),
+                Action::Refuse => refused(refusal(q, rule, &option, installed))?,
                 Action::DropWithWarning => warnings.push(format!(
                     "{}: {}= is left out: podman {installed} does not know {option} (podman {} or newer does)",
                     q.name, rule.key, rule.since

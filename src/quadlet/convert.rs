@@ -331,7 +331,10 @@ impl Converter<'_> {
 fn convert_unit(compat: &Compat, q: &Quadlet, ctx: &mut Context) -> Result<UnitFile, ConvertError> {
     let mut service = (q.kind.converter())(q, ctx)?;
     super::settings::apply(q, ctx, &mut service)?;
-    compat.adapt(q, &mut service, &mut ctx.warnings)?;
+    let mut warnings = std::mem::take(&mut ctx.warnings);
+    let adapted = compat.adapt_with(q, &mut service, &mut warnings, &|e| ctx.recover(e));
+    ctx.warnings = warnings;
+    adapted?;
     Ok(service.finish(ctx.writes(versions::ESCAPE_SPACE)))
 }
 
@@ -482,10 +485,20 @@ mod tests {
 
     /// The errors of the file `name` (with `text`) converted beside a good `data.volume`.
     fn errors_of(name: &str, text: &str, collect_errors: bool) -> (Errors, bool) {
+        errors_for(Setting::Off, name, text, collect_errors)
+    }
+
+    /// [`errors_of`] for the podman release `podman_version`.
+    fn errors_for(
+        podman_version: Setting,
+        name: &str,
+        text: &str,
+        collect_errors: bool,
+    ) -> (Errors, bool) {
         let q = Quadlet::from_text(&Path::new("/q").join(name), text).unwrap();
         let vol = Quadlet::from_text(Path::new("/q/data.volume"), "[Volume]\n").unwrap();
         let options = ConvertOptions {
-            podman_version: Setting::Off,
+            podman_version,
             collect_errors,
             ..ConvertOptions::default()
         };
@@ -584,5 +597,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn collecting_reports_every_key_an_older_podman_refuses() {
+        let v431 = || Setting::Fixed(super::super::compat::Version::parse("4.3.1").unwrap());
+        let text =
+            "[Container]\nImage=localhost/x\nHealthStartupCmd=true\nHealthStartupRetries=3\n";
+        let (first, ok) = errors_for(v431(), "web.container", text, false);
+        assert!(!ok);
+        assert_eq!(first, vec![(Some(3), Some("HealthStartupCmd".to_owned()))]);
+        let (all, ok) = errors_for(v431(), "web.container", text, true);
+        assert!(!ok);
+        assert_eq!(
+            all,
+            vec![
+                (Some(3), Some("HealthStartupCmd".to_owned())),
+                (Some(4), Some("HealthStartupRetries".to_owned())),
+            ]
+        );
     }
 }
