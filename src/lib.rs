@@ -17,6 +17,7 @@
 pub mod escape;
 pub mod lifecycle;
 pub mod quadlet;
+pub mod quadlet_env;
 pub mod unit;
 
 #[cfg(feature = "bus")]

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use unitwright::quadlet::search;
 use unitwright::quadlet::{
-    environment, load, ConvertOptions, Converted, Converter, Diagnostic, Quadlet, Severity,
+    load, ConvertOptions, Converted, Converter, Diagnostic, Quadlet, Severity,
 };
+use unitwright::quadlet_env as environment;
 
 use super::log::{write_stderr, Level, Logger, Record};
 use super::output::{OutputDir, Unnamed};

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 
 use super::{Diagnostic, Severity};
 use crate::quadlet::compat::NEW_KEYS;
-use crate::quadlet::environment;
 use crate::quadlet::search;
 use crate::quadlet::{self as q, ConvertOptions, Converter, Kind, Quadlet};
+use crate::quadlet_env as environment;
 use crate::unit::{self, dropin, UnitFile};
 
 /// Files that differ from the disk for one conversion: `Some(bytes)` is a file as it will be

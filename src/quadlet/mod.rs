@@ -4,11 +4,12 @@
 //! by [`compat`]).
 //!
 //! # API for in-process callers
-//! This module converts; apart from [`environment`] (the generator's inputs from the
-//! environment and `generator.conf`, for callers that must convert as the installed generator
-//! does) it reads no environment variable and no configuration file, runs no process except
-//! `podman --version` when asked to detect the version ([`compat::Setting::Auto`]), and logs
-//! nothing: problems come back as [`Diagnostic`]s with file, line and key. The generator program (flags, environment, output directory, kmsg,
+//! This module converts; it reads no environment variable and no configuration file (the
+//! generator's inputs from the environment and `generator.conf` are read by
+//! [`crate::quadlet_env`], for callers that must convert as the installed generator does, and
+//! reach this module as arguments), runs no process except `podman --version` when asked to
+//! detect the version ([`compat::Setting::Auto`]), and logs nothing: problems come back as
+//! [`Diagnostic`]s with file, line and key. The generator program (flags, environment, output directory, kmsg,
 //! threads, coexistence with podman's generator) is the `unitwright-generator` crate
 //! (`generator/`), a caller of this API like `unitwright quadlet ...`.
 //!
@@ -118,7 +119,6 @@ pub mod common;
 pub mod compat;
 pub mod container;
 pub mod convert;
-pub mod environment;
 #[doc(hidden)]
 pub mod fasthash;
 pub mod image;

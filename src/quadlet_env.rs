@@ -1,7 +1,8 @@
 //! The generator's inputs from the process environment and its configuration file, in one
 //! place for every caller that must convert exactly as the installed generator does (the
-//! `unitwright-generator` program and `unitwright quadlet ...`). The rest of this module
-//! ([`super`]) reads no environment variable and no configuration file.
+//! `unitwright-generator` program and `unitwright quadlet ...`). It is kept out of
+//! [`crate::quadlet`], which reads no environment variable and no configuration file: what is
+//! read here reaches the conversion as arguments ([`SearchInputs`], [`ConvertOptions`]).
 //!
 //! * the search path: `HOME`, `XDG_CONFIG_HOME`, `XDG_RUNTIME_DIR`, `QUADLET_UNIT_DIRS` and
 //!   the real uid ([`search_inputs`]);
@@ -17,12 +18,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::compat::{Setting, CONFIG_FILES, VERSION_ENV};
-use super::search::SearchInputs;
-use super::ConvertOptions;
+use crate::quadlet::compat::{Setting, CONFIG_FILES, VERSION_ENV};
+use crate::quadlet::search::SearchInputs;
+use crate::quadlet::ConvertOptions;
 
 /// Where a system generator caches the detected podman version (tmpfs: gone at boot, kept
-/// across daemon-reloads; see [`super::compat::Compat::with_cache`]).
+/// across daemon-reloads; see [`crate::quadlet::compat::Compat::with_cache`]).
 pub const SYSTEM_VERSION_CACHE: &str = "/run/unitwright";
 
 /// An environment variable, `None` when unset or empty.
