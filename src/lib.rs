@@ -4,7 +4,7 @@
 //! `unitwright-generator` binary (`generator/`) are thin shells around it.
 //!
 //! * [`escape`]: systemd 252's unit-name escaping, byte for byte (`systemd-escape`).
-//! * [`unit`]: the unit-file parser, model and serializer, and value quoting per context.
+//! * [`unit`](mod@unit): the unit-file parser, model and serializer, and value quoting per context.
 //! * [`quadlet`]: the Quadlet generator (`.container`, `.volume`, ... to service units).
 //! * `bus` (feature `bus`): the `org.freedesktop.systemd1` D-Bus client.
 //! * `render` (feature `render`): tera templates with unit-file-context escaping filters.

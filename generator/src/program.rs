@@ -10,7 +10,7 @@
 //! with 2, `-h`/`-help` exits with 0. Positional arguments are the one or three output
 //! directories systemd passes (only the first is used); `-dryrun` needs none.
 //!
-//! User mode: `-user`, `SYSTEMD_SCOPE=user`, or a program name (basename of argv[0]) containing
+//! User mode: `-user`, `SYSTEMD_SCOPE=user`, or a program name (basename of argv\[0\]) containing
 //! `user` (the `podman-user-generator` symlink convention).
 //!
 //! Exit status: 0 when everything converted, 1 when any file failed to load or convert or an
@@ -61,7 +61,7 @@ fn parse_go_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Parses arguments (without argv[0]) the way Go's `flag` package does.
+/// Parses arguments (without argv\[0\]) the way Go's `flag` package does.
 pub fn parse_args(args: &[OsString]) -> Result<Options, String> {
     let mut opts = Options::default();
     let mut idx = 0;

@@ -9,6 +9,9 @@
 //!
 //! Each group of subcommands lives in its own module with an `Args`/`Command` type and a
 //! `run` function; this module only parses and dispatches.
+// The doc comments of the clap arguments are help text, where `[Install]` names a section,
+// not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //!
 //! Never a `journalctl` subprocess: this module calls `sd_journal_*` in `libsystemd.so.0`
 //! (linked by its soname, so building needs no `libsystemd-dev`). The bindings are the dozen
-//! functions used here, declared by hand in [`ffi`]; the `systemd` crate would bring an LGPL
+//! functions used here, declared by hand in `ffi`; the `systemd` crate would bring an LGPL
 //! Rust crate into this MIT/Apache project and a pkg-config build script for the same dozen
 //! calls. All `unsafe` code of the crate is in this file, behind the safe [`Journal`].
 //!
@@ -395,7 +395,7 @@ impl Journal {
         Ok(Changes { fd })
     }
 
-    /// Takes in the changes the [`Journal::fd`] signalled: new records, new or rotated files
+    /// Takes in the changes the descriptor of [`Journal::watch`] signalled: new records, new or rotated files
     /// (`sd_journal_process`).
     pub fn process(&mut self) -> Result<(), Error> {
         // SAFETY: `j` is open.

@@ -393,7 +393,7 @@ fn read_committed_once(dir: &Path) -> Option<Committed> {
 /// overlay). Always consistent: app records and Quadlet files are only ever replaced by
 /// rename (whole, old or new), a transaction in progress is seen as not yet made (its files'
 /// old contents from the backups), and when a transaction step happened during the reading
-/// ([`Stamp`]), it is read again.
+/// (`Stamp`), it is read again.
 pub fn read_committed<T>(dir: &Path, mut read: impl FnMut(&Committed) -> T) -> (Committed, T) {
     let state = dir.join(STATE_DIR);
     let mut last = None;

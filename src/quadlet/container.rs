@@ -9,7 +9,7 @@
 //! [`super::compat::NEW_KEYS`]) go where podman 5.8.2 puts them: `Memory=`, `Retry=` and
 //! `RetryDelay=` in C9 (after `--pull`), `HttpProxy=` in C11 (before `--read-only-tmpfs`),
 //! `AppArmor=` after the SELinux labels (C19); `ReloadCmd=`/`ReloadSignal=` add `ExecReload=`
-//! (see [`add_exec_reload`]).
+//! (see `add_exec_reload`).
 //!
 //! Differences from 5.4.2: a `Mount=` of type volume/bind/glob/image without a source is an error
 //! (`source parameter is required for mount type T`, as podman's main branch says) instead of a

@@ -2,7 +2,7 @@
 //!
 //! * [`parse`]: the parser (Quadlet 5.4.2's `UnitFile.Parse` with systemd's continuation rule);
 //!   errors name the file and physical line.
-//! * [`file`]: the model ([`UnitFile`]), Quadlet's look-ups and the byte-exact serializer.
+//! * [`file`](mod@file): the model ([`UnitFile`]), Quadlet's look-ups and the byte-exact serializer.
 //! * [`split`]: word splitting, a port of systemd's `extract_first_word()`.
 //! * [`dropin`]: drop-in directory names and precedence.
 //! * [`quote`]: quoting of values per unit-file context.
