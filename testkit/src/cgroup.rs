@@ -124,7 +124,9 @@ impl Cgroup {
                         " (the cgroup file system is mounted read-only: in a container, run it \
                          with --privileged or with /sys/fs/cgroup mounted read-write)"
                     } else {
-                        " (creating cgroups needs root)"
+                        " (the caller's cgroup is not writable: run as root, or as a user give the \
+                         sandbox a cgroup delegated to that user in every mounted hierarchy and start \
+                         it from there; in a rootless container that also needs --privileged)"
                     };
                     return Err(Error::new(format!(
                         "cannot create the sandbox's cgroup {}: {e}{hint}",
