@@ -617,4 +617,23 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn collecting_reports_every_bad_instance_settings_key() {
+        let text = "[Container]\nImage=localhost/x\nExposeHostPort=abc\n\
+                    [X-Unitwright]\nInstanceSetings=yes\nRequiredSettings=OK 1BAD\n\
+                    SecretSettings=ALSO-BAD\n";
+        let (first, _) = errors(text, false);
+        assert_eq!(first, vec![(Some(3), Some("ExposeHostPort".to_owned()))]);
+        let (all, ok) = errors(text, true);
+        assert!(!ok);
+        assert_eq!(all.len(), 4, "{all:?}");
+        for key in ["ExposeHostPort", "RequiredSettings", "SecretSettings"] {
+            assert!(
+                all.iter().any(|e| e.1.as_deref() == Some(key)),
+                "{key} not in {all:?}"
+            );
+        }
+        assert!(all.iter().any(|e| e.0 == Some(5)), "{all:?}");
+    }
 }

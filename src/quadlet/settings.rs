@@ -115,12 +115,12 @@ pub fn apply(
     let Some(group) = q.unit.group(GROUP) else {
         return Ok(());
     };
-    if let Some(l) = group
+    for l in group
         .lines
         .iter()
-        .find(|l| !l.comment && !KEYS.contains(&l.key.as_str()))
+        .filter(|l| !l.comment && !KEYS.contains(&l.key.as_str()))
     {
-        return Err(ConvertError::at_origin(
+        ctx.recover(ConvertError::at_origin(
             q,
             l.origin,
             format!(
@@ -129,18 +129,18 @@ pub fn apply(
                 q.path.display(),
                 KEYS.join(", ")
             ),
-        ));
+        ))?;
     }
     let required = q.unit.lookup_all_strv(GROUP, "RequiredSettings");
     for key in ["RequiredSettings", "SecretSettings"] {
         let names = q.unit.lookup_all_strv(GROUP, key);
-        if let Some(bad) = names.iter().find(|k| !is_valid_env_name(k)) {
-            return Err(ConvertError::at_key(
+        for bad in names.iter().filter(|k| !is_valid_env_name(k)) {
+            ctx.recover(ConvertError::at_key(
                 q,
                 GROUP,
                 key,
                 format!("{key}: {bad:?} is not a variable name (letters, digits and _, not starting with a digit)"),
-            ));
+            ))?;
         }
     }
     if !q.unit.lookup_bool_or(GROUP, "InstanceSettings", false) {
