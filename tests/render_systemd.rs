@@ -184,7 +184,11 @@ fn hostile_text() -> impl Strategy<Value = String> {
 fn description() -> impl Strategy<Value = String> {
     hostile_text().prop_map(|s| {
         let s: String = s.chars().filter(|c| !c.is_control()).collect();
-        let s = s.trim().trim_end_matches('\\').trim_end().to_owned();
+        // Backslashes and blanks together: "\\ \\" must not end as "\\".
+        let s = s
+            .trim_start()
+            .trim_end_matches(|c: char| c == '\\' || c.is_whitespace())
+            .to_owned();
         if s.is_empty() {
             "x".to_owned()
         } else {
