@@ -173,6 +173,7 @@ pub mod remote;
 mod system;
 mod user;
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -359,6 +360,24 @@ pub(crate) fn write_manager_conf(path: &Path) -> Result<(), String> {
 /// Where a sandbox's stderr goes: `<root>/sandbox.log`.
 pub(crate) fn log_file(root: &Path) -> Stdio {
     fs::File::create(root.join("sandbox.log")).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+/// Starts the sandbox's `unshare` command `cmd` with no stdin/stdout, stderr to the sandbox log
+/// and the builder's extra `env`; if it cannot start, `cgroup` is removed again.
+pub(crate) fn spawn_unshare(
+    cmd: &mut Command,
+    root: &Path,
+    env: &[(OsString, OsString)],
+    cgroup: &cgroup::Cgroup,
+) -> Result<Child, Error> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file(root))
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.spawn().map_err(|e| {
+        cgroup.remove();
+        Error::new(format!("running unshare: {e}"))
+    })
 }
 
 pub(crate) fn read_log(root: &Path) -> String {

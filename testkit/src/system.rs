@@ -3,7 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use crate::cgroup::{Cgroup, Controllers};
 use crate::{
@@ -206,19 +206,8 @@ impl SystemManager {
             .env("UW_HIERARCHIES", cgroup.hierarchy_names())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("UNITWRIGHT_SANDBOX")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(crate::log_file(root.path()));
-        for (k, v) in &b.env {
-            cmd.env(k, v);
-        }
-        let unshare = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                cgroup.remove();
-                return Err(Error::new(format!("running unshare: {e}")));
-            }
-        };
+            ;
+        let unshare = crate::spawn_unshare(&mut cmd, root.path(), &b.env, &cgroup)?;
         let mut sandbox = SystemManager {
             root,
             unit_dir,

@@ -3,7 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use crate::cgroup::{Cgroup, Controllers};
 use crate::{
@@ -226,20 +226,8 @@ impl UserManager {
             .env_remove("NOTIFY_SOCKET")
             .env_remove("MANAGERPID")
             .env_remove("JOURNAL_STREAM")
-            .env_remove("UNITWRIGHT_SANDBOX")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(crate::log_file(root.path()));
-        for (k, v) in &b.env {
-            cmd.env(k, v);
-        }
-        let unshare = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                cgroup.remove();
-                return Err(Error::new(format!("running unshare: {e}")));
-            }
-        };
+            .env_remove("UNITWRIGHT_SANDBOX");
+        let unshare = crate::spawn_unshare(&mut cmd, root.path(), &b.env, &cgroup)?;
         let mut sandbox = UserManager {
             root,
             runtime_dir,
