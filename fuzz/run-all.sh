@@ -22,6 +22,9 @@ if [ $# -gt 0 ]; then
 else
   mapfile -t targets < <(cargo fuzz list)
 fi
+# The fuzz workspace has its own Cargo.lock (committed, like the main one): cargo fuzz has no
+# --locked, so check it here; when the main crate gains a dependency, `cargo update -w` in fuzz/.
+cargo metadata --locked --format-version 1 >/dev/null
 # One build of every target first; the runs then reuse it.
 cargo fuzz build
 log=$(mktemp)
