@@ -1015,6 +1015,51 @@ fn verify_reports_every_problem_of_a_file_and_the_generator_still_stops_at_the_f
     assert!(out_dir.join("good-volume.service").exists());
 }
 
+/// `verify` tells a PATH it cannot read (a usage error, exit 2, like a bad `--app`) from files
+/// with errors (exit 1), and warns about a file that reads like a Quadlet file but is named so
+/// that the generator ignores it; files an app carries beside its units raise nothing.
+#[test]
+fn verify_refuses_an_unreadable_path_and_warns_about_a_misnamed_quadlet_file() {
+    let work = tempfile::tempdir().unwrap();
+    let qdir = work.path().join("quadlets");
+    let app = work.path().join("app");
+    write(
+        &app,
+        "web.txt",
+        "# the web front\n[Container]\nImage=localhost/x\n",
+    );
+    write(&app, "api.container", "[Container]\nImage=localhost/x\n");
+    write(&app, "api.yaml", "apiVersion: v1\nkind: Pod\n");
+    let cli = Cli {
+        env: vec![("QUADLET_UNIT_DIRS".into(), qdir.into())],
+        scope: "--system",
+    };
+    let missing = work.path().join("nowhere.container");
+    let out = cli.run(&["verify", app.to_str().unwrap(), missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nowhere.container") && stderr.contains("a PATH is a Quadlet file"),
+        "{stderr}"
+    );
+
+    let v = cli.json(&["verify", app.to_str().unwrap()], 0);
+    let d = v.as_array().unwrap();
+    assert_eq!(d.len(), 1, "{v}");
+    assert_eq!(d[0]["file"], app.join("web.txt").to_str().unwrap(), "{v}");
+    assert_eq!(
+        (d[0]["line"].as_u64(), d[0]["severity"].as_str()),
+        (Some(2), Some("warning"))
+    );
+    assert_eq!(d[0]["hint"], "rename it to web.container", "{v}");
+    let out = cli.run(&["verify", app.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("web.txt:2") && stdout.contains("no unit is made from it"),
+        "{stdout}"
+    );
+}
+
 /// A podman `.quadlets` file (sections split by `---`, each named by `# FileName=`) installed
 /// against a real user manager: its files land in the Quadlet directory as one app named after
 /// it, `--now` starts them, `list` shows the app, `rm --app` removes everything.
@@ -1114,6 +1159,20 @@ fn a_quadlets_file_installs_as_one_app_starts_lists_and_is_removed() {
             .unwrap()
             .contains("cache.volume")
     );
+
+    // A drop-in given on its own lands flat in the Quadlet directory, where the generator
+    // ignores it: installed (an app may carry other files), with a warning that says so.
+    let stray = work.path().join("10-label.conf");
+    std::fs::write(&stray, "[Volume]\nLabel=tier=cache\n").unwrap();
+    let out = cli.run(&["install", stray.to_str().unwrap(), "--app", "other"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("10-label.conf has a [Volume] section")
+            && stderr.contains("NAME.volume.d/"),
+        "{stderr}"
+    );
+    assert!(qdir.join("10-label.conf").is_file());
 
     let r = cli.json(&["rm", "--app", "stack"], 0);
     assert_eq!(r["reloaded"], true, "{r}");

@@ -162,7 +162,7 @@ pub struct RmArgs {
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     let user = global.scope() == super::Scope::User;
     match cmd {
-        Command::Verify(a) => verify(user, &a),
+        Command::Verify(a) => Ok(verify(user, &a)),
         Command::List(a) => with_runtime(list(user, a)),
         Command::Cat(a) => Ok(cat(user, &a)),
         Command::Install(a) => with_runtime(install(user, a)),
@@ -188,6 +188,23 @@ async fn connect(user: bool) -> anyhow::Result<Manager> {
         bus::Scope::System
     };
     Ok(Manager::connect_with(scope, &Options::default()).await?)
+}
+
+/// [`read_sources`] for a verb: a PATH that cannot be read is a usage error (exit 2, as a bad
+/// `--app`), a `.quadlets` file that does not split is an error in the input (exit 1).
+fn given_sources(paths: &[PathBuf]) -> Result<(Vec<Source>, Option<String>), ExitCode> {
+    read_sources(paths).map_err(|e| {
+        if e.root_cause().downcast_ref::<std::io::Error>().is_some() {
+            line(&format!(
+                "unitwright: {e:#} (a PATH is a Quadlet file, a directory of them or a podman \
+                 .quadlets file)"
+            ));
+            ExitCode::from(2)
+        } else {
+            line(&format!("unitwright: {e:#}"));
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// Reads the given paths: files (as they are), directories (their files and `NAME.d/*.conf`)
@@ -275,8 +292,11 @@ fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (sources, _) = read_sources(&a.paths)?;
+fn verify(user: bool, a: &VerifyArgs) -> ExitCode {
+    let (sources, _) = match given_sources(&a.paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let dir = store::install_dir(user)
         .map(|d| adapter::resolve_dir(&d))
         .unwrap_or_default();
@@ -302,6 +322,18 @@ fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for mut d in crate::lifecycle::lint::misnamed(
+        sources
+            .iter()
+            .filter_map(|s| Some((s.rel.to_str()?, s.data.as_slice()))),
+    ) {
+        // Named as given (`dir/web.txt`), like the conversion's diagnostics.
+        if let Some(orig) = names.get(&dir.join(&d.file).display().to_string()) {
+            d.message = d.message.replacen(&d.file, orig, 1);
+            d.file.clone_from(orig);
+        }
+        diags.push(d);
+    }
     let errors = diags.iter().any(|d| d.severity == Severity::Error);
     if a.json {
         println!(
@@ -320,11 +352,11 @@ fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    Ok(if errors {
+    if errors {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// The path each source came from, for messages (`dir/web.container`, `app.quadlets`).
@@ -394,7 +426,10 @@ fn refused(e: &engine::Refused) -> ExitCode {
 }
 
 async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
-    let (sources, default_app) = read_sources(&a.paths)?;
+    let (sources, default_app) = match given_sources(&a.paths) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let app = a.app.or(default_app);
     if let Some(app) = &app {
         if let Err(e) = store::Store::check_app_name(app) {
@@ -423,7 +458,10 @@ async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
         line(&format!("unitwright: {e}"));
         return Ok(ExitCode::from(2));
     }
-    let (sources, _) = read_sources(&a.paths)?;
+    let (sources, _) = match given_sources(&a.paths) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let m = engine::Lazy::new(user);
     let opts = engine::Options {
         user,

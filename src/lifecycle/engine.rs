@@ -451,6 +451,11 @@ pub async fn apply(
             changes.push(st.app_op(&rec));
         }
     }
+    report.diagnostics.extend(super::lint::misnamed(
+        sources
+            .iter()
+            .filter_map(|s| Some((s.rel.to_str()?, s.data.as_slice()))),
+    ));
     let files_changed = report.files.iter().any(|f| f.action != "unchanged");
     // A no-op writes nothing, reloads nothing and does not even connect to the manager: the
     // files in place are exactly the given ones (verified when they were written).
