@@ -19,69 +19,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::podman::Podman;
 use support::{SystemManager, UserManager};
 
 const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
 const IMAGE: &str = "localhost/uw-life-bb:latest";
-
-/// Podman isolated in a directory (tests/sandbox/podman.sh) with a local busybox image.
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn setup() -> Option<Podman> {
-        let dir = tempfile::Builder::new()
-            .prefix("uwl")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let script = format!(
-            ". {}/tests/sandbox/podman.sh && podman_sandbox {} {IMAGE}",
-            env!("CARGO_MANIFEST_DIR"),
-            dir.path().display()
-        );
-        let out = Command::new("bash").args(["-c", &script]).output();
-        match out {
-            Ok(o) if o.status.success() => Some(Podman { dir }),
-            other => {
-                let why = format!("podman cannot be set up: {other:?}");
-                assert!(!support::ci(), "CI=true and {why}");
-                eprintln!("\n!!! SKIPPING: {why}\n");
-                None
-            }
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("CONTAINERS_CONF", self.dir.path().join("containers.conf")),
-            (
-                "CONTAINERS_STORAGE_CONF",
-                self.dir.path().join("storage.conf"),
-            ),
-        ]
-    }
-
-    fn ps(&self) -> String {
-        let out = Command::new("podman")
-            .envs(self.env())
-            .args(["ps", "-a", "--format", "{{.Names}}"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .envs(self.env())
-            .args(["rm", "-a", "-f"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// A generator wrapper that appends a line to `count` at each run, then runs the real one
 /// (with `extra` environment, e.g. QUADLET_UNIT_DIRS for the system manager).
@@ -261,7 +203,7 @@ struct UserSetup {
 }
 
 fn user_setup() -> Option<UserSetup> {
-    let podman = Podman::setup()?;
+    let podman = Podman::setup("uwl", IMAGE)?;
     let work = tempfile::tempdir().unwrap();
     let (sb, cli, count) = user_sandbox(&podman, work.path())?;
     let qdir = sb.root.path().join("config/containers/systemd");
@@ -551,7 +493,7 @@ fn system_sandbox(work: &Path) -> Option<(SystemManager, Cli, PathBuf, PathBuf)>
 
 #[test]
 fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
-    let Some(podman) = Podman::setup() else {
+    let Some(podman) = Podman::setup("uwl", IMAGE) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -832,7 +774,7 @@ fn system_container(env: &str, podman: &Podman) -> String {
 
 #[test]
 fn system_containers_run_restart_exactly_the_changed_one_and_rm_with_real_podman() {
-    let Some(podman) = Podman::setup() else {
+    let Some(podman) = Podman::setup("uwl", IMAGE) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
