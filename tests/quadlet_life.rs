@@ -957,6 +957,123 @@ fn verify_reports_every_problem_of_a_file_and_the_generator_still_stops_at_the_f
     assert!(out_dir.join("good-volume.service").exists());
 }
 
+/// A container that exits right after podman started it: its start job is `done` (podman's
+/// READY comes as soon as the container runs), so without `--settle` the install says so; with
+/// the default settle time the failure is caught, the change rolled back (the good unit started
+/// with it is stopped again) and the container's own words quoted from the journal, in text and
+/// in JSON. The CLI runs inside the sandbox's mount namespace, where its journal is.
+#[test]
+fn a_unit_that_fails_right_after_its_start_is_rolled_back_and_explained() {
+    let Some(podman) = Podman::setup("uwl", IMAGE) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let mut b = UserManager::builder()
+        .journal(true)
+        .all_controllers(true)
+        .generator(support::generator_binary(UNITWRIGHT))
+        .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1");
+    for (k, v) in podman.env() {
+        b = b.env(k, v);
+    }
+    let Some(sb) = b.start() else {
+        return;
+    };
+    let config = sb.root.path().join("config");
+    let qdir = config.join("containers/systemd");
+    let app = work.path().join("shop");
+    write(
+        &app,
+        "crash.container",
+        &format!(
+            "[Container]\nImage={IMAGE}\nNetwork=none\nLogDriver=journald\n\
+             Exec=sh -c 'echo \"no /etc/shop.conf, giving up\" >&2; exit 3'\n"
+        ),
+    );
+    write(&app, "front.container", &container("f"));
+    let install = |config: &Path, extra: &[&str]| {
+        let out = sb
+            .command(UNITWRIGHT)
+            .env("XDG_CONFIG_HOME", config)
+            .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1")
+            .args([
+                "--user",
+                "quadlet",
+                "install",
+                app.to_str().unwrap(),
+                "--now",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+
+    // Not watched: the jobs succeed, and the container is dead a moment later.
+    let (code, stdout, stderr) = install(&config, &["--settle", "0"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("start crash.service: done"), "{stdout}");
+    let rm = sb
+        .command(UNITWRIGHT)
+        .env("XDG_CONFIG_HOME", &config)
+        .args(["--user", "quadlet", "rm", "--app", "shop"])
+        .output()
+        .unwrap();
+    assert_eq!(rm.status.code(), Some(0), "{rm:?}");
+    let _ = sb.systemctl(&["reset-failed"]);
+
+    let (code, stdout, stderr) = install(&config, &["--json"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["rolled_back"], true, "{r}");
+    let crash = r["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "crash.service")
+        .unwrap_or_else(|| panic!("{r}"));
+    let result = crash["result"].as_str().unwrap();
+    assert!(
+        result.starts_with("failed within 2 s of its start: ")
+            && result.contains("exited with status 3"),
+        "{result}"
+    );
+    let said = |v: &Value| {
+        v.as_array()
+            .is_some_and(|o| o.iter().any(|l| l == "no /etc/shop.conf, giving up"))
+    };
+    assert!(said(&crash["output"]), "{r}");
+    assert!(
+        stderr.contains("start of crash.service failed: failed within 2 s")
+            && stderr.contains("no /etc/shop.conf, giving up")
+            && stderr.contains("more: unitwright --user logs crash.service"),
+        "{stderr}"
+    );
+    // Rolled back: no files, the good unit is not left running, nothing for podman.
+    assert!(
+        tree(&qdir)
+            .keys()
+            .all(|p| p.starts_with(qdir.join(".unitwright"))),
+        "{:?}",
+        tree(&qdir).keys()
+    );
+    assert_ne!(sb.is_active("front.service"), "active");
+    assert!(!podman.ps().contains("systemd-"), "{}", podman.ps());
+
+    // Files put where the manager's generator does not look: the units never appear, and the
+    // report says why that can be, rather than only "not found".
+    let (code, _, stderr) = install(&work.path().join("elsewhere"), &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("start of front.service failed: unit front.service not found")
+            && stderr
+                .contains("front.service does not exist after the reload, so no generator made it"),
+        "{stderr}"
+    );
+}
+
 /// `verify` tells a PATH it cannot read (a usage error, exit 2, like a bad `--app`) from files
 /// with errors (exit 1), and warns about a file that reads like a Quadlet file but is named so
 /// that the generator ignores it; files an app carries beside its units raise nothing.

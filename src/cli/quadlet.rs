@@ -93,6 +93,11 @@ pub struct InstallArgs {
     /// Start the new units and wait for their jobs.
     #[arg(long)]
     pub now: bool,
+    /// After the jobs, watch the started and restarted units for SECONDS: one that fails (or
+    /// is restarted after a failure) in that time counts as a failed start, and the change is
+    /// rolled back (0: do not wait).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_settle)]
+    pub settle: std::time::Duration,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -114,6 +119,11 @@ pub struct ApplyArgs {
     /// Start all new units, not only those with [Install].
     #[arg(long)]
     pub now: bool,
+    /// After the jobs, watch the started and restarted units for SECONDS: one that fails (or
+    /// is restarted after a failure) in that time counts as a failed start, and the change is
+    /// rolled back (0: do not wait).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_settle)]
+    pub settle: std::time::Duration,
     /// Change nothing; say what would happen.
     #[arg(long)]
     pub check: bool,
@@ -123,6 +133,16 @@ pub struct ApplyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--settle SECONDS`: a number of seconds, fractions allowed, 0 or more.
+fn parse_settle(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| {
+            format!("expected a number of seconds, 0 or more (such as 2 or 0.5), got {s:?}")
+        })
 }
 
 /// `list`.
@@ -383,9 +403,27 @@ fn given_paths(paths: &[PathBuf], sources: &[Source]) -> Vec<String> {
         .collect()
 }
 
-fn print_report(r: &Report, json_out: bool, diff: bool) -> ExitCode {
+fn print_report(mut r: Report, user: bool, json_out: bool, diff: bool) -> ExitCode {
+    read_failed_output(&mut r, user);
     for n in &r.notes {
         line(&format!("unitwright: {n}"));
+        // Under a failed job's note, what its unit wrote: after a roll back the unit is gone,
+        // and `status` could no longer show it.
+        let failed = r.units.iter().find(|u| {
+            u.failure.is_some() && n.starts_with(&format!("{} of {} failed: ", u.action, u.unit))
+        });
+        if let Some((u, Some(f))) = failed.map(|u| (u, &u.failure)) {
+            for l in &f.output_lines {
+                line(&format!("  {l}"));
+            }
+            if !f.output_lines.is_empty() {
+                line(&format!(
+                    "  more: unitwright{} logs {}",
+                    if user { " --user" } else { "" },
+                    crate::escape::shell_quote(&u.unit)
+                ));
+            }
+        }
     }
     if json_out {
         println!("{}", r.to_json(diff));
@@ -420,6 +458,44 @@ fn print_report(r: &Report, json_out: bool, diff: bool) -> ExitCode {
     }
 }
 
+/// Fills in the output of the failed jobs of `r` from this machine's journal (best effort: a
+/// journal that cannot be read leaves it empty).
+fn read_failed_output(r: &mut Report, user: bool) {
+    let scope = if user {
+        crate::journal::Scope::User(rustix::process::getuid().as_raw())
+    } else {
+        crate::journal::Scope::System
+    };
+    for u in &mut r.units {
+        if let Some(f) = &mut u.failure {
+            if let Ok(lines) = crate::journal::output_since(
+                &u.unit,
+                scope,
+                f.since,
+                super::systemd::OUTPUT_LINES,
+                &f.pids,
+                super::systemd::SETTLE,
+                None,
+            ) {
+                // A container's lines come through conmon with their newline; empty ones say
+                // nothing.
+                let lines: Vec<_> = lines
+                    .iter()
+                    .filter(|e| !e.message().trim().is_empty())
+                    .collect();
+                f.output = lines
+                    .iter()
+                    .map(|e| e.message().trim_end().to_owned())
+                    .collect();
+                f.output_lines = lines
+                    .iter()
+                    .map(|e| e.short_line(false).trim_end().to_owned())
+                    .collect();
+            }
+        }
+    }
+}
+
 fn refused(e: &engine::Refused) -> ExitCode {
     line(&format!("unitwright: {e}"));
     ExitCode::FAILURE
@@ -443,11 +519,12 @@ async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
         app,
         replace: a.replace,
         now: a.now,
+        settle: a.settle,
         ..Default::default()
     };
     Ok(
         match engine::apply(&m, Verb::Install, &opts, sources).await {
-            Ok(r) => print_report(&r, a.json, false),
+            Ok(r) => print_report(r, user, a.json, false),
             Err(e) => refused(&e),
         },
     )
@@ -470,10 +547,11 @@ async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
         now: a.now,
         check: a.check,
         diff: a.diff,
+        settle: a.settle,
         ..Default::default()
     };
     Ok(match engine::apply(&m, Verb::Apply, &opts, sources).await {
-        Ok(r) => print_report(&r, a.json, a.diff),
+        Ok(r) => print_report(r, user, a.json, a.diff),
         Err(e) => refused(&e),
     })
 }
@@ -486,7 +564,7 @@ async fn rm(user: bool, a: RmArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     Ok(match engine::remove(&m, &opts, &a.names).await {
-        Ok(r) => print_report(&r, a.json, false),
+        Ok(r) => print_report(r, user, a.json, false),
         Err(e) => refused(&e),
     })
 }
