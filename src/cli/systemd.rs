@@ -890,9 +890,9 @@ enum WaitEnd {
 }
 
 /// How many of a unit's last output lines a failed (or, with `--json`, finished) job quotes.
-const OUTPUT_LINES: usize = 5;
+pub(crate) const OUTPUT_LINES: usize = 5;
 /// How long to wait for the manager's record of a job's end to reach the journal.
-const SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
 
 /// What explains a job's outcome beyond its result: the unit's last output lines, and for a
 /// `dependency` result the dependencies that failed and their output.
