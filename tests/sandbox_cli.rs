@@ -218,6 +218,51 @@ fn a_user_sandbox_runs_unitwright_and_systemctl_and_returns_the_status() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
+/// `unitwright --user quadlet install` in COMMAND puts the file where the sandbox manager's
+/// Quadlet generator reads it (COMMAND has the manager's XDG_CONFIG_HOME, as a user's shell and
+/// user manager share it on a host): after the install's reload the unit exists.
+#[test]
+fn quadlet_files_installed_in_a_user_sandbox_become_units_of_its_manager() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("data.volume"), "[Volume]\nLabel=app=demo\n").unwrap();
+    let generator = support::generator_binary(UNITWRIGHT);
+    let script = r#"
+        "$UW" --user quadlet install "$1" --json >/dev/null || exit 90
+        test -f "$XDG_CONFIG_HOME/containers/systemd/data.volume" || exit 91
+        case "$XDG_CONFIG_HOME" in */unitwright-user-*/config) ;; *) exit 92;; esac
+        "$UW" --user status --json data-volume.service
+        test $? = 3 || exit 93"#;
+    let out = sandbox(&[
+        "--generator",
+        generator.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        app.to_str().unwrap(),
+    ])
+    .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Loaded from the generator's output, and inactive (exit 3, as systemctl status).
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status[0]["unit"], "data-volume.service", "{status}");
+    assert_eq!(status[0]["load_state"], "loaded", "{status}");
+    assert!(
+        status[0]["fragment_path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/systemd/generator/data-volume.service")),
+        "{status}"
+    );
+}
+
 #[test]
 fn a_system_sandbox_with_a_journal_runs_unitwright_and_systemctl() {
     if !can_run() {

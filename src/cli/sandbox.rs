@@ -31,7 +31,8 @@ pub const ABOUT: &str = "\
 Starts a real service manager in private namespaces, runs COMMAND against it, and removes \
 every trace of it afterwards. Without --system (for this verb the default is --user): a systemd --user with its own session bus \
 (COMMAND gets DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR, so `unitwright --user` and \
-`systemctl --user` talk to it). With --system: systemd as PID 1 of private PID, mount and \
+`systemctl --user` talk to it, and the manager's XDG_CONFIG_HOME, so `unitwright --user quadlet \
+install` puts files where the manager's Quadlet generator reads them). With --system: systemd as PID 1 of private PID, mount and \
 cgroup namespaces with its own system bus (COMMAND gets DBUS_SYSTEM_BUS_ADDRESS) and its \
 own /run, which COMMAND shares (it runs in a mount namespace whose /run is the manager's, as \
 on a booted host: `unitwright --system instance start` stores settings in /run/unitwright that \

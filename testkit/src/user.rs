@@ -257,13 +257,17 @@ impl UserManager {
     }
 
     /// Environment for a client process outside the namespace (e.g. the CLI under test):
-    /// `DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR` and `SYSTEMCTL_FORCE_BUS=1` (the manager
-    /// refuses `systemctl --user` on its private socket from outside its PID namespace; over
-    /// the bus it works).
+    /// `DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME` (the manager's, as a
+    /// user's shell and user manager share it on a host: `~/.config/containers/systemd`, where
+    /// `quadlet install --user` puts files and the manager's Quadlet generator reads them, and
+    /// `~/.config/systemd/user`) and `SYSTEMCTL_FORCE_BUS=1` (the manager refuses
+    /// `systemctl --user` on its private socket from outside its PID namespace; over the bus it
+    /// works). `HOME` stays the caller's (rustup, cargo and ssh keys live there).
     pub fn client_env(&self) -> Vec<(&'static str, OsString)> {
         vec![
             ("DBUS_SESSION_BUS_ADDRESS", self.bus_address().into()),
             ("XDG_RUNTIME_DIR", self.runtime_dir.clone().into()),
+            ("XDG_CONFIG_HOME", self.root.path().join("config").into()),
             (crate::FORCE_BUS.0, crate::FORCE_BUS.1.into()),
         ]
     }
