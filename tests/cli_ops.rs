@@ -209,6 +209,23 @@ fn status_shows_memory_processes_and_the_last_log_line() {
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("Active: inactive (dead)"), "{text}");
     assert!(!text.contains("Condition"), "{text}");
+
+    // `status hello | head -1` after head went: no "Broken pipe" message, and the status a
+    // shell shows for a tool killed by SIGPIPE (as systemctl is).
+    let mut reader = std::process::Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    let out = sb
+        .command(env!("CARGO_BIN_EXE_unitwright"))
+        .args(["--user", "status", "hello"])
+        .stdout(std::process::Stdio::from(pipe))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
 }
 
 /// An isolated podman storage and configuration (vfs under `dir`; runc and explicit ulimits,

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures_util::FutureExt as _;
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::bus::mangle;
@@ -154,15 +153,6 @@ pub fn run(global: &super::Global, args: &LogsArgs) -> anyhow::Result<ExitCode> 
     }))
 }
 
-/// Whether the reader of standard output closed it (a pipe or socket reports an error or
-/// hang-up then; a terminal or file never does).
-fn reader_gone() -> bool {
-    let stdout = std::io::stdout();
-    let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
-    matches!(poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
-        && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
-}
-
 /// `-f`: prints the records that arrive (through `emit`, which says `false` when the reader
 /// is gone) until SIGINT or SIGTERM, the reader of standard output closing it (`| head -1`,
 /// noticed within a second also when no record arrives), or the end of `times` (records
@@ -192,7 +182,7 @@ async fn follow(
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        if super::fmt::now_usec() >= times.end || reader_gone() {
+        if super::fmt::now_usec() >= times.end || super::stdout_reader_gone() {
             return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {

@@ -187,11 +187,33 @@ where
     };
     match result {
         Ok(code) => code,
+        // `unitwright status x | head -3`: the reader has what it wanted. Like a tool killed by
+        // SIGPIPE (Rust ignores the signal), end quietly with the status a shell shows for it.
+        Err(e) if broken_stdout(&e) => ExitCode::from(128 + 13),
         Err(e) => {
             log::line(&format!("unitwright: {}", log::error_text(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is a write to a standard output whose reader is gone (an `EPIPE` from another
+/// pipe, such as ssh's, is a real error and is reported).
+fn broken_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) && stdout_reader_gone()
+}
+
+/// Whether the reader of standard output closed it (a pipe or socket reports an error or
+/// hang-up then; a terminal or file never does).
+pub(crate) fn stdout_reader_gone() -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+    matches!(poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
+        && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
 }
 
 fn bus_scope(scope: Scope) -> crate::bus::Scope {
