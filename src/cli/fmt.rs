@@ -8,7 +8,6 @@
 //! * Colour only when stdout is a terminal and `NO_COLOR` is unset (<https://no-color.org>).
 
 use std::io::IsTerminal as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Days since 1970-01-01 → (year, month 1-12, day 1-31) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
@@ -100,12 +99,7 @@ pub fn rfc3339(usec: u64) -> String {
     )
 }
 
-/// Microseconds since the epoch now.
-pub fn now_usec() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
+pub use crate::bus::now_usec;
 
 /// A duration like systemd's `format_timespan` at millisecond accuracy: `12ms`, `1.234s`,
 /// `5min 3.100s`, `2h 5min`, `3 days 4h`.

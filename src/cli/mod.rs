@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod escape;
+pub mod explain;
 pub mod fmt;
 pub mod instance;
 pub mod log;
