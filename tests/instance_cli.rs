@@ -33,6 +33,13 @@ fn sandbox() -> Option<UserManager> {
         .journal(true)
         .unit("console@.service", &template())
         .unit("plain.service", "[Service]\nExecStart=/bin/sleep 600\n")
+        .unit(
+            "pre@.service",
+            &format!(
+                "[Service]\nExecStartPre=/bin/sleep 3\n\
+                 ExecStart=:{UNITWRIGHT} instance exec --settings-dir=%t/unitwright/instances %n -- /bin/sleep 600\n"
+            ),
+        )
         .start()
 }
 
@@ -363,4 +370,31 @@ fn instance_verbs_exit_and_say_what_is_wrong_like_the_job_verbs() {
     assert_eq!(c, Some(124), "{err}");
     assert_eq!(code(&["instance", "stop", "slow@.service", "s"]), Some(0));
     assert_eq!(code(&["stop", "slow"]), Some(0));
+}
+
+#[test]
+fn a_slow_instance_start_shows_the_progress_line_on_a_terminal_only() {
+    let Some(sb) = sandbox() else { return };
+    // In a pipe: no progress line (no escape sequence).
+    let args = ["instance", "start", "pre@.service", "p", "--set", "A=1"];
+    let out = unitwright(&sb, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\x1b'), "{:?}", stderr(&out));
+    assert!(unitwright(&sb, &["instance", "stop", "pre@.service", "p"])
+        .status
+        .success());
+    // Under a pseudo-terminal (script(1)): the line of the job verbs, naming the state and the
+    // running command, erased at the end.
+    let text = support::on_a_terminal(
+        &format!("'{UNITWRIGHT}' --user {}", args.join(" ")),
+        sb.client_env(),
+    );
+    assert!(text.contains("EXIT=0"), "{text:?}");
+    assert!(
+        text.contains("pre@p.service: activating (start-pre) /bin/sleep 3"),
+        "{text:?}"
+    );
+    let before_exit = text.split("EXIT=").next().unwrap();
+    assert!(before_exit.trim_end().ends_with("\x1b[J"), "{text:?}");
+    assert_eq!(sb.is_active("pre@p.service"), "active");
 }

@@ -371,8 +371,12 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 },
                 persistent: args.persistent,
             };
-            let started = match instances
-                .start_with(&args.template, &args.id, settings, options)
+            let start = Box::pin(instances.start_with(&args.template, &args.id, settings, options));
+            // On a terminal, the progress line of the job verbs while the start runs.
+            let waiting = super::progress::Waiting::new(1);
+            let units = [unit.clone()];
+            let started = match waiting
+                .around(instances.manager(), &units, true, start)
                 .await
             {
                 Ok(s) => s,
@@ -402,7 +406,13 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Restart(args) => {
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
-            match instances.restart(&args.template, &args.id).await {
+            let restart = Box::pin(instances.restart(&args.template, &args.id));
+            let waiting = super::progress::Waiting::new(1);
+            let units = [unit.clone()];
+            match waiting
+                .around(instances.manager(), &units, true, restart)
+                .await
+            {
                 Ok(started) => {
                     record(
                         Level::Info,
@@ -437,7 +447,13 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
             let since = crate::bus::now_usec();
-            let stopped = match instances.stop(&args.template, &args.id).await {
+            let stop = Box::pin(instances.stop(&args.template, &args.id));
+            let waiting = super::progress::Waiting::new(1);
+            let units = [unit.clone()];
+            let stopped = match waiting
+                .around(instances.manager(), &units, true, stop)
+                .await
+            {
                 Ok(stopped) => stopped,
                 Err(e) => {
                     let failed = Failed::of(JobVerb::Stop, &unit, &args.id, &e);

@@ -699,15 +699,7 @@ async fn run_jobs(
     let started = super::fmt::now_usec();
     let waiting = super::progress::Waiting::new(units.len());
     let jobs = m.jobs_observed(verb, &units, job_options, |i| waiting.done(i));
-    let mut results = if job_options.wait && super::progress::enabled() {
-        tokio::select! {
-            results = jobs => results,
-            () = waiting.show(&m, &units) => unreachable!("the progress display never ends"),
-        }
-    } else {
-        jobs.await
-    };
-    waiting.clear();
+    let mut results = waiting.around(&m, &units, job_options.wait, jobs).await;
     deadline.name_limit(&mut results);
     let mut failed = false;
     let mut timed_out = false;
@@ -819,15 +811,7 @@ async fn wait(global: &super::Global, args: WaitArgs) -> anyhow::Result<ExitCode
             r
         }
     }));
-    let mut results = if super::progress::enabled() {
-        tokio::select! {
-            results = waits => results,
-            () = waiting.show(&m, &targets) => unreachable!("the progress display never ends"),
-        }
-    } else {
-        waits.await
-    };
-    waiting.clear();
+    let mut results = waiting.around(&m, &targets, true, waits).await;
     deadline.name_limit(&mut results);
     let (mut failed, mut timed_out) = (false, false);
     for (t, r) in targets.iter().zip(results) {
