@@ -304,17 +304,19 @@ fn instance_verbs_exit_and_say_what_is_wrong_like_the_job_verbs() {
         "{err}"
     );
 
-    // Already running: refused (its settings cannot change under it), saying how to replace.
-    let start = [
-        "instance",
-        "start",
-        "console@.service",
-        "x",
-        "--set",
-        "DEVICE=/dev/ttyS0",
-    ];
-    assert_eq!(code(&start), Some(0));
-    let (c, err) = code_and_err(&sb, &start);
+    // Already running with these settings: nothing to do, as `start` of an active unit.
+    let start = |device: &str| {
+        let set = format!("DEVICE={device}");
+        code_and_err(
+            &sb,
+            &["instance", "start", "console@.service", "x", "--set", &set],
+        )
+    };
+    assert_eq!(start("/dev/ttyS0").0, Some(0));
+    assert_eq!(start("/dev/ttyS0"), (Some(0), String::new()));
+    assert_eq!(code(&["start", "console@x"]), Some(0));
+    // With other settings: refused (they cannot change under it), saying how to replace.
+    let (c, err) = start("/dev/ttyS1");
     assert_eq!(c, Some(1), "{err}");
     assert!(
         err.contains(
@@ -368,6 +370,12 @@ fn instance_verbs_exit_and_say_what_is_wrong_like_the_job_verbs() {
     );
     let (c, err) = code_and_err(&sb, &["start", "--timeout", "0.5", "slow"]);
     assert_eq!(c, Some(124), "{err}");
+    // A bad --timeout is a usage error for both, from the same parser.
+    assert_eq!(code(&["start", "--timeout", "-1", "slow"]), Some(2));
+    assert_eq!(
+        code(&["instance", "start", "--timeout", "-1", "slow@.service", "s"]),
+        Some(2)
+    );
     assert_eq!(code(&["instance", "stop", "slow@.service", "s"]), Some(0));
     assert_eq!(code(&["stop", "slow"]), Some(0));
 }

@@ -40,7 +40,7 @@ use ::log::Level;
 use super::explain::Explanation;
 use super::log::{record, report, INSTANCE, JOB, RESULT, UNIT};
 use super::systemd::JobError;
-use crate::bus::{self, JobOutcome, JobVerb, Scope};
+use crate::bus::{self, JobOutcome, JobVerb};
 use crate::instance::exec::{exec, ExecRequest};
 use crate::instance::{
     Details, Error as InstanceError, IfActive, InstanceInfo, Instances, StartOptions, Started,
@@ -51,9 +51,11 @@ use crate::instance::{
 /// verbs), for their help and man pages.
 pub const EXIT_STATUS: &str = "\
 Exit status (as start, stop and restart of units):
-  0    done (a stop of an instance that is not running too)
+  0    done; also a stop of an instance that is not running, and a start of one that is
+       active with the same settings
   1    the job failed (the unit's last output lines are quoted), or the instance is already
-       running (start without --replace), busy, or has no settings (restart)
+       running with other settings (start without --replace), busy, or has no settings
+       (restart)
   2    a template name, id or setting that cannot be valid
   5    the template (or the unit) does not exist; the error names the templates that do
   124  --timeout ran out first: the job continues, the settings are kept
@@ -115,7 +117,7 @@ pub struct StartArgs {
     /// Wait at most SECONDS for the start (default: the unit's own start timeout,
     /// TimeoutStartSec=, plus 15 s; 0 waits forever). A start still running then keeps its
     /// settings.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
     pub timeout: Option<Duration>,
 }
 
@@ -147,7 +149,7 @@ pub struct StopArgs {
     pub id: String,
     /// Wait at most SECONDS for the job (default: a restart waits for the unit's start
     /// timeout plus 15 s, a stop as long as the manager takes; 0 waits forever).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
     pub timeout: Option<Duration>,
     /// Print the restarted instance, or the failure, as JSON (restart only).
     #[arg(long)]
@@ -207,13 +209,6 @@ pub struct ExecArgs {
     pub command: Vec<OsString>,
 }
 
-fn scope(global: &super::Global) -> Scope {
-    match global.scope() {
-        super::Scope::User => Scope::User,
-        super::Scope::System => Scope::System,
-    }
-}
-
 /// Runs one `instance` command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     if let Command::Exec(args) = cmd {
@@ -268,16 +263,6 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
     crate::instance::store::check_setting(k, v)?;
     Ok((k.to_owned(), v.to_owned()))
-}
-
-/// `--timeout SECONDS` (fractions allowed; 0 waits forever).
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let bad = || format!("expected a number of seconds, 0 or more, got {s:?}");
-    let secs: f64 = s.parse().map_err(|_| bad())?;
-    if secs == 0.0 {
-        return Ok(Duration::MAX);
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 /// The largest value `--set-file` reads (64 KiB): a setting becomes an environment
@@ -356,7 +341,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Start(args) => start_settings(args)?,
         _ => BTreeMap::new(),
     };
-    let instances = Instances::connect(scope(global))
+    let instances = Instances::connect(global.bus_scope())
         .await?
         .with_timeout(timeout);
     match cmd {

@@ -74,6 +74,14 @@ impl Global {
             Scope::System
         }
     }
+
+    /// [`Global::scope`] as the bus client's scope.
+    pub fn bus_scope(&self) -> crate::bus::Scope {
+        match self.scope() {
+            Scope::User => crate::bus::Scope::User,
+            Scope::System => crate::bus::Scope::System,
+        }
+    }
 }
 
 impl Global {

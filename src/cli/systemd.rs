@@ -154,8 +154,8 @@ pub struct WaitArgs {
     #[arg(long = "for", value_name = "STATE", default_value = "done", value_parser = target_arg)]
     pub state: bus::UnitTarget,
     /// Stop waiting after SECONDS and exit 124 (default: wait as long as it takes).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
+    pub timeout: Option<Duration>,
 }
 
 fn target_arg(s: &str) -> Result<bus::UnitTarget, String> {
@@ -201,8 +201,8 @@ pub struct JobFlags {
     /// included). Without it (or with 0) the command waits as long as the jobs take, like
     /// systemctl. A job still running then keeps running in the manager; the command exits
     /// 124 (not 1: nothing failed).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
+    pub timeout: Option<Duration>,
     /// How to treat conflicting queued jobs (fail, replace, replace-irreversibly, isolate,
     /// ignore-dependencies, ignore-requirements, flush, triggering).
     #[arg(long, value_name = "MODE", default_value = "replace")]
@@ -303,19 +303,9 @@ fn whom_arg(s: &str) -> Result<KillWhom, String> {
     }
 }
 
-/// `--timeout SECONDS` as a duration; 0 means no limit.
-fn seconds(s: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
-    Ok(limit(s)?.unwrap_or(default))
-}
-
-/// `--timeout SECONDS` as an optional limit: `None` when not given or 0.
-fn limit(s: Option<f64>) -> anyhow::Result<Option<Duration>> {
-    match s {
-        None | Some(0.0) => Ok(None),
-        Some(s) => Duration::try_from_secs_f64(s)
-            .map(Some)
-            .with_context(|| format!("--timeout {s}: expected a number of seconds, 0 or more")),
-    }
+/// `--timeout SECONDS` as an optional limit: `None` when not given or 0 (no limit).
+fn limit(s: Option<Duration>) -> Option<Duration> {
+    s.filter(|&d| d != Duration::MAX)
 }
 
 /// The exit status when `--timeout` expired before every job or wait finished (as
@@ -328,10 +318,8 @@ pub const EXIT_TIMEOUT: u8 = crate::instance::EXIT_TIMEOUT;
 struct Deadline(Option<(Duration, std::time::Instant)>);
 
 impl Deadline {
-    fn new(seconds: Option<f64>) -> anyhow::Result<Self> {
-        Ok(Deadline(
-            limit(seconds)?.map(|l| (l, std::time::Instant::now() + l)),
-        ))
+    fn new(seconds: Option<Duration>) -> Self {
+        Deadline(limit(seconds).map(|l| (l, std::time::Instant::now() + l)))
     }
 
     /// Connection options whose call limit (connecting included) is at most this one.
@@ -390,12 +378,8 @@ async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Man
 /// Connects to the manager selected by `--user`/`--system` and `-H` (the one place where the
 /// systemctl-like verbs connect, so every verb works remotely).
 async fn connect_bus(global: &super::Global, mut options: Options) -> Result<Manager, bus::Error> {
-    let scope = match global.scope() {
-        super::Scope::User => bus::Scope::User,
-        super::Scope::System => bus::Scope::System,
-    };
     options.host.clone_from(&global.bus_options().host);
-    Manager::connect_with(scope, &options).await
+    Manager::connect_with(global.bus_scope(), &options).await
 }
 
 /// Connects within `deadline`; `Err(code)` when that failed and the command should exit
@@ -435,7 +419,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             run_jobs(global, JobVerb::Reload, job_args, false).await
         }
         Command::Reload(args) => {
-            options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
+            options.timeouts.reload = limit(args.job.timeout).unwrap_or(options.timeouts.reload);
             let m = connect(global, options).await?;
             m.reload().await?;
             // Like systemctl, exit 0; but say which Quadlet files produced no unit.
@@ -685,7 +669,7 @@ async fn run_jobs(
     args: JobArgs,
     ignore_missing: bool,
 ) -> anyhow::Result<ExitCode> {
-    let deadline = Deadline::new(args.job.timeout)?;
+    let deadline = Deadline::new(args.job.timeout);
     let m = match connect_within(global, deadline).await? {
         Ok(m) => m,
         Err(code) => return Ok(code),
@@ -773,7 +757,7 @@ fn exit_code(failed: bool, timed_out: bool) -> ExitCode {
 
 /// `wait JOB|UNIT...`: each target waited for concurrently.
 async fn wait(global: &super::Global, args: WaitArgs) -> anyhow::Result<ExitCode> {
-    let deadline = Deadline::new(args.timeout)?;
+    let deadline = Deadline::new(args.timeout);
     let m = match connect_within(global, deadline).await? {
         Ok(m) => m,
         Err(code) => return Ok(code),

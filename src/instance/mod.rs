@@ -168,7 +168,8 @@ pub enum Error {
         /// when they could not be listed.
         templates: Option<Vec<String>>,
     },
-    /// The instance is already running (its settings cannot change under it).
+    /// The instance is already running with other settings, or starting or stopping (its
+    /// settings cannot change under it). Running with the same settings is no error.
     #[error("{unit} is already {state}; stop it first, or use `instance start --replace` to restart it with new settings")]
     AlreadyActive {
         /// The unit.
@@ -507,6 +508,16 @@ fn start_failure(outcome: &Result<bus::JobOutcome, Error>) -> Option<String> {
     }
 }
 
+/// Whether `given` (as passed to a start) are the settings `stored` holds: the same keys, each
+/// with the same value, or `auto-port` where a port was allocated for it.
+fn same_settings(stored: &Settings, given: &BTreeMap<String, String>) -> bool {
+    stored.settings.len() == given.len()
+        && given.iter().all(|(k, v)| match stored.settings.get(k) {
+            Some(old) => old == v || (v == AUTO_PORT && stored.auto.contains(k)),
+            None => false,
+        })
+}
+
 /// How many stop jobs [`Instances::stop_all`] keeps in flight.
 pub const STOP_CONCURRENCY: usize = 16;
 
@@ -750,6 +761,21 @@ impl Instances {
         let mut previous_ports = BTreeMap::new();
         if is_running(&state.active_state) {
             if options.if_active == IfActive::Refuse {
+                // As `start` of an active unit: nothing to do when it runs with these very
+                // settings (a repeated start in a script or a configuration tool).
+                if state.active_state == "active" {
+                    if let Ok(Some((old, persistent))) = self.read_any(&unit) {
+                        if persistent == options.persistent && same_settings(&old, &settings) {
+                            return Ok(Started {
+                                unit,
+                                id: old.id,
+                                active_state: state.active_state,
+                                sub_state: state.sub_state,
+                                settings: old.settings,
+                            });
+                        }
+                    }
+                }
                 return Err(Error::AlreadyActive {
                     unit,
                     state: state.active_state,
@@ -1183,6 +1209,49 @@ mod tests {
              `unitwright instance start ... --set KEY=VALUE`; DEVCE is not a setting the \
              template reads: did you mean DEVICE?; ZZ is not a setting the template reads"
         );
+    }
+
+    #[test]
+    fn the_same_settings_are_those_stored_with_allocated_ports_for_auto_port() {
+        let stored = Settings {
+            unit: "c@x.service".into(),
+            id: "x".into(),
+            settings: [("A", "1"), ("PORT", "41234")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            auto: vec!["PORT".into()],
+        };
+        let given = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(same_settings(
+            &stored,
+            &given(&[("A", "1"), ("PORT", AUTO_PORT)])
+        ));
+        assert!(same_settings(
+            &stored,
+            &given(&[("A", "1"), ("PORT", "41234")])
+        ));
+        assert!(!same_settings(
+            &stored,
+            &given(&[("A", "2"), ("PORT", AUTO_PORT)])
+        ));
+        assert!(!same_settings(&stored, &given(&[("A", "1")])));
+        assert!(!same_settings(
+            &stored,
+            &given(&[("A", "1"), ("PORT", AUTO_PORT), ("B", "")])
+        ));
+        let fixed = Settings {
+            auto: Vec::new(),
+            ..stored
+        };
+        assert!(!same_settings(
+            &fixed,
+            &given(&[("A", "1"), ("PORT", AUTO_PORT)])
+        ));
     }
 
     #[test]
