@@ -3,7 +3,9 @@
 //! real journald in the sandbox (`UserManager::builder().journal(true)`; the CLI runs inside
 //! the sandbox's namespaces, where the journal is at its standard path, as on a host): a failed
 //! start or restart quotes the unit's own output, its exit status and the unit, in text and in
-//! `--json`; exit codes and messages match `start`/`stop`/`restart` of plain units.
+//! `--json`; exit codes and messages match `start`/`stop`/`restart` of plain units. With real
+//! podman 4.3.1: the shipped `units/console@.container` with a missing image quotes podman's
+//! error.
 
 mod support;
 
@@ -405,4 +407,74 @@ fn a_slow_instance_start_shows_the_progress_line_on_a_terminal_only() {
     let before_exit = text.split("EXIT=").next().unwrap();
     assert!(before_exit.trim_end().ends_with("\x1b[J"), "{text:?}");
     assert_eq!(sb.is_active("pre@p.service"), "active");
+}
+
+#[test]
+fn a_console_with_a_missing_image_quotes_podmans_error() {
+    let Some(podman) = support::podman::Podman::setup("uw-inst-cli-", "localhost/uw-inst-cli:t")
+    else {
+        return;
+    };
+    std::fs::create_dir_all(podman.dir.path().join("quadlet")).unwrap();
+    let quadlets = podman.dir.path().join("quadlet");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("units/console@.container"),
+        quadlets.join("console@.container"),
+    )
+    .unwrap();
+    let mut b = UserManager::builder()
+        .journal(true)
+        .generator(support::generator_binary(UNITWRIGHT))
+        .env("QUADLET_UNIT_DIRS", &quadlets)
+        .env("UNITWRIGHT", UNITWRIGHT);
+    for (k, v) in podman.env() {
+        b = b.env(k, v);
+    }
+    let Some(sb) = b.start() else { return };
+    let sb = support::podman::WithContainers::new(sb, podman.env());
+    let args = [
+        "instance",
+        "start",
+        "console@.service",
+        "node-9",
+        "--set",
+        "IMAGE=localhost/uw-inst-cli-missing:latest",
+        "--set",
+        "PORT=auto-port",
+    ];
+    let out = unitwright(&sb, &args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let unit = r"console@node\x2d9.service";
+    assert!(
+        err.starts_with(&format!(
+            "unitwright: starting {unit} failed: result exit-code, ExecStart exited with status 125"
+        )),
+        "{err}"
+    );
+    // The shipped template pulls a missing image; here there is no registry, and podman's
+    // own last word on it is quoted.
+    let podmans_error = "Error: initializing source docker://localhost/uw-inst-cli-missing:latest";
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  ") && l.contains(podmans_error)),
+        "{err}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let out = unitwright(&sb, &json_args);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["exec_main_status"].as_i64(), v["id"].as_str()),
+        (Some(125), Some("node-9")),
+        "{v}"
+    );
+    assert!(
+        v["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with(podmans_error)),
+        "{v}"
+    );
 }

@@ -2,7 +2,8 @@
 //! The instance library (`unitwright::instance::Instances`) on a real *system* manager
 //! (systemd as PID 1 of private namespaces, see `tests/support/mod.rs`), where units find their
 //! settings under `/run/unitwright/instances` (`%t` of the system manager). The test reaches
-//! that private `/run` through `/proc/<pid>/root`.
+//! that `/run` as `SystemManager::run_dir()`; the CLI, run with `outside_command`, finds it at
+//! `/run` as on a booted host.
 
 mod support;
 
@@ -15,11 +16,9 @@ use unitwright::instance::{Error, Instances, Store};
 
 const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
 
-/// `/proc/<pid>/root/run` of the sandbox, from its bus address.
+/// The sandbox's `/run`.
 fn private_run(sb: &SystemManager) -> PathBuf {
-    let address = sb.bus_address();
-    let path = address.strip_prefix("unix:path=").unwrap();
-    PathBuf::from(path.strip_suffix("/dbus/system_bus_socket").unwrap())
+    sb.run_dir().to_owned()
 }
 
 #[tokio::test]
@@ -94,4 +93,48 @@ async fn instances_of_a_system_template_get_their_own_settings() {
         .iter()
         .all(|s| s.failure().is_none() && s.removed_settings));
     assert!(instances.list("rec@.service").await.unwrap().is_empty());
+}
+
+/// `unitwright --system instance start/stop` run by the testkit's `outside_command`, which
+/// shares the manager's `/run`: the instance's unit gets the settings, and stopping it removes
+/// them; the host's `/run/unitwright` is never written.
+#[test]
+fn the_cli_run_outside_shares_the_system_managers_run() {
+    let unit = format!(
+        "[Service]\n\
+         ExecStartPre=:{UNITWRIGHT} instance exec %n -- /bin/sh -c 'printf %%s \"$GREETING\" > /run/greeting-%i'\n\
+         ExecStart=:{UNITWRIGHT} instance exec --require=GREETING %n -- /bin/sleep 600\n"
+    );
+    let Some(sb) = SystemManager::start(&[("console@.service", &unit)]) else {
+        return;
+    };
+    let uw = |args: &[&str]| {
+        let out = sb
+            .outside_command(UNITWRIGHT)
+            .arg("--system")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    uw(&[
+        "instance",
+        "start",
+        "console@.service",
+        "x",
+        "--set",
+        "GREETING=hi there",
+    ]);
+    assert_eq!(sb.is_active("console@x.service"), "active");
+    let run = sb.run_dir();
+    assert_eq!(
+        std::fs::read_to_string(run.join("greeting-x")).unwrap(),
+        "hi there"
+    );
+    let settings = run.join("unitwright/instances/console@x.service");
+    assert!(settings.is_file());
+    assert!(!std::path::Path::new("/run/unitwright/instances/console@x.service").exists());
+    uw(&["instance", "stop", "console@.service", "x"]);
+    assert!(!settings.exists());
+    assert_eq!(sb.is_active("console@x.service"), "inactive");
 }

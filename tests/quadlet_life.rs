@@ -19,69 +19,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::podman::Podman;
 use support::{SystemManager, UserManager};
 
 const UNITWRIGHT: &str = env!("CARGO_BIN_EXE_unitwright");
 const IMAGE: &str = "localhost/uw-life-bb:latest";
-
-/// Podman isolated in a directory (tests/sandbox/podman.sh) with a local busybox image.
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn setup() -> Option<Podman> {
-        let dir = tempfile::Builder::new()
-            .prefix("uwl")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let script = format!(
-            ". {}/tests/sandbox/podman.sh && podman_sandbox {} {IMAGE}",
-            env!("CARGO_MANIFEST_DIR"),
-            dir.path().display()
-        );
-        let out = Command::new("bash").args(["-c", &script]).output();
-        match out {
-            Ok(o) if o.status.success() => Some(Podman { dir }),
-            other => {
-                let why = format!("podman cannot be set up: {other:?}");
-                assert!(!support::ci(), "CI=true and {why}");
-                eprintln!("\n!!! SKIPPING: {why}\n");
-                None
-            }
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("CONTAINERS_CONF", self.dir.path().join("containers.conf")),
-            (
-                "CONTAINERS_STORAGE_CONF",
-                self.dir.path().join("storage.conf"),
-            ),
-        ]
-    }
-
-    fn ps(&self) -> String {
-        let out = Command::new("podman")
-            .envs(self.env())
-            .args(["ps", "-a", "--format", "{{.Names}}"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .envs(self.env())
-            .args(["rm", "-a", "-f"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// A generator wrapper that appends a line to `count` at each run, then runs the real one
 /// (with `extra` environment, e.g. QUADLET_UNIT_DIRS for the system manager).
@@ -261,7 +203,7 @@ struct UserSetup {
 }
 
 fn user_setup() -> Option<UserSetup> {
-    let podman = Podman::setup()?;
+    let podman = Podman::setup("uwl", IMAGE)?;
     let work = tempfile::tempdir().unwrap();
     let (sb, cli, count) = user_sandbox(&podman, work.path())?;
     let qdir = sb.root.path().join("config/containers/systemd");
@@ -551,7 +493,7 @@ fn system_sandbox(work: &Path) -> Option<(SystemManager, Cli, PathBuf, PathBuf)>
 
 #[test]
 fn system_apps_apply_restart_exactly_the_changed_unit_and_survive_kill_9() {
-    let Some(podman) = Podman::setup() else {
+    let Some(podman) = Podman::setup("uwl", IMAGE) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -832,7 +774,7 @@ fn system_container(env: &str, podman: &Podman) -> String {
 
 #[test]
 fn system_containers_run_restart_exactly_the_changed_one_and_rm_with_real_podman() {
-    let Some(podman) = Podman::setup() else {
+    let Some(podman) = Podman::setup("uwl", IMAGE) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -1015,6 +957,168 @@ fn verify_reports_every_problem_of_a_file_and_the_generator_still_stops_at_the_f
     assert!(out_dir.join("good-volume.service").exists());
 }
 
+/// A container that exits right after podman started it: its start job is `done` (podman's
+/// READY comes as soon as the container runs), so without `--settle` the install says so; with
+/// the default settle time the failure is caught, the change rolled back (the good unit started
+/// with it is stopped again) and the container's own words quoted from the journal, in text and
+/// in JSON. The CLI runs inside the sandbox's mount namespace, where its journal is.
+#[test]
+fn a_unit_that_fails_right_after_its_start_is_rolled_back_and_explained() {
+    let Some(podman) = Podman::setup("uwl", IMAGE) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let mut b = UserManager::builder()
+        .journal(true)
+        .all_controllers(true)
+        .generator(support::generator_binary(UNITWRIGHT))
+        .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1");
+    for (k, v) in podman.env() {
+        b = b.env(k, v);
+    }
+    let Some(sb) = b.start() else {
+        return;
+    };
+    let config = sb.root.path().join("config");
+    let qdir = config.join("containers/systemd");
+    let app = work.path().join("shop");
+    write(
+        &app,
+        "crash.container",
+        &format!(
+            "[Container]\nImage={IMAGE}\nNetwork=none\nLogDriver=journald\n\
+             Exec=sh -c 'echo \"no /etc/shop.conf, giving up\" >&2; exit 3'\n"
+        ),
+    );
+    write(&app, "front.container", &container("f"));
+    let install = |config: &Path, extra: &[&str]| {
+        let out = sb
+            .command(UNITWRIGHT)
+            .env("XDG_CONFIG_HOME", config)
+            .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1")
+            .args([
+                "--user",
+                "quadlet",
+                "install",
+                app.to_str().unwrap(),
+                "--now",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+
+    // Not watched: the jobs succeed, and the container is dead a moment later.
+    let (code, stdout, stderr) = install(&config, &["--settle", "0"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("start crash.service: done"), "{stdout}");
+    let rm = sb
+        .command(UNITWRIGHT)
+        .env("XDG_CONFIG_HOME", &config)
+        .args(["--user", "quadlet", "rm", "--app", "shop"])
+        .output()
+        .unwrap();
+    assert_eq!(rm.status.code(), Some(0), "{rm:?}");
+    let _ = sb.systemctl(&["reset-failed"]);
+
+    let (code, stdout, stderr) = install(&config, &["--json"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["rolled_back"], true, "{r}");
+    let crash = r["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "crash.service")
+        .unwrap_or_else(|| panic!("{r}"));
+    let result = crash["result"].as_str().unwrap();
+    assert!(
+        result.starts_with("failed within 2 s of its start: ")
+            && result.contains("exited with status 3"),
+        "{result}"
+    );
+    let said = |v: &Value| {
+        v.as_array()
+            .is_some_and(|o| o.iter().any(|l| l == "no /etc/shop.conf, giving up"))
+    };
+    assert!(said(&crash["output"]), "{r}");
+    assert!(
+        stderr.contains("start of crash.service failed: failed within 2 s")
+            && stderr.contains("no /etc/shop.conf, giving up")
+            && stderr.contains("more: unitwright --user logs crash.service"),
+        "{stderr}"
+    );
+    // Rolled back: no files, the good unit is not left running, nothing for podman.
+    assert!(
+        tree(&qdir)
+            .keys()
+            .all(|p| p.starts_with(qdir.join(".unitwright"))),
+        "{:?}",
+        tree(&qdir).keys()
+    );
+    assert_ne!(sb.is_active("front.service"), "active");
+    assert!(!podman.ps().contains("systemd-"), "{}", podman.ps());
+
+    // Files put where the manager's generator does not look: the units never appear, and the
+    // report says why that can be, rather than only "not found".
+    let (code, _, stderr) = install(&work.path().join("elsewhere"), &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("start of front.service failed: unit front.service not found")
+            && stderr
+                .contains("front.service does not exist after the reload, so no generator made it"),
+        "{stderr}"
+    );
+}
+
+/// `verify` tells a PATH it cannot read (a usage error, exit 2, like a bad `--app`) from files
+/// with errors (exit 1), and warns about a file that reads like a Quadlet file but is named so
+/// that the generator ignores it; files an app carries beside its units raise nothing.
+#[test]
+fn verify_refuses_an_unreadable_path_and_warns_about_a_misnamed_quadlet_file() {
+    let work = tempfile::tempdir().unwrap();
+    let qdir = work.path().join("quadlets");
+    let app = work.path().join("app");
+    write(
+        &app,
+        "web.txt",
+        "# the web front\n[Container]\nImage=localhost/x\n",
+    );
+    write(&app, "api.container", "[Container]\nImage=localhost/x\n");
+    write(&app, "api.yaml", "apiVersion: v1\nkind: Pod\n");
+    let cli = Cli {
+        env: vec![("QUADLET_UNIT_DIRS".into(), qdir.into())],
+        scope: "--system",
+    };
+    let missing = work.path().join("nowhere.container");
+    let out = cli.run(&["verify", app.to_str().unwrap(), missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nowhere.container") && stderr.contains("a PATH is a Quadlet file"),
+        "{stderr}"
+    );
+
+    let v = cli.json(&["verify", app.to_str().unwrap()], 0);
+    let d = v.as_array().unwrap();
+    assert_eq!(d.len(), 1, "{v}");
+    assert_eq!(d[0]["file"], app.join("web.txt").to_str().unwrap(), "{v}");
+    assert_eq!(
+        (d[0]["line"].as_u64(), d[0]["severity"].as_str()),
+        (Some(2), Some("warning"))
+    );
+    assert_eq!(d[0]["hint"], "rename it to web.container", "{v}");
+    let out = cli.run(&["verify", app.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("web.txt:2") && stdout.contains("no unit is made from it"),
+        "{stdout}"
+    );
+}
+
 /// A podman `.quadlets` file (sections split by `---`, each named by `# FileName=`) installed
 /// against a real user manager: its files land in the Quadlet directory as one app named after
 /// it, `--now` starts them, `list` shows the app, `rm --app` removes everything.
@@ -1114,6 +1218,20 @@ fn a_quadlets_file_installs_as_one_app_starts_lists_and_is_removed() {
             .unwrap()
             .contains("cache.volume")
     );
+
+    // A drop-in given on its own lands flat in the Quadlet directory, where the generator
+    // ignores it: installed (an app may carry other files), with a warning that says so.
+    let stray = work.path().join("10-label.conf");
+    std::fs::write(&stray, "[Volume]\nLabel=tier=cache\n").unwrap();
+    let out = cli.run(&["install", stray.to_str().unwrap(), "--app", "other"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("10-label.conf has a [Volume] section")
+            && stderr.contains("NAME.volume.d/"),
+        "{stderr}"
+    );
+    assert!(qdir.join("10-label.conf").is_file());
 
     let r = cli.json(&["rm", "--app", "stack"], 0);
     assert_eq!(r["reloaded"], true, "{r}");

@@ -1,13 +1,14 @@
 #![allow(clippy::unwrap_used)]
 //! `unitwright sandbox` end to end: real user and system managers, `unitwright` verbs and
 //! `systemctl` inside COMMAND, COMMAND's exit status, teardown after SIGKILL of COMMAND and
-//! after SIGTERM of the sandbox (processes, mounts, cgroups and the directory checked by
+//! after SIGTERM and SIGKILL of the sandbox (processes, mounts, cgroups and the directory checked by
 //! scanning `/proc`, `/proc/self/mountinfo`, the cgroup file system and the file system), and
 //! sandboxes in parallel that do not see each other's units.
 
 mod support;
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -100,24 +101,47 @@ fn processes_of(name: &str) -> Vec<String> {
     found
 }
 
-/// Nothing of the sandbox described by `description` is left: no process, no mount, no
-/// cgroup, no directory; also none of the host PIDs in `pids` runs in its cgroups.
-fn assert_nothing_left(description: &str, pids: &[u32]) {
+/// What is left of the sandbox described by `description`: processes, mounts, cgroups, its
+/// directory; also any of the host PIDs in `pids` still running in its cgroups.
+fn what_is_left(description: &str, pids: &[u32]) -> Vec<String> {
     let dir = PathBuf::from(field(description, "dir"));
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("unitwright-"), "{name}");
-    assert!(!dir.exists(), "{} is left", dir.display());
-    let procs = processes_of(&name);
-    assert!(procs.is_empty(), "processes left: {procs:#?}");
+    let mut left = Vec::new();
+    if dir.exists() {
+        left.push(format!("the directory {}", dir.display()));
+    }
+    left.extend(
+        processes_of(&name)
+            .into_iter()
+            .map(|p| format!("process {p}")),
+    );
     for pid in pids {
         let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        assert!(!cgroup.contains(&name), "process {pid} is left");
+        if cgroup.contains(&name) {
+            left.push(format!("process {pid}"));
+        }
     }
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&name)).collect();
-    assert!(left.is_empty(), "mounts left: {left:#?}");
-    let cgroups = cgroups_named(&name);
-    assert!(cgroups.is_empty(), "cgroups left: {cgroups:#?}");
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&name))
+            .map(|l| format!("mount {l}")),
+    );
+    left.extend(
+        cgroups_named(&name)
+            .into_iter()
+            .map(|c| format!("cgroup {}", c.display())),
+    );
+    left
+}
+
+/// Nothing of the sandbox described by `description` is left: no process, no mount, no
+/// cgroup, no directory; also none of the host PIDs in `pids` runs in its cgroups.
+fn assert_nothing_left(description: &str, pids: &[u32]) {
+    let left = what_is_left(description, pids);
+    assert!(left.is_empty(), "left: {left:#?}");
 }
 
 /// Waits until `path` exists (COMMAND writes it when it is ready) or the sandbox exited.
@@ -252,6 +276,70 @@ fn a_system_sandbox_with_a_journal_runs_unitwright_and_systemctl() {
     assert_eq!(out.status.code(), Some(7), "{out:?}");
 }
 
+/// What a booted host does: `unitwright --system instance start` stores the settings in
+/// `/run/unitwright/instances`, and the instance's unit (`%t` is `/run`) reads them there. In a
+/// `--system` sandbox COMMAND shares the manager's `/run`, so this works unchanged: the unit's
+/// `ExecStartPre=` writes what it got into `/run`, where COMMAND reads it; stopping the
+/// instance removes the settings; the host's `/run/unitwright` is never written.
+#[test]
+fn template_instances_get_their_settings_in_a_system_sandbox() {
+    if !can_run() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // `:` keeps systemd from expanding `$GREETING`: the wrapper sets it from the settings.
+    let template = unit_file(
+        tmp.path(),
+        "console@.service",
+        &format!(
+            "[Service]\n\
+             ExecStartPre=:{UNITWRIGHT} instance exec %n -- /bin/sh -c 'printf \"%%s|%%s\" \"$GREETING\" \"$UNITWRIGHT_ID\" > /run/greeting-%i'\n\
+             ExecStart=:{UNITWRIGHT} instance exec --require=GREETING %n -- /bin/sleep 600\n"
+        ),
+    );
+    let host_settings = Path::new("/run/unitwright/instances/console@x.service");
+    let script = r#"
+        "$UW" --system instance start console@.service x --set 'GREETING=hello, sandbox' || exit 90
+        "$UW" --system is-active console@x.service || exit 91
+        cat /run/greeting-x; echo
+        "$UW" --system instance list console@.service
+        ls /run/unitwright/instances
+        [ -z "$DBUS_SYSTEM_BUS_ADDRESS" ] || exit 92
+        "$UW" --system instance stop console@.service x || exit 93
+        ls /run/unitwright/instances
+        systemctl is-active console@x.service
+        exit 0"#;
+    let out = sandbox(&[
+        "--system",
+        "--unit",
+        template.to_str().unwrap(),
+        "--",
+        "env",
+        "-u",
+        "DBUS_SYSTEM_BUS_ADDRESS",
+        "sh",
+        "-c",
+        script,
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        !host_settings.exists(),
+        "the host's {host_settings:?} was written"
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "active", "{out:?}");
+    assert_eq!(lines[1], "hello, sandbox|x", "{out:?}");
+    assert!(lines[2].starts_with("UNIT"), "{out:?}");
+    assert!(
+        lines[3].starts_with("console@x.service") && lines[3].contains("GREETING"),
+        "{out:?}"
+    );
+    assert_eq!(lines[4..], ["console@x.service", "inactive"], "{out:?}");
+}
+
 /// A sandbox whose COMMAND started a service and left a process of its own running; returns
 /// it with its description and the host PIDs of COMMAND, that process and the service.
 fn busy_sandbox(system: bool, journal: bool, tmp: &Path) -> (Child, String, Vec<u32>) {
@@ -321,6 +409,32 @@ fn nothing_is_left_after_sigterm_to_the_sandbox() {
         kill("TERM", child.id());
         let out = wait_with_output(child);
         assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+        assert_nothing_left(&description, &pids);
+    }
+}
+
+/// A SIGKILL of `unitwright sandbox` itself (which can catch nothing): its guard, a process
+/// that notices its death, tears the sandbox down all the same.
+#[test]
+fn nothing_is_left_after_sigkill_to_the_sandbox() {
+    if !can_run() {
+        return;
+    }
+    for system in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut child, description, pids) = busy_sandbox(system, true, tmp.path());
+        kill("KILL", child.id());
+        // Not its output: COMMAND, which holds the pipe, may outlive it.
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+        // The guard works after the sandbox died: wait for it (at most a minute).
+        let start = Instant::now();
+        while !what_is_left(&description, &pids).is_empty()
+            && start.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_nothing_left(&description, &pids);
     }
 }

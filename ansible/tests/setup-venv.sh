@@ -5,7 +5,12 @@
 set -eu
 cd "$(dirname "$0")/../.."
 venv=${1:-${UNITWRIGHT_ANSIBLE_VENV:-${CARGO_TARGET_DIR:-target}/ansible-venv}}
-if [ ! -x "$venv/bin/ansible-playbook" ]; then
+# A venv whose directory moved (a renamed worktree) keeps scripts whose #! names the old path:
+# it is made again rather than failing later in every test.
+if ! "$venv/bin/ansible-playbook" --version >/dev/null 2>&1; then
+  if [ -f "$venv/pyvenv.cfg" ]; then
+    rm -rf "$venv"
+  fi
   python3 -m venv "$venv"
   # 2.16-2.19 run their controller on Debian 12's Python 3.11.
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'ansible-core>=2.16,<2.20'

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::bus::{self, JobOutcome, Manager};
 
 /// How many of a unit's last output lines a failed (or, with `--json`, finished) job quotes.
-const OUTPUT_LINES: usize = 5;
+pub(crate) const OUTPUT_LINES: usize = 5;
 /// How long to wait for the manager's record of a job's end to reach the journal.
-const SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
 
 /// What explains a job's outcome beyond its result: the unit's last output lines, and for a
 /// `dependency` result the dependencies that failed and their output.
@@ -86,7 +86,14 @@ impl Explanation {
                 .unwrap_or_default()
         };
         let read = |unit: &str, pids: &[u32]| {
-            crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None)
+            crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None).map(
+                |mut lines| {
+                    // A container's lines come through conmon with their newline; empty ones
+                    // say nothing (as `quadlet install` quotes them).
+                    lines.retain(|e| !e.message().trim().is_empty());
+                    lines
+                },
+            )
         };
         match read(&o.unit, &pids(o.state.as_ref())) {
             Ok(lines) => why.output = Some(lines),
@@ -156,13 +163,17 @@ impl Explanation {
         };
         for d in &self.dependencies {
             for e in &d.output {
-                lines.push(format!("  {} {}", d.state.name, e.short_line(false)));
+                lines.push(format!(
+                    "  {} {}",
+                    d.state.name,
+                    e.short_line(false).trim_end()
+                ));
             }
             lines.push(more(&d.state.name));
         }
         if let Some(out) = &self.output {
             for e in out {
-                lines.push(format!("  {}", e.short_line(false)));
+                lines.push(format!("  {}", e.short_line(false).trim_end()));
             }
         }
         if let Some(e) = &self.journal_error {
@@ -193,5 +204,5 @@ impl Explanation {
 }
 
 fn messages(entries: &[crate::journal::Entry]) -> Vec<&str> {
-    entries.iter().map(crate::journal::Entry::message).collect()
+    entries.iter().map(|e| e.message().trim_end()).collect()
 }

@@ -93,6 +93,11 @@ pub struct InstallArgs {
     /// Start the new units and wait for their jobs.
     #[arg(long)]
     pub now: bool,
+    /// After the jobs, watch the started and restarted units for SECONDS: one that fails (or
+    /// is restarted after a failure) in that time counts as a failed start, and the change is
+    /// rolled back (0: do not wait).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_settle)]
+    pub settle: std::time::Duration,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -114,6 +119,11 @@ pub struct ApplyArgs {
     /// Start all new units, not only those with [Install].
     #[arg(long)]
     pub now: bool,
+    /// After the jobs, watch the started and restarted units for SECONDS: one that fails (or
+    /// is restarted after a failure) in that time counts as a failed start, and the change is
+    /// rolled back (0: do not wait).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_settle)]
+    pub settle: std::time::Duration,
     /// Change nothing; say what would happen.
     #[arg(long)]
     pub check: bool,
@@ -123,6 +133,16 @@ pub struct ApplyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--settle SECONDS`: a number of seconds, fractions allowed, 0 or more.
+fn parse_settle(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| {
+            format!("expected a number of seconds, 0 or more (such as 2 or 0.5), got {s:?}")
+        })
 }
 
 /// `list`.
@@ -162,7 +182,7 @@ pub struct RmArgs {
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     let user = global.scope() == super::Scope::User;
     match cmd {
-        Command::Verify(a) => verify(user, &a),
+        Command::Verify(a) => Ok(verify(user, &a)),
         Command::List(a) => with_runtime(list(user, a)),
         Command::Cat(a) => Ok(cat(user, &a)),
         Command::Install(a) => with_runtime(install(user, a)),
@@ -188,6 +208,23 @@ async fn connect(user: bool) -> anyhow::Result<Manager> {
         bus::Scope::System
     };
     Ok(Manager::connect_with(scope, &Options::default()).await?)
+}
+
+/// [`read_sources`] for a verb: a PATH that cannot be read is a usage error (exit 2, as a bad
+/// `--app`), a `.quadlets` file that does not split is an error in the input (exit 1).
+fn given_sources(paths: &[PathBuf]) -> Result<(Vec<Source>, Option<String>), ExitCode> {
+    read_sources(paths).map_err(|e| {
+        if e.root_cause().downcast_ref::<std::io::Error>().is_some() {
+            line(&format!(
+                "unitwright: {e:#} (a PATH is a Quadlet file, a directory of them or a podman \
+                 .quadlets file)"
+            ));
+            ExitCode::from(2)
+        } else {
+            line(&format!("unitwright: {e:#}"));
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// Reads the given paths: files (as they are), directories (their files and `NAME.d/*.conf`)
@@ -275,8 +312,11 @@ fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (sources, _) = read_sources(&a.paths)?;
+fn verify(user: bool, a: &VerifyArgs) -> ExitCode {
+    let (sources, _) = match given_sources(&a.paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let dir = store::install_dir(user)
         .map(|d| adapter::resolve_dir(&d))
         .unwrap_or_default();
@@ -302,6 +342,18 @@ fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for mut d in crate::lifecycle::lint::misnamed(
+        sources
+            .iter()
+            .filter_map(|s| Some((s.rel.to_str()?, s.data.as_slice()))),
+    ) {
+        // Named as given (`dir/web.txt`), like the conversion's diagnostics.
+        if let Some(orig) = names.get(&dir.join(&d.file).display().to_string()) {
+            d.message = d.message.replacen(&d.file, orig, 1);
+            d.file.clone_from(orig);
+        }
+        diags.push(d);
+    }
     let errors = diags.iter().any(|d| d.severity == Severity::Error);
     if a.json {
         println!(
@@ -320,11 +372,11 @@ fn verify(user: bool, a: &VerifyArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    Ok(if errors {
+    if errors {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// The path each source came from, for messages (`dir/web.container`, `app.quadlets`).
@@ -351,9 +403,27 @@ fn given_paths(paths: &[PathBuf], sources: &[Source]) -> Vec<String> {
         .collect()
 }
 
-fn print_report(r: &Report, json_out: bool, diff: bool) -> ExitCode {
+fn print_report(mut r: Report, user: bool, json_out: bool, diff: bool) -> ExitCode {
+    read_failed_output(&mut r, user);
     for n in &r.notes {
         line(&format!("unitwright: {n}"));
+        // Under a failed job's note, what its unit wrote: after a roll back the unit is gone,
+        // and `status` could no longer show it.
+        let failed = r.units.iter().find(|u| {
+            u.failure.is_some() && n.starts_with(&format!("{} of {} failed: ", u.action, u.unit))
+        });
+        if let Some((u, Some(f))) = failed.map(|u| (u, &u.failure)) {
+            for l in &f.output_lines {
+                line(&format!("  {l}"));
+            }
+            if !f.output_lines.is_empty() {
+                line(&format!(
+                    "  more: unitwright{} logs {}",
+                    if user { " --user" } else { "" },
+                    crate::escape::shell_quote(&u.unit)
+                ));
+            }
+        }
     }
     if json_out {
         println!("{}", r.to_json(diff));
@@ -388,13 +458,54 @@ fn print_report(r: &Report, json_out: bool, diff: bool) -> ExitCode {
     }
 }
 
+/// Fills in the output of the failed jobs of `r` from this machine's journal (best effort: a
+/// journal that cannot be read leaves it empty).
+fn read_failed_output(r: &mut Report, user: bool) {
+    let scope = if user {
+        crate::journal::Scope::User(rustix::process::getuid().as_raw())
+    } else {
+        crate::journal::Scope::System
+    };
+    for u in &mut r.units {
+        if let Some(f) = &mut u.failure {
+            if let Ok(lines) = crate::journal::output_since(
+                &u.unit,
+                scope,
+                f.since,
+                super::explain::OUTPUT_LINES,
+                &f.pids,
+                super::explain::SETTLE,
+                None,
+            ) {
+                // A container's lines come through conmon with their newline; empty ones say
+                // nothing.
+                let lines: Vec<_> = lines
+                    .iter()
+                    .filter(|e| !e.message().trim().is_empty())
+                    .collect();
+                f.output = lines
+                    .iter()
+                    .map(|e| e.message().trim_end().to_owned())
+                    .collect();
+                f.output_lines = lines
+                    .iter()
+                    .map(|e| e.short_line(false).trim_end().to_owned())
+                    .collect();
+            }
+        }
+    }
+}
+
 fn refused(e: &engine::Refused) -> ExitCode {
     line(&format!("unitwright: {e}"));
     ExitCode::FAILURE
 }
 
 async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
-    let (sources, default_app) = read_sources(&a.paths)?;
+    let (sources, default_app) = match given_sources(&a.paths) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let app = a.app.or(default_app);
     if let Some(app) = &app {
         if let Err(e) = store::Store::check_app_name(app) {
@@ -408,11 +519,12 @@ async fn install(user: bool, a: InstallArgs) -> anyhow::Result<ExitCode> {
         app,
         replace: a.replace,
         now: a.now,
+        settle: a.settle,
         ..Default::default()
     };
     Ok(
         match engine::apply(&m, Verb::Install, &opts, sources).await {
-            Ok(r) => print_report(&r, a.json, false),
+            Ok(r) => print_report(r, user, a.json, false),
             Err(e) => refused(&e),
         },
     )
@@ -423,7 +535,10 @@ async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
         line(&format!("unitwright: {e}"));
         return Ok(ExitCode::from(2));
     }
-    let (sources, _) = read_sources(&a.paths)?;
+    let (sources, _) = match given_sources(&a.paths) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let m = engine::Lazy::new(user);
     let opts = engine::Options {
         user,
@@ -432,10 +547,11 @@ async fn apply(user: bool, a: ApplyArgs) -> anyhow::Result<ExitCode> {
         now: a.now,
         check: a.check,
         diff: a.diff,
+        settle: a.settle,
         ..Default::default()
     };
     Ok(match engine::apply(&m, Verb::Apply, &opts, sources).await {
-        Ok(r) => print_report(&r, a.json, a.diff),
+        Ok(r) => print_report(r, user, a.json, a.diff),
         Err(e) => refused(&e),
     })
 }
@@ -448,7 +564,7 @@ async fn rm(user: bool, a: RmArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     Ok(match engine::remove(&m, &opts, &a.names).await {
-        Ok(r) => print_report(&r, a.json, false),
+        Ok(r) => print_report(r, user, a.json, false),
         Err(e) => refused(&e),
     })
 }

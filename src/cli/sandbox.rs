@@ -4,11 +4,14 @@
 //! The manager (a `systemd --user` with its own session bus, or with `--system` systemd as
 //! PID 1 of private PID, mount and cgroup namespaces with its own system bus), optionally a
 //! journald, the given generators and units; then COMMAND runs outside the namespaces with
-//! the bus addresses in its environment, in the sandbox's cgroup subtree. When COMMAND ends
-//! (or is killed, or this process gets SIGINT, SIGTERM or SIGHUP) everything is torn down:
-//! COMMAND's processes and the namespace's init by PID (the namespace's other processes die
-//! with its init), the cgroup subtree, the temporary directory (unless `--keep`). Mounts are
-//! only ever made inside the private mount namespace.
+//! the bus addresses in its environment, in the sandbox's cgroup subtree (with `--system` in a
+//! mount namespace of its own whose `/run` is the manager's, as on a booted host where
+//! `unitwright --system instance start` writes settings that the instance's unit reads from
+//! `%t`). When COMMAND ends (or is killed, or this process gets SIGINT, SIGTERM or SIGHUP)
+//! everything is torn down: COMMAND's processes and the namespace's init by PID (the
+//! namespace's other processes die with its init), the cgroup subtree, the temporary directory
+//! (unless `--keep`). If this process is killed with SIGKILL, the sandbox's guard process
+//! does the same. Mounts are only ever made inside private mount namespaces.
 
 use std::ffi::OsString;
 use std::fs;
@@ -29,7 +32,10 @@ Starts a real service manager in private namespaces, runs COMMAND against it, an
 every trace of it afterwards. Without --system (for this verb the default is --user): a systemd --user with its own session bus \
 (COMMAND gets DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR, so `unitwright --user` and \
 `systemctl --user` talk to it). With --system: systemd as PID 1 of private PID, mount and \
-cgroup namespaces with its own system bus (COMMAND gets DBUS_SYSTEM_BUS_ADDRESS). \
+cgroup namespaces with its own system bus (COMMAND gets DBUS_SYSTEM_BUS_ADDRESS) and its \
+own /run, which COMMAND shares (it runs in a mount namespace whose /run is the manager's, as \
+on a booted host: `unitwright --system instance start` stores settings in /run/unitwright that \
+the instance's unit reads, and the bus is also at its default address). \
 `systemctl` and `journalctl` on COMMAND's PATH run inside the sandbox's namespaces, where \
 they see its manager and journal. UNITWRIGHT_SANDBOX describes the sandbox \
 (`scope=user|system pid=HOST-PID dir=DIR units=DIR [journal=DIR]`); \
@@ -41,7 +47,8 @@ Exit status: COMMAND's (128+N when it was killed by signal N); 125 when the sand
 not be started (the message names what is missing: root, namespaces, systemd, dbus-daemon, \
 a writable cgroup file system). On SIGINT, SIGTERM or SIGHUP the signal is passed to \
 COMMAND, and after it ended (at most 10 s, then SIGKILL) everything is torn down; the exit \
-status is then 128+N of that signal.
+status is then 128+N of that signal. If `unitwright sandbox` itself is killed with SIGKILL, \
+a guard process it started tears the sandbox down all the same.
 
 Needs root (CAP_SYS_ADMIN; in a container: --privileged), systemd, dbus-daemon and \
 util-linux. Sandboxes live in /dev/shm (UNITWRIGHT_SANDBOX_DIR overrides it).";

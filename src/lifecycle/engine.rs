@@ -58,6 +58,12 @@ pub struct Options {
     pub check: bool,
     /// Unified diffs of sources and generated units.
     pub diff: bool,
+    /// How long the units it started or restarted must stay up: a unit that fails (or is
+    /// being restarted after a failure) within it failed its start, and the change is rolled
+    /// back. A start job ends when the unit says it is up (podman's READY comes as soon as
+    /// the container runs), before a container that cannot find its configuration exits.
+    /// Zero (the default of the library) does not wait.
+    pub settle: std::time::Duration,
 }
 
 /// A file's action in the report.
@@ -78,6 +84,25 @@ pub struct UnitAction {
     pub action: &'static str,
     /// The job result (`done`, `failed`, ...), `planned` with `--check`, or an error message.
     pub result: String,
+    /// When the job failed: where to find why in the journal (the unit is usually gone after the
+    /// roll back, so its output is the one account left).
+    pub failure: Option<FailedJob>,
+}
+
+/// A failed job of a report, for reading the unit's output in the journal (the library's
+/// caller does that: [`UnitAction::output`] is theirs to fill).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedJob {
+    /// When the job was queued, in µs since the epoch.
+    pub since: u64,
+    /// The unit's processes that ran (`ExecMainPID`, ...): their lines count even when journald
+    /// read the process's cgroup too late to name the unit.
+    pub pids: Vec<u32>,
+    /// The messages of the unit's last output lines since `since`, oldest first (filled by the
+    /// caller).
+    pub output: Vec<String>,
+    /// The same lines as the journal shows them (`Dec 07 03:10:06 host web[92]: message`).
+    pub output_lines: Vec<String>,
 }
 
 /// One diff (Ansible's shape).
@@ -124,7 +149,8 @@ impl Report {
             "changed": self.changed,
             "reloaded": self.reloaded,
             "files": self.files.iter().map(|f| json!({"path": f.path, "action": f.action})).collect::<Vec<_>>(),
-            "units": self.units.iter().map(|u| json!({"unit": u.unit, "action": u.action, "result": u.result})).collect::<Vec<_>>(),
+            "units": self.units.iter().map(|u| json!({"unit": u.unit, "action": u.action, "result": u.result,
+                "output": u.failure.as_ref().map(|f| &f.output)})).collect::<Vec<_>>(),
             "diagnostics": self.diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
             "rolled_back": self.rolled_back,
         });
@@ -291,8 +317,187 @@ fn job_result(r: &Result<JobOutcome, crate::bus::Error>) -> (bool, String) {
                 .map_or("queued".to_owned(), |r| r.as_str().to_owned()),
         ),
         Ok(o) => (false, o.failure().unwrap_or_else(|| "failed".to_owned())),
-        Err(e) => (false, e.to_string()),
+        // The report names the job; the bus error's own "start of X failed: " would repeat it.
+        Err(e) => {
+            let text = e.to_string();
+            let bare = text
+                .split_once(" failed: ")
+                .filter(|(what, _)| what.contains(" of "))
+                .map_or(text.as_str(), |(_, why)| why);
+            (false, bare.to_owned())
+        }
     }
+}
+
+/// The [`UnitAction`] of one job of [`run_change`]; a failed one says where its output is and,
+/// when the unit is missing after the reload, why that may be (`notes`).
+fn unit_action(
+    unit: &str,
+    action: &'static str,
+    r: &Result<JobOutcome, crate::bus::Error>,
+    since: u64,
+    user: bool,
+    failed: &mut Vec<String>,
+) -> UnitAction {
+    let (ok, result) = job_result(r);
+    let mut failure = None;
+    if !ok {
+        failed.push(format!("{action} of {unit} failed: {result}"));
+        if matches!(r, Err(crate::bus::Error::NoSuchUnit { .. })) {
+            failed.push(missing_after_reload(unit, user));
+        }
+        // A job that ran (no bus error): the unit's output may say why it failed.
+        if let Ok(o) = r {
+            failure = Some(FailedJob {
+                since,
+                pids: o
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.service.as_ref())
+                    .map_or_else(Vec::new, service_pids),
+                output: Vec::new(),
+                output_lines: Vec::new(),
+            });
+        }
+    }
+    UnitAction {
+        unit: unit.to_owned(),
+        action,
+        result,
+        failure,
+    }
+}
+
+/// Watches the units this change started or restarted for `settle`: one that fails, or is
+/// being restarted after a failure (`Restart=`), in that time failed its start after all; its
+/// [`UnitAction`] says so (its output is read from `since`, when the jobs began) and `failed`
+/// gets a note. Ends early at the first such unit (the
+/// change is rolled back anyway). Units whose job failed or that were not active after their
+/// job (a oneshot that finished, a skipped condition) are not watched.
+async fn settle_units(
+    m: &Manager,
+    settle: std::time::Duration,
+    since: u64,
+    report: &mut Report,
+    failed: &mut Vec<String>,
+) {
+    let watched: Vec<usize> = report
+        .units
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| matches!(u.action, "start" | "restart") && u.failure.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    if watched.is_empty() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + settle;
+    loop {
+        let mut any = false;
+        for &i in &watched {
+            let unit = report.units[i].unit.clone();
+            let Ok(state) = m.unit_status(&unit).await else {
+                continue;
+            };
+            let restarting = state.sub_state == "auto-restart";
+            if state.active_state != "failed" && !restarting {
+                continue;
+            }
+            any = true;
+            let mut why = Vec::new();
+            if let Some(svc) = &state.service {
+                if !svc.result.is_empty() && svc.result != "success" {
+                    why.push(format!("result {}", svc.result));
+                }
+                why.extend(svc.main_process_exit());
+            }
+            let u = &mut report.units[i];
+            u.result = format!(
+                "{} within {} s of its {}{}{}",
+                if restarting {
+                    "failed and is being restarted"
+                } else {
+                    "failed"
+                },
+                settle.as_secs_f64(),
+                u.action,
+                if why.is_empty() { "" } else { ": " },
+                why.join(", ")
+            );
+            failed.push(format!("{} of {} failed: {}", u.action, u.unit, u.result));
+            u.failure = Some(FailedJob {
+                since,
+                pids: state.service.as_ref().map_or_else(Vec::new, service_pids),
+                output: Vec::new(),
+                output_lines: Vec::new(),
+            });
+        }
+        if any || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(
+            std::time::Duration::from_millis(100)
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+        )
+        .await;
+    }
+}
+
+/// The processes of a service that ran (`ExecMainPID`, `MainPID`, the other `Exec*=`): their
+/// journal lines are the unit's even when journald read their cgroup too late to say so.
+fn service_pids(svc: &crate::bus::ServiceState) -> Vec<u32> {
+    let mut p = svc.exec_pids.clone();
+    p.extend(
+        [svc.exec_main_pid, svc.main_pid]
+            .into_iter()
+            .filter(|&p| p != 0),
+    );
+    p
+}
+
+/// Now, in µs since the epoch (the journal's clock).
+fn now_usec() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Why a unit made from a Quadlet file can be missing right after the reload: the manager ran
+/// no generator that reads the Quadlet directory. Names the Quadlet generators found in the
+/// manager's generator directories, or says that there are none.
+fn missing_after_reload(unit: &str, user: bool) -> String {
+    let kind = if user { "user" } else { "system" };
+    let dirs = [
+        format!("/run/systemd/{kind}-generators"),
+        format!("/etc/systemd/{kind}-generators"),
+        format!("/usr/local/lib/systemd/{kind}-generators"),
+        format!("/usr/lib/systemd/{kind}-generators"),
+    ];
+    let found: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("quadlet") || n.starts_with("unitwright"))
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    let generators = if found.is_empty() {
+        format!(
+            "no Quadlet generator is installed in {} (unitwright-generator, or podman's \
+             quadlet, linked there)",
+            dirs[3]
+        )
+    } else {
+        format!(
+            "the Quadlet generator(s) found ({}) did not make it: does the one the manager runs \
+             read the directory the file was installed in?",
+            found.join(", ")
+        )
+    };
+    format!("{unit} does not exist after the reload, so no generator made it: {generators}")
 }
 
 /// `install` (with [`Verb::Install`]) and `apply` (with [`Verb::Apply`]).
@@ -451,6 +656,11 @@ pub async fn apply(
             changes.push(st.app_op(&rec));
         }
     }
+    report.diagnostics.extend(super::lint::misnamed(
+        sources
+            .iter()
+            .filter_map(|s| Some((s.rel.to_str()?, s.data.as_slice()))),
+    ));
     let files_changed = report.files.iter().any(|f| f.action != "unchanged");
     // A no-op writes nothing, reloads nothing and does not even connect to the manager: the
     // files in place are exactly the given ones (verified when they were written).
@@ -544,14 +754,30 @@ pub async fn apply(
                     unit: u.clone(),
                     action,
                     result: "planned".into(),
+                    failure: None,
                 });
             }
         }
         return Ok(report);
     }
-    run_change(m, &st, changes, &stop, &restart, &start, &mut report).await?;
+    let jobs = Jobs {
+        stop: &stop,
+        restart: &restart,
+        start: &start,
+        settle: opts.settle,
+    };
+    run_change(m, &st, changes, &jobs, &mut report).await?;
     drop(st);
     Ok(report)
+}
+
+/// The jobs of a change.
+struct Jobs<'a> {
+    stop: &'a [String],
+    restart: &'a [String],
+    start: &'a [String],
+    /// [`Options::settle`].
+    settle: std::time::Duration,
 }
 
 /// Stops, writes, reloads, restarts and starts; rolls back on a failure.
@@ -559,11 +785,15 @@ async fn run_change(
     m: &Manager,
     st: &Store,
     ops: Vec<Op>,
-    stop: &[String],
-    restart: &[String],
-    start: &[String],
+    jobs: &Jobs<'_>,
     report: &mut Report,
 ) -> Result<(), Refused> {
+    let Jobs {
+        stop,
+        restart,
+        start,
+        settle,
+    } = *jobs;
     let results = m.jobs(JobVerb::Stop, stop, JobOptions::default()).await;
     for (u, r) in stop.iter().zip(&results) {
         let (_, result) = job_result(r);
@@ -571,6 +801,7 @@ async fn run_change(
             unit: u.clone(),
             action: "stop",
             result,
+            failure: None,
         });
     }
     let txn = st
@@ -599,31 +830,22 @@ async fn run_change(
     report.reloaded = true;
     store::test_point("reloaded");
     let mut failed = Vec::new();
+    let user = matches!(m.scope(), crate::bus::Scope::User);
+    let since = now_usec();
     let results = m
         .jobs(JobVerb::Restart, restart, JobOptions::default())
         .await;
     for (u, r) in restart.iter().zip(&results) {
-        let (ok, result) = job_result(r);
-        if !ok {
-            failed.push(format!("restart of {u} failed: {result}"));
-        }
-        report.units.push(UnitAction {
-            unit: u.clone(),
-            action: "restart",
-            result,
-        });
+        let action = unit_action(u, "restart", r, since, user, &mut failed);
+        report.units.push(action);
     }
     let results = m.start_many(start).await;
     for (u, r) in start.iter().zip(&results) {
-        let (ok, result) = job_result(r);
-        if !ok {
-            failed.push(format!("start of {u} failed: {result}"));
-        }
-        report.units.push(UnitAction {
-            unit: u.clone(),
-            action: "start",
-            result,
-        });
+        let action = unit_action(u, "start", r, since, user, &mut failed);
+        report.units.push(action);
+    }
+    if failed.is_empty() && !settle.is_zero() {
+        settle_units(m, settle, since, report, &mut failed).await;
     }
     if failed.is_empty() {
         txn.finish()
@@ -754,10 +976,17 @@ pub async fn remove(lazy: &Lazy, opts: &Options, names: &[String]) -> Result<Rep
                 unit: u.clone(),
                 action: "stop",
                 result: "planned".into(),
+                failure: None,
             });
         }
         return Ok(report);
     }
-    run_change(m, &st, changes, &stop, &restart, &[], &mut report).await?;
+    let jobs = Jobs {
+        stop: &stop,
+        restart: &restart,
+        start: &[],
+        settle: opts.settle,
+    };
+    run_change(m, &st, changes, &jobs, &mut report).await?;
     Ok(report)
 }

@@ -13,6 +13,8 @@
 //!   and sizes (`MemoryMax=`, ...), which systemd ignores with a warning when invalid, and keys
 //!   `[Service]` does not have (warnings, with a hint).
 //!
+//! [`misnamed`] warns about a given file that reads like a Quadlet file but is not named like one.
+//!
 //! Values containing `%` specifiers or `$` variables are not checked (they are resolved later).
 
 use crate::unit::{Line, UnitFile};
@@ -612,10 +614,102 @@ fn systemd_size(v: &str) -> bool {
     crate::unit::value::parse_size(v).is_some()
 }
 
+/// A warning for each given file that reads like a Quadlet file but is not named like one: its
+/// first section is a Quadlet type group (`[Container]`, ...) while its name does not end in that
+/// kind's extension, and it is not a drop-in (`NAME.d/*.conf`). Such a file is installed as it is
+/// (an app's other files, a kube YAML or an env file, are installed too) and the generator never
+/// makes a unit of it, which is rarely what was meant.
+pub fn misnamed<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (rel, data) in files {
+        let path = std::path::Path::new(rel);
+        let in_dropin_dir = path
+            .parent()
+            .and_then(std::path::Path::extension)
+            .is_some_and(|e| e == "d");
+        if super::adapter::is_quadlet_name(rel) || in_dropin_dir {
+            continue;
+        }
+        let Some((line, group, kind)) = first_section(data)
+            .and_then(|(line, g)| super::adapter::kind_of_group(g).map(|k| (line, g, k)))
+        else {
+            continue;
+        };
+        let base = path.file_stem().and_then(|s| s.to_str()).unwrap_or(rel);
+        out.push(Diagnostic {
+            file: rel.to_owned(),
+            line: Some(line),
+            key: None,
+            severity: Severity::Warning,
+            message: format!(
+                "{rel} has a [{group}] section but is not named like a Quadlet file: the \
+                 generator converts only files named NAME.{kind} (or a drop-in NAME.{kind}.d/*.conf), \
+                 so this one is installed as it is and no unit is made from it"
+            ),
+            hint: Some(if path.extension().is_some_and(|e| e == "conf") {
+                format!(
+                    "a drop-in goes in a directory NAME.{kind}.d/ beside NAME.{kind}; a file of \
+                     its own is named {base}.{kind}"
+                )
+            } else {
+                format!("rename it to {base}.{kind}")
+            }),
+        });
+    }
+    out
+}
+
+/// The 1-based line and name of the first section header of a unit file, comments and blank
+/// lines skipped; `None` when the text is not UTF-8 or the first other line is no header.
+fn first_section(data: &[u8]) -> Option<(u32, &str)> {
+    let text = std::str::from_utf8(data).ok()?;
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+            continue;
+        }
+        let name = l.strip_prefix('[')?.strip_suffix(']')?;
+        return Some((u32::try_from(i + 1).ok()?, name));
+    }
+    None
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misnamed_files_with_a_quadlet_section_are_warned_about_and_others_are_not() {
+        let files: [(&str, &[u8]); 8] = [
+            ("web.txt", b"# the web app\n\n[Container]\nImage=x\n"),
+            ("10-env.conf", b"[Network]\nSubnet=10.0.0.0/24\n"),
+            // Named right, a drop-in, an asset, a unit that is no Quadlet kind: nothing to say.
+            ("web.container", b"[Container]\nImage=x\n"),
+            (
+                "web.container.d/10-env.conf",
+                b"[Container]\nEnvironment=A=1\n",
+            ),
+            ("app.yaml", b"apiVersion: v1\nkind: Pod\n"),
+            ("helper.service", b"[Service]\nExecStart=/bin/true\n"),
+            ("data.bin", b"\xff\xfe[Container]"),
+            ("empty", b""),
+        ];
+        let d = misnamed(files);
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert_eq!(
+            (d[0].file.as_str(), d[0].line, d[0].severity),
+            ("web.txt", Some(3), Severity::Warning)
+        );
+        assert!(d[0].message.contains("[Container]") && d[0].message.contains("NAME.container"));
+        assert_eq!(d[0].hint.as_deref(), Some("rename it to web.container"));
+        assert_eq!((d[1].file.as_str(), d[1].line), ("10-env.conf", Some(1)));
+        assert!(
+            d[1].hint.as_deref().unwrap().contains("NAME.network.d/"),
+            "{:?}",
+            d[1].hint
+        );
+    }
 
     #[test]
     fn publish_ports() {

@@ -1,8 +1,9 @@
 //! The cgroup subtree each sandbox owns.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -250,9 +251,9 @@ impl Cgroup {
         }
     }
 
-    /// Removes the sandbox's subtree, also the cgroups a manager created in the other
-    /// controller hierarchies at the same relative path.
-    pub(crate) fn remove(&self) {
+    /// The sandbox's subtree in every hierarchy: its own `dirs`, and the same relative path in
+    /// the other controller hierarchies, where a manager may create cgroups too.
+    fn all_dirs(&self) -> Vec<PathBuf> {
         let mut all = self.dirs.clone();
         if let Some(relative) = self
             .dirs
@@ -265,7 +266,13 @@ impl Cgroup {
         }
         all.sort();
         all.dedup();
-        for dir in all {
+        all
+    }
+
+    /// Removes the sandbox's subtree, also the cgroups a manager created in the other
+    /// controller hierarchies at the same relative path.
+    pub(crate) fn remove(&self) {
+        for dir in self.all_dirs() {
             // The kernel may need a moment to release cgroups of processes that just died.
             for _ in 0..100 {
                 remove_tree(&dir);
@@ -275,6 +282,93 @@ impl Cgroup {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+    }
+}
+
+/// The guard's shell: it reads lines from its stdin (`keep`, `nokeep`, `done`) until `done`
+/// (then it exits) or the end of the file, which comes when the process holding the other end
+/// died without tearing the sandbox down (SIGKILL, a crash, `exit` from a test): it then kills
+/// every process in the sandbox's cgroups (the namespace's init and `unshare` among them, which
+/// ends the PID namespace and its mounts), removes the cgroups, and removes the sandbox's
+/// directory unless told to keep it.
+const GUARD_SCRIPT: &str = r#"trap '' HUP INT
+keep=
+while read -r line; do
+  case $line in done) exit 0 ;; keep) keep=1 ;; nokeep) keep= ;; esac
+done
+nl='
+'
+IFS=$nl
+i=0
+while [ $i -lt 500 ]; do
+  pids=$(for d in $UW_GUARD_CGROUPS; do [ -d "$d" ] && find "$d" -name cgroup.procs -exec cat {} +; done 2>/dev/null)
+  [ -n "$pids" ] || break
+  kill -9 $pids 2>/dev/null
+  sleep 0.01
+  i=$((i + 1))
+done
+for d in $UW_GUARD_CGROUPS; do
+  i=0
+  while [ -d "$d" ] && [ $i -lt 100 ]; do
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "$d" ] && sleep 0.02
+    i=$((i + 1))
+  done
+done
+[ -n "$keep" ] || rm -rf "$UW_GUARD_ROOT"
+"#;
+
+/// A process that tears the sandbox down if the process that started it dies without
+/// dropping it (see [`GUARD_SCRIPT`]): a SIGKILL of `unitwright sandbox` or of a test binary
+/// then leaves no manager, bus, mount, cgroup or directory behind. It runs in a process group
+/// of its own (a Ctrl-C on the terminal is not for it) and in the caller's cgroup, not the
+/// sandbox's. Dropping it (after the sandbox's own teardown) tells it to exit and reaps it.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Guard {
+    /// Starts the guard of the sandbox whose directory is `root` and cgroups are `cgroup`.
+    pub(crate) fn spawn(root: &Path, cgroup: &Cgroup) -> Result<Guard, Error> {
+        use std::os::unix::process::CommandExt as _;
+        let dirs: Vec<String> = cgroup
+            .all_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", GUARD_SCRIPT])
+            .env("UW_GUARD_CGROUPS", dirs.join("\n"))
+            .env("UW_GUARD_ROOT", root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                cgroup.remove();
+                Error::new(format!("running /bin/sh (the sandbox's guard): {e}"))
+            })?;
+        let stdin = child.stdin.take();
+        Ok(Guard { child, stdin })
+    }
+
+    /// Whether the guard keeps the sandbox's directory when it has to tear it down.
+    pub(crate) fn keep_dir(&mut self, keep: bool) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = stdin.write_all(if keep { b"keep\n" } else { b"nokeep\n" });
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"done\n");
+        }
+        let _ = self.child.wait();
     }
 }
 

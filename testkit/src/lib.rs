@@ -16,7 +16,11 @@
 //!   on a booted host (see "With a journal" below).
 //! * [`SystemManager`]: systemd as PID 1 of private PID, mount and cgroup namespaces, with its
 //!   own system bus and only the units you give it; its bus is reached from outside through
-//!   `/proc/<pid>/root/run/dbus/system_bus_socket`.
+//!   `/proc/<pid>/root/run/dbus/system_bus_socket`. Its `/run` is the sandbox's `run/`
+//!   directory ([`SystemManager::run_dir`]), and [`SystemManager::outside_command`] runs
+//!   programs with that as their `/run`, as on a booted host where PID 1 and every program
+//!   share it (settings of template instances in `/run/unitwright`, units in
+//!   `/run/systemd/system`, the journal, the bus at its default address).
 //! * [`remote::RemoteHost`]: systemd and sshd in private namespaces with a network namespace
 //!   of their own, a "remote host" for tests of ssh transports.
 //!
@@ -25,8 +29,12 @@
 //! parallel with same-named units never share a cgroup. Dropping a sandbox (also when a test
 //! panics) kills the namespace's init (and with it every process of the namespace), kills the
 //! processes started with `outside_command` by PID, removes the cgroup subtree in every
-//! hierarchy and the temporary directory. Every mount is made inside the sandbox's private mount
-//! namespace, so none is ever visible on the host.
+//! hierarchy and the temporary directory. Every mount is made inside a private mount
+//! namespace, so none is ever visible on the host. A process that dies without dropping its
+//! sandboxes (SIGKILL, `std::process::exit`, an abort) leaves nothing either: each sandbox has
+//! a guard, a shell outside it reading a pipe whose other end only its owner holds, which on
+//! the end of that pipe kills every process in the sandbox's cgroups, removes them and the
+//! directory.
 //!
 //! The `unitwright sandbox` command is this crate behind a command line.
 //!

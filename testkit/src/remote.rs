@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{Cgroup, Controllers};
+use crate::cgroup::{Cgroup, Controllers, Guard};
 use crate::{
-    log_file, read_log, sandbox_dir, sandbox_name, skip_or_fail, start_manager, stop_namespace,
+    read_log, sandbox_dir, sandbox_name, skip_or_fail, start_manager, stop_namespace,
     system_bus_address, write_manager_conf, Error,
 };
 
@@ -47,6 +47,8 @@ pub struct RemoteHost {
     /// Host PID of the namespace's systemd.
     pid: u32,
     cgroup: Cgroup,
+    /// Tears the sandbox down if this process dies without dropping it.
+    _guard: Guard,
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -250,17 +252,13 @@ impl RemoteHost {
             fi\n\
             exec env container=unitwright-test /lib/systemd/systemd --system </dev/null\n";
         let cgroup = Cgroup::create(&sandbox_name(r), Controllers::None)?;
-        let unshare = cgroup
-            .unshare(&["--cgroup", "--net"], script)
-            .env("SYSTEMD_UNIT_PATH", &unit_dir)
+        let guard = Guard::spawn(r, &cgroup)?;
+        let mut cmd = cgroup.unshare(&["--cgroup", "--net"], script);
+        cmd.env("SYSTEMD_UNIT_PATH", &unit_dir)
             .env("UW_MANAGER_CONF", &manager_conf)
             .env("UW_ETC", r.join("etc"))
-            .env("UW_BIN", r.join("bin"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file(r))
-            .spawn()
-            .map_err(|e| format!("running unshare: {e}"))?;
+            .env("UW_BIN", r.join("bin"));
+        let unshare = crate::spawn_unshare(&mut cmd, r, &[], &cgroup)?;
         let mut sandbox = RemoteHost {
             root,
             unit_dir,
@@ -268,6 +266,7 @@ impl RemoteHost {
             unshare,
             pid: 0,
             cgroup,
+            _guard: guard,
         };
         let root = sandbox.root.path().to_owned();
         sandbox.pid = start_manager(

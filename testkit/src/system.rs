@@ -1,18 +1,27 @@
 //! [`SystemManager`]: systemd as PID 1 of private namespaces, with its own system bus.
+//!
+//! The manager's `/run` is the sandbox's `run/` directory bind-mounted, not an anonymous tmpfs:
+//! on a booted host, PID 1 and every program share `/run`, where runtime state lives
+//! (`/run/unitwright/instances`, the settings of template instances; the generator's cache in
+//! `/run/unitwright`; `/run/systemd/system` and `/run/containers/systemd` for units written at
+//! run time; `/run/log/journal`). [`SystemManager::outside_command`] runs its program in a mount
+//! namespace of its own in which that same directory is `/run`, so a client outside finds all of
+//! it where the manager (and `%t` in its units) does, with no sandbox-specific path.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
-use crate::cgroup::{Cgroup, Controllers};
+use crate::cgroup::{Cgroup, Controllers, Guard};
 use crate::{
     check_host, sandbox_dir, sandbox_name, sh, skip_or_fail, start_manager, stop_namespace,
     system_bus_address, with_log, write_manager_conf, Error,
 };
 
-/// The namespace's init: a private `/run` (where the bus socket, the manager's configuration
-/// and the generators go), every cgroup hierarchy the host has mounted mounted afresh, so that
+/// The namespace's init: `/run` is the sandbox's `run/` directory (`$UW_RUN`; the bus socket,
+/// the manager's configuration, the generators, the journal and every unit's runtime state go
+/// there, and clients outside share it, see the module docs), every cgroup hierarchy the host has mounted mounted afresh, so that
 /// each is rooted at the namespace's root (the sandbox's own cgroup), as on a host where PID 1's
 /// cgroup is the root of what `/sys/fs/cgroup` shows, then systemd as PID 1. Without the
 /// remount the host's mounts stay, rooted at the host's root, while `/proc/PID/cgroup` is
@@ -22,7 +31,7 @@ use crate::{
 /// system`. The same hierarchies as the host's (and `/sys/fs/cgroup` read-only as there).
 const SCRIPT: &str = concat!(
     r#"set -e
-mount -t tmpfs -o mode=755 tmpfs /run
+mount --bind "$UW_RUN" /run
 mkdir -p /run/dbus /run/log /run/systemd/system.conf.d /run/systemd/system-generators /run/systemd/journald.conf.d
 cp "$UW_MANAGER_CONF" /run/systemd/system.conf.d/sandbox.conf
 if [ -n "$UW_GENERATORS" ]; then
@@ -30,7 +39,6 @@ if [ -n "$UW_GENERATORS" ]; then
 fi
 if [ -n "$UW_JOURNAL" ]; then
   printf '[Journal]\nStorage=volatile\nReadKMsg=no\nRateLimitBurst=0\n' > /run/systemd/journald.conf.d/sandbox.conf
-  mount --bind "$UW_LOG_DIR" /run/log
 fi
 "#,
     r#"if [ -e /sys/fs/cgroup/cgroup.procs ]; then
@@ -51,7 +59,7 @@ else
   rm /run/uw-cgroup-mounts
   mount -o remount,ro /sys/fs/cgroup
 fi
-unset UW_MANAGER_CONF UW_GENERATORS UW_JOURNAL UW_LOG_DIR UW_HIERARCHIES
+unset UW_RUN UW_MANAGER_CONF UW_GENERATORS UW_JOURNAL UW_HIERARCHIES
 exec env container=unitwright-sandbox /lib/systemd/systemd --system </dev/null
 "#
 );
@@ -102,10 +110,14 @@ pub struct SystemManager {
     pub root: tempfile::TempDir,
     /// The manager's unit directory (the `/etc/systemd/system` of this sandbox).
     pub unit_dir: PathBuf,
+    /// The manager's `/run`, as seen from outside (see the module docs).
+    run_dir: PathBuf,
     unshare: Child,
     /// Host PID of the namespace's systemd.
     pid: u32,
     cgroup: Cgroup,
+    /// Tears the sandbox down if this process dies without dropping it.
+    guard: Guard,
     journal: bool,
 }
 
@@ -139,9 +151,15 @@ impl SystemManager {
         let root = sandbox_dir("system")?;
         let io = |what: &Path, e: std::io::Error| Error::new(format!("{}: {e}", what.display()));
         let unit_dir = root.path().join("units");
-        let log_dir = root.path().join("log");
-        for d in [&unit_dir, &log_dir] {
+        let run_dir = root.path().join("run");
+        for d in [&unit_dir, &run_dir] {
             fs::create_dir_all(d).map_err(|e| io(d, e))?;
+        }
+        {
+            // As a host's /run: services running as other users find their sockets there.
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o755))
+                .map_err(|e| io(&run_dir, e))?;
         }
         let mut wants = "dbus.socket dbus.service".to_owned();
         if b.journal {
@@ -184,6 +202,7 @@ impl SystemManager {
             write_manager_conf(&manager_conf)?;
         }
         let cgroup = Cgroup::create(&sandbox_name(root.path()), Controllers::All)?;
+        let guard = Guard::spawn(root.path(), &cgroup)?;
         let generators: Vec<String> = b
             .generators
             .iter()
@@ -202,7 +221,7 @@ impl SystemManager {
             )
             .env("UW_MANAGER_CONF", &manager_conf)
             .env("UW_JOURNAL", if b.journal { "1" } else { "" })
-            .env("UW_LOG_DIR", &log_dir)
+            .env("UW_RUN", &run_dir)
             .env("UW_HIERARCHIES", cgroup.hierarchy_names())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("UNITWRIGHT_SANDBOX")
@@ -211,9 +230,11 @@ impl SystemManager {
         let mut sandbox = SystemManager {
             root,
             unit_dir,
+            run_dir,
             unshare,
             pid: 0,
             cgroup,
+            guard,
             journal: b.journal,
         };
         let root = sandbox.root.path().to_owned();
@@ -270,12 +291,29 @@ impl SystemManager {
         v
     }
 
-    /// `program` to be run *outside* the namespaces, with the client environment, in the
-    /// sandbox's cgroup subtree (`command/`): whatever it leaves running is killed, by PID,
-    /// when the sandbox is dropped.
+    /// The manager's `/run` as a directory outside the namespaces (`<root>/run`): e.g.
+    /// `run_dir().join("unitwright/instances")` is the settings store its units read.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// `program` to be run *outside* the PID and cgroup namespaces, with the client
+    /// environment, in the sandbox's cgroup subtree (`command/`): whatever it leaves running
+    /// is killed, by PID, when the sandbox is dropped. It runs in a mount namespace of its own
+    /// (a slave of the caller's: the host's mounts, and those made later, are visible) in which
+    /// `/run` is the manager's ([`SystemManager::run_dir`]), as on a booted host where PID 1
+    /// and every program share `/run`: what it writes to `/run/unitwright`, `/run/systemd/system`
+    /// or `/run/containers/systemd` is what the manager and its units see, and the system bus
+    /// is also at its default address. The rest of the host's `/run` is hidden from it.
     pub fn outside_command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut cmd = self.cgroup.outside(program);
-        cmd.envs(self.client_env());
+        let mut cmd = self.cgroup.outside("unshare");
+        cmd.args(["--mount", "--propagation", "slave", "--", "/bin/sh", "-c"])
+            .arg(
+                r#"mount --bind "$0" /run || { echo "unitwright sandbox: cannot make $0 the /run of the command" >&2; exit 125; }; exec "$@""#,
+            )
+            .arg(&self.run_dir)
+            .arg(program)
+            .envs(self.client_env());
         cmd
     }
 
@@ -301,7 +339,7 @@ impl SystemManager {
     /// The journal directory of a sandbox with [`SystemManagerBuilder::journal`]
     /// (`/run/log/journal` inside): `journalctl -D` takes it, from outside.
     pub fn journal_dir(&self) -> PathBuf {
-        self.root.path().join("log/journal")
+        self.run_dir.join("log/journal")
     }
 
     /// Whether journald runs in the sandbox.
@@ -318,6 +356,7 @@ impl SystemManager {
     /// dropped; processes, mounts and cgroups are still removed.
     pub fn keep_dir(&mut self, keep: bool) {
         self.root.disable_cleanup(keep);
+        self.guard.keep_dir(keep);
     }
 }
 

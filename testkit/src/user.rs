@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
-use crate::cgroup::{Cgroup, Controllers};
+use crate::cgroup::{Cgroup, Controllers, Guard};
 use crate::{
     check_host, children, comm, sandbox_dir, sandbox_name, sh, skip_or_fail, start_manager,
     stop_namespace, with_log, write_manager_conf, Error,
@@ -151,6 +151,8 @@ pub struct UserManager {
     /// Host PID of the namespace's init (a shell).
     init_pid: u32,
     cgroup: Cgroup,
+    /// Tears the sandbox down if this process dies without dropping it.
+    guard: Guard,
     /// Whether a journald runs in the sandbox.
     journal: bool,
 }
@@ -207,6 +209,7 @@ impl UserManager {
                 Controllers::None
             },
         )?;
+        let guard = Guard::spawn(root.path(), &cgroup)?;
         let mut cmd = if b.journal {
             cgroup.unshare(&["--cgroup"], JOURNAL_SCRIPT)
         } else {
@@ -235,6 +238,7 @@ impl UserManager {
             init_pid: 0,
             unshare,
             cgroup,
+            guard,
             journal: b.journal,
         };
         let address = sandbox.bus_address();
@@ -363,6 +367,7 @@ impl UserManager {
     /// dropped; processes, mounts and cgroups are still removed.
     pub fn keep_dir(&mut self, keep: bool) {
         self.root.disable_cleanup(keep);
+        self.guard.keep_dir(keep);
     }
 
     /// `ActiveState` of `unit` as `systemctl --user is-active` reports it.

@@ -56,6 +56,16 @@ impl Podman {
             ),
         ]
     }
+
+    /// The names of every container of this storage, running or not, one per line.
+    pub fn ps(&self) -> String {
+        let out = Command::new("podman")
+            .envs(self.env())
+            .args(["ps", "-a", "--format", "{{.Names}}"])
+            .output()
+            .expect("podman ps");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }
 
 impl Drop for Podman {

@@ -56,6 +56,13 @@ options:
       - Start new units too (by default only units with an C([Install]) section are started).
     type: bool
     default: false
+  settle:
+    description:
+      - Seconds the units the change started or restarted must stay up after their jobs. A unit
+        that fails in that time (or is being restarted after a failure) fails the task, and the
+        previous files are put back. C(0) does not wait.
+    type: float
+    default: 2
 extends_documentation_fragment:
   - unitwright.systemd.common
 attributes:
@@ -143,6 +150,7 @@ def present(module, result):
         args.append('--prune')
     if p['now']:
         args.append('--now')
+    args += ['--settle', str(p['settle'])]
     if module.check_mode:
         args.append('--check')
     if module._diff:
@@ -196,6 +204,7 @@ def main():
         src=dict(type='path'),
         prune=dict(type='bool', default=False),
         now=dict(type='bool', default=False),
+        settle=dict(type='float', default=2),
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(
