@@ -354,8 +354,12 @@ fn logs_reads_a_units_records_natively() {
         v["__CURSOR"].as_str().is_some() && v["_PID"].as_str().is_some(),
         "{v}"
     );
-    // --since in the future: nothing; a bad time is a usage error.
+    // --since in the future: nothing, said as journalctl says it (in JSON: nothing at all); a
+    // bad time is a usage error.
     let out = unitwright(&sb, &["logs", "--since", "2999-01-01", "count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-- No entries --\n");
+    let out = unitwright(&sb, &["logs", "--json", "--since", "2999-01-01", "count"]);
     assert!(out.status.success() && out.stdout.is_empty());
     let out = unitwright(&sb, &["logs", "--since", "soonish", "count"]);
     assert_eq!(out.status.code(), Some(2));

@@ -170,6 +170,43 @@ fn json_output_of_jobs_status_and_list_is_parseable_and_complete() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["unit"], "hello@j.service");
     assert_eq!(list[0]["active_state"], "active");
+
+    // --type as systemctl's: repeatable or comma-separated; an unknown type is a usage error.
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = run(&sb, args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["unit"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let services = names(&["list", "--json", "--type", "service"]);
+    assert!(
+        services.contains(&"hello@j.service".to_owned()),
+        "{services:?}"
+    );
+    assert!(
+        services.iter().all(|u| u.ends_with(".service")),
+        "{services:?}"
+    );
+    let mixed = names(&["list", "--json", "-t", "slice,target"]);
+    assert!(mixed.iter().any(of("target")), "{mixed:?}");
+    assert!(mixed.iter().any(of("slice")), "{mixed:?}");
+    assert!(!mixed.iter().any(of("service")), "{mixed:?}");
+    let out = run(&sb, &["list", "--type", "services"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the types are service, mount"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Whether a unit name is of type `t` (`of("service")`).
+fn of(t: &'static str) -> impl Fn(&String) -> bool {
+    move |u| u.rsplit_once('.').is_some_and(|(_, x)| x == t)
 }
 
 #[test]

@@ -961,7 +961,8 @@ fn verify_reports_every_problem_of_a_file_and_the_generator_still_stops_at_the_f
 /// READY comes as soon as the container runs), so without `--settle` the install says so; with
 /// the default settle time the failure is caught, the change rolled back (the good unit started
 /// with it is stopped again) and the container's own words quoted from the journal, in text and
-/// in JSON. The CLI runs inside the sandbox's mount namespace, where its journal is.
+/// in JSON; the same for a restart after a change. The CLI runs inside the sandbox's mount
+/// namespace, where its journal is.
 #[test]
 fn a_unit_that_fails_right_after_its_start_is_rolled_back_and_explained() {
     let Some(podman) = Podman::setup("uwl", IMAGE) else {
@@ -1072,6 +1073,49 @@ fn a_unit_that_fails_right_after_its_start_is_rolled_back_and_explained() {
                 .contains("front.service does not exist after the reload, so no generator made it"),
         "{stderr}"
     );
+
+    // A change that makes a running container die right after its restart: rolled back, and
+    // the previous unit runs again.
+    std::fs::remove_file(app.join("crash.container")).unwrap();
+    let (code, _, stderr) = install(&config, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(sb.is_active("front.service"), "active");
+    write(
+        &app,
+        "front.container",
+        &container("f").replace(
+            "Network=none\n",
+            "Network=none\nLogDriver=journald\nExec=sh -c 'echo \"bad flag -x\" >&2; exit 4'\n",
+        ),
+    );
+    let out = sb
+        .command(UNITWRIGHT)
+        .env("XDG_CONFIG_HOME", &config)
+        .env("UNITWRIGHT_PODMAN_VERSION", "4.3.1")
+        .args([
+            "--user",
+            "quadlet",
+            "apply",
+            app.to_str().unwrap(),
+            "--app",
+            "shop",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("restart of front.service failed: failed within 2 s of its restart")
+            && stderr.contains("bad flag -x")
+            && stderr.contains("the previous files are back"),
+        "{stderr}"
+    );
+    assert_eq!(sb.is_active("front.service"), "active");
+    let exec = sb.systemctl(&["show", "-p", "ExecStart", "--value", "front.service"]);
+    assert!(!String::from_utf8_lossy(&exec.stdout).contains("bad flag"));
+    assert!(!std::fs::read_to_string(qdir.join("front.container"))
+        .unwrap()
+        .contains("bad flag"));
 }
 
 /// `verify` tells a PATH it cannot read (a usage error, exit 2, like a bad `--app`) from files

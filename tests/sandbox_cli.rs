@@ -347,6 +347,8 @@ fn busy_sandbox(system: bool, journal: bool, tmp: &Path) -> (Child, String, Vec<
     let ready = tmp.join("ready");
     let script = format!(
         r#""$UW" {scope} start svc.service || exit 90
+        # The real systemctl too, not only the shim on PATH (SYSTEMCTL_FORCE_BUS=1).
+        /usr/bin/systemctl {scope} --quiet is-active svc.service || exit 91
         sleep 600 &
         pid=$(systemctl {scope} show -p MainPID --value svc.service)
         printf '%s\n%s\n' "$UNITWRIGHT_SANDBOX" "$$ $! $pid" > {ready}.tmp

@@ -134,6 +134,11 @@ pub fn run(global: &super::Global, args: &LogsArgs) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::SUCCESS);
         }
     }
+    // As journalctl says it: nothing printed would look like a unit that logs nothing and a
+    // misspelled name alike.
+    if first.is_empty() && !args.json && !args.follow {
+        writeln!(out, "-- No entries --")?;
+    }
     let Some(changes) = changes else {
         return Ok(ExitCode::SUCCESS);
     };

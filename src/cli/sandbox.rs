@@ -37,7 +37,9 @@ own /run, which COMMAND shares (it runs in a mount namespace whose /run is the m
 on a booted host: `unitwright --system instance start` stores settings in /run/unitwright that \
 the instance's unit reads, and the bus is also at its default address). \
 `systemctl` and `journalctl` on COMMAND's PATH run inside the sandbox's namespaces, where \
-they see its manager and journal. UNITWRIGHT_SANDBOX describes the sandbox \
+they see its manager and journal; COMMAND gets SYSTEMCTL_FORCE_BUS=1, so that a systemctl run \
+by its absolute path talks to the manager over the bus (the manager refuses clients outside \
+its PID namespace on its private socket). UNITWRIGHT_SANDBOX describes the sandbox \
 (`scope=user|system pid=HOST-PID dir=DIR units=DIR [journal=DIR]`); \
 UNITWRIGHT_SANDBOX_UNITS is the directory unit files go to (then daemon-reload), \
 UNITWRIGHT_SANDBOX_JOURNAL (with --journal) the journal directory (`unitwright logs -D`, \
@@ -198,6 +200,8 @@ fn write_shims(sandbox: &Sandbox) -> anyhow::Result<(PathBuf, Option<tempfile::T
         // Already inside (e.g. run through nsenter with this PATH): the real one directly.
         let script = format!(
             "#!/bin/sh\n# unitwright sandbox: the real {tool}, inside the sandbox's namespaces.\n\
+             # There the manager's private socket works (COMMAND's SYSTEMCTL_FORCE_BUS is for outside).\n\
+             unset SYSTEMCTL_FORCE_BUS\n\
              [ \"$(readlink /proc/self/ns/mnt)\" = '{mnt}' ] && exec {real} \"$@\"\n\
              exec {prefix} --wd=\"$PWD\" -- {real} \"$@\"\n",
             real = real.display()

@@ -274,12 +274,77 @@ fn print_processes(
             rows.push((depth, format!("{} {}", p.pid, p.command)));
         }
     }
-    let n = rows.len();
+    // A row is the last of its siblings when the next row at its depth or above is above it
+    // (or there is none); below a last sub-cgroup the rail stops, as in systemctl's tree.
+    let mut parent_last = false;
     for (i, (depth, text)) in rows.iter().enumerate() {
-        let last = i + 1 == n || rows[i + 1..].iter().all(|(d, _)| *d > *depth);
+        let last = rows[i + 1..]
+            .iter()
+            .find(|(d, _)| d <= depth)
+            .map_or(true, |(d, _)| d < depth);
         let branch = if last { "└─" } else { "├─" };
-        let indent = if *depth > 0 { "│ " } else { "" };
+        let indent = match (*depth, parent_last) {
+            (0, _) => "",
+            (_, false) => "│ ",
+            (_, true) => "  ",
+        };
+        if *depth == 0 {
+            parent_last = last;
+        }
         writeln!(out, "             {indent}{branch}{text}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn process(cgroup: &str, pid: u32, command: &str) -> UnitProcess {
+        UnitProcess {
+            cgroup: cgroup.to_owned(),
+            pid,
+            command: command.to_owned(),
+        }
+    }
+
+    fn tree(procs: &[UnitProcess]) -> String {
+        let mut out = Vec::new();
+        print_processes("/app.slice/web.service", procs, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_process_tree_draws_last_children_and_rails_as_systemctl_does() {
+        // podman's --cgroups=split: the container's payload and conmon in sub-cgroups.
+        let procs = [
+            process("/app.slice/web.service/runtime", 230, "/usr/bin/conmon"),
+            process("/app.slice/web.service/libpod-payload-ab", 240, "httpd -f"),
+        ];
+        assert_eq!(
+            tree(&procs),
+            "             ├─libpod-payload-ab\n\
+             \x20            │ └─240 httpd -f\n\
+             \x20            └─runtime\n\
+             \x20              └─230 /usr/bin/conmon\n"
+        );
+        // Processes of the unit's own cgroup first, then a sub-cgroup with two.
+        let procs = [
+            process("/app.slice/web.service", 10, "sh"),
+            process("/app.slice/web.service/sub", 11, "a"),
+            process("/app.slice/web.service/sub", 12, "b"),
+        ];
+        assert_eq!(
+            tree(&procs),
+            "             ├─10 sh\n\
+             \x20            └─sub\n\
+             \x20              ├─11 a\n\
+             \x20              └─12 b\n"
+        );
+        assert_eq!(
+            tree(&[process("/app.slice/web.service", 10, "sh")]),
+            "             └─10 sh\n"
+        );
+    }
 }

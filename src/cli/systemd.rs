@@ -257,12 +257,43 @@ pub struct ListArgs {
     /// Only units whose load, active or sub state is STATE (repeatable).
     #[arg(long, value_name = "STATE")]
     pub state: Vec<String>,
+    /// Only units of this type: service, socket, target, timer, ... (repeatable, or
+    /// comma-separated as with systemctl: `-t service,timer`).
+    #[arg(short = 't', long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = unit_type)]
+    pub types: Vec<String>,
     /// Print a JSON array on stdout (see docs/json.md).
     #[arg(long)]
     pub json: bool,
     /// Print only the rows: no header, no count (for scripts and shell completion).
     #[arg(long)]
     pub no_legend: bool,
+}
+
+/// The unit types of systemd 252, as the suffixes of unit names.
+const UNIT_TYPES: [&str; 11] = [
+    "service",
+    "mount",
+    "swap",
+    "socket",
+    "target",
+    "device",
+    "automount",
+    "timer",
+    "path",
+    "slice",
+    "scope",
+];
+
+/// `--type TYPE`: one of [`UNIT_TYPES`].
+fn unit_type(s: &str) -> Result<String, String> {
+    if UNIT_TYPES.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "unknown unit type {s:?}; the types are {}",
+            UNIT_TYPES.join(", ")
+        ))
+    }
 }
 
 /// Unit files of `enable`/`disable`.
@@ -476,7 +507,14 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::List(args) => {
             let m = connect(global, options).await?;
             let patterns: Vec<String> = args.patterns.iter().map(|p| mangle_pattern(p)).collect();
-            let units = m.list_units_filtered(&args.state, &patterns).await?;
+            let mut units = m.list_units_filtered(&args.state, &patterns).await?;
+            if !args.types.is_empty() {
+                units.retain(|u| {
+                    u.name
+                        .rsplit_once('.')
+                        .is_some_and(|(_, t)| args.types.iter().any(|w| w == t))
+                });
+            }
             if args.json {
                 let list: Vec<Value> = units.iter().map(listed_json).collect();
                 println!("{}", Value::Array(list));

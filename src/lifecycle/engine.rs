@@ -9,6 +9,7 @@
 //! reloads, restarts what had been restarted, and the report says `rolled_back`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -335,8 +336,7 @@ fn unit_action(
     unit: &str,
     action: &'static str,
     r: &Result<JobOutcome, crate::bus::Error>,
-    since: u64,
-    user: bool,
+    (since, st, user): (u64, &Store, bool),
     failed: &mut Vec<String>,
 ) -> UnitAction {
     let (ok, result) = job_result(r);
@@ -344,7 +344,7 @@ fn unit_action(
     if !ok {
         failed.push(format!("{action} of {unit} failed: {result}"));
         if matches!(r, Err(crate::bus::Error::NoSuchUnit { .. })) {
-            failed.push(missing_after_reload(unit, user));
+            failed.push(missing_after_reload(unit, &st.dir, user));
         }
         // A job that ran (no bus error): the unit's output may say why it failed.
         if let Ok(o) = r {
@@ -463,9 +463,10 @@ fn now_usec() -> u64 {
 }
 
 /// Why a unit made from a Quadlet file can be missing right after the reload: the manager ran
-/// no generator that reads the Quadlet directory. Names the Quadlet generators found in the
-/// manager's generator directories, or says that there are none.
-fn missing_after_reload(unit: &str, user: bool) -> String {
+/// no generator that reads the directory the file went to. Says where the file went, a
+/// `QUADLET_UNIT_DIRS` that only this command has (the manager's generator reads the manager's
+/// environment), and which Quadlet generators are installed for that manager, or that none is.
+fn missing_after_reload(unit: &str, dir: &Path, user: bool) -> String {
     let kind = if user { "user" } else { "system" };
     let dirs = [
         format!("/run/systemd/{kind}-generators"),
@@ -484,20 +485,32 @@ fn missing_after_reload(unit: &str, user: bool) -> String {
         })
         .map(|p| p.display().to_string())
         .collect();
-    let generators = if found.is_empty() {
-        format!(
-            "no Quadlet generator is installed in {} (unitwright-generator, or podman's \
-             quadlet, linked there)",
-            dirs[3]
-        )
+    let mut why = format!(
+        "{unit} does not exist after the reload, so no generator made it from the file put in {}",
+        dir.display()
+    );
+    if let Some(v) = std::env::var_os("QUADLET_UNIT_DIRS").filter(|v| !v.is_empty()) {
+        let _ = write!(
+            why,
+            "; QUADLET_UNIT_DIRS={} is set for this command, but the manager's generator reads \
+             the manager's own environment",
+            v.to_string_lossy()
+        );
+    }
+    if found.is_empty() {
+        let _ = write!(
+            why,
+            "; no Quadlet generator (unitwright-generator, or podman's quadlet) was found in {}",
+            dirs.join(", ")
+        );
     } else {
-        format!(
-            "the Quadlet generator(s) found ({}) did not make it: does the one the manager runs \
-             read the directory the file was installed in?",
+        let _ = write!(
+            why,
+            "; installed Quadlet generator(s): {} (do they read that directory?)",
             found.join(", ")
-        )
-    };
-    format!("{unit} does not exist after the reload, so no generator made it: {generators}")
+        );
+    }
+    why
 }
 
 /// `install` (with [`Verb::Install`]) and `apply` (with [`Verb::Apply`]).
@@ -836,12 +849,12 @@ async fn run_change(
         .jobs(JobVerb::Restart, restart, JobOptions::default())
         .await;
     for (u, r) in restart.iter().zip(&results) {
-        let action = unit_action(u, "restart", r, since, user, &mut failed);
+        let action = unit_action(u, "restart", r, (since, st, user), &mut failed);
         report.units.push(action);
     }
     let results = m.start_many(start).await;
     for (u, r) in start.iter().zip(&results) {
-        let action = unit_action(u, "start", r, since, user, &mut failed);
+        let action = unit_action(u, "start", r, (since, st, user), &mut failed);
         report.units.push(action);
     }
     if failed.is_empty() && !settle.is_zero() {

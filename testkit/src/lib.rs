@@ -200,6 +200,15 @@ pub const INSTALLABLE_SERVICE: &str =
 /// A oneshot service whose start never finishes (for jobs that must still be running).
 pub const ENDLESS_ONESHOT: &str = "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n";
 
+/// `SYSTEMCTL_FORCE_BUS=1` in the environment of clients outside the sandbox's PID namespace:
+/// systemctl then talks to the manager through the bus instead of its private socket
+/// (`/run/systemd/private`, `$XDG_RUNTIME_DIR/systemd/private`), where the manager refuses
+/// every client it cannot see ("Incoming private connection from unprivileged client,
+/// refusing: No data available": systemd requires the peer's PID from `SO_PEERCRED`, which
+/// is 0 for a process outside its PID namespace), so that a plain `systemctl` failed with
+/// "Transport endpoint is not connected". The bus daemon accepts such clients.
+pub(crate) const FORCE_BUS: (&str, &str) = ("SYSTEMCTL_FORCE_BUS", "1");
+
 /// How long a manager may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 

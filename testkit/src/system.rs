@@ -254,9 +254,14 @@ impl SystemManager {
         system_bus_address(self.pid)
     }
 
-    /// Environment for a client process outside the namespaces: `DBUS_SYSTEM_BUS_ADDRESS`.
+    /// Environment for a client process outside the namespaces: `DBUS_SYSTEM_BUS_ADDRESS` and
+    /// `SYSTEMCTL_FORCE_BUS=1` (the manager refuses `systemctl` on its private socket from
+    /// outside its PID namespace; over the bus it works).
     pub fn client_env(&self) -> Vec<(&'static str, OsString)> {
-        vec![("DBUS_SYSTEM_BUS_ADDRESS", self.bus_address().into())]
+        vec![
+            ("DBUS_SYSTEM_BUS_ADDRESS", self.bus_address().into()),
+            (crate::FORCE_BUS.0, crate::FORCE_BUS.1.into()),
+        ]
     }
 
     /// Host PID of the namespace's systemd (PID 1 inside).

@@ -257,12 +257,14 @@ impl UserManager {
     }
 
     /// Environment for a client process outside the namespace (e.g. the CLI under test):
-    /// `DBUS_SESSION_BUS_ADDRESS` and `XDG_RUNTIME_DIR` (where `systemctl --user` finds the
-    /// manager's private socket).
+    /// `DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR` and `SYSTEMCTL_FORCE_BUS=1` (the manager
+    /// refuses `systemctl --user` on its private socket from outside its PID namespace; over
+    /// the bus it works).
     pub fn client_env(&self) -> Vec<(&'static str, OsString)> {
         vec![
             ("DBUS_SESSION_BUS_ADDRESS", self.bus_address().into()),
             ("XDG_RUNTIME_DIR", self.runtime_dir.clone().into()),
+            (crate::FORCE_BUS.0, crate::FORCE_BUS.1.into()),
         ]
     }
 
@@ -316,7 +318,9 @@ impl UserManager {
         cmd.args(self.nsenter_args(pid))
             .arg("--")
             .arg(program)
-            .envs(self.client_env());
+            .envs(self.client_env())
+            // Inside, the private socket works, as on a host.
+            .env_remove(crate::FORCE_BUS.0);
         cmd
     }
 
