@@ -125,7 +125,7 @@
 //! # What it needs
 //!
 //! Root (CAP_SYS_ADMIN, for the namespaces and mounts; in a container: `--privileged`),
-//! systemd (`/lib/systemd/systemd`, `systemd-journald` for a journal, `busctl`), `dbus-daemon`,
+//! systemd (`/lib/systemd/systemd`, `systemd-journald` for a journal), `dbus-daemon`,
 //! util-linux's `unshare` and `nsenter`, and a writable cgroup file system. Each missing piece
 //! is named in the error.
 #![allow(clippy::missing_panics_doc)]
@@ -177,6 +177,7 @@ macro_rules! builder_methods {
 pub(crate) use builder_methods;
 
 mod cgroup;
+mod dbus;
 pub mod remote;
 mod system;
 mod user;
@@ -455,28 +456,15 @@ pub(crate) fn start_manager(
     Ok(init)
 }
 
-/// Asks the manager on `address` for `SystemState` (with busctl: this crate links no D-Bus
-/// library).
+/// Asks the manager on `address` for `SystemState` (see [`dbus`]: no subprocess per poll).
 fn system_state(address: &str) -> Option<String> {
-    let out = Command::new("busctl")
-        .args([
-            &format!("--address={address}"),
-            "get-property",
-            "org.freedesktop.systemd1",
-            "/org/freedesktop/systemd1",
-            "org.freedesktop.systemd1.Manager",
-            "SystemState",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    out.status.success().then(|| {
-        text.trim()
-            .trim_start_matches("s ")
-            .trim_matches('"')
-            .to_owned()
-    })
+    dbus::get_string_property(
+        address,
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "SystemState",
+    )
 }
 
 /// Whether `name` is an executable on `PATH`.
@@ -493,9 +481,6 @@ pub(crate) fn check_host(journal: bool) -> Result<(), Error> {
     }
     if journal && !Path::new("/lib/systemd/systemd-journald").is_file() {
         missing.push("systemd-journald (/lib/systemd/systemd-journald, part of systemd)");
-    }
-    if !on_path("busctl") && !missing.iter().any(|m| m.starts_with("systemd (")) {
-        missing.push("busctl (part of systemd)");
     }
     if !on_path("dbus-daemon") {
         missing.push("dbus-daemon (Debian/Ubuntu: apt-get install dbus-daemon)");
