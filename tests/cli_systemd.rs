@@ -401,20 +401,7 @@ fn a_slow_start_is_waited_for_with_a_progress_line_on_a_terminal_only() {
     // Under a pseudo-terminal (script(1)): the whole 30 s start is waited for and succeeds,
     // with a progress line naming the state and the running command, erased at the end.
     let bin = env!("CARGO_BIN_EXE_unitwright");
-    let out = Command::new("script")
-        .args([
-            "-q",
-            "-e",
-            "-c",
-            &format!("'{bin}' --user start slow; echo EXIT=$?"),
-            "/dev/null",
-        ])
-        .envs(sb.client_env())
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script(1) from util-linux");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = support::on_a_terminal(&format!("'{bin}' --user start slow"), sb.client_env());
     assert!(text.contains("EXIT=0"), "{text:?}");
     assert!(
         text.contains("slow.service: activating (start-pre) /bin/sleep 30"),

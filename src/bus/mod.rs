@@ -85,6 +85,14 @@ pub use unit::{
 };
 pub use watch::{UnitChange, UnitEvent, UnitWatch};
 
+/// Microseconds since the epoch now (the clock of the journal's and the manager's
+/// timestamps): e.g. when a job was queued, to read the unit's output since then.
+pub fn now_usec() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 use job::{Lost, Removed, Tracker};
 use proxy::{ManagerProxy, SYSTEMD1};
 use unit::Props;
@@ -976,6 +984,36 @@ impl Manager {
             .collect();
         units.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(units)
+    }
+
+    /// The names of the unit files the manager can load whose names match one of the glob
+    /// `patterns` (`ListUnitFilesByPatterns`; all states), sorted, without duplicates (a
+    /// file in several directories is one name): e.g. the templates `*@.service`.
+    pub async fn unit_file_names<S: AsRef<str>>(
+        &self,
+        patterns: &[S],
+    ) -> Result<Vec<String>, Error> {
+        let what = "listing unit files";
+        let patterns: Vec<&str> = patterns.iter().map(AsRef::as_ref).collect();
+        let rows = timeout(
+            self.inner.timeouts.query,
+            what,
+            self.inner.proxy.list_unit_files_by_patterns(&[], &patterns),
+        )
+        .await?
+        .map_err(|e| Error::from_call(what, None, e))?;
+        let mut names: Vec<String> = rows
+            .into_iter()
+            .filter_map(|(path, _)| {
+                std::path::Path::new(&path)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     /// Enables unit files (creates the `[Install]` symlinks), then reloads the manager, as

@@ -76,6 +76,12 @@ pub trait Manager {
         states: &[&str],
         patterns: &[&str],
     ) -> zbus::Result<Vec<UnitRow>>;
+    /// `ListUnitFilesByPatterns(as states, as patterns) → a(ss)`: path, unit file state.
+    fn list_unit_files_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<Vec<(String, String)>>;
     /// `EnableUnitFiles(as files, b runtime, b force) → (b carries_install_info, a(sss))`.
     fn enable_unit_files(
         &self,

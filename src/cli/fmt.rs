@@ -8,7 +8,7 @@
 //! * Colour only when stdout is a terminal and `NO_COLOR` is unset (<https://no-color.org>).
 
 use std::io::IsTerminal as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Days since 1970-01-01 → (year, month 1-12, day 1-31) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
@@ -100,11 +100,23 @@ pub fn rfc3339(usec: u64) -> String {
     )
 }
 
-/// Microseconds since the epoch now.
-pub fn now_usec() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+pub use crate::bus::now_usec;
+
+/// `--timeout SECONDS` of every verb that waits for jobs (a clap value parser, so a bad value
+/// is a usage error): fractions allowed; 0 waits forever, and so does a limit of more than a
+/// century (`Duration::MAX` either way: no deadline can overflow the clock).
+pub fn seconds_arg(s: &str) -> Result<Duration, String> {
+    /// A wait longer than this is no limit.
+    const FOREVER: f64 = 100.0 * 365.0 * 86_400.0;
+    let bad = || format!("expected a number of seconds, 0 or more, got {s:?}");
+    let secs: f64 = s.parse().map_err(|_| bad())?;
+    if secs.is_nan() || secs < 0.0 {
+        return Err(bad());
+    }
+    if secs == 0.0 || secs > FOREVER {
+        return Ok(Duration::MAX);
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 /// A duration like systemd's `format_timespan` at millisecond accuracy: `12ms`, `1.234s`,
@@ -360,6 +372,17 @@ pub fn ellipsize(text: &str, width: usize) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_seconds_and_zero_or_a_century_is_forever() {
+        assert_eq!(seconds_arg("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(seconds_arg("0"), Ok(Duration::MAX));
+        assert_eq!(seconds_arg("1e18"), Ok(Duration::MAX));
+        assert_eq!(seconds_arg("inf"), Ok(Duration::MAX));
+        for bad in ["-1", "NaN", "x", ""] {
+            assert!(seconds_arg(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

@@ -5,7 +5,10 @@
 //!   stores the settings of the instance `systemd-escape --template=TEMPLATE ID`, starts it
 //!   and waits for the job.
 //!   `--set KEY=auto-port` allocates a free TCP port on 127.0.0.1. A failed start exits 1,
-//!   says why (job result, exit status), and leaves neither settings nor a failed unit.
+//!   says why exactly as a failed `start` does (`cli::explain`: job result, exit status, the
+//!   unit's last output lines, failed dependencies, `more: unitwright logs 'UNIT'`; with
+//!   `--json` the job verbs' fields plus `id`), and leaves neither settings nor a failed unit.
+//!   Exit statuses are the job verbs' ([`EXIT_STATUS`]).
 //! * `instance stop TEMPLATE ID`, `instance stop-all TEMPLATE` (concurrently; also removes the
 //!   settings of instances that are not loaded), `instance list TEMPLATE [--json]` (keys only).
 //! * `instance exec [--settings-dir DIR] [--require KEY]... UNIT -- CMD ARGS...`: the wrapper
@@ -34,25 +37,51 @@ use serde_json::json;
 
 use ::log::Level;
 
-use super::log::{record, report, INSTANCE, UNIT};
-use crate::bus::Scope;
+use super::explain::Explanation;
+use super::log::{record, report, INSTANCE, JOB, RESULT, UNIT};
+use super::systemd::JobError;
+use crate::bus::{self, JobOutcome, JobVerb};
 use crate::instance::exec::{exec, ExecRequest};
-use crate::instance::{Details, IfActive, InstanceInfo, Instances, StartOptions, Started, Store};
+use crate::instance::{
+    Details, Error as InstanceError, IfActive, InstanceInfo, Instances, StartOptions, Started,
+    Stopped, Store, EXIT_NOT_FOUND, EXIT_TIMEOUT,
+};
+
+/// The exit statuses of `instance start`, `restart`, `stop` and `stop-all` (those of the job
+/// verbs), for their help and man pages.
+pub const EXIT_STATUS: &str = "\
+Exit status (as start, stop and restart of units):
+  0    done; also a stop of an instance that is not running, and a start of one that is
+       active with the same settings
+  1    the job failed (the unit's last output lines are quoted), or the instance is already
+       running with other settings (start without --replace), busy, or has no settings
+       (restart)
+  2    a template name, id or setting that cannot be valid
+  5    the template (or the unit) does not exist; the error names the templates that do
+  124  --timeout ran out first: the job continues, the settings are kept
+
+Instance verbs always wait for their job: a failed start's cleanup and a stop's removal of
+the settings need its result (there is no --no-block; --timeout bounds the wait).";
 
 /// The `instance` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Store an instance's settings and start it, waiting for the job.
+    #[command(after_long_help = EXIT_STATUS)]
     Start(StartArgs),
     /// Restart a running instance with its stored settings (allocated ports stay).
+    #[command(after_long_help = EXIT_STATUS)]
     Restart(StopArgs),
     /// Stop an instance and remove its settings.
+    #[command(after_long_help = EXIT_STATUS)]
     Stop(StopArgs),
     /// Stop every instance of a template concurrently and remove all their settings.
+    #[command(after_long_help = EXIT_STATUS)]
     StopAll(TemplateArgs),
     /// List the instances of a template (settings by key only).
     List(ListArgs),
-    /// Show one instance: state, settings (secret ones masked), published addresses, resources.
+    /// Show one instance: state, settings (secret ones masked), published addresses, resources
+    /// (exit 4 when the template does not exist, as `status` for a unit).
     Show(ShowArgs),
     /// Run CMD with the settings of UNIT (used in generated units; no D-Bus).
     Exec(ExecArgs),
@@ -73,7 +102,8 @@ pub struct StartArgs {
     /// one trailing newline is removed. `--json` prints no such value. Repeatable.
     #[arg(long = "set-file", value_name = "KEY=PATH", value_parser = parse_setting_file)]
     pub set_file: Vec<(String, PathBuf)>,
-    /// Print the started instance as JSON.
+    /// Print the started instance as JSON; a failure as the job verbs' JSON object (result,
+    /// exit status, the unit's last output lines) with its `id`.
     #[arg(long)]
     pub json: bool,
     /// If the instance is running: stop it and start it with these settings (an `auto-port`
@@ -87,7 +117,7 @@ pub struct StartArgs {
     /// Wait at most SECONDS for the start (default: the unit's own start timeout,
     /// TimeoutStartSec=, plus 15 s; 0 waits forever). A start still running then keeps its
     /// settings.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
     pub timeout: Option<Duration>,
 }
 
@@ -119,9 +149,9 @@ pub struct StopArgs {
     pub id: String,
     /// Wait at most SECONDS for the job (default: a restart waits for the unit's start
     /// timeout plus 15 s, a stop as long as the manager takes; 0 waits forever).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
     pub timeout: Option<Duration>,
-    /// Print the restarted instance as JSON (restart only).
+    /// Print the restarted instance, or the failure, as JSON (restart only).
     #[arg(long)]
     pub json: bool,
 }
@@ -179,13 +209,6 @@ pub struct ExecArgs {
     pub command: Vec<OsString>,
 }
 
-fn scope(global: &super::Global) -> Scope {
-    match global.scope() {
-        super::Scope::User => Scope::User,
-        super::Scope::System => Scope::System,
-    }
-}
-
 /// Runs one `instance` command.
 pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
     if let Command::Exec(args) = cmd {
@@ -214,7 +237,17 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run_async(global, cmd))
+    match runtime.block_on(run_async(global, cmd)) {
+        // The exit status of the job verbs for the same kind of failure.
+        Err(e) => match e.downcast_ref::<InstanceError>() {
+            Some(ie) => {
+                super::log::line(&format!("unitwright: {}", super::log::error_text(&e)));
+                Ok(ExitCode::from(ie.exit_status()))
+            }
+            None => Err(e),
+        },
+        ok => ok,
+    }
 }
 
 /// The instance unit's name for the log fields (the id as given if it cannot be escaped: the
@@ -230,16 +263,6 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
     crate::instance::store::check_setting(k, v)?;
     Ok((k.to_owned(), v.to_owned()))
-}
-
-/// `--timeout SECONDS` (fractions allowed; 0 waits forever).
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let bad = || format!("expected a number of seconds, 0 or more, got {s:?}");
-    let secs: f64 = s.parse().map_err(|_| bad())?;
-    if secs == 0.0 {
-        return Ok(Duration::MAX);
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 /// The largest value `--set-file` reads (64 KiB): a setting becomes an environment
@@ -318,7 +341,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Start(args) => start_settings(args)?,
         _ => BTreeMap::new(),
     };
-    let instances = Instances::connect(scope(global))
+    let instances = Instances::connect(global.bus_scope())
         .await?
         .with_timeout(timeout);
     match cmd {
@@ -333,19 +356,18 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 },
                 persistent: args.persistent,
             };
-            let started = match instances
-                .start_with(&args.template, &args.id, settings, options)
+            let start = Box::pin(instances.start_with(&args.template, &args.id, settings, options));
+            // On a terminal, the progress line of the job verbs while the start runs.
+            let waiting = super::progress::Waiting::new(1);
+            let units = [unit.clone()];
+            let started = match waiting
+                .around(instances.manager(), &units, true, start)
                 .await
             {
                 Ok(s) => s,
                 Err(e) => {
-                    // Exactly what `cli::run` would print for the error, with the fields.
-                    report(
-                        Level::Error,
-                        &fields,
-                        &format!("{:#}", anyhow::Error::from(e)),
-                    );
-                    return Ok(ExitCode::FAILURE);
+                    let failed = Failed::of(JobVerb::Start, &unit, &args.id, &e);
+                    return Ok(failed.report(&instances, args.json).await);
                 }
             };
             record(
@@ -362,14 +384,20 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 for (key, _) in &args.set_file {
                     started.settings.remove(key);
                 }
-                println!("{}", started_json(&started));
+                println!("{}", started_json(JobVerb::Start, &started));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Restart(args) => {
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
-            match instances.restart(&args.template, &args.id).await {
+            let restart = Box::pin(instances.restart(&args.template, &args.id));
+            let waiting = super::progress::Waiting::new(1);
+            let units = [unit.clone()];
+            match waiting
+                .around(instances.manager(), &units, true, restart)
+                .await
+            {
                 Ok(started) => {
                     record(
                         Level::Info,
@@ -382,7 +410,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                     if args.json {
                         // Values may be secrets that never were on this command line: keys
                         // only, as `list` shows them.
-                        let mut v = started_json(&started);
+                        let mut v = started_json(JobVerb::Restart, &started);
                         if let Some(o) = v.as_object_mut() {
                             o.remove("settings");
                             o.insert(
@@ -395,51 +423,68 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    report(
-                        Level::Error,
-                        &fields,
-                        &format!("{:#}", anyhow::Error::from(e)),
-                    );
-                    Ok(ExitCode::FAILURE)
+                    let failed = Failed::of(JobVerb::Restart, &unit, &args.id, &e);
+                    Ok(failed.report(&instances, args.json).await)
                 }
             }
         }
         Command::Stop(args) => {
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
-            let why = match instances.stop(&args.template, &args.id).await {
-                Ok(stopped) => stopped.failure(),
-                Err(e) => Some(format!("{:#}", anyhow::Error::from(e))),
+            let since = crate::bus::now_usec();
+            let stop = Box::pin(instances.stop(&args.template, &args.id));
+            let waiting = super::progress::Waiting::new(1);
+            let units = [unit.clone()];
+            let stopped = match waiting
+                .around(instances.manager(), &units, true, stop)
+                .await
+            {
+                Ok(stopped) => stopped,
+                Err(e) => {
+                    let failed = Failed::of(JobVerb::Stop, &unit, &args.id, &e);
+                    return Ok(failed.report(&instances, false).await);
+                }
             };
-            if let Some(why) = why {
-                report(Level::Error, &fields, &why);
-                return Ok(ExitCode::FAILURE);
+            if let Some(failed) = Failed::of_stop(&stopped, &args.id, since) {
+                return Ok(failed.report(&instances, false).await);
             }
             record(Level::Info, &fields, &format!("stopped {unit}"));
             Ok(ExitCode::SUCCESS)
         }
         Command::StopAll(args) => {
-            let mut ok = true;
-            for s in instances.stop_all(&args.template).await? {
+            let since = crate::bus::now_usec();
+            let mut code = ExitCode::SUCCESS;
+            let stopped = instances.stop_all(&args.template).await?;
+            if stopped.is_empty() {
+                // None stopped: say so if that is because there is no such template (as `stop`
+                // of a unit that does not exist, exit 5).
+                if let Err(e) = instances.check_template(&args.template).await {
+                    let failed = Failed::of(JobVerb::Stop, &args.template, "", &e);
+                    return Ok(failed.report(&instances, false).await);
+                }
+            }
+            for s in stopped {
                 let id = crate::escape::unescape_instance_of(&args.template, &s.unit)
                     .map(|id| String::from_utf8_lossy(&id).into_owned())
                     .unwrap_or_default();
                 let fields = [(UNIT, s.unit.as_str()), (INSTANCE, id.as_str())];
-                if let Some(why) = s.failure() {
-                    report(Level::Error, &fields, &why);
-                    ok = false;
+                if let Some(failed) = Failed::of_stop(&s, &id, since) {
+                    code = failed.report(&instances, false).await;
                 } else {
                     record(Level::Info, &fields, &format!("stopped {}", s.unit));
                 }
             }
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(code)
         }
         Command::List(args) => {
             let list = instances.list(&args.template).await?;
+            if list.is_empty() {
+                // Like `list PATTERN`, an empty listing is a success; a mistyped template is
+                // named on stderr.
+                if let Err(e) = instances.check_template(&args.template).await {
+                    super::log::line(&format!("unitwright: {}", super::log::std_error_text(&e)));
+                }
+            }
             if args.json {
                 let items: Vec<_> = list.iter().map(info_json).collect();
                 println!("{}", serde_json::Value::Array(items));
@@ -449,7 +494,15 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         Command::Show(args) => {
-            let d = instances.show(&args.template, &args.id).await?;
+            let d = match instances.show(&args.template, &args.id).await {
+                Ok(d) => d,
+                // As `status` of a unit that does not exist (LSB "unknown").
+                Err(e @ InstanceError::NoTemplate { .. }) => {
+                    super::log::line(&format!("unitwright: {e}"));
+                    return Ok(ExitCode::from(super::systemd::STATUS_UNKNOWN));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if args.json {
                 println!("{}", details_json(&d));
             } else {
@@ -461,10 +514,133 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
     }
 }
 
-fn started_json(s: &Started) -> serde_json::Value {
+/// How a failed `start`, `restart` or `stop` of an instance is told: as a failed job verb
+/// tells it (see `cli::explain`), the reason with the unit's last output lines from the
+/// journal, the failed dependencies and `more: unitwright logs 'UNIT'`; with `--json` the
+/// same facts in the fields of a job verb's object (docs/json.md), plus `id`. The exit
+/// status is the job verbs' too: 1 failed, 5 no such unit or template, 124 still running
+/// when the wait ended.
+struct Failed<'a> {
+    verb: JobVerb,
+    unit: &'a str,
+    id: &'a str,
+    /// The message's first line (`starting X failed: ...`).
+    text: String,
+    /// The job that ran and failed, and when it was queued (µs since the epoch).
+    job: Option<(&'a JobOutcome, u64)>,
+    /// Why the job failed (its `failure`, with what the instance adds to it).
+    failure: Option<String>,
+    /// The exit status.
+    code: u8,
+}
+
+impl<'a> Failed<'a> {
+    /// The failure of `verb` on the instance `unit` (`id`) that ended with `error`.
+    fn of(verb: JobVerb, unit: &'a str, id: &'a str, error: &'a InstanceError) -> Self {
+        let (job, failure) = match error {
+            InstanceError::StartFailed {
+                job,
+                since_usec,
+                why,
+                ..
+            }
+            | InstanceError::RestartFailed {
+                job,
+                since_usec,
+                why,
+                ..
+            } => (job.as_deref().map(|j| (j, *since_usec)), Some(why.clone())),
+            _ => (None, None),
+        };
+        let code = error.exit_status();
+        Failed {
+            verb,
+            unit,
+            id,
+            // Exactly what `cli::run` would print for the error.
+            text: super::log::std_error_text(error),
+            job,
+            failure,
+            code,
+        }
+    }
+
+    /// The failure of a stop, if it failed.
+    fn of_stop(stopped: &'a Stopped, id: &'a str, since: u64) -> Option<Self> {
+        let text = stopped.failure()?;
+        let (job, code) = match &stopped.outcome {
+            Some(Ok(o)) => (Some((o, since)), 1),
+            Some(Err(bus::Error::NoSuchUnit { .. })) => (None, EXIT_NOT_FOUND),
+            Some(Err(e)) if e.is_timeout() => (None, EXIT_TIMEOUT),
+            _ => (None, 1),
+        };
+        Some(Failed {
+            verb: JobVerb::Stop,
+            unit: &stopped.unit,
+            id,
+            failure: job.and_then(|(o, _)| o.failure()),
+            text,
+            job,
+            code,
+        })
+    }
+
+    /// Tells it on stderr (or the journal) and, with `json`, on stdout; the exit status.
+    async fn report(self, instances: &Instances, json: bool) -> ExitCode {
+        let m = instances.manager();
+        // A job that ran is explained from the journal, whatever its kind of failure.
+        let why = match self.job {
+            Some((job, since)) => Some(Explanation::read(m, since, Some(job), json).await),
+            None if self.failure.is_some() => Some(Explanation::unread(m)),
+            None => None,
+        };
+        let message = match &why {
+            Some(why) => why.message(&self.text, self.unit),
+            None => self.text.clone(),
+        };
+        let result = self.job.map_or("error", |(j, _)| {
+            j.result.as_ref().map_or("queued", bus::JobResult::as_str)
+        });
+        let fields = [
+            (UNIT, self.unit),
+            (INSTANCE, self.id),
+            (JOB, self.verb.as_str()),
+            (RESULT, result),
+        ];
+        report(Level::Error, &fields, &message);
+        if json {
+            let mut v = match self.job {
+                Some((job, _)) => {
+                    let mut v = super::systemd::job_json(self.verb, self.unit, &Ok(job.clone()));
+                    v["failure"] = self.failure.clone().into();
+                    v
+                }
+                None => super::systemd::error_json(
+                    self.verb,
+                    self.unit,
+                    &JobError {
+                        job: None,
+                        timed_out: self.code == EXIT_TIMEOUT,
+                        not_found: self.code == EXIT_NOT_FOUND,
+                        error: &self.text,
+                    },
+                ),
+            };
+            v["id"] = self.id.into();
+            why.unwrap_or_default().add_json(&mut v);
+            println!("{v}");
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+/// The `--json` object of a started or restarted instance.
+fn started_json(verb: JobVerb, s: &Started) -> serde_json::Value {
     json!({
         "unit": s.unit,
         "id": s.id,
+        "verb": verb.as_str(),
+        "success": true,
         "active_state": s.active_state,
         "sub_state": s.sub_state,
         "settings": s.settings,

@@ -144,8 +144,17 @@ pub fn line(text: &str) {
 /// text the message already carries (error types that print their source in their own
 /// message, as most here do, would otherwise say it twice).
 pub fn error_text(error: &anyhow::Error) -> String {
+    chain_text(error.chain())
+}
+
+/// [`error_text`] of an error that is not an `anyhow::Error`.
+pub fn std_error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    chain_text(std::iter::successors(Some(error), |e| e.source()))
+}
+
+fn chain_text<'e>(chain: impl Iterator<Item = &'e (dyn std::error::Error + 'static)>) -> String {
     let mut text = String::new();
-    for cause in error.chain() {
+    for cause in chain {
         let part = cause.to_string();
         if text.contains(&part) {
             continue;

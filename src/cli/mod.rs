@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod escape;
+pub mod explain;
 pub mod fmt;
 pub mod instance;
 pub mod log;
@@ -71,6 +72,14 @@ impl Global {
             Scope::User
         } else {
             Scope::System
+        }
+    }
+
+    /// [`Global::scope`] as the bus client's scope.
+    pub fn bus_scope(&self) -> crate::bus::Scope {
+        match self.scope() {
+            Scope::User => crate::bus::Scope::User,
+            Scope::System => crate::bus::Scope::System,
         }
     }
 }

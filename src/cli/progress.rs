@@ -118,6 +118,27 @@ impl Waiting {
         }
     }
 
+    /// Runs `work`, showing the lines for `units` meanwhile when [`enabled`] and `show`, then
+    /// erases them: the wait of every verb that waits for jobs.
+    pub async fn around<F: std::future::Future>(
+        &self,
+        m: &Manager,
+        units: &[String],
+        show: bool,
+        work: F,
+    ) -> F::Output {
+        let out = if show && enabled() {
+            tokio::select! {
+                out = work => out,
+                () = self.show(m, units) => unreachable!("the progress display never ends"),
+            }
+        } else {
+            work.await
+        };
+        self.clear();
+        out
+    }
+
     /// Erases what [`Waiting::show`] drew, if anything.
     pub fn clear(&self) {
         if self.drawn.load(Ordering::Relaxed) > 0 {

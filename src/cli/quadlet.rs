@@ -472,9 +472,9 @@ fn read_failed_output(r: &mut Report, user: bool) {
                 &u.unit,
                 scope,
                 f.since,
-                super::systemd::OUTPUT_LINES,
+                super::explain::OUTPUT_LINES,
                 &f.pids,
-                super::systemd::SETTLE,
+                super::explain::SETTLE,
                 None,
             ) {
                 // A container's lines come through conmon with their newline; empty ones say

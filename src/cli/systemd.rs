@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
+use super::explain::Explanation;
 use super::log::line;
 use super::status;
 use crate::bus::{
@@ -153,8 +154,8 @@ pub struct WaitArgs {
     #[arg(long = "for", value_name = "STATE", default_value = "done", value_parser = target_arg)]
     pub state: bus::UnitTarget,
     /// Stop waiting after SECONDS and exit 124 (default: wait as long as it takes).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
+    pub timeout: Option<Duration>,
 }
 
 fn target_arg(s: &str) -> Result<bus::UnitTarget, String> {
@@ -200,8 +201,8 @@ pub struct JobFlags {
     /// included). Without it (or with 0) the command waits as long as the jobs take, like
     /// systemctl. A job still running then keeps running in the manager; the command exits
     /// 124 (not 1: nothing failed).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = super::fmt::seconds_arg)]
+    pub timeout: Option<Duration>,
     /// How to treat conflicting queued jobs (fail, replace, replace-irreversibly, isolate,
     /// ignore-dependencies, ignore-requirements, flush, triggering).
     #[arg(long, value_name = "MODE", default_value = "replace")]
@@ -333,24 +334,14 @@ fn whom_arg(s: &str) -> Result<KillWhom, String> {
     }
 }
 
-/// `--timeout SECONDS` as a duration; 0 means no limit.
-fn seconds(s: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
-    Ok(limit(s)?.unwrap_or(default))
-}
-
-/// `--timeout SECONDS` as an optional limit: `None` when not given or 0.
-fn limit(s: Option<f64>) -> anyhow::Result<Option<Duration>> {
-    match s {
-        None | Some(0.0) => Ok(None),
-        Some(s) => Duration::try_from_secs_f64(s)
-            .map(Some)
-            .with_context(|| format!("--timeout {s}: expected a number of seconds, 0 or more")),
-    }
+/// `--timeout SECONDS` as an optional limit: `None` when not given or 0 (no limit).
+fn limit(s: Option<Duration>) -> Option<Duration> {
+    s.filter(|&d| d != Duration::MAX)
 }
 
 /// The exit status when `--timeout` expired before every job or wait finished (as
 /// timeout(1)); a failure of any unit (1) takes precedence.
-pub const EXIT_TIMEOUT: u8 = 124;
+pub const EXIT_TIMEOUT: u8 = crate::instance::EXIT_TIMEOUT;
 
 /// A time limit counted from the start of the command: connecting uses it too, and what
 /// is left of it applies to the jobs.
@@ -358,10 +349,8 @@ pub const EXIT_TIMEOUT: u8 = 124;
 struct Deadline(Option<(Duration, std::time::Instant)>);
 
 impl Deadline {
-    fn new(seconds: Option<f64>) -> anyhow::Result<Self> {
-        Ok(Deadline(
-            limit(seconds)?.map(|l| (l, std::time::Instant::now() + l)),
-        ))
+    fn new(seconds: Option<Duration>) -> Self {
+        Deadline(limit(seconds).map(|l| (l, std::time::Instant::now() + l)))
     }
 
     /// Connection options whose call limit (connecting included) is at most this one.
@@ -420,12 +409,8 @@ async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Man
 /// Connects to the manager selected by `--user`/`--system` and `-H` (the one place where the
 /// systemctl-like verbs connect, so every verb works remotely).
 async fn connect_bus(global: &super::Global, mut options: Options) -> Result<Manager, bus::Error> {
-    let scope = match global.scope() {
-        super::Scope::User => bus::Scope::User,
-        super::Scope::System => bus::Scope::System,
-    };
     options.host.clone_from(&global.bus_options().host);
-    Manager::connect_with(scope, &options).await
+    Manager::connect_with(global.bus_scope(), &options).await
 }
 
 /// Connects within `deadline`; `Err(code)` when that failed and the command should exit
@@ -465,7 +450,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             run_jobs(global, JobVerb::Reload, job_args, false).await
         }
         Command::Reload(args) => {
-            options.timeouts.reload = seconds(args.job.timeout, options.timeouts.reload)?;
+            options.timeouts.reload = limit(args.job.timeout).unwrap_or(options.timeouts.reload);
             let m = connect(global, options).await?;
             m.reload().await?;
             // Like systemctl, exit 0; but say which Quadlet files produced no unit.
@@ -641,7 +626,7 @@ async fn files(
 
 /// The exit status of `set-property` when an assignment cannot be parsed (a usage error:
 /// nothing was sent).
-const EXIT_USAGE: u8 = 2;
+const EXIT_USAGE: u8 = crate::instance::EXIT_USAGE;
 
 /// `set-property UNIT KEY=VALUE... [--runtime]`: every assignment is parsed (and typed)
 /// before the manager is asked, in one `SetUnitProperties` call.
@@ -722,7 +707,7 @@ async fn run_jobs(
     args: JobArgs,
     ignore_missing: bool,
 ) -> anyhow::Result<ExitCode> {
-    let deadline = Deadline::new(args.job.timeout)?;
+    let deadline = Deadline::new(args.job.timeout);
     let m = match connect_within(global, deadline).await? {
         Ok(m) => m,
         Err(code) => return Ok(code),
@@ -736,17 +721,8 @@ async fn run_jobs(
     let started = super::fmt::now_usec();
     let waiting = super::progress::Waiting::new(units.len());
     let jobs = m.jobs_observed(verb, &units, job_options, |i| waiting.done(i));
-    let mut results = if job_options.wait && super::progress::enabled() {
-        tokio::select! {
-            results = jobs => results,
-            () = waiting.show(&m, &units) => unreachable!("the progress display never ends"),
-        }
-    } else {
-        jobs.await
-    };
-    waiting.clear();
+    let mut results = waiting.around(&m, &units, job_options.wait, jobs).await;
     deadline.name_limit(&mut results);
-    let scope = journal_scope(&m);
     let mut failed = false;
     let mut timed_out = false;
     let mut not_found = false;
@@ -771,9 +747,9 @@ async fn run_jobs(
             continue;
         }
         let why = if global.host.is_some() {
-            Explanation::default()
+            Explanation::unread(&m)
         } else {
-            explain(&m, scope, started, result, args.job.json).await
+            Explanation::read(&m, started, result.as_ref().ok(), args.job.json).await
         };
         if !report_job(verb, unit, result, &why) {
             match result {
@@ -784,28 +760,7 @@ async fn run_jobs(
         }
         if args.job.json {
             let mut v = job_json(verb, unit, result);
-            v["failed_dependencies"] = why
-                .dependencies
-                .iter()
-                .map(|d| {
-                    json!({
-                        "unit": d.state.name,
-                        "active_state": d.state.active_state,
-                        "failure": d.failure,
-                        "output": d.output.iter().map(crate::journal::Entry::message).collect::<Vec<_>>(),
-                    })
-                })
-                .collect::<Vec<_>>()
-                .into();
-            v["output"] = why
-                .output
-                .as_ref()
-                .map(|o| {
-                    o.iter()
-                        .map(crate::journal::Entry::message)
-                        .collect::<Vec<_>>()
-                })
-                .into();
+            why.add_json(&mut v);
             writeln!(stdout, "{v}")?;
         } else if !job_options.wait {
             // --no-block: the job paths, one per unit, for `unitwright wait`.
@@ -825,7 +780,7 @@ async fn run_jobs(
 
 /// Exit status of a job verb when a unit does not exist and nothing else failed
 /// (systemctl's, LSB "program is not installed").
-pub const EXIT_NOT_FOUND: u8 = 5;
+pub const EXIT_NOT_FOUND: u8 = crate::instance::EXIT_NOT_FOUND;
 
 /// 1 if anything failed, else [`EXIT_TIMEOUT`] if a wait timed out, else 0.
 fn exit_code(failed: bool, timed_out: bool) -> ExitCode {
@@ -840,7 +795,7 @@ fn exit_code(failed: bool, timed_out: bool) -> ExitCode {
 
 /// `wait JOB|UNIT...`: each target waited for concurrently.
 async fn wait(global: &super::Global, args: WaitArgs) -> anyhow::Result<ExitCode> {
-    let deadline = Deadline::new(args.timeout)?;
+    let deadline = Deadline::new(args.timeout);
     let m = match connect_within(global, deadline).await? {
         Ok(m) => m,
         Err(code) => return Ok(code),
@@ -878,15 +833,7 @@ async fn wait(global: &super::Global, args: WaitArgs) -> anyhow::Result<ExitCode
             r
         }
     }));
-    let mut results = if super::progress::enabled() {
-        tokio::select! {
-            results = waits => results,
-            () = waiting.show(&m, &targets) => unreachable!("the progress display never ends"),
-        }
-    } else {
-        waits.await
-    };
-    waiting.clear();
+    let mut results = waiting.around(&m, &targets, true, waits).await;
     deadline.name_limit(&mut results);
     let (mut failed, mut timed_out) = (false, false);
     for (t, r) in targets.iter().zip(results) {
@@ -927,127 +874,6 @@ enum WaitEnd {
     Unit(bus::UnitProgress),
 }
 
-/// How many of a unit's last output lines a failed (or, with `--json`, finished) job quotes.
-pub(crate) const OUTPUT_LINES: usize = 5;
-/// How long to wait for the manager's record of a job's end to reach the journal.
-pub(crate) const SETTLE: Duration = Duration::from_secs(2);
-
-/// What explains a job's outcome beyond its result: the unit's last output lines, and for a
-/// `dependency` result the dependencies that failed and their output.
-#[derive(Debug, Default)]
-struct Explanation {
-    /// The unit's last output lines since the job was queued (`None` when not read).
-    output: Option<Vec<crate::journal::Entry>>,
-    /// The hard dependencies that are not active, for a `dependency` result.
-    dependencies: Vec<FailedDependency>,
-    /// The journal could not be read: why.
-    journal_error: Option<String>,
-    /// Whether the units are the user manager's (for the `--user` in the hint).
-    user: bool,
-}
-
-#[derive(Debug)]
-struct FailedDependency {
-    state: bus::UnitState,
-    /// Why it failed, as for a job (`result exit-code, ExecStart exited with status 1`).
-    failure: Option<String>,
-    output: Vec<crate::journal::Entry>,
-}
-
-async fn explain(
-    m: &Manager,
-    scope: crate::journal::Scope,
-    since: u64,
-    result: &Result<JobOutcome, bus::Error>,
-    json: bool,
-) -> Explanation {
-    let Ok(o) = result else {
-        return Explanation::default();
-    };
-    let failed = o.failure().is_some();
-    let finished = o.after_start() == Some(bus::AfterStart::Exited);
-    if !(failed || (json && finished)) {
-        return Explanation::default();
-    }
-    let mut why = Explanation {
-        user: matches!(scope, crate::journal::Scope::User(_)),
-        ..Explanation::default()
-    };
-    let pids = |s: Option<&bus::UnitState>| {
-        s.and_then(|s| s.service.as_ref())
-            .map(|svc| {
-                let mut p = svc.exec_pids.clone();
-                p.extend(
-                    [svc.exec_main_pid, svc.main_pid]
-                        .into_iter()
-                        .filter(|&p| p != 0),
-                );
-                p
-            })
-            .unwrap_or_default()
-    };
-    let read = |unit: &str, pids: &[u32]| {
-        crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None)
-    };
-    match read(&o.unit, &pids(o.state.as_ref())) {
-        Ok(lines) => why.output = Some(lines),
-        Err(e) => why.journal_error = Some(e.to_string()),
-    }
-    if o.result == Some(bus::JobResult::Dependency) {
-        for state in m.failed_dependencies(&o.unit).await.unwrap_or_default() {
-            let failure = state.service.as_ref().map(|svc| {
-                let mut parts = vec![format!("{} ({})", state.active_state, state.sub_state)];
-                if !svc.result.is_empty() && svc.result != "success" {
-                    parts.push(format!("result {}", svc.result));
-                }
-                parts.extend(svc.main_process_exit());
-                parts.join(", ")
-            });
-            let output = if why.journal_error.is_none() {
-                read(&state.name, &pids(Some(&state))).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            why.dependencies.push(FailedDependency {
-                state,
-                failure,
-                output,
-            });
-        }
-    }
-    why
-}
-
-/// The lines printed under a failed job: failed dependencies, the units' last output, and
-/// the command that shows more.
-fn explanation_lines(unit: &str, why: &Explanation) -> Vec<String> {
-    let mut lines = Vec::new();
-    let user = why.user;
-    let more = |u: &str| {
-        format!(
-            "  more: unitwright{} logs {}",
-            if user { " --user" } else { "" },
-            crate::escape::shell_quote(u)
-        )
-    };
-    for d in &why.dependencies {
-        for e in &d.output {
-            lines.push(format!("  {} {}", d.state.name, e.short_line(false)));
-        }
-        lines.push(more(&d.state.name));
-    }
-    if let Some(out) = &why.output {
-        for e in out {
-            lines.push(format!("  {}", e.short_line(false)));
-        }
-    }
-    if let Some(e) = &why.journal_error {
-        lines.push(format!("  (its journal could not be read: {e})"));
-    }
-    lines.push(more(unit));
-    lines
-}
-
 /// Tells the user and the journal how one job went (see `cli::log`: failures and unmet
 /// conditions are reported, on stderr exactly as `unitwright: <outcome>`; a success is an info
 /// record). Returns false if it failed.
@@ -1066,23 +892,7 @@ fn report_job(
     let fields = [(UNIT, unit), (JOB, verb.as_str()), (RESULT, job_result)];
     match result {
         Ok(outcome) if outcome.failure().is_some() => {
-            let mut text = outcome.to_string();
-            if !why.dependencies.is_empty() {
-                let deps: Vec<String> = why
-                    .dependencies
-                    .iter()
-                    .map(|d| match &d.failure {
-                        Some(f) => format!("{} ({f})", d.state.name),
-                        None => format!("{} ({})", d.state.name, d.state.active_state),
-                    })
-                    .collect();
-                text.push_str("; failed dependency: ");
-                text.push_str(&deps.join(", "));
-            }
-            for line in explanation_lines(unit, why) {
-                text.push('\n');
-                text.push_str(&line);
-            }
+            let text = why.message(&outcome.to_string(), unit);
             report(Level::Error, &fields, &text);
             false
         }
@@ -1135,31 +945,58 @@ pub fn job_json(verb: JobVerb, unit: &str, result: &Result<JobOutcome, bus::Erro
                 "error": Value::Null,
             })
         }
-        Err(e) => json!({
-            "unit": unit,
-            "verb": verb.as_str(),
-            "job": e.job(),
-            "timed_out": e.is_timeout(),
-            "not_found": matches!(e, bus::Error::NoSuchUnit { .. }),
-            "result": Value::Null,
-            "success": false,
-            "condition_failed": false,
-            "after_start": Value::Null,
-            "failure": Value::Null,
-            "active_state": Value::Null,
-            "sub_state": Value::Null,
-            "service_result": Value::Null,
-            "exec_main_code": Value::Null,
-            "exec_main_status": Value::Null,
-            "error": e.to_string(),
-        }),
+        Err(e) => error_json(
+            verb,
+            unit,
+            &JobError {
+                job: e.job(),
+                timed_out: e.is_timeout(),
+                not_found: matches!(e, bus::Error::NoSuchUnit { .. }),
+                error: &e.to_string(),
+            },
+        ),
     }
+}
+
+/// Why a job verb has no job result, for [`error_json`].
+#[derive(Debug)]
+pub struct JobError<'a> {
+    /// The job's path, if one was queued.
+    pub job: Option<&'a str>,
+    /// `--timeout` (or the instance's start limit) ran out first.
+    pub timed_out: bool,
+    /// The unit (or an instance's template) does not exist.
+    pub not_found: bool,
+    /// What went wrong, as on stderr without the `unitwright: ` prefix.
+    pub error: &'a str,
+}
+
+/// The `--json` object of a job verb that got no job result (docs/json.md, "Job verbs").
+pub fn error_json(verb: JobVerb, unit: &str, e: &JobError<'_>) -> Value {
+    json!({
+        "unit": unit,
+        "verb": verb.as_str(),
+        "job": e.job,
+        "timed_out": e.timed_out,
+        "not_found": e.not_found,
+        "result": Value::Null,
+        "success": false,
+        "condition_failed": false,
+        "after_start": Value::Null,
+        "failure": Value::Null,
+        "active_state": Value::Null,
+        "sub_state": Value::Null,
+        "service_result": Value::Null,
+        "exec_main_code": Value::Null,
+        "exec_main_status": Value::Null,
+        "error": e.error,
+    })
 }
 
 /// `status` exit status when a unit is not active (LSB "program is not running").
 const STATUS_NOT_RUNNING: u8 = 3;
 /// `status` exit status when a unit does not exist (LSB "program or service status is unknown").
-const STATUS_UNKNOWN: u8 = 4;
+pub const STATUS_UNKNOWN: u8 = 4;
 
 async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
     if args.units.is_empty() {
@@ -1232,7 +1069,7 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<&str> = shown.iter().map(|s| s.name.as_str()).collect();
     let mut journals = match args.lines {
         0 => Ok(Vec::new()),
-        n => crate::journal::last_lines_each(&names, journal_scope(m), n, None),
+        n => crate::journal::last_lines_each(&names, super::explain::journal_scope(m), n, None),
     }
     .map(Vec::into_iter);
     let views: Vec<status::UnitView> = shown
@@ -1266,15 +1103,6 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(code)
-}
-
-/// Whose journal records belong to the units of `m`: the system's, or those of the calling
-/// user's manager.
-fn journal_scope(m: &Manager) -> crate::journal::Scope {
-    match m.scope() {
-        bus::Scope::System => crate::journal::Scope::System,
-        bus::Scope::User => crate::journal::Scope::User(rustix::process::getuid().as_raw()),
-    }
 }
 
 /// The `list --json` object of one unit (docs/json.md, "list").

@@ -122,6 +122,7 @@ pub fn prepare(req: &ExecRequest<'_>) -> Result<Prepared, Error> {
         return Err(Error::MissingSettings {
             unit: unit.to_owned(),
             keys: missing,
+            unread: Vec::new(),
         });
     }
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();

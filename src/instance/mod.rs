@@ -37,6 +37,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -133,12 +134,15 @@ pub enum Error {
         unit: String,
     },
     /// Required settings are missing.
-    #[error("{unit}: missing required setting(s) {}: pass them with `unitwright instance start ... --set KEY=VALUE`", keys.join(", "))]
+    #[error("{unit}: missing required setting(s) {}: pass them with `unitwright instance start ... --set KEY=VALUE`{}", keys.join(", "), unread_hint(unread))]
     MissingSettings {
         /// The unit.
         unit: String,
         /// The missing keys.
         keys: Vec<String>,
+        /// Keys that were given but that the template does not read, each with the missing
+        /// key it is closest to (a misspelling), if any.
+        unread: Vec<(String, Option<String>)>,
     },
     /// `instance exec` without a command.
     #[error("no command given after --")]
@@ -154,13 +158,18 @@ pub enum Error {
     },
     /// The template is not known to the manager.
     #[error(
-        "template {template} not found (is the Quadlet file installed and the manager reloaded?)"
+        "template {template} not found (is the Quadlet file installed and the manager reloaded?){}",
+        templates_hint(template, templates.as_deref())
     )]
     NoTemplate {
         /// The template.
         template: String,
+        /// The templates of its unit type the manager has (`*@.service`), sorted; `None`
+        /// when they could not be listed.
+        templates: Option<Vec<String>>,
     },
-    /// The instance is already running (its settings cannot change under it).
+    /// The instance is already running with other settings, or starting or stopping (its
+    /// settings cannot change under it). Running with the same settings is no error.
     #[error("{unit} is already {state}; stop it first, or use `instance start --replace` to restart it with new settings")]
     AlreadyActive {
         /// The unit.
@@ -194,7 +203,7 @@ pub enum Error {
         fragment: String,
     },
     /// The start job is still running when the wait ended; the settings are kept.
-    #[error("{unit} is still starting after {}s (the start job continues; its settings are kept; `unitwright instance stop` ends it)", .after.as_secs())]
+    #[error("{unit} is still starting after {} s (the start job continues; its settings are kept; `unitwright instance stop` ends it)", .after.as_secs_f64())]
     StillStarting {
         /// The unit.
         unit: String,
@@ -202,37 +211,111 @@ pub enum Error {
         after: std::time::Duration,
     },
     /// The start job failed; the settings were removed and the failed state reset.
-    #[error("starting {unit} failed: {why} (its settings were removed; see `unitwright{} logs {}`)", if *.user { " --user" } else { "" }, crate::escape::shell_quote(unit))]
+    #[error("starting {unit} failed: {why} (its settings were removed)")]
     StartFailed {
         /// The unit.
         unit: String,
         /// The job result and exit status.
         why: String,
-        /// Whether it is a unit of the user manager (for the `unitwright logs` hint, whose
-        /// unit name is shell-quoted so that pasting it queries this unit).
+        /// Whether it is a unit of the user manager.
         user: bool,
+        /// The failed job (with the unit's state read right after it: result, exit status and
+        /// the PIDs of the processes it ran, whose output explains the failure), when a job
+        /// result was had.
+        job: Option<Box<bus::JobOutcome>>,
+        /// When the job was queued (µs since the epoch): the unit's output since then is that
+        /// of this start.
+        since_usec: u64,
     },
     /// The restart job failed; the settings were kept.
-    #[error("restarting {unit} failed: {why} (its settings were kept; see `unitwright{} logs {}`)", if *.user { " --user" } else { "" }, crate::escape::shell_quote(unit))]
+    #[error("restarting {unit} failed: {why} (its settings were kept)")]
     RestartFailed {
         /// The unit.
         unit: String,
         /// The job result and exit status.
         why: String,
-        /// Whether it is a unit of the user manager (for the shell-quoted `unitwright logs`
-        /// hint, as for a failed start).
+        /// Whether it is a unit of the user manager.
         user: bool,
+        /// The failed job, as for [`Error::StartFailed`].
+        job: Option<Box<bus::JobOutcome>>,
+        /// When the job was queued (µs since the epoch).
+        since_usec: u64,
     },
     /// A D-Bus failure.
     #[error(transparent)]
     Bus(Box<bus::Error>),
 }
 
+/// What [`Error::MissingSettings`] adds about the keys given that the template does not read.
+fn unread_hint(unread: &[(String, Option<String>)]) -> String {
+    let mut hint = String::new();
+    for (key, closest) in unread {
+        let _ = write!(hint, "; {key} is not a setting the template reads");
+        if let Some(closest) = closest {
+            let _ = write!(hint, ": did you mean {closest}?");
+        }
+    }
+    hint
+}
+
+/// What [`Error::NoTemplate`] adds: the closest template the manager has, and which it has.
+fn templates_hint(template: &str, templates: Option<&[String]>) -> String {
+    /// More than this many are not listed one by one.
+    const LISTED: usize = 10;
+    let Some(templates) = templates else {
+        return String::new();
+    };
+    let kind = template.rsplit_once('.').map_or("", |(_, t)| t);
+    if templates.is_empty() {
+        return format!("; the manager has no *@.{kind} template");
+    }
+    let known: Vec<&str> = templates.iter().map(String::as_str).collect();
+    let mut hint = String::from("; ");
+    if let Some(closest) = crate::lifecycle::lint::did_you_mean(template, &known) {
+        hint.push_str(&closest);
+        hint.push(' ');
+    }
+    let _ = write!(hint, "(the manager's *@.{kind} templates: ");
+    hint.push_str(&known[..known.len().min(LISTED)].join(", "));
+    if known.len() > LISTED {
+        let _ = write!(hint, " and {} more", known.len() - LISTED);
+    }
+    hint.push(')');
+    hint
+}
+
 /// The exit status of `instance exec` when the instance's settings are missing, incomplete or
 /// unreadable (`EX_CONFIG` from sysexits.h; podman never uses it).
 pub const EXIT_SETTINGS: u8 = 78;
 
+/// The exit status of the job verbs when a unit does not exist (systemctl's, LSB "program is
+/// not installed"); the instance verbs use it for a template that does not exist.
+pub const EXIT_NOT_FOUND: u8 = 5;
+/// The exit status of the job verbs when the wait ended before the job (as timeout(1)).
+pub const EXIT_TIMEOUT: u8 = 124;
+/// The exit status of a usage error (a name or setting that can never be valid).
+pub const EXIT_USAGE: u8 = 2;
+
 impl Error {
+    /// The exit status of the `instance` verbs (other than `exec`) for this error, as the job
+    /// verbs': [`EXIT_NOT_FOUND`] for a template or unit that does not exist,
+    /// [`EXIT_TIMEOUT`] when the wait ended first (the job continues), [`EXIT_USAGE`] for a
+    /// template name, id or setting that cannot be valid, 1 otherwise.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::NoTemplate { .. } => EXIT_NOT_FOUND,
+            Error::Bus(e) if matches!(**e, bus::Error::NoSuchUnit { .. }) => EXIT_NOT_FOUND,
+            Error::StillStarting { .. } => EXIT_TIMEOUT,
+            Error::Bus(e) if e.is_timeout() => EXIT_TIMEOUT,
+            Error::BadTemplate { .. }
+            | Error::BadId { .. }
+            | Error::BadSetting { .. }
+            | Error::BadKey { .. }
+            | Error::BadValue { .. } => EXIT_USAGE,
+            _ => 1,
+        }
+    }
+
     /// The exit status `instance exec` ends with for this error: [`EXIT_SETTINGS`] for
     /// settings problems, 127 when the command does not exist and 126 when it cannot be run
     /// (as shells do), 1 otherwise.
@@ -423,6 +506,16 @@ fn start_failure(outcome: &Result<bus::JobOutcome, Error>) -> Option<String> {
                     .then(|| "a Condition*= of the unit was not met".to_owned())
             }),
     }
+}
+
+/// Whether `given` (as passed to a start) are the settings `stored` holds: the same keys, each
+/// with the same value, or `auto-port` where a port was allocated for it.
+fn same_settings(stored: &Settings, given: &BTreeMap<String, String>) -> bool {
+    stored.settings.len() == given.len()
+        && given.iter().all(|(k, v)| match stored.settings.get(k) {
+            Some(old) => old == v || (v == AUTO_PORT && stored.auto.contains(k)),
+            None => false,
+        })
 }
 
 /// How many stop jobs [`Instances::stop_all`] keeps in flight.
@@ -629,11 +722,7 @@ impl Instances {
         let unit = unit.to_owned();
         let state = match self.manager.unit_status(&unit).await {
             Ok(state) => state,
-            Err(bus::Error::NoSuchUnit { .. }) => {
-                return Err(Error::NoTemplate {
-                    template: template.to_owned(),
-                })
-            }
+            Err(bus::Error::NoSuchUnit { .. }) => return Err(self.no_template(template).await),
             Err(e) => return Err(e.into()),
         };
         if !state.fragment_path.is_empty() {
@@ -652,9 +741,19 @@ impl Instances {
                     .cloned()
                     .collect();
                 if !missing.is_empty() {
+                    let candidates: Vec<&str> = missing.iter().map(String::as_str).collect();
+                    let unread = settings
+                        .keys()
+                        .filter(|k| !info.reads(k))
+                        .map(|k| {
+                            let closest = crate::lifecycle::lint::closest(k, &candidates);
+                            (k.clone(), closest.map(str::to_owned))
+                        })
+                        .collect();
                     return Err(Error::MissingSettings {
                         unit,
                         keys: missing,
+                        unread,
                     });
                 }
             }
@@ -662,6 +761,21 @@ impl Instances {
         let mut previous_ports = BTreeMap::new();
         if is_running(&state.active_state) {
             if options.if_active == IfActive::Refuse {
+                // As `start` of an active unit: nothing to do when it runs with these very
+                // settings (a repeated start in a script or a configuration tool).
+                if state.active_state == "active" {
+                    if let Ok(Some((old, persistent))) = self.read_any(&unit) {
+                        if persistent == options.persistent && same_settings(&old, &settings) {
+                            return Ok(Started {
+                                unit,
+                                id: old.id,
+                                active_state: state.active_state,
+                                sub_state: state.sub_state,
+                                settings: old.settings,
+                            });
+                        }
+                    }
+                }
                 return Err(Error::AlreadyActive {
                     unit,
                     state: state.active_state,
@@ -674,12 +788,15 @@ impl Instances {
                     }
                 }
             }
+            let since_usec = bus::now_usec();
             let stopped = self.wait(self.stop_job(&unit), &unit, None).await?;
             if let Some(why) = stopped.failure() {
                 return Err(Error::StartFailed {
                     unit: unit.clone(),
                     why: format!("stopping the running instance failed: {why}"),
                     user: self.manager.scope() == Scope::User,
+                    job: Some(Box::new(stopped)),
+                    since_usec,
                 });
             }
         }
@@ -706,6 +823,7 @@ impl Instances {
             target.create(&stored)?;
         }
         let limit = self.timeout.unwrap_or_else(|| start_wait(&state));
+        let since_usec = bus::now_usec();
         let outcome = match self
             .wait(self.manager.start(&unit), &unit, Some(limit))
             .await
@@ -725,6 +843,8 @@ impl Instances {
                 unit,
                 why,
                 user: self.manager.scope() == Scope::User,
+                job: outcome.ok().map(Box::new),
+                since_usec,
             });
         }
         let (active_state, sub_state) = self.states(&unit, outcome.ok()).await;
@@ -746,11 +866,16 @@ impl Instances {
             .store
             .instance_lock(&unit, false)?
             .ok_or_else(|| Error::Busy { unit: unit.clone() })?;
-        let (stored, _) = self
-            .read_any(&unit)?
-            .ok_or_else(|| Error::NoSettings { unit: unit.clone() })?;
-        let state = self.manager.unit_status(&unit).await?;
+        let stored = self.read_any(&unit)?;
+        let state = match self.manager.unit_status(&unit).await {
+            Err(bus::Error::NoSuchUnit { .. }) if stored.is_none() => {
+                return Err(self.no_template(template).await)
+            }
+            state => state?,
+        };
+        let (stored, _) = stored.ok_or_else(|| Error::NoSettings { unit: unit.clone() })?;
         let limit = self.timeout.unwrap_or_else(|| start_wait(&state));
+        let since_usec = bus::now_usec();
         let outcome = self
             .wait(self.manager.restart(&unit), &unit, Some(limit))
             .await;
@@ -763,6 +888,8 @@ impl Instances {
                 unit,
                 why,
                 user: self.manager.scope() == Scope::User,
+                job: outcome.ok().map(Box::new),
+                since_usec,
             });
         }
         let (active_state, sub_state) = self.states(&unit, outcome.ok()).await;
@@ -899,9 +1026,7 @@ impl Instances {
         let state = match self.manager.unit_status(&unit).await {
             Ok(state) => state,
             Err(bus::Error::NoSuchUnit { .. }) if stored.is_none() => {
-                return Err(Error::NoTemplate {
-                    template: template.to_owned(),
-                })
+                return Err(self.no_template(template).await)
             }
             Err(bus::Error::NoSuchUnit { .. }) => bus::UnitState {
                 load_state: "not-found".to_owned(),
@@ -951,6 +1076,30 @@ impl Instances {
             published,
             resources: state.resources,
         })
+    }
+
+    /// [`Error::NoTemplate`] for `template`, naming the templates of its type the manager has
+    /// (none named when they cannot be listed).
+    async fn no_template(&self, template: &str) -> Error {
+        let kind = template.rsplit_once('.').map_or("service", |(_, t)| t);
+        Error::NoTemplate {
+            template: template.to_owned(),
+            templates: self
+                .manager
+                .unit_file_names(&[format!("*@.{kind}")])
+                .await
+                .ok(),
+        }
+    }
+
+    /// [`Error::NoTemplate`] if the manager has no unit file `template` (for a listing or a
+    /// stop of all instances that found none, to tell a mistyped name from no instances).
+    pub async fn check_template(&self, template: &str) -> Result<(), Error> {
+        check_template(template)?;
+        if self.manager.unit_file_names(&[template]).await?.is_empty() {
+            return Err(self.no_template(template).await);
+        }
+        Ok(())
     }
 
     /// Removes the settings of `unit`, and its lock file unless a start holds it.
@@ -1021,32 +1170,88 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failure_hints_quote_the_unit_for_the_shell() {
-        // Pasted unquoted, `console@a\x2db.service` would lose its backslash and name
-        // another unit.
-        let unit = r"console@a\x2db.service".to_owned();
-        let start = Error::StartFailed {
-            unit: unit.clone(),
-            why: "result exit-code".into(),
-            user: true,
+    fn a_missing_template_is_told_with_the_closest_and_the_ones_there_are() {
+        let no = |t: &str, known: Option<Vec<&str>>| {
+            Error::NoTemplate {
+                template: t.to_owned(),
+                templates: known.map(|k| k.into_iter().map(str::to_owned).collect()),
+            }
+            .to_string()
         };
-        assert!(
-            start
-                .to_string()
-                .ends_with(r"see `unitwright --user logs 'console@a\x2db.service'`)"),
-            "{start}"
+        let head = "template consol@.service not found (is the Quadlet file installed and the manager reloaded?)";
+        assert_eq!(
+            no("consol@.service", Some(vec!["console@.service", "kube@.service"])),
+            format!("{head}; did you mean console@.service? (the manager's *@.service templates: console@.service, kube@.service)")
         );
-        let restart = Error::RestartFailed {
-            unit,
-            why: "result exit-code".into(),
-            user: false,
+        assert_eq!(
+            no("consol@.service", Some(vec![])),
+            format!("{head}; the manager has no *@.service template")
+        );
+        assert_eq!(no("consol@.service", None), head);
+        let many: Vec<String> = (0..12).map(|i| format!("t{i:02}@.service")).collect();
+        let text = no(
+            "consol@.service",
+            Some(many.iter().map(String::as_str).collect()),
+        );
+        assert!(text.ends_with("t09@.service and 2 more)"), "{text}");
+    }
+
+    #[test]
+    fn missing_settings_name_the_misspelt_keys_given() {
+        let e = Error::MissingSettings {
+            unit: "c@x.service".into(),
+            keys: vec!["DEVICE".into(), "PORT".into()],
+            unread: vec![("DEVCE".into(), Some("DEVICE".into())), ("ZZ".into(), None)],
         };
-        assert!(
-            restart
-                .to_string()
-                .ends_with(r"see `unitwright logs 'console@a\x2db.service'`)"),
-            "{restart}"
+        assert_eq!(
+            e.to_string(),
+            "c@x.service: missing required setting(s) DEVICE, PORT: pass them with \
+             `unitwright instance start ... --set KEY=VALUE`; DEVCE is not a setting the \
+             template reads: did you mean DEVICE?; ZZ is not a setting the template reads"
         );
+    }
+
+    #[test]
+    fn the_same_settings_are_those_stored_with_allocated_ports_for_auto_port() {
+        let stored = Settings {
+            unit: "c@x.service".into(),
+            id: "x".into(),
+            settings: [("A", "1"), ("PORT", "41234")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            auto: vec!["PORT".into()],
+        };
+        let given = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(same_settings(
+            &stored,
+            &given(&[("A", "1"), ("PORT", AUTO_PORT)])
+        ));
+        assert!(same_settings(
+            &stored,
+            &given(&[("A", "1"), ("PORT", "41234")])
+        ));
+        assert!(!same_settings(
+            &stored,
+            &given(&[("A", "2"), ("PORT", AUTO_PORT)])
+        ));
+        assert!(!same_settings(&stored, &given(&[("A", "1")])));
+        assert!(!same_settings(
+            &stored,
+            &given(&[("A", "1"), ("PORT", AUTO_PORT), ("B", "")])
+        ));
+        let fixed = Settings {
+            auto: Vec::new(),
+            ..stored
+        };
+        assert!(!same_settings(
+            &fixed,
+            &given(&[("A", "1"), ("PORT", AUTO_PORT)])
+        ));
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct TemplateInfo {
     pub required: BTreeSet<String>,
     /// Keys whose values are secret.
     pub secret: BTreeSet<String>,
+    /// Keys its wrapped commands refer to (`$KEY`, `${KEY}`), or that it declares
+    /// (`RequiredSettings=`, `SecretSettings=`, `[Service] Environment=` defaults).
+    pub known: BTreeSet<String>,
 }
 
 const EXEC_KEYS: &[&str] = &[
@@ -61,34 +64,54 @@ impl TemplateInfo {
             }
         }
         let explicit = unit.lookup_all_strv(GROUP, "RequiredSettings");
-        let required = if explicit.is_empty() {
-            let defaults: BTreeSet<String> = unit
-                .lookup_all_args("Service", "Environment")
+        let defaults: BTreeSet<String> = unit
+            .lookup_all_args("Service", "Environment")
+            .iter()
+            .filter_map(|a| a.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect();
+        let references: BTreeSet<String> = wrapped
+            .iter()
+            .flat_map(|words| {
+                let cmd = words.iter().position(|w| w == "--").map_or(0, |i| i + 1);
+                words[cmd..]
+                    .iter()
+                    .flat_map(|w| referenced(w))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|k| !k.starts_with("UNITWRIGHT_"))
+            .collect();
+        let required: BTreeSet<String> = if explicit.is_empty() {
+            references
                 .iter()
-                .filter_map(|a| a.split_once('=').map(|(k, _)| k.to_owned()))
-                .collect();
-            wrapped
-                .iter()
-                .flat_map(|words| {
-                    let cmd = words.iter().position(|w| w == "--").map_or(0, |i| i + 1);
-                    words[cmd..]
-                        .iter()
-                        .flat_map(|w| referenced(w))
-                        .collect::<Vec<_>>()
-                })
-                .filter(|k| !defaults.contains(k) && !k.starts_with("UNITWRIGHT_"))
+                .filter(|k| !defaults.contains(*k))
+                .cloned()
                 .collect()
         } else {
             explicit.into_iter().collect()
         };
+        let secret: BTreeSet<String> = unit
+            .lookup_all_strv(GROUP, "SecretSettings")
+            .into_iter()
+            .collect();
+        let mut known = references;
+        known.extend(defaults);
+        known.extend(required.iter().cloned());
+        known.extend(secret.iter().cloned());
         TemplateInfo {
             reads_settings: declared || !wrapped.is_empty(),
             required,
-            secret: unit
-                .lookup_all_strv(GROUP, "SecretSettings")
-                .into_iter()
-                .collect(),
+            secret,
+            known,
         }
+    }
+}
+
+impl TemplateInfo {
+    /// Whether `key` is a setting the unit is known to read ([`TemplateInfo::known`]). A
+    /// command may still read others from its environment (a script reading `$X`), so this
+    /// only explains a missing required setting, never refuses a key.
+    pub fn reads(&self, key: &str) -> bool {
+        self.known.contains(key)
     }
 }
 

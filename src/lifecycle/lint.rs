@@ -459,8 +459,13 @@ fn check_service_line(unit: &UnitFile, l: &Line, out: &mut Vec<Diagnostic>) {
 /// `did you mean X?` for the closest of `known` (same letters in another case, or at most two
 /// edits for keys of four letters or more).
 pub fn did_you_mean(key: &str, known: &[&str]) -> Option<String> {
+    closest(key, known).map(|k| format!("did you mean {k}?"))
+}
+
+/// The one of `known` that `key` is probably a misspelling of, as for [`did_you_mean`].
+pub fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(key)) {
-        return Some(format!("did you mean {k}?"));
+        return Some(k);
     }
     let limit = if key.len() >= 4 { 2 } else { 1 };
     known
@@ -473,7 +478,7 @@ pub fn did_you_mean(key: &str, known: &[&str]) -> Option<String> {
         })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| format!("did you mean {k}?"))
+        .map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

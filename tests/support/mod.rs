@@ -57,3 +57,27 @@ pub fn generator_binary(unitwright_exe: &str) -> PathBuf {
     assert!(gen.exists(), "{} does not exist", gen.display());
     gen
 }
+
+/// Runs the shell command line `command` under a pseudo-terminal (`script(1)` from
+/// util-linux) with `env` and `TERM=xterm`, and returns what the terminal showed, with
+/// `EXIT=<status>` appended: for what the CLI draws on a terminal only (progress lines).
+pub fn on_a_terminal<K, V>(command: &str, env: impl IntoIterator<Item = (K, V)>) -> String
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{command}; echo EXIT=$?"),
+            "/dev/null",
+        ])
+        .envs(env)
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

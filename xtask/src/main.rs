@@ -209,6 +209,7 @@ fn with_examples(mut page: Vec<u8>, name: &str) -> Vec<u8> {
         ],
         "unitwright-instance-start" => &[
             ("An instance with its own settings and a free port:", "unitwright --user instance start console@.service node-7 --set APP=demo --set PORT=auto-port"),
+            ("A failure prints the unit's last output lines; with --json they are in output:", "unitwright --user instance start --json console@.service node-7 --set APP=demo | jq .output"),
         ],
         _ => &[],
     };
