@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::bus::{self, JobOutcome, Manager};
 
 /// How many of a unit's last output lines a failed (or, with `--json`, finished) job quotes.
-pub(crate) const OUTPUT_LINES: usize = 5;
+const OUTPUT_LINES: usize = 5;
 /// How long to wait for the manager's record of a job's end to reach the journal.
-pub(crate) const SETTLE: Duration = Duration::from_secs(2);
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// What explains a job's outcome beyond its result: the unit's last output lines, and for a
 /// `dependency` result the dependencies that failed and their output.
@@ -41,10 +41,32 @@ struct FailedDependency {
 /// Whose journal records belong to the units of `m`: the system's, or those of the calling
 /// user's manager.
 pub fn journal_scope(m: &Manager) -> crate::journal::Scope {
-    match m.scope() {
-        bus::Scope::System => crate::journal::Scope::System,
-        bus::Scope::User => crate::journal::Scope::User(rustix::process::getuid().as_raw()),
+    journal_scope_of(m.scope() == bus::Scope::User)
+}
+
+/// Whose journal records belong to the units of the user manager (`user`) or the system's.
+pub fn journal_scope_of(user: bool) -> crate::journal::Scope {
+    if user {
+        crate::journal::Scope::User(rustix::process::getuid().as_raw())
+    } else {
+        crate::journal::Scope::System
     }
+}
+
+/// The last output lines of `unit` since `since` (µs since the epoch), from its records and
+/// those of `pids` (the processes its job ran), as a failed job quotes them: at most
+/// [`OUTPUT_LINES`], empty ones dropped (a container's lines come through conmon with their
+/// newline).
+pub fn unit_output(
+    unit: &str,
+    scope: crate::journal::Scope,
+    since: u64,
+    pids: &[u32],
+) -> Result<Vec<crate::journal::Entry>, crate::journal::Error> {
+    let mut lines =
+        crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None)?;
+    lines.retain(|e| !e.message().trim().is_empty());
+    Ok(lines)
 }
 
 impl Explanation {
@@ -85,16 +107,7 @@ impl Explanation {
                 })
                 .unwrap_or_default()
         };
-        let read = |unit: &str, pids: &[u32]| {
-            crate::journal::output_since(unit, scope, since, OUTPUT_LINES, pids, SETTLE, None).map(
-                |mut lines| {
-                    // A container's lines come through conmon with their newline; empty ones
-                    // say nothing (as `quadlet install` quotes them).
-                    lines.retain(|e| !e.message().trim().is_empty());
-                    lines
-                },
-            )
-        };
+        let read = |unit: &str, pids: &[u32]| unit_output(unit, scope, since, pids);
         match read(&o.unit, &pids(o.state.as_ref())) {
             Ok(lines) => why.output = Some(lines),
             Err(e) => why.journal_error = Some(e.to_string()),

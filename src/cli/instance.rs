@@ -233,11 +233,7 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
         super::log::line(&format!("unitwright: {err}"));
         return Ok(ExitCode::from(err.exec_exit_status()));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    match runtime.block_on(run_async(global, cmd)) {
+    match super::block_on(run_async(global, cmd)) {
         // The exit status of the job verbs for the same kind of failure.
         Err(e) => match e.downcast_ref::<InstanceError>() {
             Some(ie) => {
@@ -356,14 +352,8 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 },
                 persistent: args.persistent,
             };
-            let start = Box::pin(instances.start_with(&args.template, &args.id, settings, options));
-            // On a terminal, the progress line of the job verbs while the start runs.
-            let waiting = super::progress::Waiting::new(1);
-            let units = [unit.clone()];
-            let started = match waiting
-                .around(instances.manager(), &units, true, start)
-                .await
-            {
+            let start = instances.start_with(&args.template, &args.id, settings, options);
+            let started = match with_progress(&instances, &unit, Box::pin(start)).await {
                 Ok(s) => s,
                 Err(e) => {
                     let failed = Failed::of(JobVerb::Start, &unit, &args.id, &e);
@@ -391,13 +381,8 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         Command::Restart(args) => {
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
-            let restart = Box::pin(instances.restart(&args.template, &args.id));
-            let waiting = super::progress::Waiting::new(1);
-            let units = [unit.clone()];
-            match waiting
-                .around(instances.manager(), &units, true, restart)
-                .await
-            {
+            let restart = instances.restart(&args.template, &args.id);
+            match with_progress(&instances, &unit, Box::pin(restart)).await {
                 Ok(started) => {
                     record(
                         Level::Info,
@@ -432,13 +417,8 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             let unit = instance_unit(&args.template, &args.id);
             let fields = [(UNIT, unit.as_str()), (INSTANCE, args.id.as_str())];
             let since = crate::bus::now_usec();
-            let stop = Box::pin(instances.stop(&args.template, &args.id));
-            let waiting = super::progress::Waiting::new(1);
-            let units = [unit.clone()];
-            let stopped = match waiting
-                .around(instances.manager(), &units, true, stop)
-                .await
-            {
+            let stop = instances.stop(&args.template, &args.id);
+            let stopped = match with_progress(&instances, &unit, Box::pin(stop)).await {
                 Ok(stopped) => stopped,
                 Err(e) => {
                     let failed = Failed::of(JobVerb::Stop, &unit, &args.id, &e);
@@ -512,6 +492,18 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
         }
         Command::Exec(_) => unreachable!("handled without a runtime"),
     }
+}
+
+/// Waits for `work` on the instance `unit`, with the job verbs' progress line on a terminal.
+async fn with_progress<F: std::future::Future>(
+    instances: &Instances,
+    unit: &str,
+    work: F,
+) -> F::Output {
+    let units = [unit.to_owned()];
+    super::progress::Waiting::new(1)
+        .around(instances.manager(), &units, true, work)
+        .await
 }
 
 /// How a failed `start`, `restart` or `stop` of an instance is told: as a failed job verb

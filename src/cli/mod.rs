@@ -177,13 +177,11 @@ where
     );
     let result = match (&cli.global.host, cli.command) {
         // The instance settings live on that host: the remote unitwright does the work.
-        (Some(host), Command::Instance(_)) => {
-            remote::run(host, bus_scope(cli.global.scope()), &args)
-        }
+        (Some(host), Command::Instance(_)) => remote::run(host, cli.global.bus_scope(), &args),
         // The files travel to that host; its unitwright installs them there.
         (Some(host), Command::Quadlet(cmd)) => {
             let (paths, json) = cmd.remote_parts();
-            remote::run_quadlet(host, bus_scope(cli.global.scope()), &args, &paths, json)
+            remote::run_quadlet(host, cli.global.bus_scope(), &args, &paths, json)
         }
         (Some(_), Command::Render(_) | Command::Escape(_) | Command::Sandbox(_)) => {
             // Never act locally when a remote host was asked for.
@@ -225,11 +223,16 @@ pub(crate) fn stdout_reader_gone() -> bool {
         && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
 }
 
-fn bus_scope(scope: Scope) -> crate::bus::Scope {
-    match scope {
-        Scope::User => crate::bus::Scope::User,
-        Scope::System => crate::bus::Scope::System,
-    }
+/// Runs `work` to its end on a single-threaded async runtime (the D-Bus verbs' way).
+pub fn block_on<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(work)
 }
 
 /// Runs a parsed command locally (or, for the D-Bus verbs, on the manager `-H` names).

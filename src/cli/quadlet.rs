@@ -194,11 +194,7 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
 fn with_runtime(
     f: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(f)
+    super::block_on(f)
 }
 
 async fn connect(user: bool) -> anyhow::Result<Manager> {
@@ -461,28 +457,10 @@ fn print_report(mut r: Report, user: bool, json_out: bool, diff: bool) -> ExitCo
 /// Fills in the output of the failed jobs of `r` from this machine's journal (best effort: a
 /// journal that cannot be read leaves it empty).
 fn read_failed_output(r: &mut Report, user: bool) {
-    let scope = if user {
-        crate::journal::Scope::User(rustix::process::getuid().as_raw())
-    } else {
-        crate::journal::Scope::System
-    };
+    let scope = super::explain::journal_scope_of(user);
     for u in &mut r.units {
         if let Some(f) = &mut u.failure {
-            if let Ok(lines) = crate::journal::output_since(
-                &u.unit,
-                scope,
-                f.since,
-                super::explain::OUTPUT_LINES,
-                &f.pids,
-                super::explain::SETTLE,
-                None,
-            ) {
-                // A container's lines come through conmon with their newline; empty ones say
-                // nothing.
-                let lines: Vec<_> = lines
-                    .iter()
-                    .filter(|e| !e.message().trim().is_empty())
-                    .collect();
+            if let Ok(lines) = super::explain::unit_output(&u.unit, scope, f.since, &f.pids) {
                 f.output = lines
                     .iter()
                     .map(|e| e.message().trim_end().to_owned())

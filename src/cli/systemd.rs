@@ -26,7 +26,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
@@ -395,11 +394,7 @@ pub fn run(global: &super::Global, cmd: Command) -> anyhow::Result<ExitCode> {
             .is_none()
             .then_some(global.scope() == super::Scope::User),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run_async(global, cmd))
+    super::block_on(run_async(global, cmd))
 }
 
 async fn connect(global: &super::Global, options: Options) -> anyhow::Result<Manager> {
