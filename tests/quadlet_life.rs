@@ -1161,6 +1161,19 @@ fn verify_refuses_an_unreadable_path_and_warns_about_a_misnamed_quadlet_file() {
         stdout.contains("web.txt:2") && stdout.contains("no unit is made from it"),
         "{stdout}"
     );
+
+    // Into a pipe whose reader has gone (`verify --json | true`): quiet, 141 as for SIGPIPE,
+    // not Rust's "failed printing to stdout" panic.
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let pipe = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    let out = cli
+        .cmd(&["verify", app.to_str().unwrap(), "--json"])
+        .stdout(Stdio::from(pipe))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
 }
 
 /// A podman `.quadlets` file (sections split by `---`, each named by `# FileName=`) installed

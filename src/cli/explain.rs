@@ -55,7 +55,7 @@ pub fn journal_scope_of(user: bool) -> crate::journal::Scope {
 
 /// The last output lines of `unit` since `since` (µs since the epoch), from its records and
 /// those of `pids` (the processes its job ran), as a failed job quotes them: at most
-/// [`OUTPUT_LINES`], empty ones dropped (a container's lines come through conmon with their
+/// `OUTPUT_LINES` (5), empty ones dropped (a container's lines come through conmon with their
 /// newline).
 pub fn unit_output(
     unit: &str,

@@ -374,7 +374,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 for (key, _) in &args.set_file {
                     started.settings.remove(key);
                 }
-                println!("{}", started_json(JobVerb::Start, &started));
+                outln!("{}", started_json(JobVerb::Start, &started));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -403,7 +403,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                                 json!(started.settings.keys().collect::<Vec<_>>()),
                             );
                         }
-                        println!("{v}");
+                        outln!("{v}");
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -467,7 +467,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             }
             if args.json {
                 let items: Vec<_> = list.iter().map(info_json).collect();
-                println!("{}", serde_json::Value::Array(items));
+                outln!("{}", serde_json::Value::Array(items));
             } else {
                 print_table(&list);
             }
@@ -484,7 +484,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                 Err(e) => return Err(e.into()),
             };
             if args.json {
-                println!("{}", details_json(&d));
+                outln!("{}", details_json(&d));
             } else {
                 print_details(&d);
             }
@@ -620,7 +620,7 @@ impl<'a> Failed<'a> {
             };
             v["id"] = self.id.into();
             why.unwrap_or_default().add_json(&mut v);
-            println!("{v}");
+            outln!("{v}");
         }
         ExitCode::from(self.code)
     }
@@ -662,13 +662,15 @@ fn details_json(d: &Details) -> serde_json::Value {
 fn print_details(d: &Details) {
     let r = &d.resources;
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-    println!("unit:      {}", d.unit);
-    println!("id:        {}", serde_json::Value::String(d.id.clone()));
-    println!(
+    outln!("unit:      {}", d.unit);
+    outln!("id:        {}", serde_json::Value::String(d.id.clone()));
+    outln!(
         "state:     {}/{} ({})",
-        d.active_state, d.sub_state, d.load_state
+        d.active_state,
+        d.sub_state,
+        d.load_state
     );
-    println!(
+    outln!(
         "published: {}",
         if d.published.is_empty() {
             "-".to_owned()
@@ -676,11 +678,11 @@ fn print_details(d: &Details) {
             d.published.join(" ")
         }
     );
-    println!(
+    outln!(
         "memory:    {}",
         or_dash(r.memory_current_bytes.map(|b| format!("{b} bytes")))
     );
-    println!(
+    outln!(
         "cpu time:  {}",
         or_dash(r.cpu_usage_nsec.map(|n| format!(
             "{}.{:03}s",
@@ -688,21 +690,21 @@ fn print_details(d: &Details) {
             n % 1_000_000_000 / 1_000_000
         )))
     );
-    println!(
+    outln!(
         "tasks:     {}",
         or_dash(r.tasks_current.map(|t| t.to_string()))
     );
-    println!(
+    outln!(
         "cpus:      {}",
         or_dash(r.effective_cpus.as_deref().map(crate::bus::format_cpus))
     );
     if d.has_settings {
-        println!("settings:");
+        outln!("settings:");
         for (k, v) in &d.settings {
-            println!("  {k}={}", serde_json::Value::String(v.clone()));
+            outln!("  {k}={}", serde_json::Value::String(v.clone()));
         }
     } else {
-        println!("settings:  none stored");
+        outln!("settings:  none stored");
     }
 }
 
@@ -750,6 +752,6 @@ fn print_table(list: &[InstanceInfo]) {
             let _ = write!(line, "{c:w$}  ");
         }
         line.push_str(&r[4]);
-        println!("{line}");
+        outln!("{line}");
     }
 }

@@ -18,6 +18,24 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `println!` for the CLI's standard output, through [`write_stdout`]: `unitwright list | head
+/// -1` ends quietly (exit 141) when `head` has gone, where `println!` would panic.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` through [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
 pub mod escape;
 pub mod explain;
 pub mod fmt;
@@ -211,6 +229,22 @@ fn broken_stdout(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     }) && stdout_reader_gone()
+}
+
+/// Writes to standard output. When its reader has gone (`EPIPE`) the command ends at once,
+/// quietly, with the status a shell shows for a tool killed by SIGPIPE (141), as systemctl
+/// does; another write error (a full disk) is said on stderr and ends it with 1. Either way
+/// nothing more is written: every caller writes its result last.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(128 + 13);
+        }
+        log::line(&format!("unitwright: writing to standard output: {e}"));
+        std::process::exit(1);
+    }
 }
 
 /// Whether the reader of standard output closed it (a pipe or socket reports an error or

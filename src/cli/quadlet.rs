@@ -352,13 +352,13 @@ fn verify(user: bool, a: &VerifyArgs) -> ExitCode {
     }
     let errors = diags.iter().any(|d| d.severity == Severity::Error);
     if a.json {
-        println!(
+        outln!(
             "{}",
             Value::Array(diags.iter().map(Diagnostic::to_json).collect())
         );
     } else {
         for d in &diags {
-            println!("{d}");
+            outln!("{d}");
         }
         if !errors {
             line(&format!(
@@ -422,12 +422,12 @@ fn print_report(mut r: Report, user: bool, json_out: bool, diff: bool) -> ExitCo
         }
     }
     if json_out {
-        println!("{}", r.to_json(diff));
+        outln!("{}", r.to_json(diff));
     } else {
         print_diagnostics(&r.diagnostics);
         if diff {
             for d in &r.diffs {
-                print!(
+                out!(
                     "{}",
                     unified_diff(&d.before_header, &d.after_header, &d.before, &d.after)
                 );
@@ -435,16 +435,16 @@ fn print_report(mut r: Report, user: bool, json_out: bool, diff: bool) -> ExitCo
         }
         for f in &r.files {
             if f.action != "unchanged" {
-                println!("{} {}", f.action, f.path.display());
+                outln!("{} {}", f.action, f.path.display());
             }
         }
         for u in &r.units {
-            println!("{} {}: {}", u.action, u.unit, u.result);
+            outln!("{} {}: {}", u.action, u.unit, u.result);
         }
         if !r.changed && !r.failed {
-            println!("no change");
+            outln!("no change");
         } else if r.reloaded {
-            println!("reloaded the manager");
+            outln!("reloaded the manager");
         }
     }
     if r.failed {
@@ -609,7 +609,7 @@ async fn list(user: bool, a: ListArgs) -> anyhow::Result<ExitCode> {
                        "app": app, "active": active, "reason": reason(c)})
             })
             .collect();
-        println!("{}", Value::Array(v));
+        outln!("{}", Value::Array(v));
         return Ok(ExitCode::SUCCESS);
     }
     let w = rows
@@ -618,9 +618,12 @@ async fn list(user: bool, a: ListArgs) -> anyhow::Result<ExitCode> {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    outln!(
         "{:w$}  {:9}  {:28}  {:12}  ACTIVE",
-        "FILE", "KIND", "UNIT", "APP"
+        "FILE",
+        "KIND",
+        "UNIT",
+        "APP"
     );
     for (c, app, active) in &rows {
         let unit = if c.ok() {
@@ -628,7 +631,7 @@ async fn list(user: bool, a: ListArgs) -> anyhow::Result<ExitCode> {
         } else {
             "-".into()
         };
-        println!(
+        outln!(
             "{:w$}  {:9}  {:28}  {:12}  {}",
             c.path.display(),
             c.kind,
@@ -637,7 +640,7 @@ async fn list(user: bool, a: ListArgs) -> anyhow::Result<ExitCode> {
             active
         );
         if let Some(r) = reason(c) {
-            println!("{:w$}  no unit: {r}", "");
+            outln!("{:w$}  no unit: {r}", "");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -681,7 +684,7 @@ fn cat(user: bool, a: &CatArgs) -> ExitCode {
             let _ = writeln!(out, "#   {d}");
         }
     }
-    print!("{out}");
+    out!("{out}");
     ExitCode::SUCCESS
 }
 

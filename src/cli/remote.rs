@@ -316,7 +316,7 @@ fn run_remote(
         if json {
             text = add_host_to_json(&text, &host.to_string());
         }
-        print!("{text}");
+        out!("{text}");
         let _ = std::io::stdout().flush();
     }
     match status.code() {

@@ -460,7 +460,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
                     .iter()
                     .map(crate::lifecycle::Diagnostic::to_json)
                     .collect();
-                println!("{}", json!({ "reloaded": true, "rejected": list }));
+                outln!("{}", json!({ "reloaded": true, "rejected": list }));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -512,7 +512,7 @@ async fn run_async(global: &super::Global, cmd: Command) -> anyhow::Result<ExitC
             }
             if args.json {
                 let list: Vec<Value> = units.iter().map(listed_json).collect();
-                println!("{}", Value::Array(list));
+                outln!("{}", Value::Array(list));
             } else {
                 print_table(&units, !args.no_legend)?;
             }
@@ -997,7 +997,7 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
     if args.units.is_empty() {
         let s = m.manager_state().await?;
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 json!({
                     "version": s.version,
@@ -1008,10 +1008,10 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
                 })
             );
         } else {
-            println!("State: {}", s.system_state);
-            println!(" Jobs: {} queued", s.n_jobs);
-            println!("Units: {} loaded, {} failed", s.n_names, s.n_failed_units);
-            println!("  systemd {}", s.version);
+            outln!("State: {}", s.system_state);
+            outln!(" Jobs: {} queued", s.n_jobs);
+            outln!("Units: {} loaded, {} failed", s.n_names, s.n_failed_units);
+            outln!("  systemd {}", s.version);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -1086,7 +1086,7 @@ async fn status(m: &Manager, args: StatusArgs) -> anyhow::Result<ExitCode> {
         .collect();
     if args.json {
         let list: Vec<Value> = views.iter().map(status::json).collect();
-        println!("{}", Value::Array(list));
+        outln!("{}", Value::Array(list));
     } else {
         let colour = super::fmt::colour();
         let mut out = std::io::stdout().lock();

@@ -91,7 +91,7 @@ pub struct UnitAction {
 }
 
 /// A failed job of a report, for reading the unit's output in the journal (the library's
-/// caller does that: [`UnitAction::output`] is theirs to fill).
+/// caller does that: [`FailedJob::output`] is theirs to fill).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedJob {
     /// When the job was queued, in µs since the epoch.
