@@ -28,7 +28,10 @@ cargo metadata --locked --format-version 1 >/dev/null
 # One build of every target first; the runs then reuse it.
 cargo fuzz build
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Scratch space for targets that write files (instance_settings), removed afterwards.
+UNITWRIGHT_FUZZ_DIR=$(mktemp -d "$(test -d /dev/shm && echo /dev/shm || echo "${TMPDIR:-/tmp}")/unitwright-fuzz-XXXXXX")
+export UNITWRIGHT_FUZZ_DIR
+trap 'rm -f "$log"; rm -rf "$UNITWRIGHT_FUZZ_DIR"' EXIT
 for t in "${targets[@]}"; do
   if ! cargo fuzz run "$t" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
       -print_final_stats=1 >"$log" 2>&1; then

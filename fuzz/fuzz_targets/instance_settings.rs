@@ -13,10 +13,15 @@ use unitwright::instance::Store;
 
 const UNIT: &str = "console@fuzz.service";
 
-/// One private directory for the whole run (on tmpfs when there is one).
+/// One private directory for the whole run: `$UNITWRIGHT_FUZZ_DIR` when set (fuzz/run-all.sh
+/// makes one and removes it afterwards: libFuzzer ends the process with exit(), so nothing of
+/// ours is dropped), else a new one on tmpfs when there is one, left behind.
 fn dir() -> &'static std::path::Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("UNITWRIGHT_FUZZ_DIR") {
+            return d.into();
+        }
         let base = if std::path::Path::new("/dev/shm").is_dir() {
             std::path::PathBuf::from("/dev/shm")
         } else {
@@ -26,8 +31,8 @@ fn dir() -> &'static std::path::Path {
             .prefix("unitwright-fuzz-")
             .tempdir_in(base)
             .expect("a temporary directory")
+            .keep()
     })
-    .path()
 }
 
 fuzz_target!(|data: &[u8]| {
