@@ -181,6 +181,21 @@ pub struct ServiceState {
     pub timeout_start_usec: u64,
 }
 
+impl ServiceState {
+    /// The processes of the service that ran (`ExecMainPID`, `MainPID`, the other `Exec*=`):
+    /// their journal lines are the unit's even when journald read their cgroup too late to
+    /// say so.
+    pub fn ran_pids(&self) -> Vec<u32> {
+        let mut p = self.exec_pids.clone();
+        p.extend(
+            [self.exec_main_pid, self.main_pid]
+                .into_iter()
+                .filter(|&p| p != 0),
+        );
+        p
+    }
+}
+
 /// One row of `list`: `ListUnitsByPatterns`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedUnit {

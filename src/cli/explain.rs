@@ -96,16 +96,7 @@ impl Explanation {
         let scope = journal_scope(m);
         let pids = |s: Option<&bus::UnitState>| {
             s.and_then(|s| s.service.as_ref())
-                .map(|svc| {
-                    let mut p = svc.exec_pids.clone();
-                    p.extend(
-                        [svc.exec_main_pid, svc.main_pid]
-                            .into_iter()
-                            .filter(|&p| p != 0),
-                    );
-                    p
-                })
-                .unwrap_or_default()
+                .map_or_else(Vec::new, bus::ServiceState::ran_pids)
         };
         let read = |unit: &str, pids: &[u32]| unit_output(unit, scope, since, pids);
         match read(&o.unit, &pids(o.state.as_ref())) {

@@ -354,7 +354,7 @@ fn unit_action(
                     .state
                     .as_ref()
                     .and_then(|s| s.service.as_ref())
-                    .map_or_else(Vec::new, service_pids),
+                    .map_or_else(Vec::new, crate::bus::ServiceState::ran_pids),
                 output: Vec::new(),
                 output_lines: Vec::new(),
             });
@@ -427,7 +427,10 @@ async fn settle_units(
             failed.push(format!("{} of {} failed: {}", u.action, u.unit, u.result));
             u.failure = Some(FailedJob {
                 since,
-                pids: state.service.as_ref().map_or_else(Vec::new, service_pids),
+                pids: state
+                    .service
+                    .as_ref()
+                    .map_or_else(Vec::new, crate::bus::ServiceState::ran_pids),
                 output: Vec::new(),
                 output_lines: Vec::new(),
             });
@@ -441,18 +444,6 @@ async fn settle_units(
         )
         .await;
     }
-}
-
-/// The processes of a service that ran (`ExecMainPID`, `MainPID`, the other `Exec*=`): their
-/// journal lines are the unit's even when journald read their cgroup too late to say so.
-fn service_pids(svc: &crate::bus::ServiceState) -> Vec<u32> {
-    let mut p = svc.exec_pids.clone();
-    p.extend(
-        [svc.exec_main_pid, svc.main_pid]
-            .into_iter()
-            .filter(|&p| p != 0),
-    );
-    p
 }
 
 /// Now, in µs since the epoch (the journal's clock).
